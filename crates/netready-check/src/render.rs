@@ -1,0 +1,174 @@
+//! The table for people: one row per endpoint, then the hints and warnings. The JSON report holds
+//! the same facts for machines.
+
+use std::fmt::Write as _;
+
+use crate::dial::DialOutcome;
+use crate::dns::DnsOutcome;
+use crate::report::{EndpointReport, Report, Status};
+
+const WRAP: usize = 100;
+
+/// Renders a report as text.
+pub fn table(report: &Report) -> String {
+    let mut out = String::new();
+    let status = match report.status {
+        Status::Ready => "READY",
+        Status::Degraded => "DEGRADED",
+    };
+    let t = &report.task;
+    let _ = writeln!(
+        out,
+        "netready check: {status} — {} ({}), {} endpoints in {}",
+        t.region,
+        t.partition,
+        report.endpoints.len(),
+        ms(report.duration_ms)
+    );
+    let public_ip = match (t.public_ip.assigned, &t.public_ip.address) {
+        (Some(true), Some(addr)) => format!("{addr} ({})", source(report)),
+        (Some(true), None) => format!("yes ({})", source(report)),
+        (Some(false), _) => format!("none ({})", source(report)),
+        (None, _) => "unknown".to_owned(),
+    };
+    let mut task = format!("task: {}", t.private_ipv4.as_deref().unwrap_or("address unknown"));
+    if let Some(subnet) = &t.subnet_cidr {
+        let _ = write!(task, " in {subnet}");
+    }
+    let _ = write!(task, ", public IP {public_ip}");
+    if let Some(cluster) = &t.cluster {
+        let _ = write!(task, ", cluster {cluster}");
+    }
+    if let Some(az) = &t.availability_zone {
+        let _ = write!(task, ", {az}");
+    }
+    let _ = writeln!(out, "{task}\n");
+
+    let header = ["SERVICE", "ACCESS", "REACH", "DNS", "CONNECT", "HOST"];
+    let rows: Vec<[String; 6]> = report
+        .endpoints
+        .iter()
+        .map(|e| {
+            [
+                e.service.as_str().to_owned(),
+                e.access_type.as_str().to_owned(),
+                e.reachability.as_str().to_owned(),
+                dns_cell(e),
+                connect_cell(e),
+                format!("{}:{}", e.host, e.port),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell:<w$}  ", w = widths[i]);
+            }
+        }
+        l.trim_end().to_owned()
+    };
+    let _ = writeln!(out, "{}", line(&header));
+    for row in &rows {
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        let _ = writeln!(out, "{}", line(&cells));
+    }
+
+    let problems: Vec<&EndpointReport> = report.endpoints.iter().filter(|e| !e.hints.is_empty()).collect();
+    if !problems.is_empty() {
+        let _ = writeln!(out, "\nHints:");
+        for e in problems {
+            for hint in &e.hints {
+                bullet(&mut out, &format!("{}: {hint}", e.service));
+            }
+        }
+    }
+    let failures: Vec<String> = report
+        .endpoints
+        .iter()
+        .flat_map(|e| {
+            let dns = (e.dns.outcome != DnsOutcome::Ok)
+                .then(|| format!("{} DNS: {}", e.service, e.dns.error.as_deref().unwrap_or(e.dns.outcome.as_str())));
+            let dials = e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok).map(move |c| {
+                format!("{} {}:{}: {}", e.service, c.ip, e.port, c.error.as_deref().unwrap_or(c.outcome.as_str()))
+            });
+            dns.into_iter().chain(dials)
+        })
+        .collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nErrors:");
+        for f in failures {
+            bullet(&mut out, &f);
+        }
+    }
+    if report.proxy.configured {
+        let _ = writeln!(out, "\nProxy variables set, and bypassed by the probes: {}", report.proxy.variables.join(", "));
+    }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(out, "\nWarnings:");
+        for w in &report.warnings {
+            bullet(&mut out, w);
+        }
+    }
+    out
+}
+
+fn source(report: &Report) -> &'static str {
+    match report.task.public_ip.source {
+        crate::report::PublicIpSource::Config => "config",
+        crate::report::PublicIpSource::Ec2 => "ec2",
+        crate::report::PublicIpSource::Unknown => "unknown",
+    }
+}
+
+fn ms(millis: u64) -> String {
+    if millis >= 1000 { format!("{:.2}s", millis as f64 / 1000.0) } else { format!("{millis}ms") }
+}
+
+fn dns_cell(e: &EndpointReport) -> String {
+    let n = e.dns.addresses.len();
+    match e.dns.outcome {
+        DnsOutcome::Ok => format!("ok {} ({n} addr{})", ms(e.dns.duration_ms), if n == 1 { "" } else { "s" }),
+        other => format!("{} {}", other.as_str(), ms(e.dns.duration_ms)),
+    }
+}
+
+fn connect_cell(e: &EndpointReport) -> String {
+    if e.connections.is_empty() {
+        return "-".to_owned();
+    }
+    let ok: Vec<_> = e.connections.iter().filter(|c| c.outcome == DialOutcome::Ok).collect();
+    let slowest = e.connections.iter().map(|c| c.duration_ms).max().unwrap_or(0);
+    if ok.len() == e.connections.len() {
+        return format!("{}/{} ok, max {}", ok.len(), e.connections.len(), ms(slowest));
+    }
+    let mut cell = format!("{}/{} ok", ok.len(), e.connections.len());
+    for c in e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok) {
+        let _ = write!(cell, "; {} {} {}", c.ip, c.outcome.as_str(), ms(c.duration_ms));
+    }
+    cell
+}
+
+/// Writes `text` as a bullet, wrapped at [`WRAP`] columns.
+fn bullet(out: &mut String, text: &str) {
+    let mut line = String::from("  -");
+    for word in text.split_whitespace() {
+        if line.len() + 1 + word.len() > WRAP && line.len() > 4 {
+            out.push_str(&line);
+            out.push('\n');
+            line = String::from("   ");
+        }
+        line.push(' ');
+        line.push_str(word);
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
