@@ -30,7 +30,7 @@ impl Sourced {
     }
 
     fn parse<T>(&self, f: impl FnOnce(&str) -> Result<T, ParseError>) -> Result<T, SettingsError> {
-        f(&self.value).map_err(|source| SettingsError::Invalid { origin: self.origin.clone(), source })
+        f(&self.value).map_err(|reason| SettingsError::Invalid { origin: self.origin.clone(), reason })
     }
 }
 
@@ -58,8 +58,8 @@ pub struct Settings {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
-    #[error("invalid value for {origin}: {source}")]
-    Invalid { origin: String, source: ParseError },
+    #[error("invalid value for {origin}: {reason}")]
+    Invalid { origin: String, reason: ParseError },
     #[error(
         "no region: pass --region, or set NETREADY_REGION or AWS_REGION, or run in an ECS task \
          (ECS_CONTAINER_METADATA_URI_V4)"
