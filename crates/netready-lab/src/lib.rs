@@ -1,1 +1,484 @@
+//! A VPC lab in network namespaces, for netready's tests and benchmarks.
+//!
+//! ```text
+//!  task ns                 vpc ns (router)                          aws ns ("public AWS")
+//!  eth0 10.0.1.10/24 ─── tsk0 10.0.1.1/24                           
+//!  default via .1          lo: 10.0.0.2 (dnsmasq, the VPC resolver)
+//!                          lo: interface endpoint addresses :443
+//!                          lo: 169.254.170.2 (task metadata :80)
+//!                          wan0 198.51.100.1/24 ───────────────── up0 198.51.100.2/24
+//!                          NAT: MASQUERADE, or SNAT to a "public IP",  lo: public service addresses :443
+//!                          or nothing (an IGW subnet without public IP)   no route back to the VPC
+//! ```
+//!
+//! Everything lives in namespaces the lab creates under a unique prefix, so labs run in parallel;
+//! dropping the [`Lab`] stops its threads and processes and deletes its namespaces, also when a
+//! test panics. Traffic never leaves these namespaces.
 
+#![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The "public IP" the internet-gateway path translates the task's address to.
+pub const TASK_PUBLIC_IP: &str = "198.51.100.10";
+/// The task metadata address, as on Fargate.
+pub const METADATA_IP: &str = "169.254.170.2";
+
+/// Why a lab could not be built.
+#[derive(Debug)]
+pub struct LabError(pub String);
+
+impl std::fmt::Display for LabError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether lab tests must run (CI, or `NETREADY_LAB=required`) rather than skip.
+pub fn lab_required() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+        || std::env::var("NETREADY_LAB").is_ok_and(|v| v == "required")
+}
+
+/// Why this machine cannot run a lab, if it cannot: not root, or a tool is missing.
+pub fn lab_unavailable() -> Option<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("the namespace lab needs root (ip netns, iptables, dnsmasq)".into());
+    }
+    for tool in ["ip", "iptables", "dnsmasq"] {
+        let found = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+            .unwrap_or(false)
+            || Path::new("/usr/sbin").join(tool).is_file();
+        if !found {
+            return Some(format!("the namespace lab needs `{tool}`: run scripts/install-test-deps.sh"));
+        }
+    }
+    None
+}
+
+/// Starts a lab test: returns false (after saying so loudly) when the lab cannot run here and is
+/// not required; panics when it is required. Use as `if !netready_lab::ready() { return; }`.
+pub fn ready() -> bool {
+    match lab_unavailable() {
+        None => true,
+        Some(why) if lab_required() => panic!("lab test required (CI or NETREADY_LAB=required) but {why}"),
+        Some(why) => {
+            eprintln!("SKIPPED (not a pass): {why}. Run as root, or set NETREADY_LAB=required to make this fail.");
+            false
+        }
+    }
+}
+
+/// How the task reaches the "public AWS" namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Egress {
+    /// A NAT gateway: the task's address is masqueraded behind the router's.
+    Nat,
+    /// An internet gateway with a public IP on the task: 1:1 to [`TASK_PUBLIC_IP`].
+    InternetGateway,
+    /// An internet gateway without a public IP: packets leave, answers never come back.
+    None,
+}
+
+/// What a lab is made of. Addresses are strings for brevity; a bad one fails the build loudly.
+#[derive(Debug, Clone)]
+pub struct LabSpec {
+    /// First two octets of the VPC, e.g. `[10, 0]`: task subnet X.Y.1.0/24, resolver X.Y.0.2.
+    pub vpc: [u8; 2],
+    pub egress: Egress,
+    /// (hostname, addresses) answered by the VPC resolver.
+    pub dns: Vec<(String, Vec<String>)>,
+    /// (alias, target) CNAMEs; the target must be in `dns`.
+    pub cnames: Vec<(String, String)>,
+    /// (domain, address): the domain and every name below it.
+    pub wildcards: Vec<(String, String)>,
+    /// Addresses that accept connections on the port, inside the VPC (private) or in "public AWS".
+    pub listeners: Vec<String>,
+    /// Addresses that exist but accept nothing (connections are refused).
+    pub closed: Vec<String>,
+    /// The task metadata documents to serve, (task, container); none when `None`.
+    pub metadata: Option<(String, String)>,
+    pub port: u16,
+}
+
+impl Default for LabSpec {
+    fn default() -> Self {
+        Self {
+            vpc: [10, 0],
+            egress: Egress::Nat,
+            dns: Vec::new(),
+            cnames: Vec::new(),
+            wildcards: Vec::new(),
+            listeners: Vec::new(),
+            closed: Vec::new(),
+            metadata: None,
+            port: 443,
+        }
+    }
+}
+
+impl LabSpec {
+    /// A name that resolves to `addrs`, each of which listens.
+    pub fn endpoint(mut self, host: &str, addrs: &[&str]) -> Self {
+        self.dns.push((host.to_owned(), addrs.iter().map(|a| (*a).to_owned()).collect()));
+        self.listeners.extend(addrs.iter().map(|a| (*a).to_owned()));
+        self.listeners.dedup();
+        self
+    }
+
+    pub fn task_ip(&self) -> String {
+        format!("{}.{}.1.10", self.vpc[0], self.vpc[1])
+    }
+    pub fn subnet(&self) -> String {
+        format!("{}.{}.1.0/24", self.vpc[0], self.vpc[1])
+    }
+    pub fn resolver_ip(&self) -> String {
+        format!("{}.{}.0.2", self.vpc[0], self.vpc[1])
+    }
+}
+
+/// A built lab. Drop it to tear everything down.
+#[derive(Debug)]
+pub struct Lab {
+    pub prefix: String,
+    pub task_ns: String,
+    pub vpc_ns: String,
+    pub aws_ns: String,
+    pub spec: LabSpec,
+    dir: PathBuf,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<()>>,
+    children: Vec<Child>,
+    /// Connections accepted, per listening address.
+    pub accepted: Arc<std::sync::Mutex<Vec<(String, SocketAddr)>>>,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Lab {
+    /// Builds the lab of `spec`. On failure everything built so far is torn down.
+    pub fn build(spec: LabSpec) -> Result<Lab, LabError> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("nr{:x}x{n}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("netready-lab-{prefix}"));
+        fs::create_dir_all(&dir).map_err(|e| LabError(format!("cannot create {}: {e}", dir.display())))?;
+        let mut lab = Lab {
+            task_ns: format!("{prefix}-task"),
+            vpc_ns: format!("{prefix}-vpc"),
+            aws_ns: format!("{prefix}-aws"),
+            prefix,
+            spec,
+            dir,
+            stop: Arc::new(AtomicBool::new(false)),
+            threads: Vec::new(),
+            children: Vec::new(),
+            accepted: Arc::default(),
+        };
+        lab.wire()?;
+        Ok(lab)
+    }
+
+    fn wire(&mut self) -> Result<(), LabError> {
+        let (t, v, a) = (self.task_ns.clone(), self.vpc_ns.clone(), self.aws_ns.clone());
+        let s = self.spec.clone();
+        let [x, y] = s.vpc;
+        for ns in [&t, &v, &a] {
+            run("ip", &["netns", "add", ns])?;
+            self.ns(ns, &["ip", "link", "set", "lo", "up"])?;
+        }
+        run("ip", &["link", "add", "eth0", "netns", &t, "type", "veth", "peer", "name", "tsk0", "netns", &v])?;
+        run("ip", &["link", "add", "wan0", "netns", &v, "type", "veth", "peer", "name", "up0", "netns", &a])?;
+        let gw = format!("{x}.{y}.1.1");
+        self.ns(&t, &["ip", "addr", "add", &format!("{}/24", s.task_ip()), "dev", "eth0"])?;
+        self.ns(&t, &["ip", "link", "set", "eth0", "up"])?;
+        self.ns(&t, &["ip", "route", "add", "default", "via", &gw])?;
+        self.ns(&v, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "tsk0"])?;
+        self.ns(&v, &["ip", "link", "set", "tsk0", "up"])?;
+        self.ns(&v, &["ip", "addr", "add", "198.51.100.1/24", "dev", "wan0"])?;
+        self.ns(&v, &["ip", "link", "set", "wan0", "up"])?;
+        self.ns(&v, &["ip", "route", "add", "default", "via", "198.51.100.2"])?;
+        self.ns(&v, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+        self.ns(&a, &["ip", "addr", "add", "198.51.100.2/24", "dev", "up0"])?;
+        self.ns(&a, &["ip", "link", "set", "up0", "up"])?;
+        // The "internet" has no route to the VPC: only translated traffic gets answers.
+
+        self.ns(&v, &["ip", "addr", "add", &format!("{}/32", s.resolver_ip()), "dev", "lo"])?;
+        self.ns(&v, &["ip", "addr", "add", &format!("{METADATA_IP}/32"), "dev", "lo"])?;
+        let subnet = s.subnet();
+        match s.egress {
+            Egress::Nat => {
+                self.ns(&v, &["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", &subnet, "-o", "wan0", "-j", "MASQUERADE"])?;
+            }
+            Egress::InternetGateway => {
+                self.ns(&v, &["ip", "addr", "add", &format!("{TASK_PUBLIC_IP}/32"), "dev", "lo"])?;
+                self.ns(&v, &[
+                    "iptables", "-t", "nat", "-A", "POSTROUTING", "-s", &s.task_ip(), "-o", "wan0", "-j", "SNAT",
+                    "--to-source", TASK_PUBLIC_IP,
+                ])?;
+            }
+            Egress::None => {}
+        }
+
+        // Service addresses: private ones inside the VPC router, public ones in "public AWS".
+        let mut all: Vec<String> = s.listeners.clone();
+        all.extend(s.closed.iter().cloned());
+        all.extend(s.dns.iter().flat_map(|(_, a)| a.iter().cloned()));
+        all.extend(s.wildcards.iter().map(|(_, a)| a.clone()));
+        all.sort();
+        all.dedup();
+        for addr in &all {
+            let ns = self.owner(addr)?;
+            let out = Command::new("ip").args(["netns", "exec", &ns, "ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"]).output();
+            // Adding the same address twice is harmless.
+            if let Ok(o) = out {
+                if !o.status.success() && !String::from_utf8_lossy(&o.stderr).contains("File exists") {
+                    return Err(LabError(format!("ip addr add {addr}: {}", String::from_utf8_lossy(&o.stderr))));
+                }
+            }
+        }
+        for addr in s.listeners.clone() {
+            self.listen(&addr, s.port)?;
+        }
+        if let Some((task, container)) = s.metadata.clone() {
+            self.serve_metadata(task, container)?;
+        }
+        self.start_dnsmasq()?;
+        fs::create_dir_all(format!("/etc/netns/{t}")).map_err(|e| LabError(format!("/etc/netns/{t}: {e}")))?;
+        fs::write(format!("/etc/netns/{t}/resolv.conf"), format!("nameserver {}\n", s.resolver_ip()))
+            .map_err(|e| LabError(format!("resolv.conf: {e}")))?;
+        Ok(())
+    }
+
+    /// The namespace an address lives in: private (in the VPC CIDR or RFC 1918 or 100.64/10)
+    /// addresses in the router, others in "public AWS".
+    fn owner(&self, addr: &str) -> Result<String, LabError> {
+        let ip: Ipv4Addr = addr.parse().map_err(|_| LabError(format!("lab address '{addr}' is not IPv4")))?;
+        let o = ip.octets();
+        let in_vpc = [o[0], o[1]] == self.spec.vpc;
+        Ok(if in_vpc || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
+            self.vpc_ns.clone()
+        } else {
+            self.aws_ns.clone()
+        })
+    }
+
+    /// Runs a command inside namespace `ns`.
+    pub fn ns(&self, ns: &str, cmd: &[&str]) -> Result<Output, LabError> {
+        let mut args = vec!["netns", "exec", ns];
+        args.extend_from_slice(cmd);
+        run("ip", &args)
+    }
+
+    /// Adds an iptables rule in namespace `ns` (a fault: DROP for silence, REJECT for a refusal).
+    pub fn iptables(&self, ns: &str, rule: &[&str]) -> Result<(), LabError> {
+        let mut cmd = vec!["iptables"];
+        cmd.extend_from_slice(rule);
+        self.ns(ns, &cmd).map(|_| ())
+    }
+
+    /// A TCP listener on `addr:port`, accepting and closing connections, in the address's namespace.
+    pub fn listen(&mut self, addr: &str, port: u16) -> Result<(), LabError> {
+        let ns = self.owner(addr)?;
+        let sock: SocketAddr = format!("{addr}:{port}").parse().map_err(|_| LabError(format!("bad address {addr}")))?;
+        let listener = in_netns(&ns, move || TcpListener::bind(sock))?
+            .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
+        listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
+        let stop = self.stop.clone();
+        let accepted = self.accepted.clone();
+        let name = addr.to_owned();
+        self.threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, peer)) => {
+                        if let Ok(mut log) = accepted.lock() {
+                            log.push((name.clone(), peer));
+                        }
+                        drop(conn);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    fn serve_metadata(&mut self, task: String, container: String) -> Result<(), LabError> {
+        let sock: SocketAddr = format!("{METADATA_IP}:80").parse().map_err(|_| LabError("metadata address".into()))?;
+        let ns = self.vpc_ns.clone();
+        let listener = in_netns(&ns, move || TcpListener::bind(sock))?
+            .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
+        listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
+        let stop = self.stop.clone();
+        self.threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => serve_one(conn, &task, &container),
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }));
+        Ok(())
+    }
+
+    fn start_dnsmasq(&mut self) -> Result<(), LabError> {
+        let hosts = self.dir.join("hosts");
+        let mut text = String::new();
+        for (name, addrs) in &self.spec.dns {
+            for a in addrs {
+                text.push_str(&format!("{a} {name}\n"));
+            }
+        }
+        fs::write(&hosts, text).map_err(|e| LabError(format!("hosts file: {e}")))?;
+        let mut args: Vec<String> = vec![
+            "netns".into(), "exec".into(), self.vpc_ns.clone(), "dnsmasq".into(),
+            "--keep-in-foreground".into(), "--conf-file=/dev/null".into(), "--no-resolv".into(), "--no-hosts".into(),
+            "--no-poll".into(), "--user=root".into(), "--pid-file=".into(), "--cache-size=0".into(),
+            "--bind-interfaces".into(), format!("--listen-address={}", self.spec.resolver_ip()),
+            format!("--addn-hosts={}", hosts.display()),
+            "--local=/amazonaws.com/".into(), "--local=/amazonaws.com.cn/".into(),
+            "--log-queries".into(), "--log-facility=-".into(),
+        ];
+        for (alias, target) in &self.spec.cnames {
+            args.push(format!("--cname={alias},{target}"));
+        }
+        for (domain, addr) in &self.spec.wildcards {
+            args.push(format!("--address=/{domain}/{addr}"));
+        }
+        let log = fs::File::create(self.dir.join("dnsmasq.log")).map_err(|e| LabError(e.to_string()))?;
+        let child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(|e| LabError(e.to_string()))?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| LabError(format!("cannot start dnsmasq: {e}")))?;
+        self.children.push(child);
+        // Ready when its TCP port accepts, from inside the VPC.
+        let resolver: SocketAddr = format!("{}:53", self.spec.resolver_ip()).parse().map_err(|_| LabError("resolver".into()))?;
+        let vpc = self.vpc_ns.clone();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let up = in_netns(&vpc, move || TcpStream::connect_timeout(&resolver, Duration::from_millis(200)).is_ok())?;
+            if up {
+                return Ok(());
+            }
+            if let Some(Some(status)) = self.children.last_mut().map(|c| c.try_wait().ok().flatten()) {
+                let log = fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default();
+                return Err(LabError(format!("dnsmasq exited with {status}: {log}")));
+            }
+            if Instant::now() > deadline {
+                return Err(LabError("dnsmasq did not start within 5s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What dnsmasq logged (queries included), for failure messages.
+    pub fn dns_log(&self) -> String {
+        fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
+    }
+
+    /// A command that runs `program` inside the task namespace with an empty environment but PATH
+    /// (the caller adds what the test needs).
+    pub fn task_command(&self, program: &Path) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.task_ns]).arg(program);
+        cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd
+    }
+
+    /// The connections accepted so far, waiting up to `within` for at least `n` (listeners accept
+    /// on a polling thread, so a connection that completed may not be logged yet).
+    pub fn accepted_at_least(&self, n: usize, within: Duration) -> Vec<(String, SocketAddr)> {
+        let deadline = Instant::now() + within;
+        loop {
+            let seen = self.accepted.lock().map(|l| l.clone()).unwrap_or_default();
+            if seen.len() >= n || Instant::now() > deadline {
+                return seen;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// The metadata URI to give the task (`ECS_CONTAINER_METADATA_URI_V4`).
+    pub fn metadata_uri(&self) -> String {
+        format!("http://{METADATA_IP}/v4/lab-container")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        for ns in [&self.task_ns, &self.vpc_ns, &self.aws_ns] {
+            let _ = Command::new("ip").args(["netns", "delete", ns]).stderr(Stdio::null()).status();
+        }
+        let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.task_ns));
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs `f` on a thread that has entered namespace `ns`; sockets it creates stay in that namespace.
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, LabError> {
+    let path = format!("/var/run/netns/{ns}");
+    let file = fs::File::open(&path).map_err(|e| LabError(format!("open {path}: {e}")))?;
+    std::thread::spawn(move || {
+        // SAFETY: setns on a valid namespace fd affects only this thread, which runs `f` and ends.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc != 0 {
+            return Err(LabError(format!("setns: {}", std::io::Error::last_os_error())));
+        }
+        Ok(f())
+    })
+    .join()
+    .map_err(|_| LabError("namespace thread panicked".into()))?
+}
+
+fn run(program: &str, args: &[&str]) -> Result<Output, LabError> {
+    let out = Command::new(program).args(args).output().map_err(|e| LabError(format!("{program}: {e}")))?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(LabError(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
+    }
+}
+
+/// Answers one HTTP/1.1 request for the task metadata: `/task` gets the task document, anything
+/// else the container document.
+fn serve_one(mut conn: TcpStream, task: &str, container: &str) {
+    let _ = conn.set_nonblocking(false);
+    let _ = conn.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut buf = [0u8; 4096];
+    let mut req = Vec::new();
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_owned();
+    let path = line.split_whitespace().nth(1).unwrap_or("/");
+    let body = if path.trim_end_matches('/').ends_with("/task") { task } else { container };
+    let _ = write!(
+        conn,
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+}
