@@ -72,28 +72,32 @@ impl Dialer for TcpDialer {
             Ok(Err(err)) => (outcome_of(&err), Some(err.to_string())),
             Err(_) => (
                 DialOutcome::Timeout,
-                Some(format!("no answer within {}", humantime::format_duration(round_ms(duration)))),
+                Some("no answer before the deadline".to_owned()),
             ),
         };
-        Dial { addr, outcome, duration, error }
+        Dial {
+            addr,
+            outcome,
+            duration,
+            error,
+        }
     }
-}
-
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
 }
 
 /// Maps a connect error to its outcome.
 pub fn outcome_of(err: &io::Error) -> DialOutcome {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => DialOutcome::Refused,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => DialOutcome::Unreachable,
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
+            DialOutcome::Unreachable
+        }
         io::ErrorKind::TimedOut => DialOutcome::Timeout,
         _ => DialOutcome::Error,
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

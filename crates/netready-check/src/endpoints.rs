@@ -1,6 +1,6 @@
 //! The endpoints a Fargate runner must reach, with hostnames for the region's partition.
 
-use crate::types::{RegistryId, Region, ServiceKey};
+use crate::types::{Region, RegistryId, ServiceKey};
 
 /// The port the source document requires: HTTPS.
 pub const DEFAULT_PORT: u16 = 443;
@@ -21,7 +21,11 @@ pub struct Endpoint {
 pub fn endpoints(region: &Region, registry_id: Option<&RegistryId>, port: u16) -> Vec<Endpoint> {
     ServiceKey::ALL
         .iter()
-        .map(|&service| Endpoint { service, host: hostname(service, region, registry_id), port })
+        .map(|&service| Endpoint {
+            service,
+            host: hostname(service, region, registry_id),
+            port,
+        })
         .collect()
 }
 
@@ -41,13 +45,17 @@ pub fn hostname(service: ServiceKey, region: &Region, registry_id: Option<&Regis
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
     fn hosts(region: &str, registry: Option<&str>) -> Vec<String> {
         let region: Region = region.parse().unwrap();
         let registry: Option<RegistryId> = registry.map(|r| r.parse().unwrap());
-        endpoints(&region, registry.as_ref(), DEFAULT_PORT).into_iter().map(|e| e.host).collect()
+        endpoints(&region, registry.as_ref(), DEFAULT_PORT)
+            .into_iter()
+            .map(|e| e.host)
+            .collect()
     }
 
     #[test]
@@ -80,19 +88,28 @@ mod tests {
 
     #[test]
     fn govcloud_keeps_the_commercial_suffix() {
-        assert_eq!(hosts("us-gov-west-1", None)[0], "secretsmanager.us-gov-west-1.amazonaws.com");
+        assert_eq!(
+            hosts("us-gov-west-1", None)[0],
+            "secretsmanager.us-gov-west-1.amazonaws.com"
+        );
     }
 
     #[test]
     fn without_a_registry_id_the_bare_ecr_docker_host_is_probed() {
-        assert_eq!(hosts("us-east-1", None)[3], "dkr.ecr.us-east-1.amazonaws.com");
+        assert_eq!(
+            hosts("us-east-1", None)[3],
+            "dkr.ecr.us-east-1.amazonaws.com"
+        );
     }
 
     #[test]
     fn order_and_port() {
         let region: Region = "us-east-1".parse().unwrap();
         let eps = endpoints(&region, None, 8443);
-        assert_eq!(eps.iter().map(|e| e.service).collect::<Vec<_>>(), ServiceKey::ALL);
+        assert_eq!(
+            eps.iter().map(|e| e.service).collect::<Vec<_>>(),
+            ServiceKey::ALL
+        );
         assert!(eps.iter().all(|e| e.port == 8443));
     }
 }

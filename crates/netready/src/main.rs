@@ -19,7 +19,10 @@ fn main() -> ExitCode {
         Err(err) => err.exit(),
     };
     let result = match &cli.command {
-        Command::Check(args) => check(args, matches.subcommand_matches("check").unwrap_or(&matches)),
+        Command::Check(args) => check(
+            args,
+            matches.subcommand_matches("check").unwrap_or(&matches),
+        ),
     };
     match result {
         Ok(code) => code,
@@ -36,7 +39,10 @@ fn env(name: &str) -> Option<String> {
 
 fn check(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let settings = args.probe.raw(matches).validate(&env)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the runtime")?;
     let report = runtime.block_on(netready_check::check_once(&settings, &env, &TcpDialer))?;
     match args.output {
         Output::Table => print!("{}", render::table(&report)),
