@@ -1,0 +1,102 @@
+//! Benchmark of one `netready check` in the namespace VPC lab (needs root):
+//! - wall time with one endpoint black-holed (iptables DROP), as a ratio to the per-endpoint
+//!   deadline: the goal is ≤ 1.05, since endpoints are probed in parallel under one deadline;
+//! - CPU time (user + system) and peak resident memory of one check, healthy and black-holed.
+//!
+//! Run: `sudo cargo bench -p netready --bench check` (see docs/benchmarks.md).
+
+#![allow(unsafe_code)] // wait4(2), for the child's own CPU time and peak memory.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use netready_lab::{Lab, LabSpec};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netready");
+const RUNS: usize = 10;
+
+struct Sample {
+    wall: Duration,
+    cpu: Duration,
+    max_rss_kib: i64,
+    code: i32,
+}
+
+fn run_once(lab: &Lab, timeout: &str) -> Sample {
+    let mut cmd = lab.task_command(BIN.as_ref());
+    cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
+        .args(["--timeout", timeout])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let started = Instant::now();
+    let child = cmd.spawn().expect("spawn netready");
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: pid is our child, not yet waited for; status and usage are valid pointers.
+    let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall = started.elapsed();
+    assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    Sample {
+        wall,
+        cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
+        max_rss_kib: usage.ru_maxrss,
+        code: libc::WEXITSTATUS(status),
+    }
+}
+
+fn spec() -> LabSpec {
+    let mut spec = LabSpec::default();
+    for (host, ip) in [
+        ("secretsmanager.eu-west-3.amazonaws.com", "10.0.2.10"),
+        ("logs.eu-west-3.amazonaws.com", "10.0.2.11"),
+        ("api.ecr.eu-west-3.amazonaws.com", "10.0.2.12"),
+        ("111122223333.dkr.ecr.eu-west-3.amazonaws.com", "10.0.2.13"),
+        ("s3.eu-west-3.amazonaws.com", "10.0.2.14"),
+    ] {
+        spec = spec.endpoint(host, &[ip]);
+    }
+    spec
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list") {
+        return; // `cargo test --benches` asks for a list; there is nothing to list.
+    }
+    if let Some(why) = netready_lab::lab_unavailable() {
+        eprintln!("SKIPPED: {why}; the check benchmark needs the namespace lab");
+        return;
+    }
+    let lab = Lab::build(spec()).expect("build the lab");
+    println!("| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let mut report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
+        let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout)).collect();
+        assert!(samples.iter().all(|s| s.code == expect_code), "unexpected exit code in {case}");
+        let wall_max = samples.iter().map(|s| s.wall).max().unwrap_or_default();
+        let cpu_max = samples.iter().map(|s| s.cpu).max().unwrap_or_default();
+        let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or_default();
+        println!(
+            "| {case} | {timeout} | {RUNS} | {:.1} ms | {:.1} ms | {:.3} | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            median(samples.iter().map(|s| s.wall).collect()).as_secs_f64() * 1e3,
+            wall_max.as_secs_f64() * 1e3,
+            wall_max.as_secs_f64() / deadline.as_secs_f64(),
+            median(samples.iter().map(|s| s.cpu).collect()).as_secs_f64() * 1e3,
+            cpu_max.as_secs_f64() * 1e3,
+            rss as f64 / 1024.0,
+        );
+    };
+    report("healthy (5 endpoints ok)", "5s", Duration::from_secs(5), 0);
+    lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
+        .expect("black-hole logs");
+    for (timeout, deadline) in [("1s", Duration::from_secs(1)), ("2s", Duration::from_secs(2)), ("5s", Duration::from_secs(5))] {
+        report("logs black-holed", timeout, deadline, 1);
+    }
+}
