@@ -24,10 +24,18 @@ struct Sample {
 
 fn run_once(lab: &Lab, timeout: &str) -> Sample {
     let mut cmd = lab.task_command(BIN.as_ref());
-    cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
-        .args(["--timeout", timeout])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    cmd.args([
+        "check",
+        "--region",
+        "eu-west-3",
+        "--ecr-registry-id",
+        "111122223333",
+        "--output",
+        "json",
+    ])
+    .args(["--timeout", timeout])
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
     let started = Instant::now();
     let child = cmd.spawn().expect("spawn netready");
     let mut status = 0;
@@ -38,7 +46,9 @@ fn run_once(lab: &Lab, timeout: &str) -> Sample {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
-    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
     Sample {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
@@ -75,14 +85,23 @@ fn main() {
         return;
     }
     let lab = Lab::build(spec()).expect("build the lab");
-    println!("| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |");
+    println!(
+        "| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
         let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout)).collect();
-        assert!(samples.iter().all(|s| s.code == expect_code), "unexpected exit code in {case}");
+        assert!(
+            samples.iter().all(|s| s.code == expect_code),
+            "unexpected exit code in {case}"
+        );
         let wall_max = samples.iter().map(|s| s.wall).max().unwrap_or_default();
         let cpu_max = samples.iter().map(|s| s.cpu).max().unwrap_or_default();
-        let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or_default();
+        let rss = samples
+            .iter()
+            .map(|s| s.max_rss_kib)
+            .max()
+            .unwrap_or_default();
         println!(
             "| {case} | {timeout} | {RUNS} | {:.1} ms | {:.1} ms | {:.3} | {:.2} ms | {:.2} ms | {:.1} MiB |",
             median(samples.iter().map(|s| s.wall).collect()).as_secs_f64() * 1e3,
@@ -94,9 +113,27 @@ fn main() {
         );
     };
     report("healthy (5 endpoints ok)", "5s", Duration::from_secs(5), 0);
-    lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
-        .expect("black-hole logs");
-    for (timeout, deadline) in [("1s", Duration::from_secs(1)), ("2s", Duration::from_secs(2)), ("5s", Duration::from_secs(5))] {
+    lab.iptables(
+        &lab.vpc_ns,
+        &[
+            "-A",
+            "INPUT",
+            "-d",
+            "10.0.2.11",
+            "-p",
+            "tcp",
+            "--dport",
+            "443",
+            "-j",
+            "DROP",
+        ],
+    )
+    .expect("black-hole logs");
+    for (timeout, deadline) in [
+        ("1s", Duration::from_secs(1)),
+        ("2s", Duration::from_secs(2)),
+        ("5s", Duration::from_secs(5)),
+    ] {
         report("logs black-holed", timeout, deadline, 1);
     }
 }
