@@ -37,6 +37,7 @@ fn run_once(lab: &Lab, timeout: &str) -> Sample {
     .stdout(Stdio::null())
     .stderr(Stdio::null());
     let started = Instant::now();
+    #[allow(clippy::zombie_processes)] // reaped by wait4 below
     let child = cmd.spawn().expect("spawn netready");
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
@@ -89,7 +90,7 @@ fn main() {
         "| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let mut report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
+    let report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
         let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout)).collect();
         assert!(
             samples.iter().all(|s| s.code == expect_code),
