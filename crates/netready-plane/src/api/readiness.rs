@@ -1,0 +1,152 @@
+//! `POST /api/v1/runners/{id}/network-readiness`: a runner reports its newest check.
+//!
+//! The runner's own token, a JSON body within the size limit, a report that validates against
+//! the schema of an accepted `schema_version`. A 2xx means the report is committed. The same
+//! `checked_at` twice is one report (the second answer says `duplicate`).
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use netready_check::Report;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{bearer, token_hash};
+use crate::db::{NewReport, Stored, now_ms};
+use crate::error::ApiError;
+
+/// The report versions the plane accepts.
+pub const ACCEPTED_SCHEMA_VERSIONS: [u64; 1] = [1];
+
+/// How far in the future a report's `checked_at` may be (clock skew).
+pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/runners/{id}/network-readiness", post(ingest))
+}
+
+async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    // Who: the runner's token, and only for its own id.
+    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .ok_or_else(|| ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'"))?;
+    let runner = state
+        .store
+        .runner_by_token(&token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("unknown runner token"))?;
+    if runner.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("this runner's token has been revoked"));
+    }
+    if runner.id != id {
+        return Err(ApiError::forbidden("a runner token can only report for its own runner id"));
+    }
+
+    // What: JSON, within the limit.
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("expected Content-Type: application/json, got '{content_type}'"),
+        ));
+    }
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("the report exceeds the limit of {} bytes", state.body_limit),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.body_limit) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|_| too_large())?;
+
+    let new = validate(&bytes, &state.schema, &id, now_ms())?;
+    let checked_at = new.checked_at.clone();
+    let stored = state.store.store_report(new).await?;
+    let (code, duplicate) = match stored {
+        Stored::Created => (StatusCode::CREATED, false),
+        Stored::Duplicate => (StatusCode::OK, true),
+    };
+    state.metrics.reports_stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
+}
+
+/// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
+/// what was wrong.
+pub fn validate(bytes: &[u8], schema: &jsonschema::Validator, runner_id: &str, now_ms: i64) -> Result<NewReport, ApiError> {
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
+    match value.get("schema_version") {
+        None => {
+            return Err(ApiError::unprocessable(
+                "unsupported_schema_version",
+                format!("the report has no schema_version; accepted versions: {accepted}"),
+            ));
+        }
+        Some(v) if !v.as_u64().is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) => {
+            return Err(ApiError::unprocessable(
+                "unsupported_schema_version",
+                format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
+            ));
+        }
+        Some(_) => {}
+    }
+    let problems: Vec<String> = schema
+        .iter_errors(&value)
+        .take(5)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            format!("at {}: {e}", if path.is_empty() { "/" } else { &path })
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_report",
+            format!("the report does not match schema version 1: {}", problems.join("; ")),
+        ));
+    }
+    let report: Report = serde_json::from_value(value)
+        .map_err(|e| ApiError::unprocessable("invalid_report", format!("the report does not match schema version 1: {e}")))?;
+    let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_report",
+                format!("checked_at '{}' is not an RFC 3339 UTC time such as 2026-11-26T13:27:11.123Z", report.checked_at),
+            )
+        })?;
+    if checked_at_ms > now_ms + MAX_FUTURE_MS {
+        return Err(ApiError::unprocessable(
+            "invalid_report",
+            format!("checked_at '{}' is more than 10 minutes in the future: check the runner's clock", report.checked_at),
+        ));
+    }
+    let degraded: Vec<Value> = report
+        .degraded_endpoints()
+        .map(|e| {
+            json!({
+                "service": e.service.as_str(),
+                "host": e.host,
+                "reachability": e.reachability.as_str(),
+                "access_type": e.access_type.as_str(),
+            })
+        })
+        .collect();
+    Ok(NewReport {
+        runner_id: runner_id.to_owned(),
+        checked_at: report.checked_at.clone(),
+        checked_at_ms,
+        status: report.status.as_str().to_owned(),
+        degraded: Value::Array(degraded).to_string(),
+        body: String::from_utf8_lossy(bytes).into_owned(),
+    })
+}

@@ -1,0 +1,152 @@
+//! The read API (admin token): runners with their readiness, one runner's newest report, its
+//! history.
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::AppState;
+use crate::api::require_admin;
+use crate::db::{RunnerRow, now_ms};
+use crate::error::ApiError;
+use crate::readiness::{Readiness, readiness};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/runners", get(list))
+        .route("/api/v1/runners/{id}", get(show))
+        .route("/api/v1/runners/{id}/history", get(history))
+}
+
+/// One runner in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerSummary {
+    pub id: String,
+    pub name: String,
+    pub readiness: Readiness,
+    pub revoked: bool,
+    /// The newest report's `checked_at`, if any.
+    pub last_checked_at: Option<String>,
+    /// When the plane last received a report, RFC 3339.
+    pub last_received_at: Option<String>,
+    /// The endpoints that were not fully reachable in the newest report.
+    pub degraded_endpoints: Vec<Value>,
+}
+
+pub fn summarize(row: &RunnerRow, now: i64, stale_after_ms: i64) -> RunnerSummary {
+    RunnerSummary {
+        id: row.runner.id.clone(),
+        name: row.runner.name.clone(),
+        readiness: readiness(row.state.as_ref(), now, stale_after_ms),
+        revoked: row.runner.revoked_at.is_some(),
+        last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
+        last_received_at: row.state.as_ref().map(|s| rfc3339(s.last_received_at)),
+        degraded_endpoints: row
+            .state
+            .as_ref()
+            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s.degraded).ok())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn rfc3339(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ListQuery {
+    /// Only runners with this readiness.
+    pub readiness: Option<String>,
+    /// Only runners whose name or id contains this text (case-insensitive).
+    pub q: Option<String>,
+}
+
+/// The runners that match `query`, problems first (degraded, stale, unknown, ready), then by name.
+pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerSummary>, ApiError> {
+    let wanted = match query.readiness.as_deref().filter(|s| !s.is_empty()) {
+        Some(s) => Some(Readiness::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
+        })?),
+        None => None,
+    };
+    let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let now = now_ms();
+    let mut runners: Vec<RunnerSummary> = state
+        .store
+        .runners()
+        .await?
+        .iter()
+        .map(|r| summarize(r, now, state.stale_after_ms))
+        .filter(|r| wanted.is_none_or(|w| r.readiness == w))
+        .filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle))
+        .collect();
+    runners.sort_by(|a, b| a.readiness.cmp(&b.readiness).then_with(|| a.name.cmp(&b.name)));
+    Ok(runners)
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let runners = matching(&state, &query).await?;
+    Ok(Json(serde_json::json!({ "count": runners.len(), "runners": runners })))
+}
+
+async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let row = state.store.runner_row(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    let report = match state.store.latest_report(&id).await? {
+        Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
+        None => Value::Null,
+    };
+    Ok(Json(serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    pub limit: Option<String>,
+}
+
+async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    require_admin(&state, &headers)?;
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(s) => s
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000")))?,
+    };
+    if state.store.runner(&id).await?.is_none() {
+        return Err(ApiError::not_found(format!("no runner '{id}'")));
+    }
+    let changes: Vec<Value> = state
+        .store
+        .changes(&id, limit)
+        .await?
+        .into_iter()
+        .map(|c| serde_json::json!({ "at": rfc3339(c.at_ms), "from": c.from_status, "to": c.to_status }))
+        .collect();
+    let reports: Vec<Value> = state
+        .store
+        .recent_reports(&id, limit)
+        .await?
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "checked_at": r.checked_at,
+                "received_at": rfc3339(r.received_at),
+                "status": r.status,
+                "degraded_endpoints": serde_json::from_str::<Value>(&r.degraded).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "runner_id": id, "changes": changes, "reports": reports })))
+}

@@ -1,0 +1,71 @@
+//! Tokens: runner tokens are random, shown once, and stored only as a SHA-256 hash (they carry
+//! 256 bits of entropy, so a fast hash is enough); the admin token comes from the environment.
+
+use sha2::{Digest, Sha256};
+
+use crate::db::hex;
+
+/// A new runner id, `rn-` and 12 hex digits.
+pub fn new_runner_id() -> String {
+    let mut bytes = [0u8; 6];
+    fill(&mut bytes);
+    format!("rn-{}", hex(&bytes))
+}
+
+/// A new runner token, `nrt_` and 64 hex digits (256 random bits).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    fill(&mut bytes);
+    format!("nrt_{}", hex(&bytes))
+}
+
+fn fill(bytes: &mut [u8]) {
+    // The OS random source failing is not something to recover from.
+    getrandom::fill(bytes).expect("the operating system's random number generator is unavailable");
+}
+
+/// The hash stored for a token.
+pub fn token_hash(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let (ha, hb) = (Sha256::digest(a), Sha256::digest(b));
+    ha.iter().zip(hb.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token of an `Authorization: Bearer …` header value.
+pub fn bearer(header: Option<&str>) -> Option<&str> {
+    let value = header?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_ids_are_random_and_well_formed() {
+        let (a, b) = (new_token(), new_token());
+        assert_ne!(a, b);
+        assert!(a.starts_with("nrt_") && a.len() == 68);
+        assert!(new_runner_id().starts_with("rn-"));
+        assert_eq!(token_hash("x"), token_hash("x"));
+        assert_ne!(token_hash(&a), token_hash(&b));
+        assert!(!token_hash(&a).contains(&a[4..]));
+    }
+
+    #[test]
+    fn bearer_headers() {
+        assert_eq!(bearer(Some("Bearer abc")), Some("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Some("abc"));
+        assert_eq!(bearer(Some("Basic abc")), None);
+        assert_eq!(bearer(Some("Bearer ")), None);
+        assert_eq!(bearer(None), None);
+        assert!(constant_time_eq(b"same", b"same"));
+        assert!(!constant_time_eq(b"same", b"diff"));
+    }
+}

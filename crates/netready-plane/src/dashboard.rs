@@ -1,0 +1,303 @@
+//! The dashboard: server-rendered pages (no build step), behind the admin token. Every piece of
+//! text from a report or a runner name goes through maud's escaping.
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::api::runners::{ListQuery, RunnerSummary, matching, rfc3339, summarize};
+use crate::api::{SESSION_COOKIE, is_admin};
+use crate::auth::constant_time_eq;
+use crate::db::now_ms;
+use crate::error::ApiError;
+
+/// How many runners one list page shows.
+const PAGE_SIZE: usize = 200;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/dashboard") }))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/dashboard", get(list_page))
+        .route("/dashboard/runners/{id}", get(details_page))
+}
+
+const STYLE: &str = r#"
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
+header{background:#24292f;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
+header a{color:#fff;text-decoration:none;font-weight:600}
+main{padding:16px 24px}
+table{border-collapse:collapse;background:#fff;width:100%;font-size:14px}
+th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
+th{background:#eaeef2}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
+.ready,.full,.ok{background:#1a7f37}.degraded,.none,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
+.partial,.stale{background:#bf8700}.unknown{background:#6e7781}
+.muted{color:#57606a;font-size:12px}
+form.filters{margin:0 0 12px;display:flex;gap:8px}
+ul.hints{margin:0;padding-left:18px}
+.timeline{display:flex;gap:2px;flex-wrap:wrap;margin:8px 0}
+.timeline span{width:10px;height:22px;display:inline-block;border-radius:2px}
+code{font-size:13px}
+"#;
+
+/// Reloads the page's content every 15 seconds while it is open, keeping the URL's filters.
+const REFRESH: &str = r#"
+setInterval(async () => {
+  try {
+    const r = await fetch(location.href, {credentials: 'same-origin'});
+    if (!r.ok) return;
+    const doc = new DOMParser().parseFromString(await r.text(), 'text/html');
+    const fresh = doc.getElementById('content');
+    if (fresh) document.getElementById('content').replaceWith(fresh);
+  } catch (e) {}
+}, 15000);
+"#;
+
+fn page(title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — netready" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    a href="/dashboard" { "netready" }
+                    span { "Fargate network readiness" }
+                    form method="post" action="/logout" style="margin-left:auto" { button type="submit" { "Log out" } }
+                }
+                main { (body) }
+                script { (PreEscaped(REFRESH)) }
+            }
+        }
+    }
+}
+
+fn badge(text: &str) -> Markup {
+    html! { span class={"badge " (text)} { (text) } }
+}
+
+fn unauthorized_redirect() -> Response {
+    Redirect::to("/login").into_response()
+}
+
+async fn login_page() -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head { meta charset="utf-8"; title { "Log in — netready" } style { (PreEscaped(STYLE)) } }
+            body { main {
+                h1 { "netready" }
+                form method="post" action="/login" {
+                    label { "Admin token " input type="password" name="token" autofocus; }
+                    " " button type="submit" { "Log in" }
+                }
+            } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    if !constant_time_eq(form.token.as_bytes(), state.admin_token.as_bytes()) {
+        return (StatusCode::UNAUTHORIZED, page("Log in", html! { p { "Wrong admin token. " a href="/login" { "Try again" } } })).into_response();
+    }
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.session_value());
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
+}
+
+async fn logout() -> Response {
+    let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct ListParams {
+    readiness: Option<String>,
+    q: Option<String>,
+    page: Option<usize>,
+}
+
+async fn list_page(State(state): State<AppState>, headers: HeaderMap, Query(params): Query<ListParams>) -> Result<Response, ApiError> {
+    if !is_admin(&state, &headers) {
+        return Ok(unauthorized_redirect());
+    }
+    let query = ListQuery { readiness: params.readiness.clone(), q: params.q.clone() };
+    let runners = matching(&state, &query).await?;
+    let page_no = params.page.unwrap_or(1).max(1);
+    let pages = runners.len().div_ceil(PAGE_SIZE).max(1);
+    let shown: &[RunnerSummary] = runners.chunks(PAGE_SIZE).nth(page_no - 1).unwrap_or(&[]);
+    let selected = params.readiness.clone().unwrap_or_default();
+    let body = html! {
+        div id="content" {
+            h1 { "Runners" }
+            form class="filters" method="get" action="/dashboard" {
+                input type="search" name="q" placeholder="Filter by name or id" value=(params.q.clone().unwrap_or_default());
+                select name="readiness" {
+                    option value="" selected[selected.is_empty()] { "All" }
+                    @for r in ["degraded", "stale", "unknown", "ready"] {
+                        option value=(r) selected[selected == r] { (r) }
+                    }
+                }
+                button type="submit" { "Filter" }
+            }
+            p class="muted" { (runners.len()) " runners · page " (page_no) " of " (pages) " · updated " (rfc3339(now_ms())) }
+            table id="runners" {
+                thead { tr { th { "Runner" } th { "Readiness" } th { "Last check" } th { "Degraded endpoints" } } }
+                tbody {
+                    @for r in shown {
+                        tr data-readiness=(r.readiness.as_str()) {
+                            td { a href={"/dashboard/runners/" (r.id)} { (r.name) } br; span class="muted" { (r.id) @if r.revoked { " · revoked" } } }
+                            td { (badge(r.readiness.as_str())) }
+                            td { (r.last_checked_at.clone().unwrap_or_else(|| "never".into())) }
+                            td {
+                                @for e in &r.degraded_endpoints {
+                                    span { (e["service"].as_str().unwrap_or("?")) " (" (e["reachability"].as_str().unwrap_or("?")) ") " }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            @if pages > 1 {
+                p {
+                    @for p in 1..=pages {
+                        @if p == page_no { b { (p) } " " } @else {
+                            a href={"/dashboard?page=" (p) "&readiness=" (selected) "&q=" (urlencode(params.q.as_deref().unwrap_or("")))} { (p) } " "
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Runners", body).into_response())
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn details_page(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if !is_admin(&state, &headers) {
+        return Ok(unauthorized_redirect());
+    }
+    let Some(row) = state.store.runner_row(&id).await? else {
+        return Ok((StatusCode::NOT_FOUND, page("Not found", html! { p { "No runner " code { (id) } "." } })).into_response());
+    };
+    let summary = summarize(&row, now_ms(), state.stale_after_ms);
+    let report: Option<Value> = state.store.latest_report(&id).await?.and_then(|b| serde_json::from_str(&b).ok());
+    let changes = state.store.changes(&id, 50).await?;
+    let recent = state.store.recent_reports(&id, 96).await?;
+    let body = html! {
+        div id="content" {
+            p { a href="/dashboard" { "← Runners" } }
+            h1 { (summary.name) " " (badge(summary.readiness.as_str())) }
+            p class="muted" {
+                "id " code { (summary.id) }
+                " · last check " (summary.last_checked_at.clone().unwrap_or_else(|| "never".into()))
+                " · last received " (summary.last_received_at.clone().unwrap_or_else(|| "never".into()))
+                @if summary.revoked { " · token revoked" }
+            }
+            h2 { "Fargate network readiness" }
+            @match &report {
+                None => p { "No report yet." },
+                Some(report) => (readiness_table(report)),
+            }
+            h2 { "Status history" }
+            div class="timeline" title="Recent reports, oldest first" {
+                @for r in recent.iter().rev() {
+                    span class=(r.status) title={(r.checked_at) ": " (r.status)} {}
+                }
+            }
+            table id="history" {
+                thead { tr { th { "When" } th { "From" } th { "To" } } }
+                tbody {
+                    @for c in &changes {
+                        tr { td { (rfc3339(c.at_ms)) } td { (c.from_status.clone().unwrap_or_else(|| "—".into())) } td { (badge(&c.to_status)) } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&summary.name, body).into_response())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "—".into(),
+        other => other.to_string(),
+    }
+}
+
+fn readiness_table(report: &Value) -> Markup {
+    let task = &report["task"];
+    html! {
+        p class="muted" {
+            "checked " (text(&report["checked_at"])) " in " (text(&report["duration_ms"])) " ms · region " (text(&task["region"]))
+            " · task " (text(&task["private_ipv4"])) " in " (text(&task["subnet_cidr"]))
+            " · public IP " (text(&task["public_ip"]["assigned"])) " (" (text(&task["public_ip"]["source"])) ")"
+            @if report["proxy"]["configured"] == Value::Bool(true) { " · proxy variables set (bypassed)" }
+        }
+        table id="readiness" {
+            thead { tr {
+                th { "Service" } th { "Host" } th { "Access type" } th { "Reachability" } th { "Addresses" }
+                th { "DNS" } th { "Connect" } th { "Errors and hints" }
+            } }
+            tbody {
+                @for e in report["endpoints"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                    tr data-service=(text(&e["service"])) {
+                        td { (text(&e["service"])) }
+                        td { code { (text(&e["host"])) ":" (text(&e["port"])) } }
+                        td { (text(&e["access_type"])) }
+                        td { (badge(&text(&e["reachability"]))) }
+                        td {
+                            @for a in e["dns"]["addresses"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                                (text(&a["ip"])) " " span class="muted" { (text(&a["scope"])) } br;
+                            }
+                        }
+                        td { (badge(&text(&e["dns"]["outcome"]))) " " (text(&e["dns"]["duration_ms"])) " ms" }
+                        td {
+                            @for c in e["connections"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                                (text(&c["ip"])) " " (badge(&text(&c["outcome"]))) " " (text(&c["duration_ms"])) " ms" br;
+                            }
+                        }
+                        td {
+                            @if let Some(err) = e["dns"]["error"].as_str() { div { "DNS: " (err) } }
+                            @for c in e["connections"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
+                                @if let Some(err) = c["error"].as_str() { div { (text(&c["ip"])) ": " (err) } }
+                            }
+                            ul class="hints" {
+                                @for h in e["hints"].as_array().map(Vec::as_slice).unwrap_or(&[]) { li { (text(h)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        @if let Some(w) = report["warnings"].as_array().filter(|w| !w.is_empty()) {
+            h3 { "Warnings" }
+            ul { @for x in w { li { (text(x)) } } }
+        }
+    }
+}

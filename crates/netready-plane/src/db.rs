@@ -1,0 +1,506 @@
+//! Storage: SQLite (one file, the default) or PostgreSQL (for several plane replicas), through
+//! one portable set of queries. Migrations are files embedded in the binary and applied at start.
+//!
+//! Writes of reports go through one writer task that commits them in batches: every request
+//! still waits for its own commit (a 2xx means durably stored), but concurrent requests share an
+//! fsync instead of queueing for one each.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{AnyPool, Row};
+use tokio::sync::{mpsc, oneshot};
+
+/// The migrations, in order. Never edit one that has shipped: add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+
+/// How many reports one commit may carry.
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the report writer has stopped")]
+    WriterGone,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A runner as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Runner {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// A runner with its newest report's summary, for lists.
+#[derive(Debug, Clone)]
+pub struct RunnerRow {
+    pub runner: Runner,
+    pub state: Option<State>,
+}
+
+#[derive(Debug, Clone)]
+pub struct State {
+    pub checked_at: String,
+    pub checked_at_ms: i64,
+    pub status: String,
+    /// JSON array of the degraded endpoints' summaries.
+    pub degraded: String,
+    pub last_received_at: i64,
+}
+
+/// A report ready to store.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub runner_id: String,
+    pub checked_at: String,
+    pub checked_at_ms: i64,
+    pub status: String,
+    pub degraded: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    Created,
+    Duplicate,
+}
+
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub at_ms: i64,
+    pub from_status: Option<String>,
+    pub to_status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportSummary {
+    pub checked_at: String,
+    pub received_at: i64,
+    pub status: String,
+    pub degraded: String,
+}
+
+type Job = (NewReport, oneshot::Sender<Result<Stored, String>>);
+
+/// The store: a pool for reads and runner administration, a writer task for reports.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    writer: mpsc::Sender<Job>,
+}
+
+pub fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// Turns `--database` into a URL: `postgres://…` and `sqlite:…` as given, anything else is a path
+/// to a SQLite file (created when missing).
+pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        Ok((database.to_owned(), Backend::Postgres))
+    } else if database.starts_with("sqlite:") {
+        Ok((database.to_owned(), Backend::Sqlite))
+    } else if database.contains("://") {
+        Err(StoreError::Invalid(format!(
+            "unsupported database '{}': expected a SQLite file path or a postgres:// URL",
+            redact(database)
+        )))
+    } else if database.is_empty() {
+        Err(StoreError::Invalid("empty database: expected a SQLite file path or a postgres:// URL".into()))
+    } else {
+        Ok((format!("sqlite://{database}?mode=rwc"), Backend::Sqlite))
+    }
+}
+
+/// A database URL with its password replaced, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations and starts the report writer.
+    pub async fn open(database: &str) -> Result<Store, StoreError> {
+        install_default_drivers();
+        let (url, backend) = database_url(database)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(|e| StoreError::Invalid(format!("cannot open database {}: {e}", redact(database))))?;
+        if backend == Backend::Sqlite {
+            // WAL lets readers run beside the writer; it is a property of the file, set once.
+            // SQLite's default `synchronous = FULL` (kept by sqlx) makes each commit durable
+            // before the API answers 2xx.
+            sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        migrate(&pool, backend).await?;
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        tokio::spawn(writer(pool.clone(), rx));
+        Ok(Store { pool, backend, writer: tx })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub async fn add_runner(&self, id: &str, name: &str, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Revokes a runner's token; false when there is no such runner.
+    pub async fn revoke_runner(&self, id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() > 0 {
+            return Ok(true);
+        }
+        Ok(self.runner(id).await?.is_some())
+    }
+
+    /// The runner a token hash belongs to.
+    pub async fn runner_by_token(&self, token_hash: &str) -> Result<Option<Runner>, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at, revoked_at FROM runners WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| runner_of(&r)).transpose()
+    }
+
+    pub async fn runner(&self, id: &str) -> Result<Option<Runner>, StoreError> {
+        let row = sqlx::query("SELECT id, name, created_at, revoked_at FROM runners WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| runner_of(&r)).transpose()
+    }
+
+    /// Every runner with its state, in name order.
+    pub async fn runners(&self) -> Result<Vec<RunnerRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, s.status, s.degraded, \
+             s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id ORDER BY r.name, r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? })).collect()
+    }
+
+    pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
+        let row = sqlx::query(
+            "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, s.status, s.degraded, \
+             s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id WHERE r.id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
+    }
+
+    /// The body of the newest report of a runner.
+    pub async fn latest_report(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let body = sqlx::query_scalar::<_, String>(
+            "SELECT p.body FROM runner_state s JOIN reports p ON p.runner_id = s.runner_id AND p.checked_at = s.checked_at \
+             WHERE s.runner_id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(body)
+    }
+
+    pub async fn changes(&self, id: &str, limit: i64) -> Result<Vec<Change>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, from_status, to_status FROM status_changes WHERE runner_id = $1 ORDER BY at_ms DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Change { at_ms: r.try_get("at_ms")?, from_status: r.try_get("from_status")?, to_status: r.try_get("to_status")? })
+            })
+            .collect()
+    }
+
+    pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT checked_at, received_at, status, degraded FROM reports WHERE runner_id = $1 \
+             ORDER BY checked_at_ms DESC LIMIT $2",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReportSummary {
+                    checked_at: r.try_get("checked_at")?,
+                    received_at: r.try_get("received_at")?,
+                    status: r.try_get("status")?,
+                    degraded: r.try_get("degraded")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Stores a report; waits until it is committed.
+    pub async fn store_report(&self, report: NewReport) -> Result<Stored, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.writer.send((report, tx)).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
+    }
+
+    /// Deletes reports and status changes received before `before_ms`, except each runner's
+    /// newest report. Returns how many reports went.
+    pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM reports WHERE received_at < $1 AND NOT EXISTS (SELECT 1 FROM runner_state s \
+             WHERE s.runner_id = reports.runner_id AND s.checked_at = reports.checked_at)",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn runner_of(r: &sqlx::any::AnyRow) -> Result<Runner, StoreError> {
+    Ok(Runner {
+        id: r.try_get("id")?,
+        name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+fn state_of(r: &sqlx::any::AnyRow) -> Result<Option<State>, StoreError> {
+    let checked_at: Option<String> = r.try_get("checked_at")?;
+    let Some(checked_at) = checked_at else { return Ok(None) };
+    Ok(Some(State {
+        checked_at,
+        checked_at_ms: r.try_get("checked_at_ms")?,
+        status: r.try_get("status")?,
+        degraded: r.try_get("degraded")?,
+        last_received_at: r.try_get("last_received_at")?,
+    }))
+}
+
+async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    let mut conn = pool.acquire().await?;
+    if backend == Backend::Postgres {
+        // Several replicas may start at once: one migrates, the others wait.
+        sqlx::query("SELECT pg_advisory_lock(7270766)").execute(&mut *conn).await?;
+    }
+    let result = async {
+        sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS netready_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, \
+             checksum TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, name, sql) in MIGRATIONS {
+            let checksum = hex(&Sha256::digest(sql.as_bytes()));
+            let applied: Option<String> =
+                sqlx::query_scalar("SELECT checksum FROM netready_migrations WHERE version = $1")
+                    .bind(*version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            match applied {
+                Some(sum) if sum == checksum => continue,
+                Some(_) => {
+                    return Err(StoreError::Invalid(format!(
+                        "migration {version} ({name}) differs from the one applied to this database: \
+                         migrations must never be edited once shipped"
+                    )));
+                }
+                None => {}
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO netready_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
+                .bind(*version)
+                .bind(*name)
+                .bind(checksum)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    .await;
+    if backend == Backend::Postgres {
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7270766)").execute(&mut *conn).await;
+    }
+    result
+}
+
+/// The writer task: takes what is queued, commits it in one transaction, answers each request.
+async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    while let Some(job) = rx.recv().await {
+        batch.push(job);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_batch(&pool, &batch).await {
+            Ok(results) => {
+                for ((_, reply), stored) in batch.drain(..).zip(results) {
+                    let _ = reply.send(Ok(stored));
+                }
+            }
+            Err(e) => {
+                let message = e.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut results = Vec::with_capacity(batch.len());
+    let received = now_ms();
+    for (r, _) in batch {
+        let inserted = sqlx::query(
+            "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (runner_id, checked_at) DO NOTHING",
+        )
+        .bind(&r.runner_id)
+        .bind(&r.checked_at)
+        .bind(r.checked_at_ms)
+        .bind(received)
+        .bind(&r.status)
+        .bind(&r.degraded)
+        .bind(&r.body)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if inserted == 0 {
+            results.push(Stored::Duplicate);
+            continue;
+        }
+        let current = sqlx::query("SELECT checked_at_ms, status FROM runner_state WHERE runner_id = $1")
+            .bind(&r.runner_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let current: Option<(i64, String)> = match current {
+            Some(row) => Some((row.try_get("checked_at_ms")?, row.try_get("status")?)),
+            None => None,
+        };
+        match current {
+            Some((ms, _)) if ms >= r.checked_at_ms => {
+                // An older report arriving late: history only.
+                sqlx::query("UPDATE runner_state SET last_received_at = $1 WHERE runner_id = $2")
+                    .bind(received)
+                    .bind(&r.runner_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            _ => {
+                sqlx::query(
+                    "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, \
+                     checked_at_ms = excluded.checked_at_ms, status = excluded.status, degraded = excluded.degraded, \
+                     last_received_at = excluded.last_received_at",
+                )
+                .bind(&r.runner_id)
+                .bind(&r.checked_at)
+                .bind(r.checked_at_ms)
+                .bind(&r.status)
+                .bind(&r.degraded)
+                .bind(received)
+                .execute(&mut *tx)
+                .await?;
+                let previous = current.map(|(_, s)| s);
+                if previous.as_deref() != Some(r.status.as_str()) {
+                    sqlx::query(
+                        "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(&r.runner_id)
+                    .bind(r.checked_at_ms)
+                    .bind(previous)
+                    .bind(&r.status)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        results.push(Stored::Created);
+    }
+    tx.commit().await?;
+    Ok(results)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(database_url("plane.db").unwrap(), ("sqlite://plane.db?mode=rwc".into(), Backend::Sqlite));
+        assert_eq!(database_url("postgres://u:p@h/db").unwrap().1, Backend::Postgres);
+        assert!(database_url("mysql://u:secret@h/db").unwrap_err().to_string().contains("mysql://u:***@h/db"));
+        assert!(database_url("").is_err());
+    }
+
+    #[test]
+    fn redaction_hides_passwords() {
+        assert_eq!(redact("postgres://netready:s3cret@db:5432/plane"), "postgres://netready:***@db:5432/plane");
+        assert_eq!(redact("plane.db"), "plane.db");
+    }
+}

@@ -1,0 +1,159 @@
+//! netready's management plane: runners report their network readiness here; people read it on
+//! the dashboard and machines through the API.
+//!
+//! [`db`] stores (SQLite or PostgreSQL), [`api`] answers `/api/v1`, [`dashboard`] renders pages,
+//! [`readiness`] decides ready/degraded/stale/unknown. [`app`] builds the router from a state, so
+//! tests drive it without a socket; [`serve`] runs it.
+
+pub mod api;
+pub mod auth;
+pub mod dashboard;
+pub mod db;
+pub mod error;
+pub mod log;
+pub mod readiness;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+
+pub use db::Store;
+
+/// Default: a runner is stale after two 5-minute intervals without a report.
+pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Default: reports and status changes are kept for a week (each runner's newest is always kept).
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default: the largest report body accepted.
+pub const DEFAULT_BODY_LIMIT: usize = 256 * 1024;
+/// Default SQLite file, in the working directory.
+pub const DEFAULT_DATABASE: &str = "netready-plane.db";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub reports_stored: AtomicU64,
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub admin_token: Arc<str>,
+    pub stale_after_ms: i64,
+    pub body_limit: usize,
+    pub schema: Arc<jsonschema::Validator>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, admin_token: &str, stale_after: Duration) -> Self {
+        let schema: serde_json::Value =
+            serde_json::from_str(netready_check::report::SCHEMA_V1).expect("the shipped schema is JSON");
+        let schema = jsonschema::validator_for(&schema).expect("the shipped schema compiles");
+        Self {
+            store,
+            admin_token: admin_token.into(),
+            stale_after_ms: stale_after.as_millis() as i64,
+            body_limit: DEFAULT_BODY_LIMIT,
+            schema: Arc::new(schema),
+            metrics: Arc::default(),
+        }
+    }
+
+    /// The value of the dashboard's session cookie: derived from the admin token, so that the
+    /// cookie never holds the token itself and every session ends when the token changes.
+    pub fn session_value(&self) -> String {
+        auth::token_hash(&format!("netready-session:{}", self.admin_token))
+    }
+}
+
+/// The whole plane as a router.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .merge(api::routes())
+        .merge(dashboard::routes())
+        .with_state(state)
+}
+
+/// How to run the plane.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub database: String,
+    pub listen: SocketAddr,
+    pub admin_token: String,
+    pub stale_after: Duration,
+    pub retention: Duration,
+}
+
+/// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
+pub async fn serve(config: ServeConfig) -> Result<(), String> {
+    let store = Store::open(&config.database).await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    log::info(
+        "plane listening",
+        &[("listen", &local.to_string()), ("database", &db::redact(&config.database))],
+    );
+    let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
+    let state = AppState::new(store.clone(), &config.admin_token, config.stale_after);
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server error: {e}"));
+    pruner.abort();
+    store.close().await;
+    log::info("plane stopped", &[]);
+    result
+}
+
+async fn prune_forever(store: Store, retention: Duration) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        let before = db::now_ms() - retention.as_millis() as i64;
+        match store.prune(before).await {
+            Ok(n) if n > 0 => log::info("pruned old reports", &[("reports", &n.to_string())]),
+            Ok(_) => {}
+            Err(e) => log::warn("pruning failed", &[("error", &e.to_string())]),
+        }
+    }
+}
+
+/// Resolves on SIGTERM (how ECS stops a task) or SIGINT.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// `runner add`: creates a runner; returns its id and token (the token is not stored).
+pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 200 {
+        return Err("a runner name must have 1 to 200 characters".into());
+    }
+    let id = auth::new_runner_id();
+    let token = auth::new_token();
+    store.add_runner(&id, name, &auth::token_hash(&token)).await.map_err(|e| e.to_string())?;
+    Ok((id, token))
+}
