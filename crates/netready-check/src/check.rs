@@ -122,7 +122,7 @@ async fn probe<R: Resolver, D: Dialer>(
 /// resolvers, direct TCP. Fails only on settings that leave no region.
 pub async fn check_once<D: Dialer>(
     settings: &Settings,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
     dialer: &D,
 ) -> Result<Report, SettingsError> {
     let started = (SystemTime::now(), Instant::now());

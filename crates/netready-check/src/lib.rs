@@ -12,6 +12,7 @@ pub mod dial;
 pub mod dns;
 pub mod endpoints;
 pub mod hints;
+pub mod log;
 pub mod metadata;
 pub mod render;
 pub mod report;

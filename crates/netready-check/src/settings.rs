@@ -85,7 +85,7 @@ impl RawSettings {
     /// variables when neither `--region` nor `NETREADY_REGION` is given.
     pub fn validate(
         &self,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<Settings, SettingsError> {
         let region = self
             .region
@@ -151,7 +151,7 @@ impl Settings {
     pub fn plan(
         &self,
         metadata: Option<&TaskMetadata>,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
         mut warnings: Vec<String>,
     ) -> Result<Plan, SettingsError> {
         let meta = metadata.cloned().unwrap_or_default();
@@ -210,7 +210,7 @@ impl Settings {
 }
 
 /// Which proxy variables are set (names only: their values may hold credentials).
-pub fn proxy_info(env: &dyn Fn(&str) -> Option<String>) -> ProxyInfo {
+pub fn proxy_info(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> ProxyInfo {
     let variables: Vec<String> = PROXY_VARIABLES
         .iter()
         .filter(|name| env(name).is_some_and(|v| !v.trim().is_empty()))

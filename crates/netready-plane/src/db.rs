@@ -13,7 +13,8 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 /// The migrations, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
 /// How many reports one commit may carry.
 const MAX_BATCH: usize = 512;
@@ -103,7 +104,10 @@ pub struct Store {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Turns `--database` into a URL: `postgres://…` and `sqlite:…` as given, anything else is a path
@@ -119,7 +123,9 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
             redact(database)
         )))
     } else if database.is_empty() {
-        Err(StoreError::Invalid("empty database: expected a SQLite file path or a postgres:// URL".into()))
+        Err(StoreError::Invalid(
+            "empty database: expected a SQLite file path or a postgres:// URL".into(),
+        ))
     } else {
         Ok((format!("sqlite://{database}?mode=rwc"), Backend::Sqlite))
     }
@@ -127,14 +133,7 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
 
 /// A database URL with its password replaced, for messages.
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
-        }
-        _ => url.to_owned(),
-    }
+    netready_check::log::redact_url(url)
 }
 
 impl Store {
@@ -147,17 +146,25 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await
-            .map_err(|e| StoreError::Invalid(format!("cannot open database {}: {e}", redact(database))))?;
+            .map_err(|e| {
+                StoreError::Invalid(format!("cannot open database {}: {e}", redact(database)))
+            })?;
         if backend == Backend::Sqlite {
             // WAL lets readers run beside the writer; it is a property of the file, set once.
             // SQLite's default `synchronous = FULL` (kept by sqlx) makes each commit durable
             // before the API answers 2xx.
-            sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::raw_sql("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         migrate(&pool, backend).await?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
         tokio::spawn(writer(pool.clone(), rx));
-        Ok(Store { pool, backend, writer: tx })
+        Ok(Store {
+            pool,
+            backend,
+            writer: tx,
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -168,24 +175,32 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub async fn add_runner(&self, id: &str, name: &str, token_hash: &str) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(id)
-            .bind(name)
-            .bind(token_hash)
-            .bind(now_ms())
-            .execute(&self.pool)
-            .await?;
+    pub async fn add_runner(
+        &self,
+        id: &str,
+        name: &str,
+        token_hash: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(token_hash)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     /// Revokes a runner's token; false when there is no such runner.
     pub async fn revoke_runner(&self, id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now_ms())
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
         if done.rows_affected() > 0 {
             return Ok(true);
         }
@@ -194,10 +209,12 @@ impl Store {
 
     /// The runner a token hash belongs to.
     pub async fn runner_by_token(&self, token_hash: &str) -> Result<Option<Runner>, StoreError> {
-        let row = sqlx::query("SELECT id, name, created_at, revoked_at FROM runners WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, created_at, revoked_at FROM runners WHERE token_hash = $1",
+        )
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
         row.map(|r| runner_of(&r)).transpose()
     }
 
@@ -217,7 +234,14 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? })).collect()
+        rows.iter()
+            .map(|r| {
+                Ok(RunnerRow {
+                    runner: runner_of(r)?,
+                    state: state_of(r)?,
+                })
+            })
+            .collect()
     }
 
     pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
@@ -228,7 +252,13 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
+        row.map(|r| {
+            Ok(RunnerRow {
+                runner: runner_of(&r)?,
+                state: state_of(&r)?,
+            })
+        })
+        .transpose()
     }
 
     /// The body of the newest report of a runner.
@@ -253,12 +283,20 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(Change { at_ms: r.try_get("at_ms")?, from_status: r.try_get("from_status")?, to_status: r.try_get("to_status")? })
+                Ok(Change {
+                    at_ms: r.try_get("at_ms")?,
+                    from_status: r.try_get("from_status")?,
+                    to_status: r.try_get("to_status")?,
+                })
             })
             .collect()
     }
 
-    pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
+    pub async fn recent_reports(
+        &self,
+        id: &str,
+        limit: i64,
+    ) -> Result<Vec<ReportSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT checked_at, received_at, status, degraded FROM reports WHERE runner_id = $1 \
              ORDER BY checked_at_ms DESC LIMIT $2",
@@ -280,17 +318,24 @@ impl Store {
     }
 
     pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
-            .bind(id)
-            .fetch_one(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
     }
 
     /// Stores a report; waits until it is committed.
     pub async fn store_report(&self, report: NewReport) -> Result<Stored, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writer.send((report, tx)).await.map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
+        self.writer
+            .send((report, tx))
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
+        rx.await
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(StoreError::Invalid)
     }
 
     /// Deletes reports and status changes received before `before_ms`, except each runner's
@@ -303,7 +348,10 @@ impl Store {
         .bind(before_ms)
         .execute(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM status_changes WHERE at_ms < $1")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 }
@@ -319,7 +367,9 @@ fn runner_of(r: &sqlx::any::AnyRow) -> Result<Runner, StoreError> {
 
 fn state_of(r: &sqlx::any::AnyRow) -> Result<Option<State>, StoreError> {
     let checked_at: Option<String> = r.try_get("checked_at")?;
-    let Some(checked_at) = checked_at else { return Ok(None) };
+    let Some(checked_at) = checked_at else {
+        return Ok(None);
+    };
     Ok(Some(State {
         checked_at,
         checked_at_ms: r.try_get("checked_at_ms")?,
@@ -333,7 +383,9 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
         // Several replicas may start at once: one migrates, the others wait.
-        sqlx::query("SELECT pg_advisory_lock(7270766)").execute(&mut *conn).await?;
+        sqlx::query("SELECT pg_advisory_lock(7270766)")
+            .execute(&mut *conn)
+            .await?;
     }
     let result = async {
         sqlx::raw_sql(
@@ -374,7 +426,9 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     }
     .await;
     if backend == Backend::Postgres {
-        let _ = sqlx::query("SELECT pg_advisory_unlock(7270766)").execute(&mut *conn).await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7270766)")
+            .execute(&mut *conn)
+            .await;
     }
     result
 }
@@ -429,10 +483,11 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
             results.push(Stored::Duplicate);
             continue;
         }
-        let current = sqlx::query("SELECT checked_at_ms, status FROM runner_state WHERE runner_id = $1")
-            .bind(&r.runner_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+        let current =
+            sqlx::query("SELECT checked_at_ms, status FROM runner_state WHERE runner_id = $1")
+                .bind(&r.runner_id)
+                .fetch_optional(&mut *tx)
+                .await?;
         let current: Option<(i64, String)> = match current {
             Some(row) => Some((row.try_get("checked_at_ms")?, row.try_get("status")?)),
             None => None,
@@ -492,15 +547,29 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(database_url("plane.db").unwrap(), ("sqlite://plane.db?mode=rwc".into(), Backend::Sqlite));
-        assert_eq!(database_url("postgres://u:p@h/db").unwrap().1, Backend::Postgres);
-        assert!(database_url("mysql://u:secret@h/db").unwrap_err().to_string().contains("mysql://u:***@h/db"));
+        assert_eq!(
+            database_url("plane.db").unwrap(),
+            ("sqlite://plane.db?mode=rwc".into(), Backend::Sqlite)
+        );
+        assert_eq!(
+            database_url("postgres://u:p@h/db").unwrap().1,
+            Backend::Postgres
+        );
+        assert!(
+            database_url("mysql://u:secret@h/db")
+                .unwrap_err()
+                .to_string()
+                .contains("mysql://u:***@h/db")
+        );
         assert!(database_url("").is_err());
     }
 
     #[test]
     fn redaction_hides_passwords() {
-        assert_eq!(redact("postgres://netready:s3cret@db:5432/plane"), "postgres://netready:***@db:5432/plane");
+        assert_eq!(
+            redact("postgres://netready:s3cret@db:5432/plane"),
+            "postgres://netready:***@db:5432/plane"
+        );
         assert_eq!(redact("plane.db"), "plane.db");
     }
 }

@@ -10,7 +10,6 @@ pub mod auth;
 pub mod dashboard;
 pub mod db;
 pub mod error;
-pub mod log;
 pub mod readiness;
 
 use std::net::SocketAddr;
@@ -20,6 +19,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
+use netready_check::log;
+use serde_json::json;
 
 pub use db::Store;
 
@@ -52,8 +53,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, admin_token: &str, stale_after: Duration) -> Self {
-        let schema: serde_json::Value =
-            serde_json::from_str(netready_check::report::SCHEMA_V1).expect("the shipped schema is JSON");
+        let schema: serde_json::Value = serde_json::from_str(netready_check::report::SCHEMA_V1)
+            .expect("the shipped schema is JSON");
         let schema = jsonschema::validator_for(&schema).expect("the shipped schema compiles");
         Self {
             store,
@@ -93,14 +94,19 @@ pub struct ServeConfig {
 
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Store::open(&config.database).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&config.database)
+        .await
+        .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     log::info(
         "plane listening",
-        &[("listen", &local.to_string()), ("database", &db::redact(&config.database))],
+        &[
+            ("listen", json!(local.to_string())),
+            ("database", json!(db::redact(&config.database))),
+        ],
     );
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
     let state = AppState::new(store.clone(), &config.admin_token, config.stale_after);
@@ -120,9 +126,9 @@ async fn prune_forever(store: Store, retention: Duration) {
         tick.tick().await;
         let before = db::now_ms() - retention.as_millis() as i64;
         match store.prune(before).await {
-            Ok(n) if n > 0 => log::info("pruned old reports", &[("reports", &n.to_string())]),
+            Ok(n) if n > 0 => log::info("pruned old reports", &[("reports", json!(n))]),
             Ok(_) => {}
-            Err(e) => log::warn("pruning failed", &[("error", &e.to_string())]),
+            Err(e) => log::warn("pruning failed", &[("error", json!(e.to_string()))]),
         }
     }
 }
@@ -154,6 +160,9 @@ pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), S
     }
     let id = auth::new_runner_id();
     let token = auth::new_token();
-    store.add_runner(&id, name, &auth::token_hash(&token)).await.map_err(|e| e.to_string())?;
+    store
+        .add_runner(&id, name, &auth::token_hash(&token))
+        .await
+        .map_err(|e| e.to_string())?;
     Ok((id, token))
 }

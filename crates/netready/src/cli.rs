@@ -22,6 +22,94 @@ pub struct Cli {
 pub enum Command {
     /// Check once: resolve each endpoint, dial every address directly, classify the path.
     Check(CheckArgs),
+    /// Check at start-up and every interval, report to the plane, serve health and metrics.
+    Agent(AgentArgs),
+    /// The management plane: stores reports, serves the API and the dashboard.
+    #[command(subcommand)]
+    Plane(PlaneCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    /// Base URL of the management plane, e.g. https://plane.example.com
+    #[arg(long, env = "NETREADY_PLANE_URL", value_name = "URL")]
+    pub plane_url: Option<String>,
+
+    /// This runner's id, from `netready plane runner add`
+    #[arg(long, env = "NETREADY_RUNNER_ID", value_name = "ID")]
+    pub runner_id: Option<String>,
+
+    /// A file holding the runner token [default: the NETREADY_RUNNER_TOKEN variable]
+    #[arg(long, env = "NETREADY_RUNNER_TOKEN_FILE", value_name = "PATH")]
+    pub runner_token_file: Option<String>,
+
+    /// Time between checks [default: 5m]
+    #[arg(long, env = "NETREADY_INTERVAL", value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// Address of the status server (/healthz, /readyz, /status, /metrics) [default: 0.0.0.0:9464]
+    #[arg(long, env = "NETREADY_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlaneCommand {
+    /// Serve the API and the dashboard. Needs NETREADY_ADMIN_TOKEN.
+    Serve(PlaneServeArgs),
+    /// Manage the runners allowed to report.
+    #[command(subcommand)]
+    Runner(RunnerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DatabaseArgs {
+    /// A SQLite file (created when missing) or a postgres:// URL
+    #[arg(long, env = "NETREADY_DATABASE", value_name = "PATH|URL", default_value = netready_plane::DEFAULT_DATABASE)]
+    pub database: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlaneServeArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+
+    /// Address to listen on
+    #[arg(long, env = "NETREADY_LISTEN", value_name = "ADDR", default_value = netready_plane::DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// A runner with no report for this long is stale (two check intervals) [default: 10m]
+    #[arg(long, env = "NETREADY_STALE_AFTER", value_name = "DURATION")]
+    pub stale_after: Option<String>,
+
+    /// How long reports and status changes are kept; each runner's newest is always kept [default: 7d]
+    #[arg(long, env = "NETREADY_RETENTION", value_name = "DURATION")]
+    pub retention: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// Register a runner: prints its id and a new token (shown once, stored only as a hash)
+    Add {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// A name people recognise, e.g. the cluster and service
+        name: String,
+    },
+    /// List the runners
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Revoke a runner's token: its reports are refused from now on
+    Revoke {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runner id
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

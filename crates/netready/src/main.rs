@@ -1,28 +1,26 @@
 //! The `netready` binary: parse, dispatch, map the outcome to an exit code (0 ready, 1 degraded,
 //! 2 usage or configuration error). The work lives in the library crates.
 
+mod agent;
+mod check;
 mod cli;
+mod plane;
 
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches};
-use netready_check::dial::TcpDialer;
-use netready_check::{Status, render};
 
-use cli::{CheckArgs, Cli, Command, Output};
+use cli::{Cli, Command};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
-    let cli = match Cli::from_arg_matches(&matches) {
-        Ok(cli) => cli,
-        Err(err) => err.exit(),
-    };
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let sub = |name| matches.subcommand_matches(name).unwrap_or(&matches);
     let result = match &cli.command {
-        Command::Check(args) => check(
-            args,
-            matches.subcommand_matches("check").unwrap_or(&matches),
-        ),
+        Command::Check(args) => check::run(args, sub("check")),
+        Command::Agent(args) => agent::run(args, sub("agent")),
+        Command::Plane(cmd) => plane::run(cmd),
     };
     match result {
         Ok(code) => code,
@@ -33,23 +31,33 @@ fn main() -> ExitCode {
     }
 }
 
-fn env(name: &str) -> Option<String> {
+/// A configuration problem (exit code 2) as opposed to a failure at run time (also 2, but worded
+/// by the library that failed).
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn check(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    let settings = args.probe.raw(matches).validate(&env)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+/// A single-threaded runtime for the check and the agent (small, predictable); the plane serves
+/// on all cores.
+pub fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    builder
         .enable_all()
         .build()
-        .context("cannot start the runtime")?;
-    let report = runtime.block_on(netready_check::check_once(&settings, &env, &TcpDialer))?;
-    match args.output {
-        Output::Table => print!("{}", render::table(&report)),
-        Output::Json => println!("{}", report.to_json_pretty()),
-    }
-    Ok(match report.status {
-        Status::Ready => ExitCode::SUCCESS,
-        Status::Degraded => ExitCode::from(1),
-    })
+        .context("cannot start the async runtime")
 }

@@ -28,25 +28,49 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/runners/{id}/network-readiness", post(ingest))
 }
 
-async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn ingest(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     // Who: the runner's token, and only for its own id.
-    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
-        .ok_or_else(|| ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'"))?;
+    let token = bearer(
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
+    .ok_or_else(|| {
+        ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'")
+    })?;
     let runner = state
         .store
         .runner_by_token(&token_hash(token))
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown runner token"))?;
     if runner.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("this runner's token has been revoked"));
+        return Err(ApiError::unauthorized(
+            "this runner's token has been revoked",
+        ));
     }
     if runner.id != id {
-        return Err(ApiError::forbidden("a runner token can only report for its own runner id"));
+        return Err(ApiError::forbidden(
+            "a runner token can only report for its own runner id",
+        ));
     }
 
     // What: JSON, within the limit.
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .eq_ignore_ascii_case("application/json")
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -60,11 +84,16 @@ async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: 
             format!("the report exceeds the limit of {} bytes", state.body_limit),
         )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > state.body_limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, state.body_limit)
+        .await
+        .map_err(|_| too_large())?;
 
     let new = validate(&bytes, &state.schema, &id, now_ms())?;
     let checked_at = new.checked_at.clone();
@@ -73,15 +102,27 @@ async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: 
         Stored::Created => (StatusCode::CREATED, false),
         Stored::Duplicate => (StatusCode::OK, true),
     };
-    state.metrics.reports_stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
+    state
+        .metrics
+        .reports_stored
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((
+        code,
+        Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at })),
+    )
+        .into_response())
 }
 
 /// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
 /// what was wrong.
-pub fn validate(bytes: &[u8], schema: &jsonschema::Validator, runner_id: &str, now_ms: i64) -> Result<NewReport, ApiError> {
-    let value: Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+pub fn validate(
+    bytes: &[u8],
+    schema: &jsonschema::Validator,
+    runner_id: &str,
+    now_ms: i64,
+) -> Result<NewReport, ApiError> {
+    let value: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
     match value.get("schema_version") {
         None => {
@@ -90,7 +131,11 @@ pub fn validate(bytes: &[u8], schema: &jsonschema::Validator, runner_id: &str, n
                 format!("the report has no schema_version; accepted versions: {accepted}"),
             ));
         }
-        Some(v) if !v.as_u64().is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) => {
+        Some(v)
+            if !v
+                .as_u64()
+                .is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) =>
+        {
             return Err(ApiError::unprocessable(
                 "unsupported_schema_version",
                 format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
@@ -109,11 +154,18 @@ pub fn validate(bytes: &[u8], schema: &jsonschema::Validator, runner_id: &str, n
     if !problems.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_report",
-            format!("the report does not match schema version 1: {}", problems.join("; ")),
+            format!(
+                "the report does not match schema version 1: {}",
+                problems.join("; ")
+            ),
         ));
     }
-    let report: Report = serde_json::from_value(value)
-        .map_err(|e| ApiError::unprocessable("invalid_report", format!("the report does not match schema version 1: {e}")))?;
+    let report: Report = serde_json::from_value(value).map_err(|e| {
+        ApiError::unprocessable(
+            "invalid_report",
+            format!("the report does not match schema version 1: {e}"),
+        )
+    })?;
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -121,13 +173,19 @@ pub fn validate(bytes: &[u8], schema: &jsonschema::Validator, runner_id: &str, n
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "invalid_report",
-                format!("checked_at '{}' is not an RFC 3339 UTC time such as 2026-11-26T13:27:11.123Z", report.checked_at),
+                format!(
+                    "checked_at '{}' is not an RFC 3339 UTC time such as 2026-11-26T13:27:11.123Z",
+                    report.checked_at
+                ),
             )
         })?;
     if checked_at_ms > now_ms + MAX_FUTURE_MS {
         return Err(ApiError::unprocessable(
             "invalid_report",
-            format!("checked_at '{}' is more than 10 minutes in the future: check the runner's clock", report.checked_at),
+            format!(
+                "checked_at '{}' is more than 10 minutes in the future: check the runner's clock",
+                report.checked_at
+            ),
         ));
     }
     let degraded: Vec<Value> = report

@@ -69,7 +69,9 @@ pub struct ListQuery {
 pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerSummary>, ApiError> {
     let wanted = match query.readiness.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Readiness::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
+            ApiError::bad_request(format!(
+                "unknown readiness '{s}': expected ready, degraded, stale or unknown"
+            ))
         })?),
         None => None,
     };
@@ -82,26 +84,48 @@ pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerS
         .iter()
         .map(|r| summarize(r, now, state.stale_after_ms))
         .filter(|r| wanted.is_none_or(|w| r.readiness == w))
-        .filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle))
+        .filter(|r| {
+            needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle)
+        })
         .collect();
-    runners.sort_by(|a, b| a.readiness.cmp(&b.readiness).then_with(|| a.name.cmp(&b.name)));
+    runners.sort_by(|a, b| {
+        a.readiness
+            .cmp(&b.readiness)
+            .then_with(|| a.name.cmp(&b.name))
+    });
     Ok(runners)
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap, Query(query): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
     let runners = matching(&state, &query).await?;
-    Ok(Json(serde_json::json!({ "count": runners.len(), "runners": runners })))
+    Ok(Json(
+        serde_json::json!({ "count": runners.len(), "runners": runners }),
+    ))
 }
 
-async fn show(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
-    let row = state.store.runner_row(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    let row = state
+        .store
+        .runner_row(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
     let report = match state.store.latest_report(&id).await? {
         Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
         None => Value::Null,
     };
-    Ok(Json(serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report })))
+    Ok(Json(
+        serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,7 +146,9 @@ async fn history(
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000")))?,
+            .ok_or_else(|| {
+                ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000"))
+            })?,
     };
     if state.store.runner(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
@@ -148,5 +174,7 @@ async fn history(
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "runner_id": id, "changes": changes, "reports": reports })))
+    Ok(Json(
+        serde_json::json!({ "runner_id": id, "changes": changes, "reports": reports }),
+    ))
 }

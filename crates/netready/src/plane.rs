@@ -1,0 +1,108 @@
+//! `netready plane …`: glue from the command line to `netready-plane`.
+
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use netready_check::types::parse_duration;
+use netready_plane::{DEFAULT_RETENTION, DEFAULT_STALE_AFTER, ServeConfig, Store};
+
+use crate::cli::{PlaneCommand, PlaneServeArgs, RunnerCommand};
+use crate::{ConfigError, runtime};
+
+/// The smallest admin token accepted: it guards every report.
+const MIN_ADMIN_TOKEN_LEN: usize = 16;
+
+pub fn run(cmd: &PlaneCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PlaneCommand::Serve(args) => serve(args),
+        PlaneCommand::Runner(cmd) => runner(cmd),
+    }
+}
+
+fn serve(args: &PlaneServeArgs) -> anyhow::Result<ExitCode> {
+    let admin_token = std::env::var("NETREADY_ADMIN_TOKEN").unwrap_or_default();
+    if admin_token.trim().len() < MIN_ADMIN_TOKEN_LEN {
+        return Err(ConfigError(format!(
+            "NETREADY_ADMIN_TOKEN must be set to a secret of at least {MIN_ADMIN_TOKEN_LEN} characters: it guards the read API and the dashboard"
+        ))
+        .into());
+    }
+    let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s)
+                .map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
+        }
+    };
+    let config = ServeConfig {
+        database: args.db.database.clone(),
+        listen: args.listen.parse().map_err(|_| {
+            ConfigError(format!("invalid value for --listen: '{}' is not an address: expected IP:PORT such as 0.0.0.0:8080", args.listen))
+        })?,
+        admin_token,
+        stale_after: duration(&args.stale_after, "--stale-after", DEFAULT_STALE_AFTER)?,
+        retention: duration(&args.retention, "--retention", DEFAULT_RETENTION)?,
+    };
+    runtime(true)?
+        .block_on(netready_plane::serve(config))
+        .map_err(anyhow::Error::msg)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
+    let rt = runtime(false)?;
+    rt.block_on(async {
+        match cmd {
+            RunnerCommand::Add { db, name } => {
+                let store = open(&db.database).await?;
+                let (id, token) = netready_plane::add_runner(&store, name)
+                    .await
+                    .map_err(ConfigError)?;
+                println!("runner id:    {id}");
+                println!("runner token: {token}");
+                eprintln!(
+                    "The token is shown once and stored only as a hash: give it to the agent as \
+                     NETREADY_RUNNER_TOKEN (e.g. from Secrets Manager)."
+                );
+                store.close().await;
+            }
+            RunnerCommand::List { db } => {
+                let store = open(&db.database).await?;
+                let rows = store.runners().await?;
+                println!("{:<16}  {:<9}  {:<24}  NAME", "ID", "TOKEN", "LAST CHECK");
+                for r in rows {
+                    let token = if r.runner.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    let last = r.state.as_ref().map_or("never".to_owned(), |s| {
+                        format!("{} {}", s.checked_at, s.status)
+                    });
+                    println!(
+                        "{:<16}  {:<9}  {:<24}  {}",
+                        r.runner.id, token, last, r.runner.name
+                    );
+                }
+                store.close().await;
+            }
+            RunnerCommand::Revoke { db, id } => {
+                let store = open(&db.database).await?;
+                if !store.revoke_runner(id).await? {
+                    bail!(ConfigError(format!(
+                        "no runner '{id}': see `netready plane runner list`"
+                    )));
+                }
+                println!("revoked {id}");
+                store.close().await;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+async fn open(database: &str) -> anyhow::Result<Store> {
+    Store::open(database)
+        .await
+        .context("cannot open the plane's database")
+}
