@@ -58,8 +58,7 @@ impl std::fmt::Debug for PlaneClient {
 
 impl PlaneClient {
     pub fn new(plane_url: &str, runner_id: &str, token: &str) -> Result<Self, String> {
-        // rustls needs a process-wide crypto provider; ring is the one compiled in.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        netready_check::metadata::install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))

@@ -297,7 +297,7 @@ mod tests {
             "netready_endpoint_reachability{service=\"logs\",host=\"logs.eu-west-3.amazonaws.com\"} 0",
             "netready_endpoint_reachability{service=\"s3\",host=\"s3.eu-west-3.amazonaws.com\"} 1",
             "netready_endpoint_access_type{service=\"s3\",access_type=\"nat_gateway\"} 1",
-            "netready_endpoint_connect_duration_seconds{service=\"logs\",ip=\"10.0.2.11\",outcome=\"timeout\"} 2.",
+            "netready_endpoint_connect_duration_seconds{service=\"logs\",ip=\"10.0.2.11\",outcome=\"timeout\"} 1.999",
             "netready_checks_total{status=\"degraded\"} 3",
             "netready_report_deliveries_total{outcome=\"stored\"} 2",
             "netready_last_successful_delivery_timestamp_seconds 1790000000.500",
