@@ -41,6 +41,7 @@ th{background:#eaeef2}
 .ready,.full,.ok{background:#1a7f37}.degraded,.none,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
 .partial,.stale{background:#bf8700}.unknown{background:#6e7781}
 .muted{color:#57606a;font-size:12px}
+.nowrap{white-space:nowrap}
 form.filters{margin:0 0 12px;display:flex;gap:8px}
 ul.hints{margin:0;padding-left:18px}
 .timeline{display:flex;gap:2px;flex-wrap:wrap;margin:8px 0}
@@ -287,7 +288,8 @@ fn readiness_table(report: &Value) -> Markup {
         p class="muted" {
             "checked " (text(&report["checked_at"])) " in " (text(&report["duration_ms"])) " ms · region " (text(&task["region"]))
             " · task " (text(&task["private_ipv4"])) " in " (text(&task["subnet_cidr"]))
-            " · public IP " (text(&task["public_ip"]["assigned"])) " (" (text(&task["public_ip"]["source"])) ")"
+            " · public IP " (match task["public_ip"]["assigned"].as_bool() { Some(true) => "yes", Some(false) => "no", None => "unknown" })
+            " (" (text(&task["public_ip"]["source"])) ")"
             @if report["proxy"]["configured"] == Value::Bool(true) { " · proxy variables set (bypassed)" }
         }
         table id="readiness" {
@@ -310,7 +312,7 @@ fn readiness_table(report: &Value) -> Markup {
                         td { (badge(&text(&e["dns"]["outcome"]))) " " (text(&e["dns"]["duration_ms"])) " ms" }
                         td {
                             @for c in e["connections"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                                (text(&c["ip"])) " " (badge(&text(&c["outcome"]))) " " (text(&c["duration_ms"])) " ms" br;
+                                span class="nowrap" { (text(&c["ip"])) " " (badge(&text(&c["outcome"]))) " " (text(&c["duration_ms"])) " ms" } br;
                             }
                         }
                         td {
