@@ -193,6 +193,28 @@ impl Store {
         Ok(())
     }
 
+    /// Adds many runners in one transaction: (id, name, token hash) each. For imports and benchmarks.
+    pub async fn add_runners(
+        &self,
+        runners: &[(String, String, String)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let now = now_ms();
+        for (id, name, hash) in runners {
+            sqlx::query(
+                "INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(id)
+            .bind(name)
+            .bind(hash)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Revokes a runner's token; false when there is no such runner.
     pub async fn revoke_runner(&self, id: &str) -> Result<bool, StoreError> {
         let done =
@@ -460,80 +482,179 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
+/// `($1, $2, …), ($k+1, …)`: placeholders for `rows` rows of `cols` columns, numbered from 1.
+fn placeholders(rows: usize, cols: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            format!(
+                "({})",
+                (1..=cols)
+                    .map(|c| format!("${}", r * cols + c))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A runner's state while a batch is applied.
+#[derive(Debug, Clone)]
+struct Current {
+    checked_at: String,
+    checked_at_ms: i64,
+    status: String,
+    degraded: String,
+}
+
+/// Commits a batch in four statements, whatever its size: the reports (duplicates skipped), the
+/// current state of the runners concerned, their new state, their status changes.
 async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let mut results = Vec::with_capacity(batch.len());
+    use std::collections::{BTreeMap, HashSet};
+
     let received = now_ms();
-    for (r, _) in batch {
-        let inserted = sqlx::query(
-            "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (runner_id, checked_at) DO NOTHING",
-        )
-        .bind(&r.runner_id)
-        .bind(&r.checked_at)
-        .bind(r.checked_at_ms)
-        .bind(received)
-        .bind(&r.status)
-        .bind(&r.degraded)
-        .bind(&r.body)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            results.push(Stored::Duplicate);
-            continue;
+    // The same report twice in one batch: the second is a duplicate.
+    let mut seen = HashSet::new();
+    let firsts: Vec<bool> = batch
+        .iter()
+        .map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at.as_str())))
+        .collect();
+    let fresh: Vec<&NewReport> = batch
+        .iter()
+        .zip(&firsts)
+        .filter(|(_, first)| **first)
+        .map(|((r, _), _)| r)
+        .collect();
+
+    let mut tx = pool.begin().await?;
+    let sql = format!(
+        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body) VALUES {} \
+         ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
+        placeholders(fresh.len(), 7)
+    );
+    let mut q = sqlx::query(&sql);
+    for r in &fresh {
+        q = q
+            .bind(&r.runner_id)
+            .bind(&r.checked_at)
+            .bind(r.checked_at_ms)
+            .bind(received)
+            .bind(&r.status)
+            .bind(&r.degraded)
+            .bind(&r.body);
+    }
+    let mut inserted = HashSet::new();
+    for row in q.fetch_all(&mut *tx).await? {
+        inserted.insert((
+            row.try_get::<String, _>("runner_id")?,
+            row.try_get::<String, _>("checked_at")?,
+        ));
+    }
+
+    // The reports that are new, per runner, oldest first.
+    let mut per_runner: BTreeMap<&str, Vec<&NewReport>> = BTreeMap::new();
+    for r in &fresh {
+        if inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())) {
+            per_runner.entry(r.runner_id.as_str()).or_default().push(r);
         }
-        let current =
-            sqlx::query("SELECT checked_at_ms, status FROM runner_state WHERE runner_id = $1")
-                .bind(&r.runner_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let current: Option<(i64, String)> = match current {
-            Some(row) => Some((row.try_get("checked_at_ms")?, row.try_get("status")?)),
-            None => None,
-        };
-        match current {
-            Some((ms, _)) if ms >= r.checked_at_ms => {
-                // An older report arriving late: history only.
-                sqlx::query("UPDATE runner_state SET last_received_at = $1 WHERE runner_id = $2")
-                    .bind(received)
-                    .bind(&r.runner_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            _ => {
-                sqlx::query(
-                    "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, \
-                     checked_at_ms = excluded.checked_at_ms, status = excluded.status, degraded = excluded.degraded, \
-                     last_received_at = excluded.last_received_at",
-                )
-                .bind(&r.runner_id)
-                .bind(&r.checked_at)
-                .bind(r.checked_at_ms)
-                .bind(&r.status)
-                .bind(&r.degraded)
-                .bind(received)
-                .execute(&mut *tx)
-                .await?;
-                let previous = current.map(|(_, s)| s);
-                if previous.as_deref() != Some(r.status.as_str()) {
-                    sqlx::query(
-                        "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(&r.runner_id)
-                    .bind(r.checked_at_ms)
-                    .bind(previous)
-                    .bind(&r.status)
-                    .execute(&mut *tx)
-                    .await?;
+    }
+    if !per_runner.is_empty() {
+        let ids: Vec<&str> = per_runner.keys().copied().collect();
+        let sql = format!(
+            "SELECT runner_id, checked_at, checked_at_ms, status, degraded FROM runner_state WHERE runner_id IN ({})",
+            (1..=ids.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        let mut current: BTreeMap<String, Current> = BTreeMap::new();
+        for row in q.fetch_all(&mut *tx).await? {
+            current.insert(
+                row.try_get("runner_id")?,
+                Current {
+                    checked_at: row.try_get("checked_at")?,
+                    checked_at_ms: row.try_get("checked_at_ms")?,
+                    status: row.try_get("status")?,
+                    degraded: row.try_get("degraded")?,
+                },
+            );
+        }
+
+        // Walk each runner's new reports in time order: a report newer than the state becomes
+        // the state, and a different status is a change. Older reports are history only.
+        let mut states: Vec<(&str, Current)> = Vec::new();
+        let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
+        for (id, mut reports) in per_runner {
+            reports.sort_by_key(|r| r.checked_at_ms);
+            let mut state = current.get(id).cloned();
+            for r in reports {
+                if state
+                    .as_ref()
+                    .is_some_and(|s| s.checked_at_ms >= r.checked_at_ms)
+                {
+                    continue;
                 }
+                let previous = state.as_ref().map(|s| s.status.clone());
+                if previous.as_deref() != Some(r.status.as_str()) {
+                    changes.push((id, r.checked_at_ms, previous, r.status.clone()));
+                }
+                state = Some(Current {
+                    checked_at: r.checked_at.clone(),
+                    checked_at_ms: r.checked_at_ms,
+                    status: r.status.clone(),
+                    degraded: r.degraded.clone(),
+                });
+            }
+            if let Some(state) = state {
+                states.push((id, state));
             }
         }
-        results.push(Stored::Created);
+        let sql = format!(
+            "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at) VALUES {} \
+             ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, checked_at_ms = excluded.checked_at_ms, \
+             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at",
+            placeholders(states.len(), 6)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, s) in &states {
+            q = q
+                .bind(*id)
+                .bind(&s.checked_at)
+                .bind(s.checked_at_ms)
+                .bind(&s.status)
+                .bind(&s.degraded)
+                .bind(received);
+        }
+        q.execute(&mut *tx).await?;
+        if !changes.is_empty() {
+            let sql = format!(
+                "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES {}",
+                placeholders(changes.len(), 4)
+            );
+            let mut q = sqlx::query(&sql);
+            for (id, at, from, to) in &changes {
+                q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
+            }
+            q.execute(&mut *tx).await?;
+        }
     }
     tx.commit().await?;
-    Ok(results)
+
+    Ok(batch
+        .iter()
+        .zip(&firsts)
+        .map(|((r, _), first)| {
+            if *first && inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())) {
+                Stored::Created
+            } else {
+                Stored::Duplicate
+            }
+        })
+        .collect())
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -544,6 +665,12 @@ pub fn hex(bytes: &[u8]) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_rows_and_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(placeholders(1, 1), "($1)");
+    }
 
     #[test]
     fn database_urls() {

@@ -528,3 +528,49 @@ fn the_openapi_document_carries_the_shipped_report_schema() {
         assert!(doc["paths"][path].is_object(), "{path} is documented");
     }
 }
+
+both_backends!(
+    concurrent_reports_are_batched_correctly,
+    |store: netready_plane::Store| async move {
+        // 5 runners × 20 reports, each sent twice, all at once: the writer batches them, and every
+        // report is stored exactly once with the newest one as each runner's state.
+        let mut runners = Vec::new();
+        for i in 0..5 {
+            runners.push(add_runner(&store, &format!("r{i}")).await.unwrap());
+        }
+        let router = router(&store);
+        let mut tasks = Vec::new();
+        for (id, token) in &runners {
+            for minute in 0..20 {
+                for _copy in 0..2 {
+                    let (router, id, token) = (router.clone(), id.clone(), token.clone());
+                    tasks.push(tokio::spawn(async move {
+                        let mut r = report();
+                        r["checked_at"] = json!(format!("2026-11-26T14:{minute:02}:00.000Z"));
+                        r["status"] = json!(if minute % 2 == 0 { "degraded" } else { "ready" });
+                        call(&router, post_report(&id, Some(&token), r.to_string()))
+                            .await
+                            .status
+                    }));
+                }
+            }
+        }
+        let mut created = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                StatusCode::CREATED => created += 1,
+                StatusCode::OK => {}
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!(created, 100, "each report created once");
+        for (id, _) in &runners {
+            assert_eq!(store.count_reports(id).await.unwrap(), 20);
+            let one = call(&router, admin_get(&format!("/api/v1/runners/{id}")))
+                .await
+                .json();
+            assert_eq!(one["runner"]["last_checked_at"], "2026-11-26T14:19:00.000Z");
+            assert_eq!(one["runner"]["readiness"], "ready");
+        }
+    }
+);

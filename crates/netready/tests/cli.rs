@@ -93,3 +93,102 @@ fn top_level_help_documents_exit_codes() {
         "{stdout}"
     );
 }
+
+// The agent's and the plane's settings: each mistake is exit 2 and names what to fix, before
+// anything listens or connects.
+
+const AGENT_OK: [&str; 7] = [
+    "agent",
+    "--region",
+    "eu-west-3",
+    "--plane-url",
+    "http://127.0.0.1:9",
+    "--runner-id",
+    "rn-1",
+];
+
+rejects!(agent_without_a_plane, args: ["agent", "--region", "eu-west-3"], env: [],
+    says: ["no plane: pass --plane-url or set NETREADY_PLANE_URL"]);
+rejects!(agent_with_a_bad_plane_url, args: ["agent"], env: [("NETREADY_PLANE_URL", "plane.example.com"), ("NETREADY_RUNNER_ID", "rn-1")],
+    says: ["invalid value for NETREADY_PLANE_URL", "http(s)://host[:port]"]);
+rejects!(agent_without_a_runner_id, args: ["agent", "--plane-url", "http://127.0.0.1:9"], env: [],
+    says: ["no runner id: pass --runner-id or set NETREADY_RUNNER_ID"]);
+rejects!(agent_with_a_bad_runner_id, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn 1/.."], env: [],
+    says: ["invalid value for --runner-id"]);
+rejects!(agent_without_a_token, args: AGENT_OK, env: [],
+    says: ["no runner token: set NETREADY_RUNNER_TOKEN", "--runner-token-file"]);
+rejects!(agent_with_a_missing_token_file, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1", "--runner-token-file", "/nonexistent/token"], env: [],
+    says: ["cannot read the runner token file /nonexistent/token (--runner-token-file)"]);
+rejects!(agent_with_a_bad_interval, args: AGENT_OK, env: [("NETREADY_RUNNER_TOKEN", "nrt_x"), ("NETREADY_INTERVAL", "5")],
+    says: ["invalid value for NETREADY_INTERVAL", "500ms"]);
+rejects!(agent_with_too_short_an_interval, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1", "--interval", "10ms"], env: [("NETREADY_RUNNER_TOKEN", "nrt_x")],
+    says: ["invalid value for --interval", "minimum of 1s"]);
+rejects!(agent_with_a_bad_listen_address, args: AGENT_OK, env: [("NETREADY_RUNNER_TOKEN", "nrt_x"), ("NETREADY_LISTEN", "localhost")],
+    says: ["invalid value for NETREADY_LISTEN", "IP:PORT"]);
+rejects!(agent_without_a_region, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1"], env: [("NETREADY_RUNNER_TOKEN", "nrt_x")],
+    says: ["no region"]);
+rejects!(plane_without_an_admin_token, args: ["plane", "serve"], env: [],
+    says: ["NETREADY_ADMIN_TOKEN must be set", "at least 16 characters"]);
+rejects!(plane_with_a_short_admin_token, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "short")],
+    says: ["NETREADY_ADMIN_TOKEN must be set"]);
+rejects!(plane_with_a_bad_listen_address, args: ["plane", "serve", "--listen", "everywhere"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
+    says: ["invalid value for --listen: 'everywhere'"]);
+rejects!(plane_with_a_bad_retention, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_RETENTION", "forever")],
+    says: ["invalid value for --retention", "not a duration"]);
+
+#[test]
+fn an_unsupported_database_url_is_named_without_its_password() {
+    let (code, _, stderr) = netready(
+        &[
+            "plane",
+            "runner",
+            "list",
+            "--database",
+            "mysql://netready:hunter2@db/plane",
+        ],
+        &[],
+    );
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unsupported database 'mysql://netready:***@db/plane'"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+#[test]
+fn revoking_an_unknown_runner_says_so() {
+    let dir = std::env::temp_dir().join(format!("netready-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("plane.db").display().to_string();
+    let (code, _, stderr) = netready(
+        &["plane", "runner", "revoke", "rn-nope", "--database", &db],
+        &[],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("no runner 'rn-nope'"), "{stderr}");
+    let (code, stdout, _) = netready(
+        &["plane", "runner", "add", "ci-runner", "--database", &db],
+        &[],
+    );
+    assert_eq!(code, 0);
+    let id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("runner id:"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (code, stdout, _) = netready(&["plane", "runner", "list", "--database", &db], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains(&id) && stdout.contains("active") && stdout.contains("ci-runner"),
+        "{stdout}"
+    );
+    assert_eq!(
+        netready(&["plane", "runner", "revoke", &id, "--database", &db], &[]).0,
+        0
+    );
+    let (_, stdout, _) = netready(&["plane", "runner", "list", "--database", &db], &[]);
+    assert!(stdout.contains("revoked"), "{stdout}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
