@@ -12,9 +12,7 @@ pub fn changed_endpoints(before: Option<&Report>, after: &Report) -> Option<Vec<
         .iter()
         .filter_map(|a| {
             let b = before.endpoints.iter().find(|b| b.service == a.service);
-            let same = b.is_some_and(|b| {
-                b.reachability == a.reachability && b.access_type == a.access_type
-            });
+            let same = b.is_some_and(|b| b.reachability == a.reachability && b.access_type == a.access_type);
             (!same).then(|| {
                 json!({
                     "service": a.service.as_str(),
@@ -53,9 +51,7 @@ mod tests {
         let changed = changed_endpoints(Some(&before), &after).unwrap();
         assert_eq!(
             changed,
-            vec![
-                json!({"service": "logs", "from": "none", "to": "full", "access_type": "vpc_endpoint"})
-            ]
+            vec![json!({"service": "logs", "from": "none", "to": "full", "access_type": "vpc_endpoint"})]
         );
     }
 }

@@ -49,10 +49,7 @@ pub struct PlaneClient {
 
 impl std::fmt::Debug for PlaneClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PlaneClient")
-            .field("url", &self.url)
-            .field("token", &"***")
-            .finish()
+        f.debug_struct("PlaneClient").field("url", &self.url).field("token", &"***").finish()
     }
 }
 
@@ -65,15 +62,8 @@ impl PlaneClient {
             .user_agent(concat!("netready-agent/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let url = format!(
-            "{}/api/v1/runners/{runner_id}/network-readiness",
-            plane_url.trim_end_matches('/')
-        );
-        Ok(Self {
-            client,
-            url,
-            token: token.to_owned(),
-        })
+        let url = format!("{}/api/v1/runners/{runner_id}/network-readiness", plane_url.trim_end_matches('/'));
+        Ok(Self { client, url, token: token.to_owned() })
     }
 
     pub fn url(&self) -> &str {
@@ -85,10 +75,7 @@ impl PlaneClient {
         let body = match serde_json::to_vec(report) {
             Ok(b) => b,
             Err(e) => {
-                return Delivery::Rejected {
-                    status: 0,
-                    message: format!("cannot encode the report: {e}"),
-                };
+                return Delivery::Rejected { status: 0, message: format!("cannot encode the report: {e}") };
             }
         };
         let response = self
@@ -130,11 +117,7 @@ fn describe(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    if detail.is_empty() {
-        kind.to_owned()
-    } else {
-        format!("{kind}: {detail}")
-    }
+    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
 }
 
 #[cfg(test)]
@@ -146,16 +129,10 @@ mod tests {
         assert_eq!(classify(201, String::new()), Delivery::Stored);
         assert_eq!(classify(200, String::new()), Delivery::Duplicate);
         for s in [500, 502, 503, 504, 429, 408] {
-            assert!(
-                matches!(classify(s, String::new()), Delivery::Retry(_)),
-                "{s}"
-            );
+            assert!(matches!(classify(s, String::new()), Delivery::Retry(_)), "{s}");
         }
         for s in [400, 401, 403, 404, 413, 415, 422] {
-            assert!(
-                matches!(classify(s, String::new()), Delivery::Rejected { status, .. } if status == s),
-                "{s}"
-            );
+            assert!(matches!(classify(s, String::new()), Delivery::Rejected { status, .. } if status == s), "{s}");
         }
     }
 }

@@ -67,19 +67,8 @@ where
         &[
             ("runner_id", json!(config.runner_id)),
             ("plane", json!(log::redact_url(client.url()))),
-            (
-                "interval",
-                json!(humantime::format_duration(config.interval).to_string()),
-            ),
-            (
-                "status_server",
-                json!(
-                    listener
-                        .local_addr()
-                        .map(|a| a.to_string())
-                        .unwrap_or_default()
-                ),
-            ),
+            ("interval", json!(humantime::format_duration(config.interval).to_string())),
+            ("status_server", json!(listener.local_addr().map(|a| a.to_string()).unwrap_or_default())),
         ],
     );
 
@@ -97,41 +86,22 @@ where
         })
     };
     let checker = tokio::spawn(checker(check, config.interval, shared.clone(), report_tx));
-    let reporter = tokio::spawn(reporter(
-        client,
-        report_rx,
-        shared.clone(),
-        config.interval,
-        stop_rx,
-    ));
+    let reporter = tokio::spawn(reporter(client, report_rx, shared.clone(), config.interval, stop_rx));
 
     shutdown_signal().await;
-    log::info(
-        "stopping: no more checks; letting an in-flight report finish",
-        &[],
-    );
+    log::info("stopping: no more checks; letting an in-flight report finish", &[]);
     checker.abort();
     let _ = stop_tx.send(true);
-    if tokio::time::timeout(SHUTDOWN_GRACE, reporter)
-        .await
-        .is_err()
-    {
-        log::warn(
-            "a report was still being delivered after the grace period; stopping anyway",
-            &[],
-        );
+    if tokio::time::timeout(SHUTDOWN_GRACE, reporter).await.is_err() {
+        log::warn("a report was still being delivered after the grace period; stopping anyway", &[]);
     }
     let _ = server.await;
     log::info("agent stopped", &[]);
     Ok(())
 }
 
-async fn checker<F, Fut>(
-    check: F,
-    interval: Duration,
-    shared: Shared,
-    reports: watch::Sender<Option<Arc<Report>>>,
-) where
+async fn checker<F, Fut>(check: F, interval: Duration, shared: Shared, reports: watch::Sender<Option<Arc<Report>>>)
+where
     F: Fn() -> Fut,
     Fut: Future<Output = Result<Report, String>>,
 {
@@ -140,11 +110,7 @@ async fn checker<F, Fut>(
             Ok(report) => Arc::new(report),
             Err(e) => {
                 log::error("the check could not run", &[("error", json!(e))]);
-                tokio::time::sleep(schedule::next_check_in(
-                    interval,
-                    schedule::random_fraction(),
-                ))
-                .await;
+                tokio::time::sleep(schedule::next_check_in(interval, schedule::random_fraction())).await;
                 continue;
             }
         };
@@ -154,10 +120,7 @@ async fn checker<F, Fut>(
             s.last_check = Some(unix_now());
             s.last.replace(report.clone())
         };
-        let degraded: Vec<&str> = report
-            .degraded_endpoints()
-            .map(|e| e.service.as_str())
-            .collect();
+        let degraded: Vec<&str> = report.degraded_endpoints().map(|e| e.service.as_str()).collect();
         log::info(
             "check",
             &[
@@ -178,11 +141,7 @@ async fn checker<F, Fut>(
             );
         }
         let _ = reports.send(Some(report));
-        tokio::time::sleep(schedule::next_check_in(
-            interval,
-            schedule::random_fraction(),
-        ))
-        .await;
+        tokio::time::sleep(schedule::next_check_in(interval, schedule::random_fraction())).await;
     }
 }
 
@@ -218,10 +177,7 @@ async fn reporter(
                     if attempt > 0 {
                         log::info(
                             "report delivered after retries",
-                            &[
-                                ("checked_at", json!(report.checked_at)),
-                                ("attempts", json!(attempt + 1)),
-                            ],
+                            &[("checked_at", json!(report.checked_at)), ("attempts", json!(attempt + 1))],
                         );
                     }
                     break;

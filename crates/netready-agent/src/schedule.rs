@@ -43,28 +43,18 @@ mod tests {
         let five = Duration::from_secs(300);
         assert_eq!(next_check_in(five, 0.0), five);
         assert_eq!(next_check_in(five, 1.0), five + Duration::from_secs(30));
-        assert_eq!(
-            next_check_in(Duration::from_secs(10), 0.5),
-            Duration::from_millis(10_500)
-        );
+        assert_eq!(next_check_in(Duration::from_secs(10), 0.5), Duration::from_millis(10_500));
     }
 
     #[test]
     fn backoff_doubles_up_to_the_cap() {
         let interval = Duration::from_secs(300);
-        let upper: Vec<u64> = (1..=9)
-            .map(|a| retry_in(a, interval, 1.0).as_secs())
-            .collect();
+        let upper: Vec<u64> = (1..=9).map(|a| retry_in(a, interval, 1.0).as_secs()).collect();
         assert_eq!(upper, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
-        let lower: Vec<u64> = (1..=8)
-            .map(|a| retry_in(a, interval, 0.0).as_millis() as u64)
-            .collect();
+        let lower: Vec<u64> = (1..=8).map(|a| retry_in(a, interval, 0.0).as_millis() as u64).collect();
         assert_eq!(lower, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
         // Never longer than the interval.
-        assert_eq!(
-            retry_in(10, Duration::from_secs(2), 1.0),
-            Duration::from_secs(2)
-        );
+        assert_eq!(retry_in(10, Duration::from_secs(2), 1.0), Duration::from_secs(2));
         assert_eq!(retry_in(u32::MAX, interval, 1.0), RETRY_CAP);
     }
 

@@ -31,10 +31,7 @@ pub struct Stats {
 pub type Shared = Arc<Mutex<Stats>>;
 
 pub fn unix_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
 pub fn router(shared: Shared) -> Router {
@@ -52,16 +49,10 @@ fn last(shared: &Shared) -> Option<Arc<Report>> {
 
 async fn readyz(axum::extract::State(shared): axum::extract::State<Shared>) -> Response {
     match last(&shared) {
-        Some(r) if r.status == netready_check::Status::Ready => {
-            (StatusCode::OK, "ready\n").into_response()
-        }
+        Some(r) if r.status == netready_check::Status::Ready => (StatusCode::OK, "ready\n").into_response(),
         Some(r) => {
             let names: Vec<&str> = r.degraded_endpoints().map(|e| e.service.as_str()).collect();
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("degraded: {}\n", names.join(", ")),
-            )
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, format!("degraded: {}\n", names.join(", "))).into_response()
         }
         None => (StatusCode::SERVICE_UNAVAILABLE, "no check finished yet\n").into_response(),
     }
@@ -80,21 +71,12 @@ async fn status(axum::extract::State(shared): axum::extract::State<Shared>) -> R
 
 async fn metrics(axum::extract::State(shared): axum::extract::State<Shared>) -> Response {
     let text = shared.lock().map(|s| render(&s)).unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// Escapes a label value for the text format.
 fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
 /// One metric family: its name, type, help and samples (label set, value).
@@ -107,12 +89,7 @@ struct Family {
 
 impl Family {
     fn new(name: &'static str, kind: &'static str, help: &'static str) -> Self {
-        Self {
-            name,
-            kind,
-            help,
-            samples: Vec::new(),
-        }
+        Self { name, kind, help, samples: Vec::new() }
     }
     fn add(&mut self, labels: String, value: impl std::fmt::Display) {
         self.samples.push((labels, value.to_string()));
@@ -123,46 +100,21 @@ impl Family {
 pub fn render(stats: &Stats) -> String {
     let mut up = Family::new("netready_up", "gauge", "The agent is running.");
     up.add(String::new(), 1);
-    let mut ready = Family::new(
-        "netready_ready",
-        "gauge",
-        "1 when the last check was ready, 0 when degraded.",
-    );
-    let mut duration = Family::new(
-        "netready_check_duration_seconds",
-        "gauge",
-        "Wall time of the last check.",
-    );
-    let mut reach = Family::new(
-        "netready_endpoint_reachability",
-        "gauge",
-        "Last check: 1 full, 0.5 partial, 0 none.",
-    );
-    let mut access = Family::new(
-        "netready_endpoint_access_type",
-        "gauge",
-        "Last check: how the endpoint is reached (label).",
-    );
-    let mut dns = Family::new(
-        "netready_endpoint_dns_duration_seconds",
-        "gauge",
-        "Last check: DNS lookup time.",
-    );
-    let mut connect = Family::new(
-        "netready_endpoint_connect_duration_seconds",
-        "gauge",
-        "Last check: TCP connect time per address.",
-    );
+    let mut ready = Family::new("netready_ready", "gauge", "1 when the last check was ready, 0 when degraded.");
+    let mut duration = Family::new("netready_check_duration_seconds", "gauge", "Wall time of the last check.");
+    let mut reach = Family::new("netready_endpoint_reachability", "gauge", "Last check: 1 full, 0.5 partial, 0 none.");
+    let mut access =
+        Family::new("netready_endpoint_access_type", "gauge", "Last check: how the endpoint is reached (label).");
+    let mut dns = Family::new("netready_endpoint_dns_duration_seconds", "gauge", "Last check: DNS lookup time.");
+    let mut connect =
+        Family::new("netready_endpoint_connect_duration_seconds", "gauge", "Last check: TCP connect time per address.");
     let mut connected = Family::new(
         "netready_endpoint_addresses_connected",
         "gauge",
         "Last check: addresses that accepted a connection.",
     );
     if let Some(r) = &stats.last {
-        ready.add(
-            String::new(),
-            u8::from(r.status == netready_check::Status::Ready),
-        );
+        ready.add(String::new(), u8::from(r.status == netready_check::Status::Ready));
         duration.add(String::new(), r.duration_ms as f64 / 1000.0);
         for e in &r.endpoints {
             let svc = e.service.as_str();
@@ -171,47 +123,23 @@ pub fn render(stats: &Stats) -> String {
                 Reachability::Partial => 0.5,
                 Reachability::None => 0.0,
             };
-            reach.add(
-                format!("service=\"{svc}\",host=\"{}\"", label(&e.host)),
-                value,
-            );
-            access.add(
-                format!(
-                    "service=\"{svc}\",access_type=\"{}\"",
-                    e.access_type.as_str()
-                ),
-                1,
-            );
+            reach.add(format!("service=\"{svc}\",host=\"{}\"", label(&e.host)), value);
+            access.add(format!("service=\"{svc}\",access_type=\"{}\"", e.access_type.as_str()), 1);
             dns.add(
                 format!("service=\"{svc}\",outcome=\"{}\"", e.dns.outcome.as_str()),
                 e.dns.duration_ms as f64 / 1000.0,
             );
             for c in &e.connections {
-                let labels = format!(
-                    "service=\"{svc}\",ip=\"{}\",outcome=\"{}\"",
-                    c.ip,
-                    c.outcome.as_str()
-                );
+                let labels = format!("service=\"{svc}\",ip=\"{}\",outcome=\"{}\"", c.ip, c.outcome.as_str());
                 connect.add(labels, c.duration_ms as f64 / 1000.0);
             }
-            let ok = e
-                .connections
-                .iter()
-                .filter(|c| c.outcome == DialOutcome::Ok)
-                .count();
+            let ok = e.connections.iter().filter(|c| c.outcome == DialOutcome::Ok).count();
             connected.add(format!("service=\"{svc}\""), ok);
         }
     }
-    let mut checks = Family::new(
-        "netready_checks_total",
-        "counter",
-        "Checks finished, by status.",
-    );
+    let mut checks = Family::new("netready_checks_total", "counter", "Checks finished, by status.");
     for status in ["ready", "degraded"] {
-        checks.add(
-            format!("status=\"{status}\""),
-            stats.checks.get(status).copied().unwrap_or(0),
-        );
+        checks.add(format!("status=\"{status}\""), stats.checks.get(status).copied().unwrap_or(0));
     }
     let mut deliveries = Family::new(
         "netready_report_deliveries_total",
@@ -219,10 +147,7 @@ pub fn render(stats: &Stats) -> String {
         "Report deliveries to the plane by outcome; dropped: replaced undelivered by a newer report.",
     );
     for outcome in ["stored", "duplicate", "retry", "rejected", "dropped"] {
-        deliveries.add(
-            format!("outcome=\"{outcome}\""),
-            stats.deliveries.get(outcome).copied().unwrap_or(0),
-        );
+        deliveries.add(format!("outcome=\"{outcome}\""), stats.deliveries.get(outcome).copied().unwrap_or(0));
     }
     let mut delivered = Family::new(
         "netready_last_successful_delivery_timestamp_seconds",
@@ -232,28 +157,18 @@ pub fn render(stats: &Stats) -> String {
     if let Some(t) = stats.last_delivery_ok {
         delivered.add(String::new(), format!("{t:.3}"));
     }
-    let mut checked = Family::new(
-        "netready_last_check_timestamp_seconds",
-        "gauge",
-        "When the last check finished (Unix time).",
-    );
+    let mut checked =
+        Family::new("netready_last_check_timestamp_seconds", "gauge", "When the last check finished (Unix time).");
     if let Some(t) = stats.last_check {
         checked.add(String::new(), format!("{t:.3}"));
     }
 
     let mut text = String::new();
-    for f in [
-        up, ready, duration, reach, access, dns, connect, connected, checks, deliveries, delivered,
-        checked,
-    ] {
+    for f in [up, ready, duration, reach, access, dns, connect, connected, checks, deliveries, delivered, checked] {
         if f.samples.is_empty() {
             continue;
         }
-        let _ = writeln!(
-            text,
-            "# HELP {} {}\n# TYPE {} {}",
-            f.name, f.help, f.name, f.kind
-        );
+        let _ = writeln!(text, "# HELP {} {}\n# TYPE {} {}", f.name, f.help, f.name, f.kind);
         for (labels, value) in f.samples {
             if labels.is_empty() {
                 let _ = writeln!(text, "{} {value}", f.name);
@@ -282,12 +197,8 @@ mod tests {
     #[test]
     fn metrics_of_a_report() {
         let report: Report =
-            serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json"))
-                .unwrap();
-        let mut stats = Stats {
-            last: Some(Arc::new(report)),
-            ..Default::default()
-        };
+            serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
+        let mut stats = Stats { last: Some(Arc::new(report)), ..Default::default() };
         stats.checks.insert("degraded", 3);
         stats.deliveries.insert("stored", 2);
         stats.last_delivery_ok = Some(1_790_000_000.5);

@@ -13,9 +13,7 @@ use crate::dns::{RESOLV_CONF, ResolvConf, Resolver, StubResolver};
 use crate::endpoints::Endpoint;
 use crate::hints::{HintContext, hints};
 use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource};
-use crate::report::{
-    AddressReport, ConnectionReport, DnsReport, EndpointReport, Report, SCHEMA_VERSION, millis,
-};
+use crate::report::{AddressReport, ConnectionReport, DnsReport, EndpointReport, Report, SCHEMA_VERSION, millis};
 use crate::settings::{Plan, Settings, SettingsError};
 
 /// Runs the probes of `plan` and builds the report. `started` is when the check began (metadata
@@ -27,22 +25,13 @@ pub async fn run<R: Resolver, D: Dialer>(
     started: (SystemTime, Instant),
 ) -> Report {
     let deadline = Instant::now() + plan.timeout;
-    let probes = plan
-        .endpoints
-        .iter()
-        .map(|ep| probe(ep, plan, resolver, dialer, deadline));
+    let probes = plan.endpoints.iter().map(|ep| probe(ep, plan, resolver, dialer, deadline));
     let mut endpoints = join_all(probes).await;
 
     let ctx_region = plan.region.to_string();
-    let uses_vpc_endpoints: Vec<bool> = endpoints
-        .iter()
-        .map(|e| e.access_type == AccessType::VpcEndpoint)
-        .collect();
+    let uses_vpc_endpoints: Vec<bool> = endpoints.iter().map(|e| e.access_type == AccessType::VpcEndpoint).collect();
     for (i, ep) in endpoints.iter_mut().enumerate() {
-        let others = uses_vpc_endpoints
-            .iter()
-            .enumerate()
-            .any(|(j, v)| j != i && *v);
+        let others = uses_vpc_endpoints.iter().enumerate().any(|(j, v)| j != i && *v);
         let ctx = HintContext {
             region: &ctx_region,
             subnet_cidr: plan.task.subnet_cidr.as_deref(),
@@ -72,22 +61,15 @@ async fn probe<R: Resolver, D: Dialer>(
     deadline: Instant,
 ) -> EndpointReport {
     let dns = resolver.resolve(&ep.host, deadline).await;
-    let dials = join_all(
-        dns.ipv4
-            .iter()
-            .map(|ip| dialer.dial(SocketAddr::new(IpAddr::V4(*ip), ep.port), deadline)),
-    )
-    .await;
+    let dials =
+        join_all(dns.ipv4.iter().map(|ip| dialer.dial(SocketAddr::new(IpAddr::V4(*ip), ep.port), deadline))).await;
 
     let addresses: Vec<AddressReport> = dns
         .ipv4
         .iter()
         .map(|ip| IpAddr::V4(*ip))
         .chain(dns.ipv6.iter().map(|ip| IpAddr::V6(*ip)))
-        .map(|ip| AddressReport {
-            ip,
-            scope: scope(ip, &plan.known_cidrs),
-        })
+        .map(|ip| AddressReport { ip, scope: scope(ip, &plan.known_cidrs) })
         .collect();
     let scopes: Vec<_> = addresses.iter().map(|a| a.scope).collect();
     let outcomes: Vec<_> = dials.iter().map(|d| d.outcome).collect();

@@ -62,13 +62,7 @@ impl Reachability {
 
 /// Ranges that never leave a VPC even when no VPC CIDR is known: RFC 1918, and the shared address
 /// space 100.64.0.0/10 that VPCs may use as a secondary CIDR. For IPv6, unique local fc00::/7.
-const ALWAYS_PRIVATE: [&str; 5] = [
-    "10.0.0.0/8",
-    "172.16.0.0/12",
-    "192.168.0.0/16",
-    "100.64.0.0/10",
-    "fc00::/7",
-];
+const ALWAYS_PRIVATE: [&str; 5] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"];
 
 /// The scope of one address: private when it lies in a known VPC or subnet CIDR, or in a range that
 /// is private everywhere; public otherwise.
@@ -77,19 +71,8 @@ pub fn scope(ip: IpAddr, known_cidrs: &[IpNet]) -> Scope {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
         v4 => v4,
     };
-    let always = ALWAYS_PRIVATE
-        .iter()
-        .filter_map(|c| c.parse::<IpNet>().ok());
-    if known_cidrs
-        .iter()
-        .copied()
-        .chain(always)
-        .any(|net| net.contains(&ip))
-    {
-        Scope::Private
-    } else {
-        Scope::Public
-    }
+    let always = ALWAYS_PRIVATE.iter().filter_map(|c| c.parse::<IpNet>().ok());
+    if known_cidrs.iter().copied().chain(always).any(|net| net.contains(&ip)) { Scope::Private } else { Scope::Public }
 }
 
 /// The access type of one endpoint.
@@ -157,11 +140,7 @@ mod tests {
             (&[Private, Public], None, Unknown),
         ];
         for (scopes, public_ip, expected) in rows {
-            assert_eq!(
-                classify(scopes, *public_ip),
-                *expected,
-                "{scopes:?} public_ip={public_ip:?}"
-            );
+            assert_eq!(classify(scopes, *public_ip), *expected, "{scopes:?} public_ip={public_ip:?}");
         }
     }
 
@@ -196,13 +175,7 @@ mod tests {
         assert_eq!(scope(ip("198.18.2.11"), &known), Private);
         assert_eq!(scope(ip("198.19.0.1"), &known), Public);
         assert_eq!(scope(ip("198.18.2.11"), &[]), Public);
-        assert_eq!(
-            scope(
-                ip("2600:1f13:10b:1a00::5"),
-                &nets(&["2600:1f13:10b:1a00::/64"])
-            ),
-            Private
-        );
+        assert_eq!(scope(ip("2600:1f13:10b:1a00::5"), &nets(&["2600:1f13:10b:1a00::/64"])), Private);
     }
 
     #[test]
@@ -210,15 +183,9 @@ mod tests {
         use DialOutcome as D;
         assert_eq!(reachability(&[D::Ok]), Reachability::Full);
         assert_eq!(reachability(&[D::Ok, D::Ok, D::Ok]), Reachability::Full);
-        assert_eq!(
-            reachability(&[D::Ok, D::Timeout, D::Ok]),
-            Reachability::Partial
-        );
+        assert_eq!(reachability(&[D::Ok, D::Timeout, D::Ok]), Reachability::Partial);
         assert_eq!(reachability(&[D::Refused]), Reachability::None);
-        assert_eq!(
-            reachability(&[D::Timeout, D::Unreachable, D::Error]),
-            Reachability::None
-        );
+        assert_eq!(reachability(&[D::Timeout, D::Unreachable, D::Error]), Reachability::None);
         assert_eq!(reachability(&[]), Reachability::None);
     }
 }

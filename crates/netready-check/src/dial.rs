@@ -70,17 +70,9 @@ impl Dialer for TcpDialer {
                 (DialOutcome::Ok, None)
             }
             Ok(Err(err)) => (outcome_of(&err), Some(err.to_string())),
-            Err(_) => (
-                DialOutcome::Timeout,
-                Some("no answer before the deadline".to_owned()),
-            ),
+            Err(_) => (DialOutcome::Timeout, Some("no answer before the deadline".to_owned())),
         };
-        Dial {
-            addr,
-            outcome,
-            duration,
-            error,
-        }
+        Dial { addr, outcome, duration, error }
     }
 }
 
@@ -88,9 +80,7 @@ impl Dialer for TcpDialer {
 pub fn outcome_of(err: &io::Error) -> DialOutcome {
     match err.kind() {
         io::ErrorKind::ConnectionRefused => DialOutcome::Refused,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
-            DialOutcome::Unreachable
-        }
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => DialOutcome::Unreachable,
         io::ErrorKind::TimedOut => DialOutcome::Timeout,
         _ => DialOutcome::Error,
     }

@@ -66,10 +66,7 @@ impl DnsOutcome {
 
     /// An authoritative answer about the name, as opposed to a failure to get one.
     fn is_answer(self) -> bool {
-        matches!(
-            self,
-            DnsOutcome::Ok | DnsOutcome::NxDomain | DnsOutcome::NoRecords
-        )
+        matches!(self, DnsOutcome::Ok | DnsOutcome::NxDomain | DnsOutcome::NoRecords)
     }
 }
 
@@ -113,19 +110,13 @@ impl ResolvConf {
             if words.next() != Some("nameserver") {
                 continue;
             }
-            match words
-                .next()
-                .map(|w| w.split('%').next().unwrap_or(w).parse::<IpAddr>())
-            {
+            match words.next().map(|w| w.split('%').next().unwrap_or(w).parse::<IpAddr>()) {
                 Some(Ok(ip)) => nameservers.push(SocketAddr::new(ip, 53)),
                 _ => warnings.push(format!("resolv.conf: ignored malformed line '{line}'")),
             }
         }
         if nameservers.is_empty() {
-            warnings.push(
-                "resolv.conf names no nameserver: using 127.0.0.1, as the C library does"
-                    .to_owned(),
-            );
+            warnings.push("resolv.conf names no nameserver: using 127.0.0.1, as the C library does".to_owned());
             nameservers.push(SocketAddr::from(([127, 0, 0, 1], 53)));
         }
         (Self { nameservers }, warnings)
@@ -137,12 +128,7 @@ impl ResolvConf {
             Ok(text) => Self::parse(&text),
             Err(err) => {
                 let (conf, _) = Self::parse("");
-                (
-                    conf,
-                    vec![format!(
-                        "cannot read {path} ({err}): using 127.0.0.1 as the DNS server"
-                    )],
-                )
+                (conf, vec![format!("cannot read {path} ({err}): using 127.0.0.1 as the DNS server")])
             }
         }
     }
@@ -195,24 +181,12 @@ impl Resolver for StubResolver {
             resolution.error = Some(failures.clone());
             last = Some(resolution);
         }
-        last.unwrap_or_else(|| {
-            Resolution::failed(
-                DnsOutcome::Error,
-                started,
-                None,
-                "no DNS server configured".into(),
-            )
-        })
+        last.unwrap_or_else(|| Resolution::failed(DnsOutcome::Error, started, None, "no DNS server configured".into()))
     }
 }
 
 impl Resolution {
-    fn failed(
-        outcome: DnsOutcome,
-        started: Instant,
-        server: Option<SocketAddr>,
-        error: String,
-    ) -> Self {
+    fn failed(outcome: DnsOutcome, started: Instant, server: Option<SocketAddr>, error: String) -> Self {
         Self {
             outcome,
             duration: started.elapsed(),
@@ -303,20 +277,11 @@ pub fn interpret(name: &Name, answer: &Message) -> Resolution {
                 resolution.error = Some("the name exists but has no A record".into());
             }
         }
-        DnsOutcome::NxDomain => {
-            resolution.error = Some("the name does not exist (NXDOMAIN)".into())
-        }
-        DnsOutcome::ServFail => {
-            resolution.error = Some("the server failed to answer (SERVFAIL)".into())
-        }
-        DnsOutcome::Refused => {
-            resolution.error = Some("the server refused the query (REFUSED)".into())
-        }
+        DnsOutcome::NxDomain => resolution.error = Some("the name does not exist (NXDOMAIN)".into()),
+        DnsOutcome::ServFail => resolution.error = Some("the server failed to answer (SERVFAIL)".into()),
+        DnsOutcome::Refused => resolution.error = Some("the server refused the query (REFUSED)".into()),
         _ => {
-            resolution.error = Some(format!(
-                "unexpected response code {}",
-                answer.metadata.response_code
-            ));
+            resolution.error = Some(format!("unexpected response code {}", answer.metadata.response_code));
         }
     }
     resolution
@@ -368,9 +333,7 @@ async fn exchange(
     let mut query = Message::query();
     query.metadata.recursion_desired = true;
     query.add_query(Query::query(name.clone(), rtype));
-    let bytes = query
-        .to_vec()
-        .map_err(|e| ExchangeError::Malformed(e.to_string()))?;
+    let bytes = query.to_vec().map_err(|e| ExchangeError::Malformed(e.to_string()))?;
 
     let answer = match tokio::time::timeout_at(until, udp_exchange(server, &bytes, &query)).await {
         Ok(result) => result?,
@@ -385,16 +348,8 @@ async fn exchange(
     }
 }
 
-async fn udp_exchange(
-    server: SocketAddr,
-    bytes: &[u8],
-    query: &Message,
-) -> Result<Message, ExchangeError> {
-    let local: SocketAddr = if server.is_ipv4() {
-        ([0, 0, 0, 0], 0).into()
-    } else {
-        ([0u16; 8], 0).into()
-    };
+async fn udp_exchange(server: SocketAddr, bytes: &[u8], query: &Message) -> Result<Message, ExchangeError> {
+    let local: SocketAddr = if server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
     let socket = UdpSocket::bind(local).await?;
     socket.connect(server).await?;
     let mut buf = vec![0u8; 4096];
@@ -415,14 +370,9 @@ async fn udp_exchange(
     }
 }
 
-async fn tcp_exchange(
-    server: SocketAddr,
-    bytes: &[u8],
-    query: &Message,
-) -> Result<Message, ExchangeError> {
+async fn tcp_exchange(server: SocketAddr, bytes: &[u8], query: &Message) -> Result<Message, ExchangeError> {
     let mut stream = TcpStream::connect(server).await?;
-    let len = u16::try_from(bytes.len())
-        .map_err(|_| ExchangeError::Malformed("query too long".into()))?;
+    let len = u16::try_from(bytes.len()).map_err(|_| ExchangeError::Malformed("query too long".into()))?;
     let mut framed = Vec::with_capacity(bytes.len() + 2);
     framed.extend_from_slice(&len.to_be_bytes());
     framed.extend_from_slice(bytes);
@@ -458,14 +408,8 @@ mod tests {
              nameserver fe80::1%eth0\noptions timeout:2 attempts:5\nnameserver bogus\n",
         );
         let servers: Vec<String> = conf.nameservers.iter().map(|s| s.to_string()).collect();
-        assert_eq!(
-            servers,
-            ["10.0.0.2:53", "169.254.169.253:53", "[fe80::1]:53"]
-        );
-        assert_eq!(
-            warnings,
-            ["resolv.conf: ignored malformed line 'nameserver bogus'"]
-        );
+        assert_eq!(servers, ["10.0.0.2:53", "169.254.169.253:53", "[fe80::1]:53"]);
+        assert_eq!(warnings, ["resolv.conf: ignored malformed line 'nameserver bogus'"]);
 
         let (conf, warnings) = ResolvConf::parse("search example.com\n");
         assert_eq!(conf.nameservers, [SocketAddr::from(([127, 0, 0, 1], 53))]);
@@ -506,26 +450,14 @@ mod tests {
     fn follows_the_cname_chain_and_collects_addresses() {
         let q = name("s3.eu-west-3.amazonaws.com.");
         let answers = vec![
-            Record::from_rdata(
-                q.clone(),
-                60,
-                RData::CNAME(CNAME(name("s3-r-w.eu-west-3.amazonaws.com."))),
-            ),
+            Record::from_rdata(q.clone(), 60, RData::CNAME(CNAME(name("s3-r-w.eu-west-3.amazonaws.com.")))),
             Record::from_rdata(
                 name("s3-r-w.eu-west-3.amazonaws.com."),
                 60,
                 RData::CNAME(CNAME(name("s3-w.eu-west-3.amazonaws.com."))),
             ),
-            Record::from_rdata(
-                name("s3-w.eu-west-3.amazonaws.com."),
-                5,
-                RData::A(A::new(52, 95, 156, 40)),
-            ),
-            Record::from_rdata(
-                name("s3-w.eu-west-3.amazonaws.com."),
-                5,
-                RData::A(A::new(3, 5, 224, 6)),
-            ),
+            Record::from_rdata(name("s3-w.eu-west-3.amazonaws.com."), 5, RData::A(A::new(52, 95, 156, 40))),
+            Record::from_rdata(name("s3-w.eu-west-3.amazonaws.com."), 5, RData::A(A::new(3, 5, 224, 6))),
             Record::from_rdata(
                 name("s3-w.eu-west-3.amazonaws.com."),
                 5,
@@ -534,17 +466,8 @@ mod tests {
         ];
         let r = interpret(&q, &response(ResponseCode::NoError, answers));
         assert_eq!(r.outcome, DnsOutcome::Ok);
-        assert_eq!(
-            r.cname_chain,
-            [
-                "s3-r-w.eu-west-3.amazonaws.com",
-                "s3-w.eu-west-3.amazonaws.com"
-            ]
-        );
-        assert_eq!(
-            r.ipv4,
-            [Ipv4Addr::new(52, 95, 156, 40), Ipv4Addr::new(3, 5, 224, 6)]
-        );
+        assert_eq!(r.cname_chain, ["s3-r-w.eu-west-3.amazonaws.com", "s3-w.eu-west-3.amazonaws.com"]);
+        assert_eq!(r.ipv4, [Ipv4Addr::new(52, 95, 156, 40), Ipv4Addr::new(3, 5, 224, 6)]);
         assert_eq!(r.error, None);
     }
 
@@ -563,11 +486,7 @@ mod tests {
                 answer.add_queries(query.queries.clone());
                 if query.queries[0].query_type() == RecordType::A {
                     for a in &addrs {
-                        answer.add_answer(Record::from_rdata(
-                            query.queries[0].name().clone(),
-                            5,
-                            RData::A(A(*a)),
-                        ));
+                        answer.add_answer(Record::from_rdata(query.queries[0].name().clone(), 5, RData::A(A(*a))));
                     }
                 }
                 let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
@@ -578,15 +497,9 @@ mod tests {
 
     #[tokio::test]
     async fn asks_a_real_server_and_reports_its_answer() {
-        let server = scripted_server(
-            Some(ResponseCode::NoError),
-            vec![Ipv4Addr::new(10, 0, 2, 15)],
-        )
-        .await;
+        let server = scripted_server(Some(ResponseCode::NoError), vec![Ipv4Addr::new(10, 0, 2, 15)]).await;
         let deadline = Instant::now() + Duration::from_secs(2);
-        let r = StubResolver::new(vec![server])
-            .resolve("secretsmanager.eu-west-3.amazonaws.com", deadline)
-            .await;
+        let r = StubResolver::new(vec![server]).resolve("secretsmanager.eu-west-3.amazonaws.com", deadline).await;
         assert_eq!(r.outcome, DnsOutcome::Ok, "{r:?}");
         assert_eq!(r.ipv4, [Ipv4Addr::new(10, 0, 2, 15)]);
         assert_eq!(r.server, Some(server));
@@ -598,21 +511,14 @@ mod tests {
         let nx = scripted_server(Some(ResponseCode::NXDomain), vec![]).await;
         let started = Instant::now();
         let deadline = started + Duration::from_millis(600);
-        let r = StubResolver::new(vec![silent])
-            .resolve("logs.eu-west-3.amazonaws.com", deadline)
-            .await;
+        let r = StubResolver::new(vec![silent]).resolve("logs.eu-west-3.amazonaws.com", deadline).await;
         assert_eq!(r.outcome, DnsOutcome::Timeout, "{r:?}");
         let waited = started.elapsed();
-        assert!(
-            waited >= Duration::from_millis(550) && waited < Duration::from_millis(900),
-            "{waited:?}"
-        );
+        assert!(waited >= Duration::from_millis(550) && waited < Duration::from_millis(900), "{waited:?}");
         assert!(r.error.unwrap().contains("no answer before the deadline"));
 
         let deadline = Instant::now() + Duration::from_millis(800);
-        let r = StubResolver::new(vec![silent, nx])
-            .resolve("logs.eu-west-3.amazonaws.com", deadline)
-            .await;
+        let r = StubResolver::new(vec![silent, nx]).resolve("logs.eu-west-3.amazonaws.com", deadline).await;
         assert_eq!(r.outcome, DnsOutcome::NxDomain, "{r:?}");
         assert_eq!(r.server, Some(nx));
     }
@@ -622,14 +528,9 @@ mod tests {
         let a = scripted_server(Some(ResponseCode::ServFail), vec![]).await;
         let b = scripted_server(Some(ResponseCode::Refused), vec![]).await;
         let deadline = Instant::now() + Duration::from_secs(2);
-        let r = StubResolver::new(vec![a, b])
-            .resolve("s3.eu-west-3.amazonaws.com", deadline)
-            .await;
+        let r = StubResolver::new(vec![a, b]).resolve("s3.eu-west-3.amazonaws.com", deadline).await;
         assert_eq!(r.outcome, DnsOutcome::Refused, "{r:?}");
         let error = r.error.unwrap();
-        assert!(
-            error.contains("SERVFAIL") && error.contains("REFUSED"),
-            "{error}"
-        );
+        assert!(error.contains("SERVFAIL") && error.contains("REFUSED"), "{error}");
     }
 }

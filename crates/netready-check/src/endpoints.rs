@@ -21,11 +21,7 @@ pub struct Endpoint {
 pub fn endpoints(region: &Region, registry_id: Option<&RegistryId>, port: u16) -> Vec<Endpoint> {
     ServiceKey::ALL
         .iter()
-        .map(|&service| Endpoint {
-            service,
-            host: hostname(service, region, registry_id),
-            port,
-        })
+        .map(|&service| Endpoint { service, host: hostname(service, region, registry_id), port })
         .collect()
 }
 
@@ -52,10 +48,7 @@ mod tests {
     fn hosts(region: &str, registry: Option<&str>) -> Vec<String> {
         let region: Region = region.parse().unwrap();
         let registry: Option<RegistryId> = registry.map(|r| r.parse().unwrap());
-        endpoints(&region, registry.as_ref(), DEFAULT_PORT)
-            .into_iter()
-            .map(|e| e.host)
-            .collect()
+        endpoints(&region, registry.as_ref(), DEFAULT_PORT).into_iter().map(|e| e.host).collect()
     }
 
     #[test]
@@ -88,28 +81,19 @@ mod tests {
 
     #[test]
     fn govcloud_keeps_the_commercial_suffix() {
-        assert_eq!(
-            hosts("us-gov-west-1", None)[0],
-            "secretsmanager.us-gov-west-1.amazonaws.com"
-        );
+        assert_eq!(hosts("us-gov-west-1", None)[0], "secretsmanager.us-gov-west-1.amazonaws.com");
     }
 
     #[test]
     fn without_a_registry_id_the_bare_ecr_docker_host_is_probed() {
-        assert_eq!(
-            hosts("us-east-1", None)[3],
-            "dkr.ecr.us-east-1.amazonaws.com"
-        );
+        assert_eq!(hosts("us-east-1", None)[3], "dkr.ecr.us-east-1.amazonaws.com");
     }
 
     #[test]
     fn order_and_port() {
         let region: Region = "us-east-1".parse().unwrap();
         let eps = endpoints(&region, None, 8443);
-        assert_eq!(
-            eps.iter().map(|e| e.service).collect::<Vec<_>>(),
-            ServiceKey::ALL
-        );
+        assert_eq!(eps.iter().map(|e| e.service).collect::<Vec<_>>(), ServiceKey::ALL);
         assert!(eps.iter().all(|e| e.port == 8443));
     }
 }

@@ -21,15 +21,8 @@ pub struct HintContext<'a> {
 pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let service = ep.service;
-    let endpoint_name = format!(
-        "com.amazonaws.{}.{}",
-        ctx.region,
-        service.vpc_endpoint_suffix()
-    );
-    let from = ctx.subnet_cidr.map_or_else(
-        || "the task subnet".to_owned(),
-        |c| format!("the task subnet {c}"),
-    );
+    let endpoint_name = format!("com.amazonaws.{}.{}", ctx.region, service.vpc_endpoint_suffix());
+    let from = ctx.subnet_cidr.map_or_else(|| "the task subnet".to_owned(), |c| format!("the task subnet {c}"));
 
     match ep.dns.outcome {
         DnsOutcome::Ok => {}
@@ -53,14 +46,9 @@ pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
     }
 
     let failed = |pred: fn(DialOutcome) -> bool, scope: Scope| {
-        ep.connections.iter().any(|c| {
-            pred(c.outcome)
-                && ep
-                    .dns
-                    .addresses
-                    .iter()
-                    .any(|a| a.ip == c.ip && a.scope == scope)
-        })
+        ep.connections
+            .iter()
+            .any(|c| pred(c.outcome) && ep.dns.addresses.iter().any(|a| a.ip == c.ip && a.scope == scope))
     };
     let timeout = |o: DialOutcome| o == DialOutcome::Timeout;
     let refused = |o: DialOutcome| o == DialOutcome::Refused;
@@ -108,10 +96,7 @@ pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
             ep.port
         ));
     }
-    if ep.access_type == AccessType::Unknown
-        && ep.dns.outcome == DnsOutcome::Ok
-        && ctx.public_ip.is_none()
-    {
+    if ep.access_type == AccessType::Unknown && ep.dns.outcome == DnsOutcome::Ok && ctx.public_ip.is_none() {
         out.push(
             "The endpoint resolves to public addresses and it is not known whether the task has a public IP: set \
              --public-ip (NETREADY_ASSIGN_PUBLIC_IP) to the stack's AssignPublicIp to tell NAT from internet gateway."
@@ -123,10 +108,7 @@ pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
     }
     if service == ServiceKey::S3
         && ctx.others_use_vpc_endpoints
-        && matches!(
-            ep.access_type,
-            AccessType::NatGateway | AccessType::InternetGateway | AccessType::Unknown
-        )
+        && matches!(ep.access_type, AccessType::NatGateway | AccessType::InternetGateway | AccessType::Unknown)
         && ep.dns.addresses.iter().any(|a| a.scope == Scope::Public)
     {
         out.push(format!(
@@ -151,15 +133,8 @@ mod tests {
     use super::*;
     use crate::report::{AddressReport, ConnectionReport, DnsReport};
 
-    fn endpoint(
-        service: ServiceKey,
-        dns: DnsOutcome,
-        conns: &[(&str, Scope, DialOutcome)],
-    ) -> EndpointReport {
-        let addresses = conns.iter().map(|(ip, scope, _)| AddressReport {
-            ip: ip.parse().unwrap(),
-            scope: *scope,
-        });
+    fn endpoint(service: ServiceKey, dns: DnsOutcome, conns: &[(&str, Scope, DialOutcome)]) -> EndpointReport {
+        let addresses = conns.iter().map(|(ip, scope, _)| AddressReport { ip: ip.parse().unwrap(), scope: *scope });
         let connections = conns.iter().map(|(ip, _, outcome)| ConnectionReport {
             ip: ip.parse().unwrap(),
             outcome: *outcome,
@@ -198,74 +173,43 @@ mod tests {
 
     #[test]
     fn a_healthy_endpoint_has_no_hints() {
-        let ep = endpoint(
-            ServiceKey::Logs,
-            DnsOutcome::Ok,
-            &[("10.0.2.11", Scope::Private, DialOutcome::Ok)],
-        );
+        let ep = endpoint(ServiceKey::Logs, DnsOutcome::Ok, &[("10.0.2.11", Scope::Private, DialOutcome::Ok)]);
         assert!(hints(&ep, &ctx()).is_empty());
     }
 
     #[test]
     fn a_private_timeout_points_at_the_endpoint_security_group() {
-        let ep = endpoint(
-            ServiceKey::Logs,
-            DnsOutcome::Ok,
-            &[("10.0.2.11", Scope::Private, DialOutcome::Timeout)],
-        );
+        let ep = endpoint(ServiceKey::Logs, DnsOutcome::Ok, &[("10.0.2.11", Scope::Private, DialOutcome::Timeout)]);
         let h = hints(&ep, &ctx());
         assert_eq!(h.len(), 1, "{h:?}");
-        assert!(
-            h[0].contains("security group of the com.amazonaws.eu-west-3.logs interface endpoint"),
-            "{}",
-            h[0]
-        );
-        assert!(
-            h[0].contains("inbound TCP 443 from the task subnet 10.0.1.0/24"),
-            "{}",
-            h[0]
-        );
+        assert!(h[0].contains("security group of the com.amazonaws.eu-west-3.logs interface endpoint"), "{}", h[0]);
+        assert!(h[0].contains("inbound TCP 443 from the task subnet 10.0.1.0/24"), "{}", h[0]);
     }
 
     #[test]
     fn a_public_timeout_points_at_the_route_for_the_path() {
-        let ep = endpoint(
-            ServiceKey::SecretsManager,
-            DnsOutcome::Ok,
-            &[("52.1.1.1", Scope::Public, DialOutcome::Timeout)],
-        );
+        let ep =
+            endpoint(ServiceKey::SecretsManager, DnsOutcome::Ok, &[("52.1.1.1", Scope::Public, DialOutcome::Timeout)]);
         assert!(hints(&ep, &ctx())[0].contains("NAT gateway"));
-        let igw = HintContext {
-            public_ip: Some(true),
-            ..ctx()
-        };
+        let igw = HintContext { public_ip: Some(true), ..ctx() };
         assert!(hints(&ep, &igw)[0].contains("internet gateway"));
     }
 
     #[test]
     fn dns_failures_name_the_resolver_or_private_dns() {
         let nx = endpoint(ServiceKey::EcrApi, DnsOutcome::NxDomain, &[]);
-        assert!(
-            hints(&nx, &ctx())[0].contains("enable private DNS on com.amazonaws.eu-west-3.ecr.api")
-        );
+        assert!(hints(&nx, &ctx())[0].contains("enable private DNS on com.amazonaws.eu-west-3.ecr.api"));
         let timeout = endpoint(ServiceKey::EcrApi, DnsOutcome::Timeout, &[]);
         assert!(hints(&timeout, &ctx())[0].contains("VPC resolver (VPC CIDR base + 2"));
     }
 
     #[test]
     fn s3_public_next_to_interface_endpoints_gets_the_gateway_note() {
-        let ep = endpoint(
-            ServiceKey::S3,
-            DnsOutcome::Ok,
-            &[("52.95.1.1", Scope::Public, DialOutcome::Ok)],
-        );
+        let ep = endpoint(ServiceKey::S3, DnsOutcome::Ok, &[("52.95.1.1", Scope::Public, DialOutcome::Ok)]);
         let h = hints(&ep, &ctx());
         assert_eq!(h.len(), 1);
         assert!(h[0].contains("S3 gateway endpoint"));
-        let alone = HintContext {
-            others_use_vpc_endpoints: false,
-            ..ctx()
-        };
+        let alone = HintContext { others_use_vpc_endpoints: false, ..ctx() };
         assert!(hints(&ep, &alone).is_empty());
     }
 
@@ -274,10 +218,7 @@ mod tests {
         let ep = endpoint(
             ServiceKey::S3,
             DnsOutcome::Ok,
-            &[
-                ("10.0.3.1", Scope::Private, DialOutcome::Ok),
-                ("10.0.3.2", Scope::Private, DialOutcome::Refused),
-            ],
+            &[("10.0.3.1", Scope::Private, DialOutcome::Ok), ("10.0.3.2", Scope::Private, DialOutcome::Refused)],
         );
         let h = hints(&ep, &ctx());
         assert!(h.iter().any(|h| h.contains("refused port 443")), "{h:?}");

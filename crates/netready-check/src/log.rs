@@ -6,10 +6,7 @@ use serde_json::{Map, Value};
 
 fn emit(level: &str, msg: &str, fields: &[(&str, Value)]) {
     let mut line = Map::new();
-    line.insert(
-        "ts".into(),
-        Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()),
-    );
+    line.insert("ts".into(), Value::String(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()));
     line.insert("level".into(), Value::String(level.into()));
     line.insert("msg".into(), Value::String(msg.into()));
     for (k, v) in fields {
@@ -48,18 +45,9 @@ mod tests {
 
     #[test]
     fn redaction_hides_passwords() {
-        assert_eq!(
-            redact_url("postgres://netready:s3cret@db:5432/plane"),
-            "postgres://netready:***@db:5432/plane"
-        );
-        assert_eq!(
-            redact_url("http://user:pw@proxy:3128"),
-            "http://user:***@proxy:3128"
-        );
-        assert_eq!(
-            redact_url("https://plane.example.com/a@b"),
-            "https://plane.example.com/a@b"
-        );
+        assert_eq!(redact_url("postgres://netready:s3cret@db:5432/plane"), "postgres://netready:***@db:5432/plane");
+        assert_eq!(redact_url("http://user:pw@proxy:3128"), "http://user:***@proxy:3128");
+        assert_eq!(redact_url("https://plane.example.com/a@b"), "https://plane.example.com/a@b");
         assert_eq!(redact_url("plane.db"), "plane.db");
     }
 }

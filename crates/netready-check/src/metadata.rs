@@ -71,20 +71,13 @@ pub struct TaskArn {
 /// Splits a task ARN; `None` when it is not one.
 pub fn parse_task_arn(arn: &str) -> Option<TaskArn> {
     let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some("arn"), Some(partition), Some("ecs"), Some(region), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return None;
     };
     let resource = resource.strip_prefix("task/")?;
-    let cluster = resource
-        .rsplit_once('/')
-        .map(|(cluster, _id)| cluster.to_owned());
+    let cluster = resource.rsplit_once('/').map(|(cluster, _id)| cluster.to_owned());
     Some(TaskArn {
         partition: partition.to_owned(),
         region: region.to_owned(),
@@ -95,24 +88,17 @@ pub fn parse_task_arn(arn: &str) -> Option<TaskArn> {
 
 /// Reads the JSON of `$URI/task` and, when given, of `$URI` (this container). Problems with single
 /// fields become warnings; the rest of the facts are still used.
-pub fn parse(
-    task_json: &str,
-    container_json: Option<&str>,
-) -> Result<(TaskMetadata, Vec<String>), String> {
-    let task: TaskDoc = serde_json::from_str(task_json)
-        .map_err(|e| format!("task metadata is not the expected JSON: {e}"))?;
+pub fn parse(task_json: &str, container_json: Option<&str>) -> Result<(TaskMetadata, Vec<String>), String> {
+    let task: TaskDoc =
+        serde_json::from_str(task_json).map_err(|e| format!("task metadata is not the expected JSON: {e}"))?;
     let container: Option<ContainerDoc> = match container_json {
-        Some(text) => Some(
-            serde_json::from_str(text)
-                .map_err(|e| format!("container metadata is not the expected JSON: {e}"))?,
-        ),
+        Some(text) => {
+            Some(serde_json::from_str(text).map_err(|e| format!("container metadata is not the expected JSON: {e}"))?)
+        }
         None => None,
     };
     let mut warnings = Vec::new();
-    let mut meta = TaskMetadata {
-        availability_zone: task.availability_zone.clone(),
-        ..Default::default()
-    };
+    let mut meta = TaskMetadata { availability_zone: task.availability_zone.clone(), ..Default::default() };
 
     if let Some(arn) = &task.task_arn {
         meta.task_arn = Some(arn.clone());
@@ -129,17 +115,12 @@ pub fn parse(
                 }
                 meta.cluster = parts.cluster;
             }
-            None => warnings.push(format!(
-                "task metadata: TaskARN '{arn}' is not an ECS task ARN"
-            )),
+            None => warnings.push(format!("task metadata: TaskARN '{arn}' is not an ECS task ARN")),
         }
     }
     if meta.cluster.is_none() {
-        meta.cluster = task.cluster.as_deref().map(|c| {
-            c.rsplit_once("cluster/")
-                .map_or(c, |(_, name)| name)
-                .to_owned()
-        });
+        meta.cluster =
+            task.cluster.as_deref().map(|c| c.rsplit_once("cluster/").map_or(c, |(_, name)| name).to_owned());
     }
 
     let network = container
@@ -150,9 +131,7 @@ pub fn parse(
         if let Some(ip) = network.ipv4_addresses.first() {
             match ip.parse() {
                 Ok(ip) => meta.private_ipv4 = Some(ip),
-                Err(_) => warnings.push(format!(
-                    "task metadata: IPv4Addresses holds '{ip}', not an IPv4 address"
-                )),
+                Err(_) => warnings.push(format!("task metadata: IPv4Addresses holds '{ip}', not an IPv4 address")),
             }
         }
         if let Some(cidr) = &network.ipv4_subnet_cidr_block {
@@ -187,19 +166,11 @@ impl HttpMetadata {
             .timeout(METADATA_TIMEOUT)
             .build()
             .map_err(|e| format!("cannot build the metadata client: {e}"))?;
-        Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
-            client,
-        })
+        Ok(Self { base: base.trim_end_matches('/').to_owned(), client })
     }
 
     async fn get(&self, url: &str) -> Result<String, String> {
-        let response = self
-            .client
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| describe(url, &e))?;
+        let response = self.client.get(url).send().await.map_err(|e| describe(url, &e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("GET {url} answered {status}"));
@@ -216,10 +187,7 @@ pub fn install_crypto_provider() {
 
 fn describe(url: &str, err: &reqwest::Error) -> String {
     if err.is_timeout() {
-        format!(
-            "GET {url}: no answer within {}",
-            humantime::format_duration(METADATA_TIMEOUT)
-        )
+        format!("GET {url}: no answer within {}", humantime::format_duration(METADATA_TIMEOUT))
     } else if err.is_connect() {
         format!("GET {url}: cannot connect")
     } else {
@@ -236,9 +204,7 @@ impl MetadataSource for HttpMetadata {
         let container = match container {
             Ok(text) => Some(text),
             Err(e) => {
-                warnings.push(format!(
-                    "task metadata: {e}; using the task document's first container"
-                ));
+                warnings.push(format!("task metadata: {e}; using the task document's first container"));
                 None
             }
         };
@@ -259,9 +225,7 @@ mod tests {
     #[test]
     fn task_arns() {
         assert_eq!(
-            parse_task_arn(
-                "arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"
-            ),
+            parse_task_arn("arn:aws:ecs:us-west-2:111122223333:task/default/e9028f8d5d8e4f258373e7b93ce9a3c3"),
             Some(TaskArn {
                 partition: "aws".into(),
                 region: "us-west-2".into(),
@@ -271,10 +235,7 @@ mod tests {
         );
         let old = parse_task_arn("arn:aws-cn:ecs:cn-north-1:111122223333:task/e9028f8d").unwrap();
         assert_eq!((old.partition.as_str(), old.cluster), ("aws-cn", None));
-        assert_eq!(
-            parse_task_arn("arn:aws:ec2:us-west-2:111122223333:instance/i-1"),
-            None
-        );
+        assert_eq!(parse_task_arn("arn:aws:ec2:us-west-2:111122223333:instance/i-1"), None);
         assert_eq!(parse_task_arn("not an arn"), None);
     }
 
@@ -289,11 +250,7 @@ mod tests {
         assert_eq!(meta.availability_zone.as_deref(), Some("us-west-2a"));
         assert_eq!(meta.private_ipv4, Some(Ipv4Addr::new(192, 0, 2, 3)));
         assert_eq!(meta.subnet_cidr.unwrap().to_string(), "192.0.2.0/24");
-        assert!(
-            meta.task_arn
-                .unwrap()
-                .ends_with("/default/e9028f8d5d8e4f258373e7b93ce9a3c3")
-        );
+        assert!(meta.task_arn.unwrap().ends_with("/default/e9028f8d5d8e4f258373e7b93ce9a3c3"));
     }
 
     #[test]
@@ -309,11 +266,7 @@ mod tests {
         assert_eq!(meta.region, None);
         assert_eq!(meta.cluster.as_deref(), Some("c"));
         assert_eq!(warnings.len(), 4, "{warnings:?}");
-        assert!(
-            parse("{", None)
-                .unwrap_err()
-                .contains("not the expected JSON")
-        );
+        assert!(parse("{", None).unwrap_err().contains("not the expected JSON"));
         assert!(parse("[]", None).is_err());
     }
 }

@@ -31,10 +31,7 @@ pub fn table(report: &Report) -> String {
         (Some(false), _) => format!("none ({})", source(report)),
         (None, _) => "unknown".to_owned(),
     };
-    let mut task = format!(
-        "task: {}",
-        t.private_ipv4.as_deref().unwrap_or("address unknown")
-    );
+    let mut task = format!("task: {}", t.private_ipv4.as_deref().unwrap_or("address unknown"));
     if let Some(subnet) = &t.subnet_cidr {
         let _ = write!(task, " in {subnet}");
     }
@@ -85,11 +82,7 @@ pub fn table(report: &Report) -> String {
         let _ = writeln!(out, "{}", line(&cells));
     }
 
-    let problems: Vec<&EndpointReport> = report
-        .endpoints
-        .iter()
-        .filter(|e| !e.hints.is_empty())
-        .collect();
+    let problems: Vec<&EndpointReport> = report.endpoints.iter().filter(|e| !e.hints.is_empty()).collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "\nHints:");
         for e in problems {
@@ -102,26 +95,11 @@ pub fn table(report: &Report) -> String {
         .endpoints
         .iter()
         .flat_map(|e| {
-            let dns = (e.dns.outcome != DnsOutcome::Ok).then(|| {
-                format!(
-                    "{} DNS: {}",
-                    e.service,
-                    e.dns.error.as_deref().unwrap_or(e.dns.outcome.as_str())
-                )
+            let dns = (e.dns.outcome != DnsOutcome::Ok)
+                .then(|| format!("{} DNS: {}", e.service, e.dns.error.as_deref().unwrap_or(e.dns.outcome.as_str())));
+            let dials = e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok).map(move |c| {
+                format!("{} {}:{}: {}", e.service, c.ip, e.port, c.error.as_deref().unwrap_or(c.outcome.as_str()))
             });
-            let dials = e
-                .connections
-                .iter()
-                .filter(|c| c.outcome != DialOutcome::Ok)
-                .map(move |c| {
-                    format!(
-                        "{} {}:{}: {}",
-                        e.service,
-                        c.ip,
-                        e.port,
-                        c.error.as_deref().unwrap_or(c.outcome.as_str())
-                    )
-                });
             dns.into_iter().chain(dials)
         })
         .collect();
@@ -132,11 +110,8 @@ pub fn table(report: &Report) -> String {
         }
     }
     if report.proxy.configured {
-        let _ = writeln!(
-            out,
-            "\nProxy variables set, and bypassed by the probes: {}",
-            report.proxy.variables.join(", ")
-        );
+        let _ =
+            writeln!(out, "\nProxy variables set, and bypassed by the probes: {}", report.proxy.variables.join(", "));
     }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings:");
@@ -156,21 +131,13 @@ fn source(report: &Report) -> &'static str {
 }
 
 fn ms(millis: u64) -> String {
-    if millis >= 1000 {
-        format!("{:.2}s", millis as f64 / 1000.0)
-    } else {
-        format!("{millis}ms")
-    }
+    if millis >= 1000 { format!("{:.2}s", millis as f64 / 1000.0) } else { format!("{millis}ms") }
 }
 
 fn dns_cell(e: &EndpointReport) -> String {
     let n = e.dns.addresses.len();
     match e.dns.outcome {
-        DnsOutcome::Ok => format!(
-            "ok {} ({n} addr{})",
-            ms(e.dns.duration_ms),
-            if n == 1 { "" } else { "s" }
-        ),
+        DnsOutcome::Ok => format!("ok {} ({n} addr{})", ms(e.dns.duration_ms), if n == 1 { "" } else { "s" }),
         other => format!("{} {}", other.as_str(), ms(e.dns.duration_ms)),
     }
 }
@@ -179,38 +146,14 @@ fn connect_cell(e: &EndpointReport) -> String {
     if e.connections.is_empty() {
         return "-".to_owned();
     }
-    let ok: Vec<_> = e
-        .connections
-        .iter()
-        .filter(|c| c.outcome == DialOutcome::Ok)
-        .collect();
-    let slowest = e
-        .connections
-        .iter()
-        .map(|c| c.duration_ms)
-        .max()
-        .unwrap_or(0);
+    let ok: Vec<_> = e.connections.iter().filter(|c| c.outcome == DialOutcome::Ok).collect();
+    let slowest = e.connections.iter().map(|c| c.duration_ms).max().unwrap_or(0);
     if ok.len() == e.connections.len() {
-        return format!(
-            "{}/{} ok, max {}",
-            ok.len(),
-            e.connections.len(),
-            ms(slowest)
-        );
+        return format!("{}/{} ok, max {}", ok.len(), e.connections.len(), ms(slowest));
     }
     let mut cell = format!("{}/{} ok", ok.len(), e.connections.len());
-    for c in e
-        .connections
-        .iter()
-        .filter(|c| c.outcome != DialOutcome::Ok)
-    {
-        let _ = write!(
-            cell,
-            "; {} {} {}",
-            c.ip,
-            c.outcome.as_str(),
-            ms(c.duration_ms)
-        );
+    for c in e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok) {
+        let _ = write!(cell, "; {} {} {}", c.ip, c.outcome.as_str(), ms(c.duration_ms));
     }
     cell
 }

@@ -129,11 +129,7 @@ pub struct ConnectionReport {
 impl Report {
     /// Ready when every endpoint is fully reachable.
     pub fn decide(endpoints: &[EndpointReport]) -> Status {
-        if !endpoints.is_empty()
-            && endpoints
-                .iter()
-                .all(|e| e.reachability == Reachability::Full)
-        {
+        if !endpoints.is_empty() && endpoints.iter().all(|e| e.reachability == Reachability::Full) {
             Status::Ready
         } else {
             Status::Degraded
@@ -142,9 +138,7 @@ impl Report {
 
     /// The endpoints that are not fully reachable.
     pub fn degraded_endpoints(&self) -> impl Iterator<Item = &EndpointReport> {
-        self.endpoints
-            .iter()
-            .filter(|e| e.reachability != Reachability::Full)
+        self.endpoints.iter().filter(|e| e.reachability != Reachability::Full)
     }
 
     pub fn to_json_pretty(&self) -> String {

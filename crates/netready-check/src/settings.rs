@@ -15,14 +15,8 @@ use crate::types::{self, ParseError, Region, RegistryId};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The proxy variables the check looks for (and ignores for its probes).
-pub const PROXY_VARIABLES: [&str; 6] = [
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-];
+pub const PROXY_VARIABLES: [&str; 6] =
+    ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"];
 
 /// A raw value and where it came from: a flag (`--region`) or a variable (`NETREADY_REGION`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,17 +27,11 @@ pub struct Sourced {
 
 impl Sourced {
     pub fn new(value: impl Into<String>, origin: impl Into<String>) -> Self {
-        Self {
-            value: value.into(),
-            origin: origin.into(),
-        }
+        Self { value: value.into(), origin: origin.into() }
     }
 
     fn parse<T>(&self, f: impl FnOnce(&str) -> Result<T, ParseError>) -> Result<T, SettingsError> {
-        f(&self.value).map_err(|reason| SettingsError::Invalid {
-            origin: self.origin.clone(),
-            reason,
-        })
+        f(&self.value).map_err(|reason| SettingsError::Invalid { origin: self.origin.clone(), reason })
     }
 }
 
@@ -83,52 +71,26 @@ pub enum SettingsError {
 impl RawSettings {
     /// Validates every value. `env` reads the environment; it supplies the AWS SDK's region
     /// variables when neither `--region` nor `NETREADY_REGION` is given.
-    pub fn validate(
-        &self,
-        env: &(dyn Fn(&str) -> Option<String> + Sync),
-    ) -> Result<Settings, SettingsError> {
+    pub fn validate(&self, env: &(dyn Fn(&str) -> Option<String> + Sync)) -> Result<Settings, SettingsError> {
         let region = self
             .region
             .clone()
+            .or_else(|| env("AWS_REGION").filter(|v| !v.is_empty()).map(|v| Sourced::new(v, "AWS_REGION")))
             .or_else(|| {
-                env("AWS_REGION")
-                    .filter(|v| !v.is_empty())
-                    .map(|v| Sourced::new(v, "AWS_REGION"))
-            })
-            .or_else(|| {
-                env("AWS_DEFAULT_REGION")
-                    .filter(|v| !v.is_empty())
-                    .map(|v| Sourced::new(v, "AWS_DEFAULT_REGION"))
+                env("AWS_DEFAULT_REGION").filter(|v| !v.is_empty()).map(|v| Sourced::new(v, "AWS_DEFAULT_REGION"))
             });
         Ok(Settings {
             region: region.map(|r| r.parse(str::parse)).transpose()?,
-            registry_id: self
-                .ecr_registry_id
-                .as_ref()
-                .map(|r| r.parse(str::parse))
-                .transpose()?,
-            public_ip: self
-                .public_ip
-                .as_ref()
-                .map(|p| p.parse(types::parse_bool))
-                .transpose()?,
-            vpc_cidrs: self
-                .vpc_cidrs
-                .iter()
-                .map(|c| c.parse(types::parse_cidr))
-                .collect::<Result<_, _>>()?,
+            registry_id: self.ecr_registry_id.as_ref().map(|r| r.parse(str::parse)).transpose()?,
+            public_ip: self.public_ip.as_ref().map(|p| p.parse(types::parse_bool)).transpose()?,
+            vpc_cidrs: self.vpc_cidrs.iter().map(|c| c.parse(types::parse_cidr)).collect::<Result<_, _>>()?,
             timeout: self
                 .timeout
                 .as_ref()
                 .map(|t| t.parse(types::parse_duration))
                 .transpose()?
                 .unwrap_or(DEFAULT_TIMEOUT),
-            port: self
-                .port
-                .as_ref()
-                .map(|p| p.parse(types::parse_port))
-                .transpose()?
-                .unwrap_or(DEFAULT_PORT),
+            port: self.port.as_ref().map(|p| p.parse(types::parse_port)).transpose()?.unwrap_or(DEFAULT_PORT),
         })
     }
 }
@@ -155,11 +117,7 @@ impl Settings {
         mut warnings: Vec<String>,
     ) -> Result<Plan, SettingsError> {
         let meta = metadata.cloned().unwrap_or_default();
-        let region = self
-            .region
-            .clone()
-            .or(meta.region.clone())
-            .ok_or(SettingsError::NoRegion)?;
+        let region = self.region.clone().or(meta.region.clone()).ok_or(SettingsError::NoRegion)?;
         let registry_id = self.registry_id.clone().or(meta.account_id.clone());
         if registry_id.is_none() {
             warnings.push(format!(
@@ -171,20 +129,14 @@ impl Settings {
         if let Some(meta_region) = &meta.region
             && *meta_region != region
         {
-            warnings.push(format!(
-                "the task runs in {meta_region} but the check probes {region}, as configured"
-            ));
+            warnings.push(format!("the task runs in {meta_region} but the check probes {region}, as configured"));
         }
         let mut known_cidrs = self.vpc_cidrs.clone();
         known_cidrs.extend(meta.subnet_cidr);
         let public_ip = PublicIp {
             assigned: self.public_ip,
             address: None,
-            source: if self.public_ip.is_some() {
-                PublicIpSource::Config
-            } else {
-                PublicIpSource::Unknown
-            },
+            source: if self.public_ip.is_some() { PublicIpSource::Config } else { PublicIpSource::Unknown },
         };
         let task = TaskInfo {
             region: region.to_string(),
@@ -216,10 +168,7 @@ pub fn proxy_info(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> ProxyInfo {
         .filter(|name| env(name).is_some_and(|v| !v.trim().is_empty()))
         .map(|name| (*name).to_owned())
         .collect();
-    ProxyInfo {
-        configured: !variables.is_empty(),
-        variables,
-    }
+    ProxyInfo { configured: !variables.is_empty(), variables }
 }
 
 #[cfg(test)]
@@ -229,84 +178,36 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn defaults() {
         let s = RawSettings::default().validate(&env_of(&[])).unwrap();
-        assert_eq!(
-            (s.timeout, s.port, s.public_ip, s.region),
-            (DEFAULT_TIMEOUT, 443, None, None)
-        );
+        assert_eq!((s.timeout, s.port, s.public_ip, s.region), (DEFAULT_TIMEOUT, 443, None, None));
     }
 
     #[test]
     fn region_falls_back_to_the_aws_variables_in_order() {
-        let env = env_of(&[
-            ("AWS_REGION", "eu-west-1"),
-            ("AWS_DEFAULT_REGION", "eu-west-2"),
-        ]);
-        assert_eq!(
-            RawSettings::default()
-                .validate(&env)
-                .unwrap()
-                .region
-                .unwrap()
-                .as_str(),
-            "eu-west-1"
-        );
+        let env = env_of(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "eu-west-2")]);
+        assert_eq!(RawSettings::default().validate(&env).unwrap().region.unwrap().as_str(), "eu-west-1");
         let env = env_of(&[("AWS_DEFAULT_REGION", "eu-west-2")]);
-        assert_eq!(
-            RawSettings::default()
-                .validate(&env)
-                .unwrap()
-                .region
-                .unwrap()
-                .as_str(),
-            "eu-west-2"
-        );
-        let raw = RawSettings {
-            region: Some(Sourced::new("eu-west-3", "--region")),
-            ..Default::default()
-        };
-        assert_eq!(
-            raw.validate(&env).unwrap().region.unwrap().as_str(),
-            "eu-west-3"
-        );
+        assert_eq!(RawSettings::default().validate(&env).unwrap().region.unwrap().as_str(), "eu-west-2");
+        let raw = RawSettings { region: Some(Sourced::new("eu-west-3", "--region")), ..Default::default() };
+        assert_eq!(raw.validate(&env).unwrap().region.unwrap().as_str(), "eu-west-3");
     }
 
     #[test]
     fn errors_name_the_origin_and_the_expected_form() {
         let cases = [
             (
-                RawSettings {
-                    region: Some(Sourced::new("mars", "NETREADY_REGION")),
-                    ..Default::default()
-                },
+                RawSettings { region: Some(Sourced::new("mars", "NETREADY_REGION")), ..Default::default() },
                 "NETREADY_REGION",
                 "region code",
             ),
-            (
-                RawSettings {
-                    timeout: Some(Sourced::new("5", "--timeout")),
-                    ..Default::default()
-                },
-                "--timeout",
-                "500ms",
-            ),
-            (
-                RawSettings {
-                    port: Some(Sourced::new("0", "--port")),
-                    ..Default::default()
-                },
-                "--port",
-                "1 to 65535",
-            ),
+            (RawSettings { timeout: Some(Sourced::new("5", "--timeout")), ..Default::default() }, "--timeout", "500ms"),
+            (RawSettings { port: Some(Sourced::new("0", "--port")), ..Default::default() }, "--port", "1 to 65535"),
             (
                 RawSettings {
                     public_ip: Some(Sourced::new("perhaps", "NETREADY_ASSIGN_PUBLIC_IP")),
@@ -316,19 +217,13 @@ mod tests {
                 "true or false",
             ),
             (
-                RawSettings {
-                    ecr_registry_id: Some(Sourced::new("1234", "--ecr-registry-id")),
-                    ..Default::default()
-                },
+                RawSettings { ecr_registry_id: Some(Sourced::new("1234", "--ecr-registry-id")), ..Default::default() },
                 "--ecr-registry-id",
                 "12-digit",
             ),
             (
                 RawSettings {
-                    vpc_cidrs: vec![
-                        Sourced::new("10.0.0.0/8", "--vpc-cidr"),
-                        Sourced::new("10/99", "--vpc-cidr"),
-                    ],
+                    vpc_cidrs: vec![Sourced::new("10.0.0.0/8", "--vpc-cidr"), Sourced::new("10/99", "--vpc-cidr")],
                     ..Default::default()
                 },
                 "--vpc-cidr",
@@ -337,49 +232,27 @@ mod tests {
         ];
         for (raw, origin, expected) in cases {
             let err = raw.validate(&env_of(&[])).unwrap_err().to_string();
-            assert!(
-                err.starts_with(&format!("invalid value for {origin}: ")),
-                "{err}"
-            );
+            assert!(err.starts_with(&format!("invalid value for {origin}: ")), "{err}");
             assert!(err.contains(expected), "{err}");
         }
         let bad_aws = env_of(&[("AWS_REGION", "Paris")]);
-        assert!(
-            RawSettings::default()
-                .validate(&bad_aws)
-                .unwrap_err()
-                .to_string()
-                .contains("AWS_REGION")
-        );
+        assert!(RawSettings::default().validate(&bad_aws).unwrap_err().to_string().contains("AWS_REGION"));
     }
 
     #[test]
     fn plan_merges_metadata_under_the_settings() {
         let task = include_str!("../../../tests/fixtures/tmds-v4-fargate-task.json");
         let (meta, _) = crate::metadata::parse(task, None).unwrap();
-        let env = env_of(&[
-            ("HTTPS_PROXY", "http://user:secret@proxy:3128"),
-            ("no_proxy", "x"),
-            ("http_proxy", ""),
-        ]);
+        let env = env_of(&[("HTTPS_PROXY", "http://user:secret@proxy:3128"), ("no_proxy", "x"), ("http_proxy", "")]);
 
         let settings = RawSettings::default().validate(&env).unwrap();
         let plan = settings.plan(Some(&meta), &env, vec![]).unwrap();
         assert_eq!(plan.region.as_str(), "us-west-2");
-        assert_eq!(
-            plan.endpoints[3].host,
-            "111122223333.dkr.ecr.us-west-2.amazonaws.com"
-        );
+        assert_eq!(plan.endpoints[3].host, "111122223333.dkr.ecr.us-west-2.amazonaws.com");
         assert_eq!(plan.known_cidrs, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
         assert_eq!(plan.task.cluster.as_deref(), Some("default"));
         assert_eq!(plan.task.public_ip.source, PublicIpSource::Unknown);
-        assert_eq!(
-            plan.proxy,
-            ProxyInfo {
-                configured: true,
-                variables: vec!["HTTPS_PROXY".into()]
-            }
-        );
+        assert_eq!(plan.proxy, ProxyInfo { configured: true, variables: vec!["HTTPS_PROXY".into()] });
         assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
 
         let raw = RawSettings {
@@ -388,44 +261,21 @@ mod tests {
             public_ip: Some(Sourced::new("false", "--public-ip")),
             ..Default::default()
         };
-        let plan = raw
-            .validate(&env)
-            .unwrap()
-            .plan(Some(&meta), &env, vec![])
-            .unwrap();
-        assert_eq!(
-            plan.endpoints[3].host,
-            "444455556666.dkr.ecr.eu-west-3.amazonaws.com"
-        );
+        let plan = raw.validate(&env).unwrap().plan(Some(&meta), &env, vec![]).unwrap();
+        assert_eq!(plan.endpoints[3].host, "444455556666.dkr.ecr.eu-west-3.amazonaws.com");
         assert_eq!(
             plan.task.public_ip,
-            PublicIp {
-                assigned: Some(false),
-                address: None,
-                source: PublicIpSource::Config
-            }
+            PublicIp { assigned: Some(false), address: None, source: PublicIpSource::Config }
         );
-        assert!(
-            plan.warnings[0].contains("the task runs in us-west-2 but the check probes eu-west-3")
-        );
+        assert!(plan.warnings[0].contains("the task runs in us-west-2 but the check probes eu-west-3"));
     }
 
     #[test]
     fn no_region_anywhere_is_an_error_and_no_registry_id_a_warning() {
         let settings = RawSettings::default().validate(&env_of(&[])).unwrap();
-        assert_eq!(
-            settings.plan(None, &env_of(&[]), vec![]).unwrap_err(),
-            SettingsError::NoRegion
-        );
-        let raw = RawSettings {
-            region: Some(Sourced::new("eu-west-3", "--region")),
-            ..Default::default()
-        };
-        let plan = raw
-            .validate(&env_of(&[]))
-            .unwrap()
-            .plan(None, &env_of(&[]), vec![])
-            .unwrap();
+        assert_eq!(settings.plan(None, &env_of(&[]), vec![]).unwrap_err(), SettingsError::NoRegion);
+        let raw = RawSettings { region: Some(Sourced::new("eu-west-3", "--region")), ..Default::default() };
+        let plan = raw.validate(&env_of(&[])).unwrap().plan(None, &env_of(&[]), vec![]).unwrap();
         assert_eq!(plan.endpoints[3].host, "dkr.ecr.eu-west-3.amazonaws.com");
         assert!(plan.warnings[0].contains("no ECR registry id"));
     }

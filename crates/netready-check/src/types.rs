@@ -16,9 +16,7 @@ pub struct ParseError {
 
 impl ParseError {
     pub(crate) fn new(message: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-        }
+        Self { message: message.into() }
     }
 }
 
@@ -52,15 +50,11 @@ impl FromStr for Region {
         let parts: Vec<&str> = s.split('-').collect();
         let well_formed = parts.len() >= 3
             && parts[0].len() == 2
-            && parts[..parts.len() - 1]
-                .iter()
-                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+            && parts[..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
             && parts[parts.len() - 1].bytes().all(|b| b.is_ascii_digit())
             && !parts[parts.len() - 1].is_empty();
         if !well_formed {
-            return Err(ParseError::new(format!(
-                "'{s}' is not a region: {expected}"
-            )));
+            return Err(ParseError::new(format!("'{s}' is not a region: {expected}")));
         }
         if s.starts_with("us-iso") || s.starts_with("eu-isoe") {
             return Err(ParseError::new(format!(
@@ -170,13 +164,8 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
-    pub const ALL: [ServiceKey; 5] = [
-        ServiceKey::SecretsManager,
-        ServiceKey::Logs,
-        ServiceKey::EcrApi,
-        ServiceKey::EcrDkr,
-        ServiceKey::S3,
-    ];
+    pub const ALL: [ServiceKey; 5] =
+        [ServiceKey::SecretsManager, ServiceKey::Logs, ServiceKey::EcrApi, ServiceKey::EcrDkr, ServiceKey::S3];
 
     /// The key used in reports, metrics and flags.
     pub fn as_str(self) -> &'static str {
@@ -233,9 +222,7 @@ pub fn parse_bool(s: &str) -> Result<bool, ParseError> {
 /// make every probe fail.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, ParseError> {
     let d = humantime::parse_duration(s.trim()).map_err(|_| {
-        ParseError::new(format!(
-            "'{s}' is not a duration: expected a number with a unit, such as 500ms, 2s or 1m"
-        ))
+        ParseError::new(format!("'{s}' is not a duration: expected a number with a unit, such as 500ms, 2s or 1m"))
     })?;
     if d.is_zero() {
         return Err(ParseError::new(format!(
@@ -249,9 +236,7 @@ pub fn parse_duration(s: &str) -> Result<std::time::Duration, ParseError> {
 pub fn parse_port(s: &str) -> Result<u16, ParseError> {
     match s.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
-        _ => Err(ParseError::new(format!(
-            "'{s}' is not a port: expected a number from 1 to 65535"
-        ))),
+        _ => Err(ParseError::new(format!("'{s}' is not a port: expected a number from 1 to 65535"))),
     }
 }
 
@@ -260,11 +245,7 @@ pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, ParseError> {
     s.trim()
         .parse::<ipnet::IpNet>()
         .map(|n| n.trunc())
-        .map_err(|_| {
-            ParseError::new(format!(
-                "'{s}' is not a CIDR block: expected a network such as 10.0.0.0/16"
-            ))
-        })
+        .map_err(|_| ParseError::new(format!("'{s}' is not a CIDR block: expected a network such as 10.0.0.0/16")))
 }
 
 #[cfg(test)]
@@ -293,17 +274,7 @@ mod tests {
 
     #[test]
     fn malformed_regions_are_rejected_with_the_expected_form() {
-        for bad in [
-            "",
-            "eu",
-            "euwest3",
-            "EU-WEST-3",
-            "eu-west-",
-            "eu-west-x",
-            "-west-1",
-            "eu--1",
-            "eu west 1",
-        ] {
+        for bad in ["", "eu", "euwest3", "EU-WEST-3", "eu-west-", "eu-west-x", "-west-1", "eu--1", "eu west 1"] {
             let err = bad.parse::<Region>().unwrap_err().to_string();
             assert!(err.contains("expected an AWS region code"), "{bad}: {err}");
         }
@@ -313,10 +284,7 @@ mod tests {
 
     #[test]
     fn registry_ids_are_twelve_digits() {
-        assert_eq!(
-            "111122223333".parse::<RegistryId>().unwrap().as_str(),
-            "111122223333"
-        );
+        assert_eq!("111122223333".parse::<RegistryId>().unwrap().as_str(), "111122223333");
         for bad in ["11112222333", "1111222233334", "11112222333a", ""] {
             assert!(bad.parse::<RegistryId>().is_err(), "{bad}");
         }
@@ -328,62 +296,28 @@ mod tests {
         assert!(parse_bool("ENABLED").unwrap());
         assert!(!parse_bool("false").unwrap());
         assert!(!parse_bool("DISABLED").unwrap());
-        assert!(
-            parse_bool("maybe")
-                .unwrap_err()
-                .to_string()
-                .contains("expected true or false")
-        );
+        assert!(parse_bool("maybe").unwrap_err().to_string().contains("expected true or false"));
 
-        assert_eq!(
-            parse_duration("500ms").unwrap(),
-            std::time::Duration::from_millis(500)
-        );
-        assert_eq!(
-            parse_duration("2s").unwrap(),
-            std::time::Duration::from_secs(2)
-        );
+        assert_eq!(parse_duration("500ms").unwrap(), std::time::Duration::from_millis(500));
+        assert_eq!(parse_duration("2s").unwrap(), std::time::Duration::from_secs(2));
         assert!(parse_duration("5").is_err());
-        assert!(
-            parse_duration("0s")
-                .unwrap_err()
-                .to_string()
-                .contains("greater than zero")
-        );
+        assert!(parse_duration("0s").unwrap_err().to_string().contains("greater than zero"));
 
         assert_eq!(parse_port("443").unwrap(), 443);
         assert!(parse_port("0").is_err());
         assert!(parse_port("65536").is_err());
 
-        assert_eq!(
-            parse_cidr("10.0.1.7/16").unwrap().to_string(),
-            "10.0.0.0/16"
-        );
+        assert_eq!(parse_cidr("10.0.1.7/16").unwrap().to_string(), "10.0.0.0/16");
         assert!(parse_cidr("10.0.0.0/33").is_err());
         assert!(parse_cidr("10.0.0.0").is_err());
     }
 
     #[test]
     fn service_keys_serialize_as_report_keys() {
-        let keys: Vec<String> = ServiceKey::ALL
-            .iter()
-            .map(|k| serde_json::to_string(k).unwrap())
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "\"secretsmanager\"",
-                "\"logs\"",
-                "\"ecr_api\"",
-                "\"ecr_dkr\"",
-                "\"s3\""
-            ]
-        );
+        let keys: Vec<String> = ServiceKey::ALL.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
+        assert_eq!(keys, ["\"secretsmanager\"", "\"logs\"", "\"ecr_api\"", "\"ecr_dkr\"", "\"s3\""]);
         for k in ServiceKey::ALL {
-            assert_eq!(
-                serde_json::to_string(&k).unwrap(),
-                format!("\"{}\"", k.as_str())
-            );
+            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
         }
     }
 }

@@ -61,9 +61,7 @@ pub fn lab_unavailable() -> Option<String> {
             .unwrap_or(false)
             || Path::new("/usr/sbin").join(tool).is_file();
         if !found {
-            return Some(format!(
-                "the namespace lab needs `{tool}`: run scripts/install-test-deps.sh"
-            ));
+            return Some(format!("the namespace lab needs `{tool}`: run scripts/install-test-deps.sh"));
         }
     }
     None
@@ -78,9 +76,7 @@ pub fn ready() -> bool {
             panic!("lab test required (CI or NETREADY_LAB=required) but {why}")
         }
         Some(why) => {
-            eprintln!(
-                "SKIPPED (not a pass): {why}. Run as root, or set NETREADY_LAB=required to make this fail."
-            );
+            eprintln!("SKIPPED (not a pass): {why}. Run as root, or set NETREADY_LAB=required to make this fail.");
             false
         }
     }
@@ -137,10 +133,7 @@ impl Default for LabSpec {
 impl LabSpec {
     /// A name that resolves to `addrs`, each of which listens.
     pub fn endpoint(mut self, host: &str, addrs: &[&str]) -> Self {
-        self.dns.push((
-            host.to_owned(),
-            addrs.iter().map(|a| (*a).to_owned()).collect(),
-        ));
+        self.dns.push((host.to_owned(), addrs.iter().map(|a| (*a).to_owned()).collect()));
         self.listeners.extend(addrs.iter().map(|a| (*a).to_owned()));
         self.listeners.dedup();
         self
@@ -181,8 +174,7 @@ impl Lab {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("nr{:x}x{n}", std::process::id());
         let dir = std::env::temp_dir().join(format!("netready-lab-{prefix}"));
-        fs::create_dir_all(&dir)
-            .map_err(|e| LabError(format!("cannot create {}: {e}", dir.display())))?;
+        fs::create_dir_all(&dir).map_err(|e| LabError(format!("cannot create {}: {e}", dir.display())))?;
         let mut lab = Lab {
             task_ns: format!("{prefix}-task"),
             vpc_ns: format!("{prefix}-vpc"),
@@ -200,115 +192,41 @@ impl Lab {
     }
 
     fn wire(&mut self) -> Result<(), LabError> {
-        let (t, v, a) = (
-            self.task_ns.clone(),
-            self.vpc_ns.clone(),
-            self.aws_ns.clone(),
-        );
+        let (t, v, a) = (self.task_ns.clone(), self.vpc_ns.clone(), self.aws_ns.clone());
         let s = self.spec.clone();
         let [x, y] = s.vpc;
         for ns in [&t, &v, &a] {
             run("ip", &["netns", "add", ns])?;
             self.ns(ns, &["ip", "link", "set", "lo", "up"])?;
         }
-        run(
-            "ip",
-            &[
-                "link", "add", "eth0", "netns", &t, "type", "veth", "peer", "name", "tsk0",
-                "netns", &v,
-            ],
-        )?;
-        run(
-            "ip",
-            &[
-                "link", "add", "wan0", "netns", &v, "type", "veth", "peer", "name", "up0", "netns",
-                &a,
-            ],
-        )?;
+        run("ip", &["link", "add", "eth0", "netns", &t, "type", "veth", "peer", "name", "tsk0", "netns", &v])?;
+        run("ip", &["link", "add", "wan0", "netns", &v, "type", "veth", "peer", "name", "up0", "netns", &a])?;
         let gw = format!("{x}.{y}.1.1");
-        self.ns(
-            &t,
-            &[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", s.task_ip()),
-                "dev",
-                "eth0",
-            ],
-        )?;
+        self.ns(&t, &["ip", "addr", "add", &format!("{}/24", s.task_ip()), "dev", "eth0"])?;
         self.ns(&t, &["ip", "link", "set", "eth0", "up"])?;
         self.ns(&t, &["ip", "route", "add", "default", "via", &gw])?;
-        self.ns(
-            &v,
-            &["ip", "addr", "add", &format!("{gw}/24"), "dev", "tsk0"],
-        )?;
+        self.ns(&v, &["ip", "addr", "add", &format!("{gw}/24"), "dev", "tsk0"])?;
         self.ns(&v, &["ip", "link", "set", "tsk0", "up"])?;
         self.ns(&v, &["ip", "addr", "add", "198.51.100.1/24", "dev", "wan0"])?;
         self.ns(&v, &["ip", "link", "set", "wan0", "up"])?;
-        self.ns(
-            &v,
-            &["ip", "route", "add", "default", "via", "198.51.100.2"],
-        )?;
+        self.ns(&v, &["ip", "route", "add", "default", "via", "198.51.100.2"])?;
         self.ns(&v, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         self.ns(&a, &["ip", "addr", "add", "198.51.100.2/24", "dev", "up0"])?;
         self.ns(&a, &["ip", "link", "set", "up0", "up"])?;
         // The "internet" has no route to the VPC: only translated traffic gets answers.
 
-        self.ns(
-            &v,
-            &[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/32", s.resolver_ip()),
-                "dev",
-                "lo",
-            ],
-        )?;
-        self.ns(
-            &v,
-            &[
-                "ip",
-                "addr",
-                "add",
-                &format!("{METADATA_IP}/32"),
-                "dev",
-                "lo",
-            ],
-        )?;
+        self.ns(&v, &["ip", "addr", "add", &format!("{}/32", s.resolver_ip()), "dev", "lo"])?;
+        self.ns(&v, &["ip", "addr", "add", &format!("{METADATA_IP}/32"), "dev", "lo"])?;
         let subnet = s.subnet();
         match s.egress {
             Egress::Nat => {
                 self.ns(
                     &v,
-                    &[
-                        "iptables",
-                        "-t",
-                        "nat",
-                        "-A",
-                        "POSTROUTING",
-                        "-s",
-                        &subnet,
-                        "-o",
-                        "wan0",
-                        "-j",
-                        "MASQUERADE",
-                    ],
+                    &["iptables", "-t", "nat", "-A", "POSTROUTING", "-s", &subnet, "-o", "wan0", "-j", "MASQUERADE"],
                 )?;
             }
             Egress::InternetGateway => {
-                self.ns(
-                    &v,
-                    &[
-                        "ip",
-                        "addr",
-                        "add",
-                        &format!("{TASK_PUBLIC_IP}/32"),
-                        "dev",
-                        "lo",
-                    ],
-                )?;
+                self.ns(&v, &["ip", "addr", "add", &format!("{TASK_PUBLIC_IP}/32"), "dev", "lo"])?;
                 self.ns(
                     &v,
                     &[
@@ -341,27 +259,14 @@ impl Lab {
         for addr in &all {
             let ns = self.owner(addr)?;
             let out = Command::new("ip")
-                .args([
-                    "netns",
-                    "exec",
-                    &ns,
-                    "ip",
-                    "addr",
-                    "add",
-                    &format!("{addr}/32"),
-                    "dev",
-                    "lo",
-                ])
+                .args(["netns", "exec", &ns, "ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"])
                 .output();
             // Adding the same address twice is harmless.
             if let Ok(o) = out
                 && !o.status.success()
                 && !String::from_utf8_lossy(&o.stderr).contains("File exists")
             {
-                return Err(LabError(format!(
-                    "ip addr add {addr}: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                )));
+                return Err(LabError(format!("ip addr add {addr}: {}", String::from_utf8_lossy(&o.stderr))));
             }
         }
         for addr in s.listeners.clone() {
@@ -371,31 +276,23 @@ impl Lab {
             self.serve_metadata(task, container)?;
         }
         self.start_dnsmasq()?;
-        fs::create_dir_all(format!("/etc/netns/{t}"))
-            .map_err(|e| LabError(format!("/etc/netns/{t}: {e}")))?;
-        fs::write(
-            format!("/etc/netns/{t}/resolv.conf"),
-            format!("nameserver {}\n", s.resolver_ip()),
-        )
-        .map_err(|e| LabError(format!("resolv.conf: {e}")))?;
+        fs::create_dir_all(format!("/etc/netns/{t}")).map_err(|e| LabError(format!("/etc/netns/{t}: {e}")))?;
+        fs::write(format!("/etc/netns/{t}/resolv.conf"), format!("nameserver {}\n", s.resolver_ip()))
+            .map_err(|e| LabError(format!("resolv.conf: {e}")))?;
         Ok(())
     }
 
     /// The namespace an address lives in: private (in the VPC CIDR or RFC 1918 or 100.64/10)
     /// addresses in the router, others in "public AWS".
     fn owner(&self, addr: &str) -> Result<String, LabError> {
-        let ip: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| LabError(format!("lab address '{addr}' is not IPv4")))?;
+        let ip: Ipv4Addr = addr.parse().map_err(|_| LabError(format!("lab address '{addr}' is not IPv4")))?;
         let o = ip.octets();
         let in_vpc = [o[0], o[1]] == self.spec.vpc;
-        Ok(
-            if in_vpc || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
-                self.vpc_ns.clone()
-            } else {
-                self.aws_ns.clone()
-            },
-        )
+        Ok(if in_vpc || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
+            self.vpc_ns.clone()
+        } else {
+            self.aws_ns.clone()
+        })
     }
 
     /// Runs a command inside namespace `ns`.
@@ -415,14 +312,10 @@ impl Lab {
     /// A TCP listener on `addr:port`, accepting and closing connections, in the address's namespace.
     pub fn listen(&mut self, addr: &str, port: u16) -> Result<(), LabError> {
         let ns = self.owner(addr)?;
-        let sock: SocketAddr = format!("{addr}:{port}")
-            .parse()
-            .map_err(|_| LabError(format!("bad address {addr}")))?;
+        let sock: SocketAddr = format!("{addr}:{port}").parse().map_err(|_| LabError(format!("bad address {addr}")))?;
         let listener = in_netns(&ns, move || TcpListener::bind(sock))?
             .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| LabError(e.to_string()))?;
+        listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
         let stop = self.stop.clone();
         let accepted = self.accepted.clone();
         let name = addr.to_owned();
@@ -443,15 +336,11 @@ impl Lab {
     }
 
     fn serve_metadata(&mut self, task: String, container: String) -> Result<(), LabError> {
-        let sock: SocketAddr = format!("{METADATA_IP}:80")
-            .parse()
-            .map_err(|_| LabError("metadata address".into()))?;
+        let sock: SocketAddr = format!("{METADATA_IP}:80").parse().map_err(|_| LabError("metadata address".into()))?;
         let ns = self.vpc_ns.clone();
         let listener = in_netns(&ns, move || TcpListener::bind(sock))?
             .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
-        listener
-            .set_nonblocking(true)
-            .map_err(|e| LabError(e.to_string()))?;
+        listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
         let stop = self.stop.clone();
         self.threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
@@ -500,8 +389,7 @@ impl Lab {
         for (domain, addr) in &self.spec.wildcards {
             args.push(format!("--address=/{domain}/{addr}"));
         }
-        let log =
-            fs::File::create(self.dir.join("dnsmasq.log")).map_err(|e| LabError(e.to_string()))?;
+        let log = fs::File::create(self.dir.join("dnsmasq.log")).map_err(|e| LabError(e.to_string()))?;
         let child = Command::new("ip")
             .args(&args)
             .stdin(Stdio::null())
@@ -511,23 +399,16 @@ impl Lab {
             .map_err(|e| LabError(format!("cannot start dnsmasq: {e}")))?;
         self.children.push(child);
         // Ready when its TCP port accepts, from inside the VPC.
-        let resolver: SocketAddr = format!("{}:53", self.spec.resolver_ip())
-            .parse()
-            .map_err(|_| LabError("resolver".into()))?;
+        let resolver: SocketAddr =
+            format!("{}:53", self.spec.resolver_ip()).parse().map_err(|_| LabError("resolver".into()))?;
         let vpc = self.vpc_ns.clone();
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let up = in_netns(&vpc, move || {
-                TcpStream::connect_timeout(&resolver, Duration::from_millis(200)).is_ok()
-            })?;
+            let up = in_netns(&vpc, move || TcpStream::connect_timeout(&resolver, Duration::from_millis(200)).is_ok())?;
             if up {
                 return Ok(());
             }
-            if let Some(Some(status)) = self
-                .children
-                .last_mut()
-                .map(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(Some(status)) = self.children.last_mut().map(|c| c.try_wait().ok().flatten()) {
                 let log = fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default();
                 return Err(LabError(format!("dnsmasq exited with {status}: {log}")));
             }
@@ -548,8 +429,7 @@ impl Lab {
     pub fn task_command(&self, program: &Path) -> Command {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.task_ns]).arg(program);
-        cmd.env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
         cmd
     }
 
@@ -583,10 +463,7 @@ impl Drop for Lab {
             let _ = t.join();
         }
         for ns in [&self.task_ns, &self.vpc_ns, &self.aws_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "delete", ns])
-                .stderr(Stdio::null())
-                .status();
+            let _ = Command::new("ip").args(["netns", "delete", ns]).stderr(Stdio::null()).status();
         }
         let _ = fs::remove_dir_all(format!("/etc/netns/{}", self.task_ns));
         let _ = fs::remove_dir_all(&self.dir);
@@ -594,20 +471,14 @@ impl Drop for Lab {
 }
 
 /// Runs `f` on a thread that has entered namespace `ns`; sockets it creates stay in that namespace.
-pub fn in_netns<T: Send + 'static>(
-    ns: &str,
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, LabError> {
+pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> Result<T, LabError> {
     let path = format!("/var/run/netns/{ns}");
     let file = fs::File::open(&path).map_err(|e| LabError(format!("open {path}: {e}")))?;
     std::thread::spawn(move || {
         // SAFETY: setns on a valid namespace fd affects only this thread, which runs `f` and ends.
         let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
         if rc != 0 {
-            return Err(LabError(format!(
-                "setns: {}",
-                std::io::Error::last_os_error()
-            )));
+            return Err(LabError(format!("setns: {}", std::io::Error::last_os_error())));
         }
         Ok(f())
     })
@@ -616,18 +487,11 @@ pub fn in_netns<T: Send + 'static>(
 }
 
 fn run(program: &str, args: &[&str]) -> Result<Output, LabError> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .map_err(|e| LabError(format!("{program}: {e}")))?;
+    let out = Command::new(program).args(args).output().map_err(|e| LabError(format!("{program}: {e}")))?;
     if out.status.success() {
         Ok(out)
     } else {
-        Err(LabError(format!(
-            "{program} {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )))
+        Err(LabError(format!("{program} {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim())))
     }
 }
 
@@ -644,17 +508,9 @@ fn serve_one(mut conn: TcpStream, task: &str, container: &str) {
             Ok(n) => req.extend_from_slice(&buf[..n]),
         }
     }
-    let line = String::from_utf8_lossy(&req)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned();
+    let line = String::from_utf8_lossy(&req).lines().next().unwrap_or_default().to_owned();
     let path = line.split_whitespace().nth(1).unwrap_or("/");
-    let body = if path.trim_end_matches('/').ends_with("/task") {
-        task
-    } else {
-        container
-    };
+    let body = if path.trim_end_matches('/').ends_with("/task") { task } else { container };
     let _ = write!(
         conn,
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -673,10 +529,8 @@ pub fn http(
 ) -> std::io::Result<(u16, String)> {
     let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    let mut req =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -697,10 +551,8 @@ pub fn http(
         raw.extend_from_slice(&buf[..n]);
     };
     let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-    let length = head.lines().find_map(|l| {
-        l.strip_prefix("content-length:")
-            .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-    });
+    let length =
+        head.lines().find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)));
     let chunked = head.contains("transfer-encoding: chunked");
     loop {
         let body_len = raw.len() - head_end;
@@ -718,11 +570,7 @@ pub fn http(
         }
         raw.extend_from_slice(&buf[..n]);
     }
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     let rest = String::from_utf8_lossy(&raw[head_end..]).into_owned();
     Ok((status, if chunked { dechunk(&rest) } else { rest }))
 }
@@ -750,15 +598,9 @@ pub fn http_in(
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
     let (method, path, body) = (method.to_owned(), path.to_owned(), body.to_vec());
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let headers: Vec<(String, String)> = headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     in_netns(ns, move || {
-        let h: Vec<(&str, &str)> = headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
+        let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
         http(addr, &method, &path, &h, &body)
     })
     .map_err(|e| std::io::Error::other(e.0))?
@@ -776,27 +618,16 @@ impl Proc {
     /// Spawns `cmd` with stdout and stderr going to files under the temporary directory.
     pub fn spawn(mut cmd: Command, name: &str) -> std::io::Result<Proc> {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let base =
-            std::env::temp_dir().join(format!("netready-proc-{}-{n}-{name}", std::process::id()));
+        let base = std::env::temp_dir().join(format!("netready-proc-{}-{n}-{name}", std::process::id()));
         let stdout = base.with_extension("out");
         let stderr = base.with_extension("err");
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout)?)
-            .stderr(fs::File::create(&stderr)?)
-            .spawn()?;
-        Ok(Proc {
-            child,
-            stdout,
-            stderr,
-        })
+        let child =
+            cmd.stdin(Stdio::null()).stdout(fs::File::create(&stdout)?).stderr(fs::File::create(&stderr)?).spawn()?;
+        Ok(Proc { child, stdout, stderr })
     }
 
     pub fn output(&self) -> (String, String) {
-        (
-            fs::read_to_string(&self.stdout).unwrap_or_default(),
-            fs::read_to_string(&self.stderr).unwrap_or_default(),
-        )
+        (fs::read_to_string(&self.stdout).unwrap_or_default(), fs::read_to_string(&self.stderr).unwrap_or_default())
     }
 
     /// Sends `signal` (e.g. `libc::SIGTERM`).

@@ -118,17 +118,11 @@ async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Re
     if !constant_time_eq(form.token.as_bytes(), state.admin_token.as_bytes()) {
         return (
             StatusCode::UNAUTHORIZED,
-            page(
-                "Log in",
-                html! { p { "Wrong admin token. " a href="/login" { "Try again" } } },
-            ),
+            page("Log in", html! { p { "Wrong admin token. " a href="/login" { "Try again" } } }),
         )
             .into_response();
     }
-    let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
-        state.session_value()
-    );
+    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.session_value());
     ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
 }
 
@@ -152,10 +146,7 @@ async fn list_page(
     if !is_admin(&state, &headers) {
         return Ok(unauthorized_redirect());
     }
-    let query = ListQuery {
-        readiness: params.readiness.clone(),
-        q: params.q.clone(),
-    };
+    let query = ListQuery { readiness: params.readiness.clone(), q: params.q.clone() };
     let runners = matching(&state, &query).await?;
     let page_no = params.page.unwrap_or(1).max(1);
     let pages = runners.len().div_ceil(PAGE_SIZE).max(1);
@@ -209,9 +200,7 @@ async fn list_page(
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -226,18 +215,12 @@ async fn details_page(
         return Ok(unauthorized_redirect());
     }
     let Some(row) = state.store.runner_row(&id).await? else {
-        return Ok((
-            StatusCode::NOT_FOUND,
-            page("Not found", html! { p { "No runner " code { (id) } "." } }),
-        )
-            .into_response());
+        return Ok(
+            (StatusCode::NOT_FOUND, page("Not found", html! { p { "No runner " code { (id) } "." } })).into_response()
+        );
     };
     let summary = summarize(&row, now_ms(), state.stale_after_ms);
-    let report: Option<Value> = state
-        .store
-        .latest_report(&id)
-        .await?
-        .and_then(|b| serde_json::from_str(&b).ok());
+    let report: Option<Value> = state.store.latest_report(&id).await?.and_then(|b| serde_json::from_str(&b).ok());
     let changes = state.store.changes(&id, 50).await?;
     let recent = state.store.recent_reports(&id, 96).await?;
     let body = html! {

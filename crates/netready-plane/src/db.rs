@@ -13,8 +13,7 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 /// The migrations, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
 /// How many reports one commit may carry.
 const MAX_BATCH: usize = 512;
@@ -104,10 +103,7 @@ pub struct Store {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// Turns `--database` into a URL: `postgres://…` and `sqlite:…` as given, anything else is a path
@@ -123,9 +119,7 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
             redact(database)
         )))
     } else if database.is_empty() {
-        Err(StoreError::Invalid(
-            "empty database: expected a SQLite file path or a postgres:// URL".into(),
-        ))
+        Err(StoreError::Invalid("empty database: expected a SQLite file path or a postgres:// URL".into()))
     } else {
         Ok((format!("sqlite://{database}?mode=rwc"), Backend::Sqlite))
     }
@@ -146,25 +140,17 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await
-            .map_err(|e| {
-                StoreError::Invalid(format!("cannot open database {}: {e}", redact(database)))
-            })?;
+            .map_err(|e| StoreError::Invalid(format!("cannot open database {}: {e}", redact(database))))?;
         if backend == Backend::Sqlite {
             // WAL lets readers run beside the writer; it is a property of the file, set once.
             // SQLite's default `synchronous = FULL` (kept by sqlx) makes each commit durable
             // before the API answers 2xx.
-            sqlx::raw_sql("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
+            sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
         migrate(&pool, backend).await?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
         tokio::spawn(writer(pool.clone(), rx));
-        Ok(Store {
-            pool,
-            backend,
-            writer: tx,
-        })
+        Ok(Store { pool, backend, writer: tx })
     }
 
     pub fn backend(&self) -> Backend {
@@ -175,41 +161,29 @@ impl Store {
         self.pool.close().await;
     }
 
-    pub async fn add_runner(
-        &self,
-        id: &str,
-        name: &str,
-        token_hash: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(token_hash)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+    pub async fn add_runner(&self, id: &str, name: &str, token_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(id)
+            .bind(name)
+            .bind(token_hash)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     /// Adds many runners in one transaction: (id, name, token hash) each. For imports and benchmarks.
-    pub async fn add_runners(
-        &self,
-        runners: &[(String, String, String)],
-    ) -> Result<(), StoreError> {
+    pub async fn add_runners(&self, runners: &[(String, String, String)]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
         for (id, name, hash) in runners {
-            sqlx::query(
-                "INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(id)
-            .bind(name)
-            .bind(hash)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("INSERT INTO runners (id, name, token_hash, created_at) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(name)
+                .bind(hash)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -217,12 +191,11 @@ impl Store {
 
     /// Revokes a runner's token; false when there is no such runner.
     pub async fn revoke_runner(&self, id: &str) -> Result<bool, StoreError> {
-        let done =
-            sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now_ms())
-                .bind(id)
-                .execute(&self.pool)
-                .await?;
+        let done = sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         if done.rows_affected() > 0 {
             return Ok(true);
         }
@@ -231,12 +204,10 @@ impl Store {
 
     /// The runner a token hash belongs to.
     pub async fn runner_by_token(&self, token_hash: &str) -> Result<Option<Runner>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, created_at, revoked_at FROM runners WHERE token_hash = $1",
-        )
-        .bind(token_hash)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query("SELECT id, name, created_at, revoked_at FROM runners WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| runner_of(&r)).transpose()
     }
 
@@ -256,14 +227,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(RunnerRow {
-                    runner: runner_of(r)?,
-                    state: state_of(r)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? })).collect()
     }
 
     pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
@@ -274,13 +238,7 @@ impl Store {
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.map(|r| {
-            Ok(RunnerRow {
-                runner: runner_of(&r)?,
-                state: state_of(&r)?,
-            })
-        })
-        .transpose()
+        row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
     }
 
     /// The body of the newest report of a runner.
@@ -314,11 +272,7 @@ impl Store {
             .collect()
     }
 
-    pub async fn recent_reports(
-        &self,
-        id: &str,
-        limit: i64,
-    ) -> Result<Vec<ReportSummary>, StoreError> {
+    pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
         let rows = sqlx::query(
             "SELECT checked_at, received_at, status, degraded FROM reports WHERE runner_id = $1 \
              ORDER BY checked_at_ms DESC LIMIT $2",
@@ -340,24 +294,17 @@ impl Store {
     }
 
     pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
-                .bind(id)
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Stores a report; waits until it is committed.
     pub async fn store_report(&self, report: NewReport) -> Result<Stored, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.writer
-            .send((report, tx))
-            .await
-            .map_err(|_| StoreError::WriterGone)?;
-        rx.await
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(StoreError::Invalid)
+        self.writer.send((report, tx)).await.map_err(|_| StoreError::WriterGone)?;
+        rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
     }
 
     /// Deletes reports and status changes received before `before_ms`, except each runner's
@@ -370,10 +317,7 @@ impl Store {
         .bind(before_ms)
         .execute(&self.pool)
         .await?;
-        sqlx::query("DELETE FROM status_changes WHERE at_ms < $1")
-            .bind(before_ms)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }
@@ -405,9 +349,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
         // Several replicas may start at once: one migrates, the others wait.
-        sqlx::query("SELECT pg_advisory_lock(7270766)")
-            .execute(&mut *conn)
-            .await?;
+        sqlx::query("SELECT pg_advisory_lock(7270766)").execute(&mut *conn).await?;
     }
     let result = async {
         sqlx::raw_sql(
@@ -435,22 +377,22 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
             }
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
             sqlx::raw_sql(sql).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO netready_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)")
-                .bind(*version)
-                .bind(*name)
-                .bind(checksum)
-                .bind(now_ms())
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO netready_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(*version)
+            .bind(*name)
+            .bind(checksum)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
         }
         Ok(())
     }
     .await;
     if backend == Backend::Postgres {
-        let _ = sqlx::query("SELECT pg_advisory_unlock(7270766)")
-            .execute(&mut *conn)
-            .await;
+        let _ = sqlx::query("SELECT pg_advisory_unlock(7270766)").execute(&mut *conn).await;
     }
     result
 }
@@ -485,15 +427,7 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
 /// `($1, $2, …), ($k+1, …)`: placeholders for `rows` rows of `cols` columns, numbered from 1.
 fn placeholders(rows: usize, cols: usize) -> String {
     (0..rows)
-        .map(|r| {
-            format!(
-                "({})",
-                (1..=cols)
-                    .map(|c| format!("${}", r * cols + c))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
+        .map(|r| format!("({})", (1..=cols).map(|c| format!("${}", r * cols + c)).collect::<Vec<_>>().join(", ")))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -515,16 +449,9 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
     let received = now_ms();
     // The same report twice in one batch: the second is a duplicate.
     let mut seen = HashSet::new();
-    let firsts: Vec<bool> = batch
-        .iter()
-        .map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at.as_str())))
-        .collect();
-    let fresh: Vec<&NewReport> = batch
-        .iter()
-        .zip(&firsts)
-        .filter(|(_, first)| **first)
-        .map(|((r, _), _)| r)
-        .collect();
+    let firsts: Vec<bool> =
+        batch.iter().map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at.as_str()))).collect();
+    let fresh: Vec<&NewReport> = batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|((r, _), _)| r).collect();
 
     let mut tx = pool.begin().await?;
     let sql = format!(
@@ -545,10 +472,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
     }
     let mut inserted = HashSet::new();
     for row in q.fetch_all(&mut *tx).await? {
-        inserted.insert((
-            row.try_get::<String, _>("runner_id")?,
-            row.try_get::<String, _>("checked_at")?,
-        ));
+        inserted.insert((row.try_get::<String, _>("runner_id")?, row.try_get::<String, _>("checked_at")?));
     }
 
     // The reports that are new, per runner, oldest first.
@@ -562,10 +486,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
         let ids: Vec<&str> = per_runner.keys().copied().collect();
         let sql = format!(
             "SELECT runner_id, checked_at, checked_at_ms, status, degraded FROM runner_state WHERE runner_id IN ({})",
-            (1..=ids.len())
-                .map(|i| format!("${i}"))
-                .collect::<Vec<_>>()
-                .join(", ")
+            (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
         );
         let mut q = sqlx::query(&sql);
         for id in &ids {
@@ -592,10 +513,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
             reports.sort_by_key(|r| r.checked_at_ms);
             let mut state = current.get(id).cloned();
             for r in reports {
-                if state
-                    .as_ref()
-                    .is_some_and(|s| s.checked_at_ms >= r.checked_at_ms)
-                {
+                if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
                     continue;
                 }
                 let previous = state.as_ref().map(|s| s.status.clone());
@@ -621,13 +539,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
         );
         let mut q = sqlx::query(&sql);
         for (id, s) in &states {
-            q = q
-                .bind(*id)
-                .bind(&s.checked_at)
-                .bind(s.checked_at_ms)
-                .bind(&s.status)
-                .bind(&s.degraded)
-                .bind(received);
+            q = q.bind(*id).bind(&s.checked_at).bind(s.checked_at_ms).bind(&s.status).bind(&s.degraded).bind(received);
         }
         q.execute(&mut *tx).await?;
         if !changes.is_empty() {
@@ -674,29 +586,15 @@ mod tests {
 
     #[test]
     fn database_urls() {
-        assert_eq!(
-            database_url("plane.db").unwrap(),
-            ("sqlite://plane.db?mode=rwc".into(), Backend::Sqlite)
-        );
-        assert_eq!(
-            database_url("postgres://u:p@h/db").unwrap().1,
-            Backend::Postgres
-        );
-        assert!(
-            database_url("mysql://u:secret@h/db")
-                .unwrap_err()
-                .to_string()
-                .contains("mysql://u:***@h/db")
-        );
+        assert_eq!(database_url("plane.db").unwrap(), ("sqlite://plane.db?mode=rwc".into(), Backend::Sqlite));
+        assert_eq!(database_url("postgres://u:p@h/db").unwrap().1, Backend::Postgres);
+        assert!(database_url("mysql://u:secret@h/db").unwrap_err().to_string().contains("mysql://u:***@h/db"));
         assert!(database_url("").is_err());
     }
 
     #[test]
     fn redaction_hides_passwords() {
-        assert_eq!(
-            redact("postgres://netready:s3cret@db:5432/plane"),
-            "postgres://netready:***@db:5432/plane"
-        );
+        assert_eq!(redact("postgres://netready:s3cret@db:5432/plane"), "postgres://netready:***@db:5432/plane");
         assert_eq!(redact("plane.db"), "plane.db");
     }
 }

@@ -53,8 +53,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, admin_token: &str, stale_after: Duration) -> Self {
-        let schema: serde_json::Value = serde_json::from_str(netready_check::report::SCHEMA_V1)
-            .expect("the shipped schema is JSON");
+        let schema: serde_json::Value =
+            serde_json::from_str(netready_check::report::SCHEMA_V1).expect("the shipped schema is JSON");
         let schema = jsonschema::validator_for(&schema).expect("the shipped schema compiles");
         Self {
             store,
@@ -94,19 +94,14 @@ pub struct ServeConfig {
 
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
 pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Store::open(&config.database)
-        .await
-        .map_err(|e| e.to_string())?;
+    let store = Store::open(&config.database).await.map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     log::info(
         "plane listening",
-        &[
-            ("listen", json!(local.to_string())),
-            ("database", json!(db::redact(&config.database))),
-        ],
+        &[("listen", json!(local.to_string())), ("database", json!(db::redact(&config.database)))],
     );
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
     let state = AppState::new(store.clone(), &config.admin_token, config.stale_after);
@@ -160,9 +155,6 @@ pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), S
     }
     let id = auth::new_runner_id();
     let token = auth::new_token();
-    store
-        .add_runner(&id, name, &auth::token_hash(&token))
-        .await
-        .map_err(|e| e.to_string())?;
+    store.add_runner(&id, name, &auth::token_hash(&token)).await.map_err(|e| e.to_string())?;
     Ok((id, token))
 }

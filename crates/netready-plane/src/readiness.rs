@@ -26,14 +26,9 @@ impl Readiness {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            Readiness::Degraded,
-            Readiness::Stale,
-            Readiness::Unknown,
-            Readiness::Ready,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
+        [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready]
+            .into_iter()
+            .find(|r| r.as_str() == s)
     }
 }
 
@@ -71,14 +66,8 @@ mod tests {
             (Some(state("ready", now - 1_000)), Readiness::Ready),
             (Some(state("degraded", now - 1_000)), Readiness::Degraded),
             (Some(state("ready", now - stale_after)), Readiness::Ready),
-            (
-                Some(state("ready", now - stale_after - 1)),
-                Readiness::Stale,
-            ),
-            (
-                Some(state("degraded", now - stale_after - 1)),
-                Readiness::Stale,
-            ),
+            (Some(state("ready", now - stale_after - 1)), Readiness::Stale),
+            (Some(state("degraded", now - stale_after - 1)), Readiness::Stale),
         ];
         for (s, expected) in rows {
             assert_eq!(readiness(s.as_ref(), now, stale_after), expected, "{s:?}");
@@ -87,21 +76,8 @@ mod tests {
 
     #[test]
     fn order_puts_problems_first() {
-        let mut v = vec![
-            Readiness::Ready,
-            Readiness::Unknown,
-            Readiness::Stale,
-            Readiness::Degraded,
-        ];
+        let mut v = vec![Readiness::Ready, Readiness::Unknown, Readiness::Stale, Readiness::Degraded];
         v.sort();
-        assert_eq!(
-            v,
-            [
-                Readiness::Degraded,
-                Readiness::Stale,
-                Readiness::Unknown,
-                Readiness::Ready
-            ]
-        );
+        assert_eq!(v, [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready]);
     }
 }

@@ -10,468 +10,239 @@ use netready_plane::add_runner;
 use serde_json::{Value, json};
 use support::*;
 
-both_backends!(
-    a_report_is_stored_and_read_back,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "runner-eu-1").await.unwrap();
-        let router = router(&store);
-        let report = report();
-        let a = call(&router, post_report(&id, Some(&token), report.to_string())).await;
-        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
-        assert_eq!(
-            a.json(),
-            json!({"stored": true, "duplicate": false, "checked_at": "2026-11-26T13:43:38.555Z"})
-        );
+both_backends!(a_report_is_stored_and_read_back, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "runner-eu-1").await.unwrap();
+    let router = router(&store);
+    let report = report();
+    let a = call(&router, post_report(&id, Some(&token), report.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.json(), json!({"stored": true, "duplicate": false, "checked_at": "2026-11-26T13:43:38.555Z"}));
 
-        let list = call(&router, admin_get("/api/v1/runners")).await.json();
-        assert_eq!(list["count"], 1);
-        let r = &list["runners"][0];
-        assert_eq!(
-            (r["id"].as_str().unwrap(), r["name"].as_str().unwrap()),
-            (id.as_str(), "runner-eu-1")
-        );
-        assert_eq!(r["readiness"], "degraded");
-        assert_eq!(
-            r["degraded_endpoints"],
-            json!([{"service": "logs", "host": "logs.eu-west-3.amazonaws.com", "reachability": "none", "access_type": "vpc_endpoint"}])
-        );
+    let list = call(&router, admin_get("/api/v1/runners")).await.json();
+    assert_eq!(list["count"], 1);
+    let r = &list["runners"][0];
+    assert_eq!((r["id"].as_str().unwrap(), r["name"].as_str().unwrap()), (id.as_str(), "runner-eu-1"));
+    assert_eq!(r["readiness"], "degraded");
+    assert_eq!(
+        r["degraded_endpoints"],
+        json!([{"service": "logs", "host": "logs.eu-west-3.amazonaws.com", "reachability": "none", "access_type": "vpc_endpoint"}])
+    );
 
-        let one = call(&router, admin_get(&format!("/api/v1/runners/{id}")))
-            .await
-            .json();
-        assert_eq!(one["report"], report, "the stored report is the one sent");
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"], report, "the stored report is the one sent");
 
-        let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history")))
-            .await
-            .json();
-        assert_eq!(
-            history["changes"],
-            json!([{"at": "2026-11-26T13:43:38.555Z", "from": null, "to": "degraded"}])
-        );
-        assert_eq!(history["reports"].as_array().unwrap().len(), 1);
+    let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history"))).await.json();
+    assert_eq!(history["changes"], json!([{"at": "2026-11-26T13:43:38.555Z", "from": null, "to": "degraded"}]));
+    assert_eq!(history["reports"].as_array().unwrap().len(), 1);
+});
+
+both_backends!(the_same_checked_at_twice_is_one_report, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let body = report().to_string();
+    assert_eq!(call(&router, post_report(&id, Some(&token), body.clone())).await.status, StatusCode::CREATED);
+    let again = call(&router, post_report(&id, Some(&token), body)).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.json()["duplicate"], true);
+    assert_eq!(store.count_reports(&id).await.unwrap(), 1);
+});
+
+both_backends!(status_changes_and_late_reports, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let mut r = report();
+    for (at, status) in [
+        ("2026-11-26T13:00:00.000Z", "degraded"),
+        ("2026-11-26T13:05:00.000Z", "ready"),
+        ("2026-11-26T13:10:00.000Z", "ready"),
+    ] {
+        r["checked_at"] = json!(at);
+        r["status"] = json!(status);
+        assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
     }
-);
+    // A report from before the newest one arrives late: kept in history, the state stays.
+    r["checked_at"] = json!("2026-11-26T12:55:00.000Z");
+    r["status"] = json!("degraded");
+    assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
+    let list = call(&router, admin_get("/api/v1/runners")).await.json();
+    assert_eq!(list["runners"][0]["readiness"], "ready");
+    assert_eq!(list["runners"][0]["last_checked_at"], "2026-11-26T13:10:00.000Z");
+    let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history"))).await.json();
+    let changes: Vec<(Value, Value)> =
+        history["changes"].as_array().unwrap().iter().map(|c| (c["from"].clone(), c["to"].clone())).collect();
+    assert_eq!(changes, [(json!("degraded"), json!("ready")), (Value::Null, json!("degraded"))]);
+    assert_eq!(history["reports"].as_array().unwrap().len(), 4);
+    assert_eq!(store.count_reports(&id).await.unwrap(), 4);
+});
 
-both_backends!(
-    the_same_checked_at_twice_is_one_report,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "r").await.unwrap();
-        let router = router(&store);
-        let body = report().to_string();
-        assert_eq!(
-            call(&router, post_report(&id, Some(&token), body.clone()))
-                .await
-                .status,
-            StatusCode::CREATED
-        );
-        let again = call(&router, post_report(&id, Some(&token), body)).await;
-        assert_eq!(again.status, StatusCode::OK);
-        assert_eq!(again.json()["duplicate"], true);
-        assert_eq!(store.count_reports(&id).await.unwrap(), 1);
+both_backends!(tokens_are_checked_and_nothing_is_stored_without_one, |store: netready_plane::Store| async move {
+    let (a, token_a) = add_runner(&store, "a").await.unwrap();
+    let (b, token_b) = add_runner(&store, "b").await.unwrap();
+    let router = router(&store);
+    let body = report().to_string();
+    let cases = [
+        (a.clone(), None, StatusCode::UNAUTHORIZED, "missing runner token"),
+        (a.clone(), Some("nrt_0000".to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
+        (a.clone(), Some(token_b.clone()), StatusCode::FORBIDDEN, "only report for its own runner"),
+        ("rn-doesnotexist".to_owned(), Some(token_a.clone()), StatusCode::FORBIDDEN, "own runner"),
+        (a.clone(), Some(ADMIN.to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
+    ];
+    for (runner, token, status, says) in cases {
+        let ans = call(&router, post_report(&runner, token.as_deref(), body.clone())).await;
+        assert_eq!(ans.status, status, "{runner} {token:?}: {}", ans.text);
+        assert!(ans.json()["message"].as_str().unwrap().contains(says), "{}", ans.text);
+        assert!(ans.json()["error"].is_string());
     }
-);
+    assert!(store.revoke_runner(&b).await.unwrap());
+    let ans = call(&router, post_report(&b, Some(&token_b), body)).await;
+    assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
+    assert!(ans.text.contains("revoked"));
+    assert_eq!(store.count_reports(&a).await.unwrap() + store.count_reports(&b).await.unwrap(), 0);
+});
 
-both_backends!(
-    status_changes_and_late_reports,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "r").await.unwrap();
-        let router = router(&store);
-        let mut r = report();
-        for (at, status) in [
-            ("2026-11-26T13:00:00.000Z", "degraded"),
-            ("2026-11-26T13:05:00.000Z", "ready"),
-            ("2026-11-26T13:10:00.000Z", "ready"),
-        ] {
-            r["checked_at"] = json!(at);
-            r["status"] = json!(status);
-            assert_eq!(
-                call(&router, post_report(&id, Some(&token), r.to_string()))
-                    .await
-                    .status,
-                StatusCode::CREATED
-            );
-        }
-        // A report from before the newest one arrives late: kept in history, the state stays.
-        r["checked_at"] = json!("2026-11-26T12:55:00.000Z");
-        r["status"] = json!("degraded");
-        assert_eq!(
-            call(&router, post_report(&id, Some(&token), r.to_string()))
-                .await
-                .status,
-            StatusCode::CREATED
-        );
-        let list = call(&router, admin_get("/api/v1/runners")).await.json();
-        assert_eq!(list["runners"][0]["readiness"], "ready");
-        assert_eq!(
-            list["runners"][0]["last_checked_at"],
-            "2026-11-26T13:10:00.000Z"
-        );
-        let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history")))
-            .await
-            .json();
-        let changes: Vec<(Value, Value)> = history["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| (c["from"].clone(), c["to"].clone()))
-            .collect();
-        assert_eq!(
-            changes,
-            [
-                (json!("degraded"), json!("ready")),
-                (Value::Null, json!("degraded"))
-            ]
-        );
-        assert_eq!(history["reports"].as_array().unwrap().len(), 4);
-        assert_eq!(store.count_reports(&id).await.unwrap(), 4);
+both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let mut wrong_type = report();
+    wrong_type["endpoints"][0]["port"] = json!("443");
+    let mut v2 = report();
+    v2["schema_version"] = json!(2);
+    let mut no_version = report();
+    no_version.as_object_mut().unwrap().remove("schema_version");
+    let mut future = report();
+    future["checked_at"] = json!("2099-01-01T00:00:00.000Z");
+    let mut bad_time = report();
+    bad_time["checked_at"] = json!("yesterday");
+    let mut bad_enum = report();
+    bad_enum["endpoints"][1]["access_type"] = json!("carrier_pigeon");
+    let huge = format!("{{\"schema_version\": 1, \"padding\": \"{}\"}}", "x".repeat(300 * 1024));
+    let cases: Vec<(String, StatusCode, &str, &str)> = vec![
+        ("{not json".into(), StatusCode::BAD_REQUEST, "bad_request", "not valid JSON"),
+        (wrong_type.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/port"),
+        (bad_enum.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/1/access_type"),
+        (v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "accepted versions: [1]"),
+        (no_version.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "no schema_version"),
+        (future.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "in the future"),
+        (bad_time.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "checked_at"),
+        ("[]".into(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "schema_version"),
+        (huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "262144 bytes"),
+    ];
+    for (body, status, code, says) in cases {
+        let ans = call(&router, post_report(&id, Some(&token), body)).await;
+        assert_eq!(ans.status, status, "{}", ans.text);
+        let j = ans.json();
+        assert_eq!(j["error"], code, "{}", ans.text);
+        assert!(j["message"].as_str().unwrap().contains(says), "{says} not in {}", ans.text);
     }
-);
+    let text_plain = Request::post(format!("/api/v1/runners/{id}/network-readiness"))
+        .header("content-type", "text/plain")
+        .header("authorization", format!("Bearer {token}"))
+        .body(Body::from(report().to_string()))
+        .unwrap();
+    let ans = call(&router, text_plain).await;
+    assert_eq!(ans.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(ans.json()["message"].as_str().unwrap().contains("application/json"));
+    assert_eq!(store.count_reports(&id).await.unwrap(), 0, "nothing stored");
+    assert_eq!(call(&router, admin_get("/api/v1/runners")).await.json()["runners"][0]["readiness"], "unknown");
+});
 
-both_backends!(
-    tokens_are_checked_and_nothing_is_stored_without_one,
-    |store: netready_plane::Store| async move {
-        let (a, token_a) = add_runner(&store, "a").await.unwrap();
-        let (b, token_b) = add_runner(&store, "b").await.unwrap();
-        let router = router(&store);
-        let body = report().to_string();
-        let cases = [
-            (
-                a.clone(),
-                None,
-                StatusCode::UNAUTHORIZED,
-                "missing runner token",
-            ),
-            (
-                a.clone(),
-                Some("nrt_0000".to_owned()),
-                StatusCode::UNAUTHORIZED,
-                "unknown runner token",
-            ),
-            (
-                a.clone(),
-                Some(token_b.clone()),
-                StatusCode::FORBIDDEN,
-                "only report for its own runner",
-            ),
-            (
-                "rn-doesnotexist".to_owned(),
-                Some(token_a.clone()),
-                StatusCode::FORBIDDEN,
-                "own runner",
-            ),
-            (
-                a.clone(),
-                Some(ADMIN.to_owned()),
-                StatusCode::UNAUTHORIZED,
-                "unknown runner token",
-            ),
-        ];
-        for (runner, token, status, says) in cases {
-            let ans = call(
-                &router,
-                post_report(&runner, token.as_deref(), body.clone()),
-            )
-            .await;
-            assert_eq!(ans.status, status, "{runner} {token:?}: {}", ans.text);
-            assert!(
-                ans.json()["message"].as_str().unwrap().contains(says),
-                "{}",
-                ans.text
-            );
-            assert!(ans.json()["error"].is_string());
-        }
-        assert!(store.revoke_runner(&b).await.unwrap());
-        let ans = call(&router, post_report(&b, Some(&token_b), body)).await;
-        assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
-        assert!(ans.text.contains("revoked"));
-        assert_eq!(
-            store.count_reports(&a).await.unwrap() + store.count_reports(&b).await.unwrap(),
-            0
-        );
+both_backends!(the_read_api_and_dashboard_need_the_admin_token, |store: netready_plane::Store| async move {
+    let (id, _) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    for path in ["/api/v1/runners".to_owned(), format!("/api/v1/runners/{id}"), format!("/api/v1/runners/{id}/history")]
+    {
+        let ans = call(&router, Request::get(&path).body(Body::empty()).unwrap()).await;
+        assert_eq!(ans.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(ans.json()["error"], "unauthorized");
+        let wrong = Request::get(&path).header("authorization", "Bearer nope").body(Body::empty()).unwrap();
+        assert_eq!(call(&router, wrong).await.status, StatusCode::UNAUTHORIZED);
     }
-);
-
-both_backends!(
-    bad_bodies_get_clear_4xx_and_store_nothing,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "r").await.unwrap();
-        let router = router(&store);
-        let mut wrong_type = report();
-        wrong_type["endpoints"][0]["port"] = json!("443");
-        let mut v2 = report();
-        v2["schema_version"] = json!(2);
-        let mut no_version = report();
-        no_version.as_object_mut().unwrap().remove("schema_version");
-        let mut future = report();
-        future["checked_at"] = json!("2099-01-01T00:00:00.000Z");
-        let mut bad_time = report();
-        bad_time["checked_at"] = json!("yesterday");
-        let mut bad_enum = report();
-        bad_enum["endpoints"][1]["access_type"] = json!("carrier_pigeon");
-        let huge = format!(
-            "{{\"schema_version\": 1, \"padding\": \"{}\"}}",
-            "x".repeat(300 * 1024)
-        );
-        let cases: Vec<(String, StatusCode, &str, &str)> = vec![
-            (
-                "{not json".into(),
-                StatusCode::BAD_REQUEST,
-                "bad_request",
-                "not valid JSON",
-            ),
-            (
-                wrong_type.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_report",
-                "/endpoints/0/port",
-            ),
-            (
-                bad_enum.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_report",
-                "/endpoints/1/access_type",
-            ),
-            (
-                v2.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_schema_version",
-                "accepted versions: [1]",
-            ),
-            (
-                no_version.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_schema_version",
-                "no schema_version",
-            ),
-            (
-                future.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_report",
-                "in the future",
-            ),
-            (
-                bad_time.to_string(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_report",
-                "checked_at",
-            ),
-            (
-                "[]".into(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "unsupported_schema_version",
-                "schema_version",
-            ),
-            (
-                huge,
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "262144 bytes",
-            ),
-        ];
-        for (body, status, code, says) in cases {
-            let ans = call(&router, post_report(&id, Some(&token), body)).await;
-            assert_eq!(ans.status, status, "{}", ans.text);
-            let j = ans.json();
-            assert_eq!(j["error"], code, "{}", ans.text);
-            assert!(
-                j["message"].as_str().unwrap().contains(says),
-                "{says} not in {}",
-                ans.text
-            );
-        }
-        let text_plain = Request::post(format!("/api/v1/runners/{id}/network-readiness"))
-            .header("content-type", "text/plain")
-            .header("authorization", format!("Bearer {token}"))
-            .body(Body::from(report().to_string()))
-            .unwrap();
-        let ans = call(&router, text_plain).await;
-        assert_eq!(ans.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-        assert!(
-            ans.json()["message"]
-                .as_str()
-                .unwrap()
-                .contains("application/json")
-        );
-        assert_eq!(store.count_reports(&id).await.unwrap(), 0, "nothing stored");
-        assert_eq!(
-            call(&router, admin_get("/api/v1/runners")).await.json()["runners"][0]["readiness"],
-            "unknown"
-        );
+    for path in ["/dashboard".to_owned(), format!("/dashboard/runners/{id}")] {
+        let ans = call(&router, Request::get(&path).body(Body::empty()).unwrap()).await;
+        assert_eq!(ans.status, StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(ans.headers["location"], "/login");
     }
-);
+    let bad_login = Request::post("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("token=nope"))
+        .unwrap();
+    let ans = call(&router, bad_login).await;
+    assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
+    assert!(ans.headers.get("set-cookie").is_none());
+    let login = Request::post("/login")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("token={ADMIN}")))
+        .unwrap();
+    let ans = call(&router, login).await;
+    let cookie = ans.headers["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    assert!(!cookie.contains(ADMIN), "the cookie does not carry the admin token itself");
+    let page = call(&router, Request::get("/dashboard").header("cookie", &cookie).body(Body::empty()).unwrap()).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("Runners"));
+    let nf = call(&router, admin_get("/api/v1/runners/rn-nope")).await;
+    assert_eq!(nf.status, StatusCode::NOT_FOUND);
+    let bad_filter = call(&router, admin_get("/api/v1/runners?readiness=sad")).await;
+    assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
+    assert!(bad_filter.text.contains("expected ready, degraded, stale or unknown"));
+});
 
-both_backends!(
-    the_read_api_and_dashboard_need_the_admin_token,
-    |store: netready_plane::Store| async move {
-        let (id, _) = add_runner(&store, "r").await.unwrap();
-        let router = router(&store);
-        for path in [
-            "/api/v1/runners".to_owned(),
-            format!("/api/v1/runners/{id}"),
-            format!("/api/v1/runners/{id}/history"),
-        ] {
-            let ans = call(&router, Request::get(&path).body(Body::empty()).unwrap()).await;
-            assert_eq!(ans.status, StatusCode::UNAUTHORIZED, "{path}");
-            assert_eq!(ans.json()["error"], "unauthorized");
-            let wrong = Request::get(&path)
-                .header("authorization", "Bearer nope")
-                .body(Body::empty())
-                .unwrap();
-            assert_eq!(call(&router, wrong).await.status, StatusCode::UNAUTHORIZED);
-        }
-        for path in ["/dashboard".to_owned(), format!("/dashboard/runners/{id}")] {
-            let ans = call(&router, Request::get(&path).body(Body::empty()).unwrap()).await;
-            assert_eq!(ans.status, StatusCode::SEE_OTHER, "{path}");
-            assert_eq!(ans.headers["location"], "/login");
-        }
-        let bad_login = Request::post("/login")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from("token=nope"))
-            .unwrap();
-        let ans = call(&router, bad_login).await;
-        assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
-        assert!(ans.headers.get("set-cookie").is_none());
-        let login = Request::post("/login")
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(format!("token={ADMIN}")))
-            .unwrap();
-        let ans = call(&router, login).await;
-        let cookie = ans.headers["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
-        assert!(
-            !cookie.contains(ADMIN),
-            "the cookie does not carry the admin token itself"
-        );
-        let page = call(
-            &router,
-            Request::get("/dashboard")
-                .header("cookie", &cookie)
-                .body(Body::empty())
-                .unwrap(),
-        )
-        .await;
+both_backends!(text_from_names_and_reports_is_escaped, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "<script>alert('name')</script>").await.unwrap();
+    let router = router(&store);
+    let mut r = report();
+    r["endpoints"][1]["hints"] = json!(["<script>alert('hint')</script>"]);
+    r["endpoints"][1]["connections"][0]["error"] = json!("<img src=x onerror=alert(1)>");
+    assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
+    for path in ["/dashboard".to_owned(), format!("/dashboard/runners/{id}")] {
+        let page = call(&router, admin_get(&path)).await;
         assert_eq!(page.status, StatusCode::OK);
-        assert!(page.text.contains("Runners"));
-        let nf = call(&router, admin_get("/api/v1/runners/rn-nope")).await;
-        assert_eq!(nf.status, StatusCode::NOT_FOUND);
-        let bad_filter = call(&router, admin_get("/api/v1/runners?readiness=sad")).await;
-        assert_eq!(bad_filter.status, StatusCode::BAD_REQUEST);
-        assert!(
-            bad_filter
-                .text
-                .contains("expected ready, degraded, stale or unknown")
-        );
+        assert!(!page.text.contains("<script>alert"), "{path} has a raw script");
+        assert!(!page.text.contains("<img src=x"), "{path} has a raw img");
+        assert!(page.text.contains("&lt;script&gt;alert("), "{path} shows the text escaped");
     }
-);
+});
 
-both_backends!(
-    text_from_names_and_reports_is_escaped,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "<script>alert('name')</script>")
-            .await
-            .unwrap();
-        let router = router(&store);
-        let mut r = report();
-        r["endpoints"][1]["hints"] = json!(["<script>alert('hint')</script>"]);
-        r["endpoints"][1]["connections"][0]["error"] = json!("<img src=x onerror=alert(1)>");
-        assert_eq!(
-            call(&router, post_report(&id, Some(&token), r.to_string()))
-                .await
-                .status,
-            StatusCode::CREATED
-        );
-        for path in ["/dashboard".to_owned(), format!("/dashboard/runners/{id}")] {
-            let page = call(&router, admin_get(&path)).await;
-            assert_eq!(page.status, StatusCode::OK);
-            assert!(
-                !page.text.contains("<script>alert"),
-                "{path} has a raw script"
-            );
-            assert!(!page.text.contains("<img src=x"), "{path} has a raw img");
-            assert!(
-                page.text.contains("&lt;script&gt;alert("),
-                "{path} shows the text escaped"
-            );
-        }
+both_backends!(readiness_filters_and_order, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let (ready, tr) = add_runner(&store, "b-ready").await.unwrap();
+    let (degraded, td) = add_runner(&store, "c-degraded").await.unwrap();
+    add_runner(&store, "a-never").await.unwrap();
+    let mut r = report();
+    r["checked_at"] = json!(netready_plane::api::runners::rfc3339(netready_plane::db::now_ms()));
+    call(&router, post_report(&degraded, Some(&td), r.to_string())).await;
+    r["status"] = json!("ready");
+    call(&router, post_report(&ready, Some(&tr), r.to_string())).await;
+    let list = call(&router, admin_get("/api/v1/runners")).await.json();
+    let order: Vec<&str> =
+        list["runners"].as_array().unwrap().iter().map(|r| r["readiness"].as_str().unwrap()).collect();
+    assert_eq!(order, ["degraded", "unknown", "ready"]);
+    let only = call(&router, admin_get("/api/v1/runners?readiness=ready")).await.json();
+    assert_eq!(only["count"], 1);
+    let q = call(&router, admin_get("/api/v1/runners?q=NEVER")).await.json();
+    assert_eq!(q["runners"][0]["name"], "a-never");
+
+    // With a tiny stale window, both reporters are stale.
+    let stale =
+        netready_plane::app(netready_plane::AppState::new(store.clone(), ADMIN, std::time::Duration::from_millis(1)));
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let list = call(&stale, admin_get("/api/v1/runners?readiness=stale")).await.json();
+    assert_eq!(list["count"], 2);
+});
+
+both_backends!(retention_keeps_the_newest_report, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let mut r = report();
+    for at in ["2026-11-26T13:00:00.000Z", "2026-11-26T13:05:00.000Z", "2026-11-26T13:10:00.000Z"] {
+        r["checked_at"] = json!(at);
+        call(&router, post_report(&id, Some(&token), r.to_string())).await;
     }
-);
-
-both_backends!(
-    readiness_filters_and_order,
-    |store: netready_plane::Store| async move {
-        let router = router(&store);
-        let (ready, tr) = add_runner(&store, "b-ready").await.unwrap();
-        let (degraded, td) = add_runner(&store, "c-degraded").await.unwrap();
-        add_runner(&store, "a-never").await.unwrap();
-        let mut r = report();
-        r["checked_at"] = json!(netready_plane::api::runners::rfc3339(
-            netready_plane::db::now_ms()
-        ));
-        call(&router, post_report(&degraded, Some(&td), r.to_string())).await;
-        r["status"] = json!("ready");
-        call(&router, post_report(&ready, Some(&tr), r.to_string())).await;
-        let list = call(&router, admin_get("/api/v1/runners")).await.json();
-        let order: Vec<&str> = list["runners"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["readiness"].as_str().unwrap())
-            .collect();
-        assert_eq!(order, ["degraded", "unknown", "ready"]);
-        let only = call(&router, admin_get("/api/v1/runners?readiness=ready"))
-            .await
-            .json();
-        assert_eq!(only["count"], 1);
-        let q = call(&router, admin_get("/api/v1/runners?q=NEVER"))
-            .await
-            .json();
-        assert_eq!(q["runners"][0]["name"], "a-never");
-
-        // With a tiny stale window, both reporters are stale.
-        let stale = netready_plane::app(netready_plane::AppState::new(
-            store.clone(),
-            ADMIN,
-            std::time::Duration::from_millis(1),
-        ));
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        let list = call(&stale, admin_get("/api/v1/runners?readiness=stale"))
-            .await
-            .json();
-        assert_eq!(list["count"], 2);
-    }
-);
-
-both_backends!(
-    retention_keeps_the_newest_report,
-    |store: netready_plane::Store| async move {
-        let (id, token) = add_runner(&store, "r").await.unwrap();
-        let router = router(&store);
-        let mut r = report();
-        for at in [
-            "2026-11-26T13:00:00.000Z",
-            "2026-11-26T13:05:00.000Z",
-            "2026-11-26T13:10:00.000Z",
-        ] {
-            r["checked_at"] = json!(at);
-            call(&router, post_report(&id, Some(&token), r.to_string())).await;
-        }
-        let pruned = store
-            .prune(netready_plane::db::now_ms() + 1000)
-            .await
-            .unwrap();
-        assert_eq!(pruned, 2);
-        assert_eq!(store.count_reports(&id).await.unwrap(), 1);
-        let one = call(&router, admin_get(&format!("/api/v1/runners/{id}")))
-            .await
-            .json();
-        assert_eq!(one["report"]["checked_at"], "2026-11-26T13:10:00.000Z");
-    }
-);
+    let pruned = store.prune(netready_plane::db::now_ms() + 1000).await.unwrap();
+    assert_eq!(pruned, 2);
+    assert_eq!(store.count_reports(&id).await.unwrap(), 1);
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"]["checked_at"], "2026-11-26T13:10:00.000Z");
+});
 
 #[tokio::test]
 async fn migrations_apply_once_and_reopen_cleanly() {
@@ -488,27 +259,10 @@ async fn openapi_and_health_are_public() {
     let db = support::sqlite();
     let store = netready_plane::Store::open(&db.url).await.unwrap();
     let router = router(&store);
-    let doc = call(
-        &router,
-        Request::get("/api/v1/openapi.json")
-            .body(Body::empty())
-            .unwrap(),
-    )
-    .await;
+    let doc = call(&router, Request::get("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
     assert_eq!(doc.status, StatusCode::OK);
-    assert_eq!(
-        doc.json()["openapi"].as_str().unwrap().chars().next(),
-        Some('3')
-    );
-    assert_eq!(
-        call(
-            &router,
-            Request::get("/healthz").body(Body::empty()).unwrap()
-        )
-        .await
-        .status,
-        StatusCode::OK
-    );
+    assert_eq!(doc.json()["openapi"].as_str().unwrap().chars().next(), Some('3'));
+    assert_eq!(call(&router, Request::get("/healthz").body(Body::empty()).unwrap()).await.status, StatusCode::OK);
 }
 
 #[test]
@@ -529,48 +283,41 @@ fn the_openapi_document_carries_the_shipped_report_schema() {
     }
 }
 
-both_backends!(
-    concurrent_reports_are_batched_correctly,
-    |store: netready_plane::Store| async move {
-        // 5 runners × 20 reports, each sent twice, all at once: the writer batches them, and every
-        // report is stored exactly once with the newest one as each runner's state.
-        let mut runners = Vec::new();
-        for i in 0..5 {
-            runners.push(add_runner(&store, &format!("r{i}")).await.unwrap());
-        }
-        let router = router(&store);
-        let mut tasks = Vec::new();
-        for (id, token) in &runners {
-            for minute in 0..20 {
-                for _copy in 0..2 {
-                    let (router, id, token) = (router.clone(), id.clone(), token.clone());
-                    tasks.push(tokio::spawn(async move {
-                        let mut r = report();
-                        r["checked_at"] = json!(format!("2026-11-26T14:{minute:02}:00.000Z"));
-                        r["status"] = json!(if minute % 2 == 0 { "degraded" } else { "ready" });
-                        call(&router, post_report(&id, Some(&token), r.to_string()))
-                            .await
-                            .status
-                    }));
-                }
+both_backends!(concurrent_reports_are_batched_correctly, |store: netready_plane::Store| async move {
+    // 5 runners × 20 reports, each sent twice, all at once: the writer batches them, and every
+    // report is stored exactly once with the newest one as each runner's state.
+    let mut runners = Vec::new();
+    for i in 0..5 {
+        runners.push(add_runner(&store, &format!("r{i}")).await.unwrap());
+    }
+    let router = router(&store);
+    let mut tasks = Vec::new();
+    for (id, token) in &runners {
+        for minute in 0..20 {
+            for _copy in 0..2 {
+                let (router, id, token) = (router.clone(), id.clone(), token.clone());
+                tasks.push(tokio::spawn(async move {
+                    let mut r = report();
+                    r["checked_at"] = json!(format!("2026-11-26T14:{minute:02}:00.000Z"));
+                    r["status"] = json!(if minute % 2 == 0 { "degraded" } else { "ready" });
+                    call(&router, post_report(&id, Some(&token), r.to_string())).await.status
+                }));
             }
-        }
-        let mut created = 0;
-        for t in tasks {
-            match t.await.unwrap() {
-                StatusCode::CREATED => created += 1,
-                StatusCode::OK => {}
-                other => panic!("unexpected {other}"),
-            }
-        }
-        assert_eq!(created, 100, "each report created once");
-        for (id, _) in &runners {
-            assert_eq!(store.count_reports(id).await.unwrap(), 20);
-            let one = call(&router, admin_get(&format!("/api/v1/runners/{id}")))
-                .await
-                .json();
-            assert_eq!(one["runner"]["last_checked_at"], "2026-11-26T14:19:00.000Z");
-            assert_eq!(one["runner"]["readiness"], "ready");
         }
     }
-);
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::CREATED => created += 1,
+            StatusCode::OK => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(created, 100, "each report created once");
+    for (id, _) in &runners {
+        assert_eq!(store.count_reports(id).await.unwrap(), 20);
+        let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+        assert_eq!(one["runner"]["last_checked_at"], "2026-11-26T14:19:00.000Z");
+        assert_eq!(one["runner"]["readiness"], "ready");
+    }
+});

@@ -24,18 +24,10 @@ struct Sample {
 
 fn run_once(lab: &Lab, timeout: &str) -> Sample {
     let mut cmd = lab.task_command(BIN.as_ref());
-    cmd.args([
-        "check",
-        "--region",
-        "eu-west-3",
-        "--ecr-registry-id",
-        "111122223333",
-        "--output",
-        "json",
-    ])
-    .args(["--timeout", timeout])
-    .stdout(Stdio::null())
-    .stderr(Stdio::null());
+    cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
+        .args(["--timeout", timeout])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
     let started = Instant::now();
     #[allow(clippy::zombie_processes)] // reaped by wait4 below
     let child = cmd.spawn().expect("spawn netready");
@@ -47,9 +39,7 @@ fn run_once(lab: &Lab, timeout: &str) -> Sample {
     let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = started.elapsed();
     assert_eq!(rc, pid, "wait4: {}", std::io::Error::last_os_error());
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
-    };
+    let tv = |t: libc::timeval| Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64);
     Sample {
         wall,
         cpu: tv(usage.ru_utime) + tv(usage.ru_stime),
@@ -92,17 +82,10 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|");
     let report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
         let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout)).collect();
-        assert!(
-            samples.iter().all(|s| s.code == expect_code),
-            "unexpected exit code in {case}"
-        );
+        assert!(samples.iter().all(|s| s.code == expect_code), "unexpected exit code in {case}");
         let wall_max = samples.iter().map(|s| s.wall).max().unwrap_or_default();
         let cpu_max = samples.iter().map(|s| s.cpu).max().unwrap_or_default();
-        let rss = samples
-            .iter()
-            .map(|s| s.max_rss_kib)
-            .max()
-            .unwrap_or_default();
+        let rss = samples.iter().map(|s| s.max_rss_kib).max().unwrap_or_default();
         println!(
             "| {case} | {timeout} | {RUNS} | {:.1} ms | {:.1} ms | {:.3} | {:.2} ms | {:.2} ms | {:.1} MiB |",
             median(samples.iter().map(|s| s.wall).collect()).as_secs_f64() * 1e3,
@@ -114,27 +97,95 @@ fn main() {
         );
     };
     report("healthy (5 endpoints ok)", "5s", Duration::from_secs(5), 0);
-    lab.iptables(
-        &lab.vpc_ns,
-        &[
-            "-A",
-            "INPUT",
-            "-d",
-            "10.0.2.11",
-            "-p",
-            "tcp",
-            "--dport",
-            "443",
-            "-j",
-            "DROP",
-        ],
-    )
-    .expect("black-hole logs");
-    for (timeout, deadline) in [
-        ("1s", Duration::from_secs(1)),
-        ("2s", Duration::from_secs(2)),
-        ("5s", Duration::from_secs(5)),
-    ] {
+    lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
+        .expect("black-hole logs");
+    for (timeout, deadline) in
+        [("1s", Duration::from_secs(1)), ("2s", Duration::from_secs(2)), ("5s", Duration::from_secs(5))]
+    {
         report("logs black-holed", timeout, deadline, 1);
     }
+    lab.iptables(&lab.vpc_ns, &["-F", "INPUT"]).expect("heal");
+    agent(&lab);
+}
+
+/// The agent's footprint: resident memory and CPU per check, over a run of checks every second,
+/// each reported to a plane (in the same namespace).
+fn agent(lab: &Lab) {
+    use netready_lab::{Proc, eventually, http_in};
+    let dir = std::env::temp_dir().join(format!("netready-agent-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let db = dir.join("plane.db").display().to_string();
+    let out = std::process::Command::new(BIN)
+        .args(["plane", "runner", "add", "bench", "--database", &db])
+        .output()
+        .expect("add");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).expect("field").trim().to_owned();
+    let (id, token) = (field("runner id:"), field("runner token:"));
+    let mut plane = lab.task_command(BIN.as_ref());
+    plane
+        .args(["plane", "serve", "--database", &db, "--listen", "127.0.0.1:8080"])
+        .env("NETREADY_ADMIN_TOKEN", "bench-admin-token-0123456789");
+    let _plane = Proc::spawn(plane, "plane").expect("plane");
+    let plane_addr = "127.0.0.1:8080".parse().expect("addr");
+    eventually(Duration::from_secs(10), || {
+        http_in(&lab.task_ns, plane_addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200)
+    })
+    .expect("plane up");
+    let mut cmd = lab.task_command(BIN.as_ref());
+    cmd.args(["agent", "--plane-url", "http://127.0.0.1:8080", "--runner-id", &id, "--interval", "1s"])
+        .args(["--listen", "127.0.0.1:9464", "--region", "eu-west-3", "--ecr-registry-id", "111122223333"])
+        .env("NETREADY_RUNNER_TOKEN", &token);
+    let agent = Proc::spawn(cmd, "agent").expect("agent");
+    let pid = agent.child.id();
+    let status = |key: &str| -> f64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(key).map(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().unwrap_or(0.0))
+            })
+            .unwrap_or(0.0)
+    };
+    let cpu_ticks = || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        field(11) + field(12) // utime, stime
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let agent_addr = "127.0.0.1:9464".parse().expect("addr");
+    let metrics = || http_in(&lab.task_ns, agent_addr, "GET", "/metrics", &[], b"").map(|(_, m)| m).unwrap_or_default();
+    let checks = || -> f64 {
+        metrics()
+            .lines()
+            .filter(|l| l.starts_with("netready_checks_total{"))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum()
+    };
+    eventually(Duration::from_secs(10), || (checks() >= 2.0).then_some(())).expect("agent checking");
+    let (c0, t0) = (checks(), cpu_ticks());
+    std::thread::sleep(Duration::from_secs(30));
+    let (c1, t1) = (checks(), cpu_ticks());
+    let stored = metrics()
+        .lines()
+        .find(|l| l.starts_with("netready_report_deliveries_total{outcome=\"stored\"}"))
+        .and_then(|l| l.rsplit(' ').next())
+        .unwrap_or("?")
+        .to_owned();
+    println!();
+    println!(
+        "| agent | checks measured | reports stored by the plane (whole run) | CPU per check (incl. delivery) | RSS now | peak RSS (VmHWM) |"
+    );
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| interval 1s, 5 endpoints, reporting to a plane | {} | {stored} | {:.2} ms | {:.1} MiB | {:.1} MiB |",
+        c1 - c0,
+        (t1 - t0) / hz * 1000.0 / (c1 - c0).max(1.0),
+        status("VmRSS:") / 1024.0,
+        status("VmHWM:") / 1024.0
+    );
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
 }

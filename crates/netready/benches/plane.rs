@@ -28,41 +28,22 @@ fn sqlite_db() -> Db {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = dir.join("plane.db").display().to_string();
-    Db {
-        url,
-        cleanup: Box::new(move || drop(std::fs::remove_dir_all(dir))),
-    }
+    Db { url, cleanup: Box::new(move || drop(std::fs::remove_dir_all(dir))) }
 }
 
 async fn postgres_db(admin: String) -> Db {
     use sqlx::Connection;
     let name = format!("netready_bench_{}", std::process::id());
-    let mut c = sqlx::PgConnection::connect(&admin)
-        .await
-        .expect("reach PostgreSQL");
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}"))
-        .execute(&mut c)
-        .await
-        .expect("drop");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .expect("create");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_owned())
-        .expect("url");
+    let mut c = sqlx::PgConnection::connect(&admin).await.expect("reach PostgreSQL");
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut c).await.expect("drop");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create");
+    let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url");
     let url = format!("{base}/{name}");
     let cleanup = Box::new(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("rt");
         rt.block_on(async {
             if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                    .execute(&mut c)
-                    .await;
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
             }
         });
     });
@@ -72,19 +53,12 @@ async fn postgres_db(admin: String) -> Db {
 /// Registers the runners directly in the database; returns (id, token) pairs.
 async fn register(url: &str) -> Vec<(String, String)> {
     let store = netready_plane::Store::open(url).await.expect("open store");
-    let runners: Vec<(String, String)> = (0..RUNNERS)
-        .map(|i| (format!("rn-bench{i:06}"), netready_plane::auth::new_token()))
-        .collect();
+    let runners: Vec<(String, String)> =
+        (0..RUNNERS).map(|i| (format!("rn-bench{i:06}"), netready_plane::auth::new_token())).collect();
     let rows: Vec<(String, String, String)> = runners
         .iter()
         .enumerate()
-        .map(|(i, (id, token))| {
-            (
-                id.clone(),
-                format!("bench-runner-{i:05}"),
-                netready_plane::auth::token_hash(token),
-            )
-        })
+        .map(|(i, (id, token))| (id.clone(), format!("bench-runner-{i:05}"), netready_plane::auth::token_hash(token)))
         .collect();
     store.add_runners(&rows).await.expect("add runners");
     store.close().await;
@@ -114,32 +88,17 @@ fn ms(d: Duration) -> String {
 
 async fn run(name: &str, db: Db) -> String {
     let runners = Arc::new(register(&db.url).await);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("port")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("port").local_addr().expect("addr").port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
     let plane = Command::new(BIN)
-        .args([
-            "plane",
-            "serve",
-            "--database",
-            &db.url,
-            "--listen",
-            &addr.to_string(),
-        ])
+        .args(["plane", "serve", "--database", &db.url, "--listen", &addr.to_string()])
         .env("NETREADY_ADMIN_TOKEN", ADMIN)
         .stdout(Stdio::null())
         .spawn()
         .expect("start plane");
     let mut plane = KillOnDrop(plane);
     netready_check::metadata::install_crypto_provider();
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .pool_max_idle_per_host(CONCURRENCY)
-        .build()
-        .expect("client");
+    let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
     let base = format!("http://{addr}");
     for _ in 0..200 {
         if client.get(format!("{base}/healthz")).send().await.is_ok() {
@@ -153,21 +112,12 @@ async fn run(name: &str, db: Db) -> String {
             .replace("2026-11-26T13:43:38.555Z", "__CHECKED_AT__"),
     );
     let counter = Arc::new(AtomicU64::new(0));
-    let epoch = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_millis() as u64
-        - 86_400_000;
+    let epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64 - 86_400_000;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
-        let (client, base, runners, template, counter) = (
-            client.clone(),
-            base.clone(),
-            runners.clone(),
-            template.clone(),
-            counter.clone(),
-        );
+        let (client, base, runners, template, counter) =
+            (client.clone(), base.clone(), runners.clone(), template.clone(), counter.clone());
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut errors = 0u64;
@@ -175,10 +125,7 @@ async fn run(name: &str, db: Db) -> String {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let (id, token) = &runners[(n as usize * 7919) % RUNNERS];
                 let at = UNIX_EPOCH + Duration::from_millis(epoch + n);
-                let body = template.replace(
-                    "__CHECKED_AT__",
-                    &humantime::format_rfc3339_millis(at).to_string(),
-                );
+                let body = template.replace("__CHECKED_AT__", &humantime::format_rfc3339_millis(at).to_string());
                 let t = Instant::now();
                 let res = client
                     .post(format!("{base}/api/v1/runners/{id}/network-readiness"))
@@ -190,11 +137,7 @@ async fn run(name: &str, db: Db) -> String {
                 let took = t.elapsed();
                 let ok = matches!(&res, Ok(r) if r.status().as_u16() == 201);
                 if started.elapsed() > WARMUP {
-                    if ok {
-                        latencies.push(took)
-                    } else {
-                        errors += 1
-                    }
+                    if ok { latencies.push(took) } else { errors += 1 }
                 }
             }
             (latencies, errors)
@@ -216,30 +159,18 @@ async fn run(name: &str, db: Db) -> String {
     let mut page_bytes = 0;
     for _ in 0..20 {
         let t = Instant::now();
-        let r = client
-            .get(format!("{base}/dashboard"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("dashboard");
+        let r = client.get(format!("{base}/dashboard")).bearer_auth(ADMIN).send().await.expect("dashboard");
         assert_eq!(r.status().as_u16(), 200);
         page_bytes = r.bytes().await.expect("body").len();
         page.push(t.elapsed());
         let t = Instant::now();
-        let r = client
-            .get(format!("{base}/api/v1/runners"))
-            .bearer_auth(ADMIN)
-            .send()
-            .await
-            .expect("api");
+        let r = client.get(format!("{base}/api/v1/runners")).bearer_auth(ADMIN).send().await.expect("api");
         let _ = r.bytes().await;
         api.push(t.elapsed());
     }
     page.sort();
     api.sort();
-    let _ = Command::new("kill")
-        .args(["-TERM", &plane.0.id().to_string()])
-        .status();
+    let _ = Command::new("kill").args(["-TERM", &plane.0.id().to_string()]).status();
     let _ = plane.0.wait();
     let _ = std::thread::spawn(db.cleanup).join();
     format!(
@@ -260,19 +191,11 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let mut rows = vec![rt.block_on(run("SQLite", sqlite_db()))];
     match std::env::var("NETREADY_TEST_POSTGRES_URL") {
-        Ok(url) => {
-            rows.push(rt.block_on(async { run("PostgreSQL", postgres_db(url).await).await }))
-        }
-        Err(_) => eprintln!(
-            "PostgreSQL skipped: set NETREADY_TEST_POSTGRES_URL (scripts/test-postgres.sh start)"
-        ),
+        Ok(url) => rows.push(rt.block_on(async { run("PostgreSQL", postgres_db(url).await).await })),
+        Err(_) => eprintln!("PostgreSQL skipped: set NETREADY_TEST_POSTGRES_URL (scripts/test-postgres.sh start)"),
     }
     println!(
         "| backend | runners | concurrency | reports | reports/s | p50 | p99 | max | errors | API list p50 / p99 | dashboard list p50 / p99 (page) |"

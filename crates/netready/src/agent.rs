@@ -23,50 +23,32 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     }
     let check = move || {
         let settings = settings.clone();
-        async move {
-            netready_check::check_once(&settings, &env, &TcpDialer)
-                .await
-                .map_err(|e| e.to_string())
-        }
+        async move { netready_check::check_once(&settings, &env, &TcpDialer).await.map_err(|e| e.to_string()) }
     };
-    runtime(false)?
-        .block_on(netready_agent::run(config, check))
-        .map_err(anyhow::Error::msg)?;
+    runtime(false)?.block_on(netready_agent::run(config, check)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }
 
 fn config(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
     let origin = |var: &str, flag: &str| {
-        if std::env::var_os(var).is_some() {
-            var.to_owned()
-        } else {
-            flag.to_owned()
-        }
+        if std::env::var_os(var).is_some() { var.to_owned() } else { flag.to_owned() }
     };
     let plane_url = args.plane_url.clone().ok_or_else(|| {
-        ConfigError(
-            "no plane: pass --plane-url or set NETREADY_PLANE_URL (e.g. https://plane.example.com)"
-                .into(),
-        )
+        ConfigError("no plane: pass --plane-url or set NETREADY_PLANE_URL (e.g. https://plane.example.com)".into())
     })?;
-    if !(plane_url.starts_with("http://") || plane_url.starts_with("https://"))
-        || plane_url.len() < 10
-    {
+    if !(plane_url.starts_with("http://") || plane_url.starts_with("https://")) || plane_url.len() < 10 {
         return Err(ConfigError(format!(
             "invalid value for {}: '{}' is not a URL: expected http(s)://host[:port]",
             origin("NETREADY_PLANE_URL", "--plane-url"),
             netready_check::log::redact_url(&plane_url)
         )));
     }
-    let runner_id = args
-        .runner_id
-        .clone()
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| ConfigError("no runner id: pass --runner-id or set NETREADY_RUNNER_ID (from `netready plane runner add`)".into()))?;
-    if !runner_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
+    let runner_id = args.runner_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+        ConfigError(
+            "no runner id: pass --runner-id or set NETREADY_RUNNER_ID (from `netready plane runner add`)".into(),
+        )
+    })?;
+    if !runner_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
         return Err(ConfigError(format!(
             "invalid value for {}: '{runner_id}' is not a runner id: expected letters, digits, '-' and '_' such as rn-3f9a1c2b7d4e",
             origin("NETREADY_RUNNER_ID", "--runner-id")
@@ -74,17 +56,10 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
     }
     let runner_token = match &args.runner_token_file {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| {
-                ConfigError(format!(
-                    "cannot read the runner token file {path} (--runner-token-file): {e}"
-                ))
-            })?
+            .map_err(|e| ConfigError(format!("cannot read the runner token file {path} (--runner-token-file): {e}")))?
             .trim()
             .to_owned(),
-        None => std::env::var("NETREADY_RUNNER_TOKEN")
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
+        None => std::env::var("NETREADY_RUNNER_TOKEN").unwrap_or_default().trim().to_owned(),
     };
     if runner_token.is_empty() {
         return Err(ConfigError(
@@ -95,8 +70,7 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
         None => DEFAULT_INTERVAL,
         Some(s) => {
             let origin = origin("NETREADY_INTERVAL", "--interval");
-            let d = parse_duration(s)
-                .map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")))?;
+            let d = parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")))?;
             if d < MIN_INTERVAL {
                 return Err(ConfigError(format!(
                     "invalid value for {origin}: '{s}' is shorter than the minimum of 1s"
@@ -105,21 +79,12 @@ fn config(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
             d
         }
     };
-    let listen_text = args
-        .listen
-        .clone()
-        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let listen_text = args.listen.clone().unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let listen = listen_text.parse().map_err(|_| {
         ConfigError(format!(
             "invalid value for {}: '{listen_text}' is not an address: expected IP:PORT such as 0.0.0.0:9464",
             origin("NETREADY_LISTEN", "--listen")
         ))
     })?;
-    Ok(AgentConfig {
-        plane_url,
-        runner_id,
-        runner_token,
-        interval,
-        listen,
-    })
+    Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen })
 }

@@ -10,8 +10,7 @@ use crate::{env, runtime};
 
 pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let settings = args.probe.raw(matches).validate(&env)?;
-    let report =
-        runtime(false)?.block_on(netready_check::check_once(&settings, &env, &TcpDialer))?;
+    let report = runtime(false)?.block_on(netready_check::check_once(&settings, &env, &TcpDialer))?;
     match args.output {
         Output::Table => print!("{}", render::table(&report)),
         Output::Json => println!("{}", report.to_json_pretty()),

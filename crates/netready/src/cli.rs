@@ -146,12 +146,7 @@ pub struct ProbeArgs {
     pub public_ip: Option<String>,
 
     /// A VPC CIDR: addresses in it count as private (repeatable; the variable is comma-separated)
-    #[arg(
-        long = "vpc-cidr",
-        env = "NETREADY_VPC_CIDRS",
-        value_name = "CIDR",
-        value_delimiter = ','
-    )]
+    #[arg(long = "vpc-cidr", env = "NETREADY_VPC_CIDRS", value_name = "CIDR", value_delimiter = ',')]
     pub vpc_cidrs: Vec<String>,
 
     /// Deadline per endpoint, DNS and connect together, e.g. 500ms or 2s [default: 5s]
@@ -167,43 +162,22 @@ impl ProbeArgs {
     /// The raw settings, each tagged with the flag or variable it came from.
     pub fn raw(&self, matches: &ArgMatches) -> RawSettings {
         let tag = |id: &str, flag: &str, var: &str, value: &str| {
-            let origin = if matches.value_source(id) == Some(ValueSource::EnvVariable) {
-                var
-            } else {
-                flag
-            };
+            let origin = if matches.value_source(id) == Some(ValueSource::EnvVariable) { var } else { flag };
             Sourced::new(value, origin)
         };
         RawSettings {
-            region: self
-                .region
+            region: self.region.as_deref().map(|v| tag("region", "--region", "NETREADY_REGION", v)),
+            ecr_registry_id: self
+                .ecr_registry_id
                 .as_deref()
-                .map(|v| tag("region", "--region", "NETREADY_REGION", v)),
-            ecr_registry_id: self.ecr_registry_id.as_deref().map(|v| {
-                tag(
-                    "ecr_registry_id",
-                    "--ecr-registry-id",
-                    "NETREADY_ECR_REGISTRY_ID",
-                    v,
-                )
-            }),
+                .map(|v| tag("ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID", v)),
             public_ip: self
                 .public_ip
                 .as_deref()
                 .map(|v| tag("public_ip", "--public-ip", "NETREADY_ASSIGN_PUBLIC_IP", v)),
-            vpc_cidrs: self
-                .vpc_cidrs
-                .iter()
-                .map(|v| tag("vpc_cidrs", "--vpc-cidr", "NETREADY_VPC_CIDRS", v))
-                .collect(),
-            timeout: self
-                .timeout
-                .as_deref()
-                .map(|v| tag("timeout", "--timeout", "NETREADY_TIMEOUT", v)),
-            port: self
-                .port
-                .as_deref()
-                .map(|v| tag("port", "--port", "NETREADY_PORT", v)),
+            vpc_cidrs: self.vpc_cidrs.iter().map(|v| tag("vpc_cidrs", "--vpc-cidr", "NETREADY_VPC_CIDRS", v)).collect(),
+            timeout: self.timeout.as_deref().map(|v| tag("timeout", "--timeout", "NETREADY_TIMEOUT", v)),
+            port: self.port.as_deref().map(|v| tag("port", "--port", "NETREADY_PORT", v)),
         }
     }
 }

@@ -56,8 +56,5 @@ pub fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
     } else {
         tokio::runtime::Builder::new_current_thread()
     };
-    builder
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
+    builder.enable_all().build().context("cannot start the async runtime")
 }

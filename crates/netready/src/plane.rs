@@ -30,22 +30,22 @@ fn serve(args: &PlaneServeArgs) -> anyhow::Result<ExitCode> {
     let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
         match v {
             None => Ok(default),
-            Some(s) => parse_duration(s)
-                .map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
+            Some(s) => parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
         }
     };
     let config = ServeConfig {
         database: args.db.database.clone(),
         listen: args.listen.parse().map_err(|_| {
-            ConfigError(format!("invalid value for --listen: '{}' is not an address: expected IP:PORT such as 0.0.0.0:8080", args.listen))
+            ConfigError(format!(
+                "invalid value for --listen: '{}' is not an address: expected IP:PORT such as 0.0.0.0:8080",
+                args.listen
+            ))
         })?,
         admin_token,
         stale_after: duration(&args.stale_after, "--stale-after", DEFAULT_STALE_AFTER)?,
         retention: duration(&args.retention, "--retention", DEFAULT_RETENTION)?,
     };
-    runtime(true)?
-        .block_on(netready_plane::serve(config))
-        .map_err(anyhow::Error::msg)?;
+    runtime(true)?.block_on(netready_plane::serve(config)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -55,9 +55,7 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             RunnerCommand::Add { db, name } => {
                 let store = open(&db.database).await?;
-                let (id, token) = netready_plane::add_runner(&store, name)
-                    .await
-                    .map_err(ConfigError)?;
+                let (id, token) = netready_plane::add_runner(&store, name).await.map_err(ConfigError)?;
                 println!("runner id:    {id}");
                 println!("runner token: {token}");
                 eprintln!(
@@ -71,27 +69,17 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
                 let rows = store.runners().await?;
                 println!("{:<16}  {:<9}  {:<24}  NAME", "ID", "TOKEN", "LAST CHECK");
                 for r in rows {
-                    let token = if r.runner.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
-                    let last = r.state.as_ref().map_or("never".to_owned(), |s| {
-                        format!("{} {}", s.checked_at, s.status)
-                    });
-                    println!(
-                        "{:<16}  {:<9}  {:<24}  {}",
-                        r.runner.id, token, last, r.runner.name
-                    );
+                    let token = if r.runner.revoked_at.is_some() { "revoked" } else { "active" };
+                    let last =
+                        r.state.as_ref().map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status));
+                    println!("{:<16}  {:<9}  {:<24}  {}", r.runner.id, token, last, r.runner.name);
                 }
                 store.close().await;
             }
             RunnerCommand::Revoke { db, id } => {
                 let store = open(&db.database).await?;
                 if !store.revoke_runner(id).await? {
-                    bail!(ConfigError(format!(
-                        "no runner '{id}': see `netready plane runner list`"
-                    )));
+                    bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
                 }
                 println!("revoked {id}");
                 store.close().await;
@@ -102,7 +90,5 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn open(database: &str) -> anyhow::Result<Store> {
-    Store::open(database)
-        .await
-        .context("cannot open the plane's database")
+    Store::open(database).await.context("cannot open the plane's database")
 }

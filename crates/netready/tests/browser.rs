@@ -16,11 +16,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "browser-admin-token-0123456789";
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A WebDriver session: JSON over HTTP, no client library needed.
@@ -32,19 +28,9 @@ struct Session {
 impl Session {
     fn call(&self, method: &str, path: &str, body: Value) -> Value {
         let path = format!("/session/{}{path}", self.id);
-        let payload = if method == "POST" {
-            body.to_string().into_bytes()
-        } else {
-            Vec::new()
-        };
-        let (status, text) = http(
-            self.driver,
-            method,
-            &path,
-            &[("Content-Type", "application/json")],
-            &payload,
-        )
-        .unwrap();
+        let payload = if method == "POST" { body.to_string().into_bytes() } else { Vec::new() };
+        let (status, text) =
+            http(self.driver, method, &path, &[("Content-Type", "application/json")], &payload).unwrap();
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         assert_eq!(status, 200, "{method} {path}: {text}");
         v["value"].clone()
@@ -55,25 +41,11 @@ impl Session {
     fn find(&self, css: &str) -> Option<String> {
         let path = format!("/session/{}/element", self.id);
         let body = json!({"using": "css selector", "value": css}).to_string();
-        let (status, text) = http(
-            self.driver,
-            "POST",
-            &path,
-            &[("Content-Type", "application/json")],
-            body.as_bytes(),
-        )
-        .ok()?;
+        let (status, text) =
+            http(self.driver, "POST", &path, &[("Content-Type", "application/json")], body.as_bytes()).ok()?;
         (status == 200).then(|| {
             let v: Value = serde_json::from_str(&text).unwrap();
-            v["value"]
-                .as_object()
-                .unwrap()
-                .values()
-                .next()
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_owned()
+            v["value"].as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned()
         })
     }
     fn wait_for(&self, css: &str) -> String {
@@ -81,33 +53,19 @@ impl Session {
             .unwrap_or_else(|| panic!("no element {css} on {}", self.url()))
     }
     fn text(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/text"), Value::Null)
-            .as_str()
-            .unwrap()
-            .to_owned()
+        self.call("GET", &format!("/element/{element}/text"), Value::Null).as_str().unwrap().to_owned()
     }
     fn click(&self, element: &str) {
         self.call("POST", &format!("/element/{element}/click"), json!({}));
     }
     fn type_into(&self, element: &str, text: &str) {
-        self.call(
-            "POST",
-            &format!("/element/{element}/value"),
-            json!({ "text": text }),
-        );
+        self.call("POST", &format!("/element/{element}/value"), json!({ "text": text }));
     }
     fn url(&self) -> String {
-        self.call("GET", "/url", Value::Null)
-            .as_str()
-            .unwrap_or_default()
-            .to_owned()
+        self.call("GET", "/url", Value::Null).as_str().unwrap_or_default().to_owned()
     }
     fn screenshot(&self) -> Vec<u8> {
-        let b64 = self
-            .call("GET", "/screenshot", Value::Null)
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let b64 = self.call("GET", "/screenshot", Value::Null).as_str().unwrap().to_owned();
         base64_decode(&b64)
     }
 }
@@ -115,13 +73,7 @@ impl Session {
 impl Drop for Session {
     /// Ends the session, which closes Chromium, also when an assertion failed.
     fn drop(&mut self) {
-        let _ = http(
-            self.driver,
-            "DELETE",
-            &format!("/session/{}", self.id),
-            &[],
-            b"",
-        );
+        let _ = http(self.driver, "DELETE", &format!("/session/{}", self.id), &[], b"");
     }
 }
 
@@ -133,17 +85,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
         b'+' => 62,
         _ => 63,
     };
-    let clean: Vec<u8> = s
-        .bytes()
-        .filter(|c| *c != b'=' && !c.is_ascii_whitespace())
-        .collect();
+    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
     let mut out = Vec::with_capacity(clean.len() * 3 / 4);
     for chunk in clean.chunks(4) {
         let v: Vec<u32> = chunk.iter().map(|c| u32::from(table(*c))).collect();
-        let n = v
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
+        let n = v.iter().enumerate().fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
         out.push((n >> 16) as u8);
         if v.len() > 2 {
             out.push((n >> 8) as u8);
@@ -156,13 +102,11 @@ fn base64_decode(s: &str) -> Vec<u8> {
 }
 
 fn browser_available() -> bool {
-    let have = std::path::Path::new("/usr/bin/chromium").exists()
-        && std::path::Path::new("/usr/bin/chromedriver").exists();
+    let have =
+        std::path::Path::new("/usr/bin/chromium").exists() && std::path::Path::new("/usr/bin/chromedriver").exists();
     if !have {
         if netready_lab::lab_required() {
-            panic!(
-                "the browser test is required (CI) but Debian's chromium and chromium-driver are not installed"
-            );
+            panic!("the browser test is required (CI) but Debian's chromium and chromium-driver are not installed");
         }
         eprintln!(
             "SKIPPED (not a pass): no /usr/bin/chromium or /usr/bin/chromedriver: run scripts/install-test-deps.sh"
@@ -180,19 +124,10 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("plane.db").display().to_string();
     let add = |name: &str| {
-        let out = Command::new(BIN)
-            .args(["plane", "runner", "add", name, "--database", &db])
-            .env_clear()
-            .output()
-            .unwrap();
+        let out =
+            Command::new(BIN).args(["plane", "runner", "add", name, "--database", &db]).env_clear().output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let field = |label: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(label))
-                .unwrap()
-                .trim()
-                .to_owned()
-        };
+        let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
         (field("runner id:"), field("runner token:"))
     };
     let (ok_id, ok_token) = add("eu-west-3 / build-fleet-a");
@@ -200,26 +135,14 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
 
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new(BIN);
-    cmd.args([
-        "plane",
-        "serve",
-        "--database",
-        &db,
-        "--listen",
-        &addr.to_string(),
-    ])
-    .env_clear()
-    .env("NETREADY_ADMIN_TOKEN", ADMIN);
+    cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
+        .env_clear()
+        .env("NETREADY_ADMIN_TOKEN", ADMIN);
     let plane = Proc::spawn(cmd, "plane").unwrap();
-    eventually(Duration::from_secs(10), || {
-        http(addr, "GET", "/healthz", &[], b"")
-            .ok()
-            .filter(|(s, _)| *s == 200)
-    })
-    .unwrap_or_else(|| panic!("plane: {:?}", plane.output()));
+    eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("plane: {:?}", plane.output()));
 
-    let mut report: Value =
-        serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
+    let mut report: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     report["checked_at"] = json!(now);
     let post = |id: &str, token: &str, r: &Value| {
@@ -228,10 +151,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
             addr,
             "POST",
             &format!("/api/v1/runners/{id}/network-readiness"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
             r.to_string().as_bytes(),
         )
         .unwrap();
@@ -248,15 +168,10 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
 
     let driver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new("/usr/bin/chromedriver");
-    cmd.arg(format!("--port={}", driver.port()))
-        .arg("--allowed-ips=127.0.0.1");
+    cmd.arg(format!("--port={}", driver.port())).arg("--allowed-ips=127.0.0.1");
     let chromedriver = Proc::spawn(cmd, "chromedriver").unwrap();
-    eventually(Duration::from_secs(10), || {
-        http(driver, "GET", "/status", &[], b"")
-            .ok()
-            .filter(|(s, _)| *s == 200)
-    })
-    .unwrap_or_else(|| panic!("chromedriver: {:?}", chromedriver.output()));
+    eventually(Duration::from_secs(10), || http(driver, "GET", "/status", &[], b"").ok().filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("chromedriver: {:?}", chromedriver.output()));
     let profile = dir.join("profile");
     let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
         "binary": "/usr/bin/chromium",
@@ -264,19 +179,10 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
                  "--disable-default-apps", "--window-size=1500,900", format!("--user-data-dir={}", profile.display())]
     }}}});
-    let (status, text) = http(
-        driver,
-        "POST",
-        "/session",
-        &[("Content-Type", "application/json")],
-        caps.to_string().as_bytes(),
-    )
-    .unwrap();
+    let (status, text) =
+        http(driver, "POST", "/session", &[("Content-Type", "application/json")], caps.to_string().as_bytes()).unwrap();
     assert_eq!(status, 200, "new session: {text}");
-    let id = serde_json::from_str::<Value>(&text).unwrap()["value"]["sessionId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = serde_json::from_str::<Value>(&text).unwrap()["value"]["sessionId"].as_str().unwrap().to_owned();
     let s = Session { driver, id };
 
     // Not logged in: the dashboard sends us to the login form.
@@ -290,10 +196,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     // The list: the degraded runner comes first.
     let first = s.wait_for("#runners tbody tr:first-child");
     let first_text = s.text(&first);
-    assert!(
-        first_text.contains("build-fleet-b") && first_text.contains("degraded"),
-        "{first_text}"
-    );
+    assert!(first_text.contains("build-fleet-b") && first_text.contains("degraded"), "{first_text}");
     assert!(first_text.contains("logs (none)"), "{first_text}");
     let link = s.wait_for("#runners tbody tr[data-readiness=degraded] a");
     s.click(&link);
@@ -310,33 +213,20 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         "timeout",
         "security group",
     ] {
-        assert!(
-            table_text.contains(want),
-            "{want} not in the table:\n{table_text}"
-        );
+        assert!(table_text.contains(want), "{want} not in the table:\n{table_text}");
     }
     let logs_row = s.text(&s.wait_for("#readiness tr[data-service=logs]"));
-    assert!(
-        logs_row.contains("none") && logs_row.contains("private"),
-        "{logs_row}"
-    );
+    assert!(logs_row.contains("none") && logs_row.contains("private"), "{logs_row}");
     assert!(s.url().contains(&bad_id));
     let body = s.text(&s.wait_for("body"));
     assert!(body.contains("Status history") && body.contains("Fargate network readiness"));
 
     let png = s.screenshot();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
-    assert!(
-        png.len() > 20_000,
-        "the screenshot has content ({} bytes)",
-        png.len()
-    );
+    assert!(png.len() > 20_000, "the screenshot has content ({} bytes)", png.len());
     std::fs::write(dir.join("details.png"), &png).unwrap();
     if std::env::var("NETREADY_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
-        let docs = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../docs/dashboard-runner-details.png"
-        );
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard-runner-details.png");
         std::fs::write(docs, &png).unwrap();
     }
     drop(s);

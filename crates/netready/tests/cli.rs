@@ -10,12 +10,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_netready");
 
 /// Runs netready with a clean environment (plus `env`), returning (exit code, stdout, stderr).
 fn netready(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .envs(env.iter().copied())
-        .output()
-        .expect("run netready");
+    let out = Command::new(BIN).args(args).env_clear().envs(env.iter().copied()).output().expect("run netready");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -69,10 +64,7 @@ rejects!(no_subcommand, args: [], env: [], says: ["Usage: netready"]);
 #[test]
 fn the_flag_wins_over_its_variable() {
     // A valid flag hides a bad variable: it is never read.
-    let (code, _, stderr) = netready(
-        &["check", "--timeout", "nonsense-but-overridden"],
-        &[("NETREADY_TIMEOUT", "2s")],
-    );
+    let (code, _, stderr) = netready(&["check", "--timeout", "nonsense-but-overridden"], &[("NETREADY_TIMEOUT", "2s")]);
     assert_eq!(code, 2);
     assert!(stderr.contains("invalid value for --timeout"), "{stderr}");
 }
@@ -88,24 +80,14 @@ fn help() {
 fn top_level_help_documents_exit_codes() {
     let (code, stdout, _) = netready(&["--help"], &[]);
     assert_eq!(code, 0);
-    assert!(
-        stdout.contains("Exit codes: 0 ready, 1 degraded, 2 usage or configuration error."),
-        "{stdout}"
-    );
+    assert!(stdout.contains("Exit codes: 0 ready, 1 degraded, 2 usage or configuration error."), "{stdout}");
 }
 
 // The agent's and the plane's settings: each mistake is exit 2 and names what to fix, before
 // anything listens or connects.
 
-const AGENT_OK: [&str; 7] = [
-    "agent",
-    "--region",
-    "eu-west-3",
-    "--plane-url",
-    "http://127.0.0.1:9",
-    "--runner-id",
-    "rn-1",
-];
+const AGENT_OK: [&str; 7] =
+    ["agent", "--region", "eu-west-3", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1"];
 
 rejects!(agent_without_a_plane, args: ["agent", "--region", "eu-west-3"], env: [],
     says: ["no plane: pass --plane-url or set NETREADY_PLANE_URL"]);
@@ -138,21 +120,10 @@ rejects!(plane_with_a_bad_retention, args: ["plane", "serve"], env: [("NETREADY_
 
 #[test]
 fn an_unsupported_database_url_is_named_without_its_password() {
-    let (code, _, stderr) = netready(
-        &[
-            "plane",
-            "runner",
-            "list",
-            "--database",
-            "mysql://netready:hunter2@db/plane",
-        ],
-        &[],
-    );
+    let (code, _, stderr) =
+        netready(&["plane", "runner", "list", "--database", "mysql://netready:hunter2@db/plane"], &[]);
     assert_eq!(code, 2);
-    assert!(
-        stderr.contains("unsupported database 'mysql://netready:***@db/plane'"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("unsupported database 'mysql://netready:***@db/plane'"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
@@ -161,33 +132,16 @@ fn revoking_an_unknown_runner_says_so() {
     let dir = std::env::temp_dir().join(format!("netready-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("plane.db").display().to_string();
-    let (code, _, stderr) = netready(
-        &["plane", "runner", "revoke", "rn-nope", "--database", &db],
-        &[],
-    );
+    let (code, _, stderr) = netready(&["plane", "runner", "revoke", "rn-nope", "--database", &db], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no runner 'rn-nope'"), "{stderr}");
-    let (code, stdout, _) = netready(
-        &["plane", "runner", "add", "ci-runner", "--database", &db],
-        &[],
-    );
+    let (code, stdout, _) = netready(&["plane", "runner", "add", "ci-runner", "--database", &db], &[]);
     assert_eq!(code, 0);
-    let id = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("runner id:"))
-        .unwrap()
-        .trim()
-        .to_owned();
+    let id = stdout.lines().find_map(|l| l.strip_prefix("runner id:")).unwrap().trim().to_owned();
     let (code, stdout, _) = netready(&["plane", "runner", "list", "--database", &db], &[]);
     assert_eq!(code, 0);
-    assert!(
-        stdout.contains(&id) && stdout.contains("active") && stdout.contains("ci-runner"),
-        "{stdout}"
-    );
-    assert_eq!(
-        netready(&["plane", "runner", "revoke", &id, "--database", &db], &[]).0,
-        0
-    );
+    assert!(stdout.contains(&id) && stdout.contains("active") && stdout.contains("ci-runner"), "{stdout}");
+    assert_eq!(netready(&["plane", "runner", "revoke", &id, "--database", &db], &[]).0, 0);
     let (_, stdout, _) = netready(&["plane", "runner", "list", "--database", &db], &[]);
     assert!(stdout.contains("revoked"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);

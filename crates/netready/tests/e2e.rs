@@ -35,24 +35,11 @@ impl Drop for TempDir {
 
 /// `netready plane runner add` → (id, token).
 fn add_runner(database: &str, name: &str) -> (String, String) {
-    let out = Command::new(BIN)
-        .args(["plane", "runner", "add", name, "--database", database])
-        .env_clear()
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        Command::new(BIN).args(["plane", "runner", "add", name, "--database", database]).env_clear().output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    let field = |label: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(label))
-            .unwrap()
-            .trim()
-            .to_owned()
-    };
+    let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
     (field("runner id:"), field("runner token:"))
 }
 
@@ -72,51 +59,23 @@ fn spec() -> LabSpec {
 
 fn plane_in(lab: &Lab, database: &str) -> Proc {
     let mut cmd = lab.task_command(BIN.as_ref());
-    cmd.args([
-        "plane",
-        "serve",
-        "--database",
-        database,
-        "--listen",
-        "127.0.0.1:8080",
-        "--stale-after",
-        "1m",
-    ])
-    .env("NETREADY_ADMIN_TOKEN", ADMIN);
+    cmd.args(["plane", "serve", "--database", database, "--listen", "127.0.0.1:8080", "--stale-after", "1m"])
+        .env("NETREADY_ADMIN_TOKEN", ADMIN);
     let plane = Proc::spawn(cmd, "plane").unwrap();
     let up = eventually(Duration::from_secs(10), || {
-        http_in(&lab.task_ns, PLANE, "GET", "/healthz", &[], b"")
-            .ok()
-            .filter(|(s, _)| *s == 200)
+        http_in(&lab.task_ns, PLANE, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200)
     });
-    assert!(
-        up.is_some(),
-        "the plane did not start: {:?}",
-        plane.output()
-    );
+    assert!(up.is_some(), "the plane did not start: {:?}", plane.output());
     plane
 }
 
-const PLANE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    8080,
-));
-const AGENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
-    std::net::Ipv4Addr::LOCALHOST,
-    9464,
-));
+const PLANE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080));
+const AGENT: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 9464));
 
 fn runner_view(lab: &Lab, id: &str) -> Option<Value> {
     let auth = format!("Bearer {ADMIN}");
-    let (status, body) = http_in(
-        &lab.task_ns,
-        PLANE,
-        "GET",
-        &format!("/api/v1/runners/{id}"),
-        &[("Authorization", &auth)],
-        b"",
-    )
-    .ok()?;
+    let (status, body) =
+        http_in(&lab.task_ns, PLANE, "GET", &format!("/api/v1/runners/{id}"), &[("Authorization", &auth)], b"").ok()?;
     (status == 200).then(|| serde_json::from_str(&body).unwrap())
 }
 
@@ -125,12 +84,7 @@ fn agent_get(lab: &Lab, path: &str) -> (u16, String) {
 }
 
 fn metric(text: &str, name: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(name)
-                .map(|v| v.trim().parse().unwrap_or(f64::NAN))
-        })
-        .unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim().parse().unwrap_or(f64::NAN))).unwrap_or(0.0)
 }
 
 #[test]
@@ -145,155 +99,80 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
     let mut plane = plane_in(&lab, &db);
 
     let mut cmd = lab.task_command(BIN.as_ref());
-    cmd.args([
-        "agent",
-        "--plane-url",
-        "http://127.0.0.1:8080",
-        "--runner-id",
-        &id,
-        "--interval",
-        "1s",
-    ])
-    .args([
-        "--listen",
-        "127.0.0.1:9464",
-        "--region",
-        "eu-west-3",
-        "--ecr-registry-id",
-        "111122223333",
-        "--timeout",
-        "400ms",
-    ])
-    .env("NETREADY_RUNNER_TOKEN", &token);
+    cmd.args(["agent", "--plane-url", "http://127.0.0.1:8080", "--runner-id", &id, "--interval", "1s"])
+        .args([
+            "--listen",
+            "127.0.0.1:9464",
+            "--region",
+            "eu-west-3",
+            "--ecr-registry-id",
+            "111122223333",
+            "--timeout",
+            "400ms",
+        ])
+        .env("NETREADY_RUNNER_TOKEN", &token);
     let mut agent = Proc::spawn(cmd, "agent").unwrap();
 
     // Start-up: the first report arrives and is ready.
-    let view = eventually(Duration::from_secs(10), || {
-        runner_view(&lab, &id).filter(|v| v["report"].is_object())
-    });
+    let view = eventually(Duration::from_secs(10), || runner_view(&lab, &id).filter(|v| v["report"].is_object()));
     let view = view.unwrap_or_else(|| panic!("no report reached the plane: {:?}", agent.output()));
     assert_eq!(view["runner"]["readiness"], "ready", "{view:#}");
     assert_eq!(agent_get(&lab, "/healthz").0, 200);
     assert_eq!(agent_get(&lab, "/readyz").0, 200);
 
     // The logs endpoint's security group starts dropping 443: the plane sees it degrade.
-    lab.iptables(
-        &lab.vpc_ns,
-        &[
-            "-A",
-            "INPUT",
-            "-d",
-            "10.0.2.11",
-            "-p",
-            "tcp",
-            "--dport",
-            "443",
-            "-j",
-            "DROP",
-        ],
-    )
-    .unwrap();
+    lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
+        .unwrap();
     let degraded = eventually(Duration::from_secs(10), || {
         runner_view(&lab, &id).filter(|v| v["runner"]["readiness"] == "degraded")
     })
     .unwrap_or_else(|| panic!("the plane never saw the degradation: {:?}", agent.output()));
-    assert_eq!(
-        degraded["runner"]["degraded_endpoints"][0]["service"],
-        "logs"
-    );
+    assert_eq!(degraded["runner"]["degraded_endpoints"][0]["service"], "logs");
     let (code, body) = agent_get(&lab, "/readyz");
     assert_eq!((code, body.trim()), (503, "degraded: logs"));
     let (_, status) = agent_get(&lab, "/status");
-    assert_eq!(
-        serde_json::from_str::<Value>(&status).unwrap()["status"],
-        "degraded"
-    );
+    assert_eq!(serde_json::from_str::<Value>(&status).unwrap()["status"], "degraded");
     let (_, metrics) = agent_get(&lab, "/metrics");
     assert_eq!(
-        metric(
-            &metrics,
-            "netready_endpoint_reachability{service=\"logs\",host=\"logs.eu-west-3.amazonaws.com\"}"
-        ),
+        metric(&metrics, "netready_endpoint_reachability{service=\"logs\",host=\"logs.eu-west-3.amazonaws.com\"}"),
         0.0
     );
     assert_eq!(metric(&metrics, "netready_ready"), 0.0);
-    assert!(
-        metric(
-            &metrics,
-            "netready_report_deliveries_total{outcome=\"stored\"}"
-        ) >= 2.0,
-        "{metrics}"
-    );
+    assert!(metric(&metrics, "netready_report_deliveries_total{outcome=\"stored\"}") >= 2.0, "{metrics}");
 
     // The plane goes away; the agent keeps checking and retrying.
     plane.signal(libc::SIGTERM);
-    assert_eq!(
-        plane.wait_exit(Duration::from_secs(10)),
-        Some(0),
-        "the plane stops cleanly on SIGTERM"
-    );
-    let checks_before = metric(
-        &agent_get(&lab, "/metrics").1,
-        "netready_checks_total{status=\"degraded\"}",
-    );
+    assert_eq!(plane.wait_exit(Duration::from_secs(10)), Some(0), "the plane stops cleanly on SIGTERM");
+    let checks_before = metric(&agent_get(&lab, "/metrics").1, "netready_checks_total{status=\"degraded\"}");
     let retried = eventually(Duration::from_secs(10), || {
         let m = agent_get(&lab, "/metrics").1;
         (metric(&m, "netready_report_deliveries_total{outcome=\"retry\"}") >= 2.0
             && metric(&m, "netready_checks_total{status=\"degraded\"}") >= checks_before + 2.0)
             .then_some(m)
     });
-    assert!(
-        retried.is_some(),
-        "the agent kept checking and retrying: {:?}",
-        agent.output()
-    );
+    assert!(retried.is_some(), "the agent kept checking and retrying: {:?}", agent.output());
 
     // Back: the newest report arrives.
     lab.iptables(&lab.vpc_ns, &["-F", "INPUT"]).unwrap();
     let back_at = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     let _plane = plane_in(&lab, &db);
     let caught_up = eventually(Duration::from_secs(15), || {
-        runner_view(&lab, &id).filter(|v| {
-            v["runner"]["last_checked_at"]
-                .as_str()
-                .is_some_and(|t| t > back_at.as_str())
-        })
+        runner_view(&lab, &id).filter(|v| v["runner"]["last_checked_at"].as_str().is_some_and(|t| t > back_at.as_str()))
     })
-    .unwrap_or_else(|| {
-        panic!(
-            "no new report after the plane came back: {:?}",
-            agent.output()
-        )
-    });
+    .unwrap_or_else(|| panic!("no new report after the plane came back: {:?}", agent.output()));
     assert_eq!(caught_up["runner"]["readiness"], "ready");
 
     // SIGTERM: the agent stops cleanly.
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.wait_exit(Duration::from_secs(8)), Some(0));
     let (stdout, stderr) = agent.output();
-    assert!(
-        !stdout.contains(&token) && !stderr.contains(&token),
-        "the token never appears in the agent's output"
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-        .collect();
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["msg"] == "check" && l["status"] == "ready")
-    );
-    let change = lines
-        .iter()
-        .find(|l| l["msg"] == "network readiness changed" && l["to"] == "degraded")
-        .unwrap();
+    assert!(!stdout.contains(&token) && !stderr.contains(&token), "the token never appears in the agent's output");
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    assert!(lines.iter().any(|l| l["msg"] == "check" && l["status"] == "ready"));
+    let change = lines.iter().find(|l| l["msg"] == "network readiness changed" && l["to"] == "degraded").unwrap();
     assert_eq!(change["changed_endpoints"][0]["service"], "logs");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l["msg"] == "plane unreachable; will retry")
-    );
+    assert!(lines.iter().any(|l| l["msg"] == "plane unreachable; will retry"));
     assert_eq!(lines.last().unwrap()["msg"], "agent stopped");
 }
 
@@ -302,36 +181,20 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     let dir = TempDir::new("sigkill");
     let db = dir.db();
     let (id, token) = add_runner(&db, "durable");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let start = || {
         let mut cmd = Command::new(BIN);
-        cmd.args([
-            "plane",
-            "serve",
-            "--database",
-            &db,
-            "--listen",
-            &addr.to_string(),
-        ])
-        .env_clear()
-        .env("NETREADY_ADMIN_TOKEN", ADMIN);
+        cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
+            .env_clear()
+            .env("NETREADY_ADMIN_TOKEN", ADMIN);
         let p = Proc::spawn(cmd, "plane").unwrap();
-        eventually(Duration::from_secs(10), || {
-            http(addr, "GET", "/healthz", &[], b"")
-                .ok()
-                .filter(|(s, _)| *s == 200)
-        })
-        .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
+        eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
+            .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
         p
     };
     let mut plane = start();
-    let mut report: Value =
-        serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
+    let mut report: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
     let auth = format!("Bearer {token}");
     for i in 0..20 {
         report["checked_at"] = Value::String(format!("2026-11-26T13:{i:02}:00.000Z"));
@@ -339,10 +202,7 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
             addr,
             "POST",
             &format!("/api/v1/runners/{id}/network-readiness"),
-            &[
-                ("Authorization", &auth),
-                ("Content-Type", "application/json"),
-            ],
+            &[("Authorization", &auth), ("Content-Type", "application/json")],
             report.to_string().as_bytes(),
         )
         .unwrap();
@@ -353,23 +213,11 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     drop(plane);
     let _plane = start();
     let auth = format!("Bearer {ADMIN}");
-    let (status, body) = http(
-        addr,
-        "GET",
-        &format!("/api/v1/runners/{id}/history?limit=100"),
-        &[("Authorization", &auth)],
-        b"",
-    )
-    .unwrap();
+    let (status, body) =
+        http(addr, "GET", &format!("/api/v1/runners/{id}/history?limit=100"), &[("Authorization", &auth)], b"")
+            .unwrap();
     assert_eq!(status, 200, "{body}");
     let history: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        history["reports"].as_array().unwrap().len(),
-        20,
-        "every acknowledged report survived SIGKILL"
-    );
-    assert_eq!(
-        history["reports"][0]["checked_at"],
-        "2026-11-26T13:19:00.000Z"
-    );
+    assert_eq!(history["reports"].as_array().unwrap().len(), 20, "every acknowledged report survived SIGKILL");
+    assert_eq!(history["reports"][0]["checked_at"], "2026-11-26T13:19:00.000Z");
 }

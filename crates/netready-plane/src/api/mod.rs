@@ -20,10 +20,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn openapi() -> impl axum::response::IntoResponse {
-    (
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
+    ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 /// The cookie that carries the dashboard session.
@@ -31,14 +28,11 @@ pub const SESSION_COOKIE: &str = "netready_session";
 
 /// The admin credential: `Authorization: Bearer <admin token>`, or the dashboard's cookie.
 pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    let header = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+    let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if let Some(token) = bearer(header) {
         return constant_time_eq(token.as_bytes(), state.admin_token.as_bytes());
     }
-    session_cookie(headers)
-        .is_some_and(|c| constant_time_eq(c.as_bytes(), state.session_value().as_bytes()))
+    session_cookie(headers).is_some_and(|c| constant_time_eq(c.as_bytes(), state.session_value().as_bytes()))
 }
 
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {

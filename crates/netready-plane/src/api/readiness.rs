@@ -35,42 +35,23 @@ async fn ingest(
     body: Body,
 ) -> Result<Response, ApiError> {
     // Who: the runner's token, and only for its own id.
-    let token = bearer(
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    )
-    .ok_or_else(|| {
-        ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'")
-    })?;
+    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+        .ok_or_else(|| ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'"))?;
     let runner = state
         .store
         .runner_by_token(&token_hash(token))
         .await?
         .ok_or_else(|| ApiError::unauthorized("unknown runner token"))?;
     if runner.revoked_at.is_some() {
-        return Err(ApiError::unauthorized(
-            "this runner's token has been revoked",
-        ));
+        return Err(ApiError::unauthorized("this runner's token has been revoked"));
     }
     if runner.id != id {
-        return Err(ApiError::forbidden(
-            "a runner token can only report for its own runner id",
-        ));
+        return Err(ApiError::forbidden("a runner token can only report for its own runner id"));
     }
 
     // What: JSON, within the limit.
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if !content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .eq_ignore_ascii_case("application/json")
-    {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/json") {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -84,16 +65,12 @@ async fn ingest(
             format!("the report exceeds the limit of {} bytes", state.body_limit),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > state.body_limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, state.body_limit)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|_| too_large())?;
 
     let new = validate(&bytes, &state.schema, &id, now_ms())?;
     let checked_at = new.checked_at.clone();
@@ -102,15 +79,8 @@ async fn ingest(
         Stored::Created => (StatusCode::CREATED, false),
         Stored::Duplicate => (StatusCode::OK, true),
     };
-    state
-        .metrics
-        .reports_stored
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    Ok((
-        code,
-        Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at })),
-    )
-        .into_response())
+    state.metrics.reports_stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
 }
 
 /// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
@@ -121,8 +91,8 @@ pub fn validate(
     runner_id: &str,
     now_ms: i64,
 ) -> Result<NewReport, ApiError> {
-    let value: Value = serde_json::from_slice(bytes)
-        .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
     match value.get("schema_version") {
         None => {
@@ -131,11 +101,7 @@ pub fn validate(
                 format!("the report has no schema_version; accepted versions: {accepted}"),
             ));
         }
-        Some(v)
-            if !v
-                .as_u64()
-                .is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) =>
-        {
+        Some(v) if !v.as_u64().is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) => {
             return Err(ApiError::unprocessable(
                 "unsupported_schema_version",
                 format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
@@ -154,17 +120,11 @@ pub fn validate(
     if !problems.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_report",
-            format!(
-                "the report does not match schema version 1: {}",
-                problems.join("; ")
-            ),
+            format!("the report does not match schema version 1: {}", problems.join("; ")),
         ));
     }
     let report: Report = serde_json::from_value(value).map_err(|e| {
-        ApiError::unprocessable(
-            "invalid_report",
-            format!("the report does not match schema version 1: {e}"),
-        )
+        ApiError::unprocessable("invalid_report", format!("the report does not match schema version 1: {e}"))
     })?;
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
         .ok()

@@ -69,9 +69,7 @@ pub struct ListQuery {
 pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerSummary>, ApiError> {
     let wanted = match query.readiness.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Readiness::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "unknown readiness '{s}': expected ready, degraded, stale or unknown"
-            ))
+            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
         })?),
         None => None,
     };
@@ -84,15 +82,9 @@ pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerS
         .iter()
         .map(|r| summarize(r, now, state.stale_after_ms))
         .filter(|r| wanted.is_none_or(|w| r.readiness == w))
-        .filter(|r| {
-            needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle)
-        })
+        .filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle))
         .collect();
-    runners.sort_by(|a, b| {
-        a.readiness
-            .cmp(&b.readiness)
-            .then_with(|| a.name.cmp(&b.name))
-    });
+    runners.sort_by(|a, b| a.readiness.cmp(&b.readiness).then_with(|| a.name.cmp(&b.name)));
     Ok(runners)
 }
 
@@ -103,9 +95,7 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
     let runners = matching(&state, &query).await?;
-    Ok(Json(
-        serde_json::json!({ "count": runners.len(), "runners": runners }),
-    ))
+    Ok(Json(serde_json::json!({ "count": runners.len(), "runners": runners })))
 }
 
 async fn show(
@@ -114,18 +104,12 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
-    let row = state
-        .store
-        .runner_row(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    let row = state.store.runner_row(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
     let report = match state.store.latest_report(&id).await? {
         Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
         None => Value::Null,
     };
-    Ok(Json(
-        serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report }),
-    ))
+    Ok(Json(serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -146,9 +130,7 @@ async fn history(
             .parse::<i64>()
             .ok()
             .filter(|n| (1..=1000).contains(n))
-            .ok_or_else(|| {
-                ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000"))
-            })?,
+            .ok_or_else(|| ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000")))?,
     };
     if state.store.runner(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
@@ -174,7 +156,5 @@ async fn history(
             })
         })
         .collect();
-    Ok(Json(
-        serde_json::json!({ "runner_id": id, "changes": changes, "reports": reports }),
-    ))
+    Ok(Json(serde_json::json!({ "runner_id": id, "changes": changes, "reports": reports })))
 }

@@ -32,17 +32,12 @@ impl Drop for TestDb {
         if let Some((admin, name)) = self.pg.take() {
             // Best effort, on a runtime of its own (the test's may be gone).
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .unwrap();
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
                 rt.block_on(async {
                     use sqlx::Connection;
                     if let Ok(mut c) = sqlx::PgConnection::connect(&admin).await {
                         let _ =
-                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                                .execute(&mut c)
-                                .await;
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut c).await;
                     }
                 });
             })
@@ -55,45 +50,27 @@ pub fn sqlite() -> TestDb {
     let n = N.fetch_add(1, Ordering::SeqCst);
     let dir = std::env::temp_dir().join(format!("netready-plane-test-{}-{n}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    TestDb {
-        url: dir.join("plane.db").display().to_string(),
-        dir: Some(dir),
-        pg: None,
-    }
+    TestDb { url: dir.join("plane.db").display().to_string(), dir: Some(dir), pg: None }
 }
 
 /// A fresh database on the test PostgreSQL server; `None` (after saying so) when there is none
 /// and none is required. On CI, a missing server fails the test.
 pub async fn postgres() -> Option<TestDb> {
     let Ok(admin) = std::env::var("NETREADY_TEST_POSTGRES_URL") else {
-        if std::env::var_os("CI").is_some()
-            || std::env::var("NETREADY_POSTGRES").is_ok_and(|v| v == "required")
-        {
-            panic!(
-                "NETREADY_TEST_POSTGRES_URL is not set: scripts/test starts a PostgreSQL server and sets it"
-            );
+        if std::env::var_os("CI").is_some() || std::env::var("NETREADY_POSTGRES").is_ok_and(|v| v == "required") {
+            panic!("NETREADY_TEST_POSTGRES_URL is not set: scripts/test starts a PostgreSQL server and sets it");
         }
-        eprintln!(
-            "SKIPPED (not a pass): no NETREADY_TEST_POSTGRES_URL; run scripts/test to get a server"
-        );
+        eprintln!("SKIPPED (not a pass): no NETREADY_TEST_POSTGRES_URL; run scripts/test to get a server");
         return None;
     };
     let n = N.fetch_add(1, Ordering::SeqCst);
     let name = format!("netready_test_{}_{n}", std::process::id());
     use sqlx::Connection;
-    let mut c = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut c)
-        .await
-        .unwrap();
+    let mut c =
+        sqlx::PgConnection::connect(&admin).await.unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.unwrap();
     let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-    Some(TestDb {
-        url: format!("{base}/{name}"),
-        dir: None,
-        pg: Some((admin, name)),
-    })
+    Some(TestDb { url: format!("{base}/{name}"), dir: None, pg: Some((admin, name)) })
 }
 
 /// Runs `body` against a store on each backend.
@@ -122,11 +99,7 @@ macro_rules! both_backends {
 }
 
 pub fn router(store: &Store) -> Router {
-    app(AppState::new(
-        store.clone(),
-        ADMIN,
-        netready_plane::DEFAULT_STALE_AFTER,
-    ))
+    app(AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER))
 }
 
 pub struct Answer {
@@ -146,23 +119,16 @@ pub async fn call(router: &Router, req: Request<Body>) -> Answer {
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = res.into_body().collect().await.unwrap().to_bytes();
-    Answer {
-        status,
-        headers,
-        text: String::from_utf8_lossy(&bytes).into_owned(),
-    }
+    Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
 pub fn report() -> Value {
-    serde_json::from_str(include_str!(
-        "../../../../tests/fixtures/report-degraded.json"
-    ))
-    .unwrap()
+    serde_json::from_str(include_str!("../../../../tests/fixtures/report-degraded.json")).unwrap()
 }
 
 pub fn post_report(runner: &str, token: Option<&str>, body: impl Into<Body>) -> Request<Body> {
-    let mut req = Request::post(format!("/api/v1/runners/{runner}/network-readiness"))
-        .header("content-type", "application/json");
+    let mut req =
+        Request::post(format!("/api/v1/runners/{runner}/network-readiness")).header("content-type", "application/json");
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
@@ -170,8 +136,5 @@ pub fn post_report(runner: &str, token: Option<&str>, body: impl Into<Body>) -> 
 }
 
 pub fn admin_get(path: &str) -> Request<Body> {
-    Request::get(path)
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .body(Body::empty())
-        .unwrap()
+    Request::get(path).header("authorization", format!("Bearer {ADMIN}")).body(Body::empty()).unwrap()
 }
