@@ -67,12 +67,12 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             RunnerCommand::List { db } => {
                 let store = open(&db.database).await?;
                 let rows = store.runners().await?;
-                println!("{:<16}  {:<9}  {:<24}  NAME", "ID", "TOKEN", "LAST CHECK");
+                println!("{:<16}  {:<9}  {:<34}  NAME", "ID", "TOKEN", "LAST CHECK");
                 for r in rows {
                     let token = if r.runner.revoked_at.is_some() { "revoked" } else { "active" };
                     let last =
                         r.state.as_ref().map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status));
-                    println!("{:<16}  {:<9}  {:<24}  {}", r.runner.id, token, last, r.runner.name);
+                    println!("{:<16}  {:<9}  {:<34}  {}", r.runner.id, token, last, r.runner.name);
                 }
                 store.close().await;
             }
