@@ -139,6 +139,22 @@ impl LabSpec {
         self
     }
 
+    /// The lab most tests start from: the five endpoints of eu-west-3 (ECR registry
+    /// 111122223333) as interface endpoints at 10.0.2.10–14, each listening.
+    pub fn interface_endpoints() -> Self {
+        let mut spec = LabSpec::default();
+        for (host, ip) in [
+            ("secretsmanager.eu-west-3.amazonaws.com", "10.0.2.10"),
+            ("logs.eu-west-3.amazonaws.com", "10.0.2.11"),
+            ("api.ecr.eu-west-3.amazonaws.com", "10.0.2.12"),
+            ("111122223333.dkr.ecr.eu-west-3.amazonaws.com", "10.0.2.13"),
+            ("s3.eu-west-3.amazonaws.com", "10.0.2.14"),
+        ] {
+            spec = spec.endpoint(host, &[ip]);
+        }
+        spec
+    }
+
     pub fn task_ip(&self) -> String {
         format!("{}.{}.1.10", self.vpc[0], self.vpc[1])
     }
@@ -674,4 +690,24 @@ pub fn eventually<T>(within: Duration, mut f: impl FnMut() -> Option<T>) -> Opti
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Registers a runner with `netready plane runner add` (the binary at `bin`) in `database`;
+/// returns its id and token as printed.
+pub fn runner_add(bin: &Path, database: &str, name: &str) -> (String, String) {
+    let out = Command::new(bin)
+        .args(["plane", "runner", "add", name, "--database", database])
+        .env_clear()
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    assert!(out.status.success(), "runner add failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |label: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(label))
+            .unwrap_or_else(|| panic!("no '{label}' in: {text}"))
+            .trim()
+            .to_owned()
+    };
+    (field("runner id:"), field("runner token:"))
 }

@@ -15,6 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 /// The migrations, in order. Never edit one that has shipped: add a new one.
 const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
+/// A runner and its state, for lists and details.
+const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, \
+     s.status, s.degraded, s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id";
+
 /// How many reports one commit may carry.
 const MAX_BATCH: usize = 512;
 
@@ -221,23 +225,14 @@ impl Store {
 
     /// Every runner with its state, in name order.
     pub async fn runners(&self) -> Result<Vec<RunnerRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, s.status, s.degraded, \
-             s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id ORDER BY r.name, r.id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("{RUNNER_WITH_STATE} ORDER BY r.name, r.id");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
         rows.iter().map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? })).collect()
     }
 
     pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
-        let row = sqlx::query(
-            "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, s.status, s.degraded, \
-             s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id WHERE r.id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("{RUNNER_WITH_STATE} WHERE r.id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
     }
 

@@ -48,20 +48,6 @@ fn run_once(lab: &Lab, timeout: &str) -> Sample {
     }
 }
 
-fn spec() -> LabSpec {
-    let mut spec = LabSpec::default();
-    for (host, ip) in [
-        ("secretsmanager.eu-west-3.amazonaws.com", "10.0.2.10"),
-        ("logs.eu-west-3.amazonaws.com", "10.0.2.11"),
-        ("api.ecr.eu-west-3.amazonaws.com", "10.0.2.12"),
-        ("111122223333.dkr.ecr.eu-west-3.amazonaws.com", "10.0.2.13"),
-        ("s3.eu-west-3.amazonaws.com", "10.0.2.14"),
-    ] {
-        spec = spec.endpoint(host, &[ip]);
-    }
-    spec
-}
-
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -75,7 +61,7 @@ fn main() {
         eprintln!("SKIPPED: {why}; the check benchmark needs the namespace lab");
         return;
     }
-    let lab = Lab::build(spec()).expect("build the lab");
+    let lab = Lab::build(LabSpec::interface_endpoints()).expect("build the lab");
     println!(
         "| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |"
     );
@@ -115,13 +101,7 @@ fn agent(lab: &Lab) {
     let dir = std::env::temp_dir().join(format!("netready-agent-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("plane.db").display().to_string();
-    let out = std::process::Command::new(BIN)
-        .args(["plane", "runner", "add", "bench", "--database", &db])
-        .output()
-        .expect("add");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).expect("field").trim().to_owned();
-    let (id, token) = (field("runner id:"), field("runner token:"));
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "bench");
     let mut plane = lab.task_command(BIN.as_ref());
     plane
         .args(["plane", "serve", "--database", &db, "--listen", "127.0.0.1:8080"])

@@ -123,13 +123,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let dir = std::env::temp_dir().join(format!("netready-browser-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("plane.db").display().to_string();
-    let add = |name: &str| {
-        let out =
-            Command::new(BIN).args(["plane", "runner", "add", name, "--database", &db]).env_clear().output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
-        (field("runner id:"), field("runner token:"))
-    };
+    let add = |name: &str| netready_lab::runner_add(BIN.as_ref(), &db, name);
     let (ok_id, ok_token) = add("eu-west-3 / build-fleet-a");
     let (bad_id, bad_token) = add("eu-west-3 / build-fleet-b");
 

@@ -33,28 +33,8 @@ impl Drop for TempDir {
     }
 }
 
-/// `netready plane runner add` → (id, token).
 fn add_runner(database: &str, name: &str) -> (String, String) {
-    let out =
-        Command::new(BIN).args(["plane", "runner", "add", name, "--database", database]).env_clear().output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8_lossy(&out.stdout);
-    let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
-    (field("runner id:"), field("runner token:"))
-}
-
-fn spec() -> LabSpec {
-    let mut spec = LabSpec::default();
-    for (host, ip) in [
-        ("secretsmanager.eu-west-3.amazonaws.com", "10.0.2.10"),
-        ("logs.eu-west-3.amazonaws.com", "10.0.2.11"),
-        ("api.ecr.eu-west-3.amazonaws.com", "10.0.2.12"),
-        ("111122223333.dkr.ecr.eu-west-3.amazonaws.com", "10.0.2.13"),
-        ("s3.eu-west-3.amazonaws.com", "10.0.2.14"),
-    ] {
-        spec = spec.endpoint(host, &[ip]);
-    }
-    spec
+    netready_lab::runner_add(BIN.as_ref(), database, name)
 }
 
 fn plane_in(lab: &Lab, database: &str) -> Proc {
@@ -92,7 +72,7 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
     if !netready_lab::ready() {
         return;
     }
-    let lab = Lab::build(spec()).unwrap();
+    let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
     let dir = TempDir::new("agent");
     let db = dir.db();
     let (id, token) = add_runner(&db, "lab-runner");
