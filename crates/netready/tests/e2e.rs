@@ -201,3 +201,97 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     assert_eq!(history["reports"].as_array().unwrap().len(), 20, "every acknowledged report survived SIGKILL");
     assert_eq!(history["reports"][0]["checked_at"], "2026-11-26T13:19:00.000Z");
 }
+
+/// A plain-HTTP forward proxy inside namespace `ns` on `listen`: records each request line, then
+/// relays the request (absolute URI made relative) to the address it names, and the answer back.
+fn forward_proxy(ns: &str, listen: SocketAddr) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use std::io::{Read, Write};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    netready_lab::in_netns(ns, move || {
+        let listener = std::net::TcpListener::bind(listen).unwrap();
+        std::thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                let mut buf = vec![0u8; 65536];
+                let mut req = Vec::new();
+                let head_end = loop {
+                    let n = client.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break None;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                    if let Some(i) = req.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break Some(i + 4);
+                    }
+                };
+                let Some(head_end) = head_end else { continue };
+                let head = String::from_utf8_lossy(&req[..head_end]).into_owned();
+                let line = head.lines().next().unwrap_or_default().to_owned();
+                log.lock().unwrap().push(line.clone());
+                let mut parts = line.split_whitespace();
+                let (method, uri) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                let Some(rest) = uri.strip_prefix("http://") else { continue };
+                let (authority, path) =
+                    rest.split_once('/').map(|(a, p)| (a, format!("/{p}"))).unwrap_or((rest, "/".into()));
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                while req.len() < head_end + length {
+                    let n = client.read(&mut buf).unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    req.extend_from_slice(&buf[..n]);
+                }
+                let mut fwd = format!("{method} {path} HTTP/1.1\r\n");
+                for l in head.lines().skip(1).filter(|l| !l.is_empty()) {
+                    let lower = l.to_ascii_lowercase();
+                    if !lower.starts_with("connection:") && !lower.starts_with("proxy-") {
+                        fwd.push_str(l);
+                        fwd.push_str("\r\n");
+                    }
+                }
+                fwd.push_str("Connection: close\r\n\r\n");
+                let Ok(mut upstream) = std::net::TcpStream::connect(authority) else { continue };
+                let _ = upstream.write_all(fwd.as_bytes());
+                let _ = upstream.write_all(&req[head_end..]);
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            }
+        });
+    })
+    .unwrap();
+    seen
+}
+
+#[test]
+fn reports_go_through_the_configured_proxy_while_probes_stay_direct() {
+    if !netready_lab::ready() {
+        return;
+    }
+    let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
+    let dir = TempDir::new("proxy");
+    let db = dir.db();
+    let (id, token) = add_runner(&db, "behind-a-proxy");
+    let _plane = plane_in(&lab, &db);
+    let seen = forward_proxy(&lab.task_ns, "127.0.0.1:3128".parse().unwrap());
+
+    let mut cmd = lab.task_command(BIN.as_ref());
+    cmd.args(["agent", "--plane-url", "http://127.0.0.1:8080", "--runner-id", &id, "--interval", "1s"])
+        .args(["--listen", "127.0.0.1:9464", "--region", "eu-west-3", "--ecr-registry-id", "111122223333"])
+        .env("NETREADY_RUNNER_TOKEN", &token)
+        .env("HTTP_PROXY", "http://127.0.0.1:3128");
+    let agent = Proc::spawn(cmd, "agent").unwrap();
+    let view = eventually(Duration::from_secs(10), || runner_view(&lab, &id).filter(|v| v["report"].is_object()))
+        .unwrap_or_else(|| panic!("no report through the proxy: {:?}", agent.output()));
+    assert_eq!(view["runner"]["readiness"], "ready", "the probes went direct: the proxy relays only HTTP");
+    assert_eq!(view["report"]["proxy"], serde_json::json!({"configured": true, "variables": ["HTTP_PROXY"]}));
+    let lines = seen.lock().unwrap().clone();
+    assert!(!lines.is_empty(), "the report went through the proxy");
+    let expected = format!("POST http://127.0.0.1:8080/api/v1/runners/{id}/network-readiness HTTP/1.1");
+    assert!(lines.iter().all(|l| *l == expected), "only reports crossed the proxy: {lines:?}");
+}
