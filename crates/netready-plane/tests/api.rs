@@ -113,6 +113,8 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     future["checked_at"] = json!("2099-01-01T00:00:00.000Z");
     let mut bad_time = report();
     bad_time["checked_at"] = json!("yesterday");
+    let mut offset = report();
+    offset["checked_at"] = json!("2026-11-26T15:43:38.555+02:00");
     let mut bad_enum = report();
     bad_enum["endpoints"][1]["access_type"] = json!("carrier_pigeon");
     let huge = format!("{{\"schema_version\": 1, \"padding\": \"{}\"}}", "x".repeat(300 * 1024));
@@ -124,6 +126,7 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
         (no_version.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "no schema_version"),
         (future.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "in the future"),
         (bad_time.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "checked_at"),
+        (offset.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/checked_at"),
         ("[]".into(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "schema_version"),
         (huge, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "262144 bytes"),
     ];
