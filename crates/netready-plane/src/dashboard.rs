@@ -146,11 +146,16 @@ async fn list_page(
     if !is_admin(&state, &headers) {
         return Ok(unauthorized_redirect());
     }
-    let query = ListQuery { readiness: params.readiness.clone(), q: params.q.clone() };
-    let runners = matching(&state, &query).await?;
     let page_no = params.page.unwrap_or(1).max(1);
-    let pages = runners.len().div_ceil(PAGE_SIZE).max(1);
-    let shown: &[RunnerSummary] = runners.chunks(PAGE_SIZE).nth(page_no - 1).unwrap_or(&[]);
+    let query = ListQuery {
+        readiness: params.readiness.clone(),
+        q: params.q.clone(),
+        limit: None,
+        offset: Some(((page_no - 1) * PAGE_SIZE).to_string()),
+    };
+    let list = matching(&state, &query, PAGE_SIZE as i64).await?;
+    let pages = (list.count as usize).div_ceil(PAGE_SIZE).max(1);
+    let shown: &[RunnerSummary] = &list.runners;
     let selected = params.readiness.clone().unwrap_or_default();
     let body = html! {
         div id="content" {
@@ -165,7 +170,11 @@ async fn list_page(
                 }
                 button type="submit" { "Filter" }
             }
-            p class="muted" { (runners.len()) " runners · page " (page_no) " of " (pages) " · updated " (rfc3339(now_ms())) }
+            p class="muted" {
+                (list.count) " runners"
+                @for (name, n) in &list.counts { " · " (n) " " (name) }
+                " · page " (page_no) " of " (pages) " · updated " (rfc3339(now_ms()))
+            }
             table id="runners" {
                 thead { tr { th { "Runner" } th { "Readiness" } th { "Last check" } th { "Degraded endpoints" } } }
                 tbody {

@@ -64,6 +64,29 @@ pub struct State {
     pub last_received_at: i64,
 }
 
+/// Which runners a list shows.
+#[derive(Debug, Clone)]
+pub struct ListFilter {
+    /// Only this rank (0 degraded, 1 stale, 2 unknown, 3 ready).
+    pub rank: Option<i64>,
+    /// Only names or ids containing this text, case-insensitively.
+    pub text: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+    pub now_ms: i64,
+    pub stale_after_ms: i64,
+}
+
+/// One page of a runner list.
+#[derive(Debug, Clone)]
+pub struct RunnerPage {
+    /// How many runners match the whole filter.
+    pub total: i64,
+    /// How many runners match the text filter, by rank (degraded, stale, unknown, ready).
+    pub by_rank: [i64; 4],
+    pub runners: Vec<RunnerRow>,
+}
+
 /// A report ready to store.
 #[derive(Debug, Clone)]
 pub struct NewReport {
@@ -221,6 +244,74 @@ impl Store {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| runner_of(&r)).transpose()
+    }
+
+    /// One page of runners with their state, problems first — the order and filters of
+    /// [`crate::readiness::readiness`], computed by the database so that a page costs the same with
+    /// ten thousand runners as with ten. Returns the number of matching runners and the page.
+    pub async fn list_runners(&self, filter: &ListFilter) -> Result<RunnerPage, StoreError> {
+        // Ranks: 0 degraded, 1 stale, 2 unknown, 3 ready (crate::readiness::Readiness's order).
+        let rank = "CASE WHEN s.runner_id IS NULL THEN 2 WHEN s.last_received_at < $1 THEN 1 \
+                    WHEN s.status = 'ready' THEN 3 ELSE 0 END";
+        let pattern = filter.text.as_ref().map(|t| {
+            let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            format!("%{escaped}%")
+        });
+        let text_condition =
+            |n: usize| format!("(LOWER(r.name) LIKE ${n} ESCAPE '\\' OR LOWER(r.id) LIKE ${n} ESCAPE '\\')");
+        let stale_before = filter.now_ms - filter.stale_after_ms;
+
+        // How many runners of each readiness match the text filter.
+        let count_sql = format!(
+            "SELECT {rank} AS rank, COUNT(*) AS n FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id \
+             WHERE {} GROUP BY 1",
+            if pattern.is_some() { text_condition(2) } else { "1 = 1".to_owned() }
+        );
+        let mut count = sqlx::query(&count_sql).bind(stale_before);
+        if let Some(p) = &pattern {
+            count = count.bind(p.clone());
+        }
+        let mut by_rank = [0i64; 4];
+        for row in count.fetch_all(&self.pool).await? {
+            let (r, n): (i64, i64) = (row.try_get("rank")?, row.try_get("n")?);
+            if let Some(slot) = usize::try_from(r).ok().and_then(|r| by_rank.get_mut(r)) {
+                *slot = n;
+            }
+        }
+
+        // The page itself.
+        let mut conditions = vec!["1 = 1".to_owned()];
+        let mut next = 2;
+        if filter.rank.is_some() {
+            conditions.push(format!("{rank} = ${next}"));
+            next += 1;
+        }
+        if pattern.is_some() {
+            conditions.push(text_condition(next));
+            next += 1;
+        }
+        let page_sql = format!(
+            "{RUNNER_WITH_STATE} WHERE {} ORDER BY {rank}, r.name, r.id LIMIT ${next} OFFSET ${}",
+            conditions.join(" AND "),
+            next + 1
+        );
+        let mut page = sqlx::query(&page_sql).bind(stale_before);
+        if let Some(rank) = filter.rank {
+            page = page.bind(rank);
+        }
+        if let Some(p) = pattern {
+            page = page.bind(p);
+        }
+        let rows = page.bind(filter.limit).bind(filter.offset).fetch_all(&self.pool).await?;
+        let runners = rows
+            .iter()
+            .map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? }))
+            .collect::<Result<_, StoreError>>()?;
+        let total = match filter.rank {
+            Some(r) => usize::try_from(r).ok().and_then(|r| by_rank.get(r)).copied().unwrap_or(0),
+            None => by_rank.iter().sum(),
+        };
+        Ok(RunnerPage { total, by_rank, runners })
     }
 
     /// Every runner with its state, in name order.

@@ -25,6 +25,13 @@ impl Readiness {
         }
     }
 
+    /// The position in the dashboard's order, as the database computes it (see `Store::list_runners`).
+    pub fn rank(self) -> i64 {
+        self as i64
+    }
+
+    pub const ALL: [Readiness; 4] = [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready];
+
     pub fn parse(s: &str) -> Option<Self> {
         [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready]
             .into_iter()
@@ -78,6 +85,8 @@ mod tests {
     fn order_puts_problems_first() {
         let mut v = vec![Readiness::Ready, Readiness::Unknown, Readiness::Stale, Readiness::Degraded];
         v.sort();
-        assert_eq!(v, [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready]);
+        assert_eq!(v, Readiness::ALL);
+        let ranks: Vec<i64> = Readiness::ALL.iter().map(|r| r.rank()).collect();
+        assert_eq!(ranks, [0, 1, 2, 3], "the ranks the SQL in Store::list_runners uses");
     }
 }

@@ -324,3 +324,39 @@ both_backends!(concurrent_reports_are_batched_correctly, |store: netready_plane:
         assert_eq!(one["runner"]["readiness"], "ready");
     }
 });
+
+both_backends!(lists_are_paged_and_counted_by_the_database, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let mut ids = Vec::new();
+    for i in 0..25 {
+        ids.push(add_runner(&store, &format!("fleet_{i:02}")).await.unwrap());
+    }
+    add_runner(&store, "fleetX99").await.unwrap();
+    let mut r = report();
+    r["checked_at"] = json!(netready_plane::api::runners::rfc3339(netready_plane::db::now_ms()));
+    for (id, token) in ids.iter().take(3) {
+        call(&router, post_report(id, Some(token), r.to_string())).await;
+    }
+    let page = call(&router, admin_get("/api/v1/runners?limit=10&offset=0")).await.json();
+    assert_eq!(page["count"], 26);
+    assert_eq!(page["counts"], json!({"degraded": 3, "stale": 0, "unknown": 23, "ready": 0}));
+    let names: Vec<&str> = page["runners"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names[..3], ["fleet_00", "fleet_01", "fleet_02"], "degraded first, then by name");
+    assert_eq!(page["runners"][0]["readiness"], "degraded");
+    assert_eq!(page["runners"][3]["readiness"], "unknown");
+    let last = call(&router, admin_get("/api/v1/runners?limit=10&offset=20")).await.json();
+    assert_eq!(last["runners"].as_array().unwrap().len(), 6);
+    // '_' is a literal in the filter, not a LIKE wildcard.
+    let underscore = call(&router, admin_get("/api/v1/runners?q=fleet_")).await.json();
+    assert_eq!(underscore["count"], 25);
+    let unknown = call(&router, admin_get("/api/v1/runners?readiness=unknown&q=FLEET_1")).await.json();
+    assert_eq!(unknown["count"], 10);
+    for bad in ["limit=0", "limit=10001", "offset=-1", "limit=ten"] {
+        let ans = call(&router, admin_get(&format!("/api/v1/runners?{bad}"))).await;
+        assert_eq!(ans.status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // The dashboard pages by 200 and shows the counts.
+    let page = call(&router, admin_get("/dashboard?readiness=degraded")).await;
+    assert!(page.text.contains("3 runners"), "{}", page.text);
+    assert!(page.text.contains("23 unknown"));
+});

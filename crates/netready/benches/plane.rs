@@ -164,7 +164,7 @@ async fn run(name: &str, db: Db) -> String {
         page_bytes = r.bytes().await.expect("body").len();
         page.push(t.elapsed());
         let t = Instant::now();
-        let r = client.get(format!("{base}/api/v1/runners")).bearer_auth(ADMIN).send().await.expect("api");
+        let r = client.get(format!("{base}/api/v1/runners?limit=10000")).bearer_auth(ADMIN).send().await.expect("api");
         let _ = r.bytes().await;
         api.push(t.elapsed());
     }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::api::require_admin;
-use crate::db::{RunnerRow, now_ms};
+use std::collections::BTreeMap;
+
+use crate::db::{ListFilter, RunnerRow, now_ms};
 use crate::error::ApiError;
 use crate::readiness::{Readiness, readiness};
 
@@ -57,45 +59,83 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-#[derive(Debug, Deserialize)]
+/// The largest page the API returns.
+pub const MAX_LIMIT: i64 = 10_000;
+
+#[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
     /// Only runners with this readiness.
     pub readiness: Option<String>,
     /// Only runners whose name or id contains this text (case-insensitive).
     pub q: Option<String>,
+    /// Page size, 1 to 10,000 (default 1,000).
+    pub limit: Option<String>,
+    /// Runners to skip (default 0).
+    pub offset: Option<String>,
+}
+
+/// A page of runners.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerList {
+    /// How many runners match the filters.
+    pub count: i64,
+    /// How many runners match the text filter, by readiness.
+    pub counts: BTreeMap<&'static str, i64>,
+    pub limit: i64,
+    pub offset: i64,
+    pub runners: Vec<RunnerSummary>,
+}
+
+fn number(
+    value: Option<&str>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => s.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} '{s}' is not a number from {} to {}", range.start(), range.end()))
+        }),
+    }
 }
 
 /// The runners that match `query`, problems first (degraded, stale, unknown, ready), then by name.
-pub async fn matching(state: &AppState, query: &ListQuery) -> Result<Vec<RunnerSummary>, ApiError> {
+pub async fn matching(state: &AppState, query: &ListQuery, default_limit: i64) -> Result<RunnerList, ApiError> {
     let wanted = match query.readiness.as_deref().filter(|s| !s.is_empty()) {
         Some(s) => Some(Readiness::parse(s).ok_or_else(|| {
             ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
         })?),
         None => None,
     };
-    let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let limit = number(query.limit.as_deref(), "limit", default_limit, 1..=MAX_LIMIT)?;
+    let offset = number(query.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
     let now = now_ms();
-    let mut runners: Vec<RunnerSummary> = state
-        .store
-        .runners()
-        .await?
-        .iter()
-        .map(|r| summarize(r, now, state.stale_after_ms))
-        .filter(|r| wanted.is_none_or(|w| r.readiness == w))
-        .filter(|r| needle.is_empty() || r.name.to_lowercase().contains(&needle) || r.id.contains(&needle))
-        .collect();
-    runners.sort_by(|a, b| a.readiness.cmp(&b.readiness).then_with(|| a.name.cmp(&b.name)));
-    Ok(runners)
+    let filter = ListFilter {
+        rank: wanted.map(Readiness::rank),
+        text: query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned),
+        limit,
+        offset,
+        now_ms: now,
+        stale_after_ms: state.stale_after_ms,
+    };
+    let page = state.store.list_runners(&filter).await?;
+    Ok(RunnerList {
+        count: page.total,
+        counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
+        limit,
+        offset,
+        runners: page.runners.iter().map(|r| summarize(r, now, state.stale_after_ms)).collect(),
+    })
 }
 
 async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunnerList>, ApiError> {
     require_admin(&state, &headers)?;
-    let runners = matching(&state, &query).await?;
-    Ok(Json(serde_json::json!({ "count": runners.len(), "runners": runners })))
+    Ok(Json(matching(&state, &query, 1000).await?))
 }
 
 async fn show(
