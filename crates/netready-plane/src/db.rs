@@ -12,8 +12,29 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+/// A migration: the same SQL for both backends, or one text each where they differ.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
 /// The migrations, in order. Never edit one that has shipped: add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "init",
+        sqlite: include_str!("../migrations/0001_init.sql"),
+        postgres: include_str!("../migrations/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "report_compression",
+        sqlite: include_str!("../migrations/0002_report_compression.sqlite.sql"),
+        postgres: include_str!("../migrations/0002_report_compression.postgres.sql"),
+    },
+];
 
 /// A runner and its state, for lists and details.
 const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, \
@@ -444,7 +465,8 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
         )
         .execute(&mut *conn)
         .await?;
-        for (version, name, sql) in MIGRATIONS {
+        for Migration { version, name, sqlite, postgres } in MIGRATIONS {
+            let sql = if backend == Backend::Postgres { postgres } else { sqlite };
             let checksum = hex(&Sha256::digest(sql.as_bytes()));
             let applied: Option<String> =
                 sqlx::query_scalar("SELECT checksum FROM netready_migrations WHERE version = $1")
@@ -462,7 +484,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
                 None => {}
             }
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO netready_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
             )

@@ -360,3 +360,21 @@ both_backends!(lists_are_paged_and_counted_by_the_database, |store: netready_pla
     assert!(page.text.contains("3 runners"), "{}", page.text);
     assert!(page.text.contains("23 unknown"));
 });
+
+#[tokio::test]
+async fn postgres_stores_reports_with_lz4_when_the_server_has_it() {
+    let Some(db) = support::postgres().await else { return };
+    let store = netready_plane::Store::open(&db.url).await.unwrap();
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    assert_eq!(call(&router, post_report(&id, Some(&token), report().to_string())).await.status, StatusCode::CREATED);
+    use sqlx::Connection;
+    let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let method: Option<String> = sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM reports LIMIT 1")
+        .fetch_one(&mut c)
+        .await
+        .unwrap();
+    // Debian's PostgreSQL 15 has lz4; a 5 KiB report is compressed inline.
+    assert_eq!(method.as_deref(), Some("lz4"));
+    store.close().await;
+}

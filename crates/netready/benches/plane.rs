@@ -5,6 +5,8 @@
 //!
 //! Run: `cargo bench -p netready --bench plane` (see docs/benchmarks.md).
 
+#![allow(unsafe_code)] // sysconf(3), for the clock tick of /proc/<pid>/stat.
+
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -107,6 +109,13 @@ async fn run(name: &str, db: Db) -> String {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let plane_pid = plane.0.id();
+    let cpu_ticks = move || -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{plane_pid}/stat")).unwrap_or_default();
+        let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+        let field = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        field(11) + field(12) // utime, stime, in clock ticks
+    };
     let template = Arc::new(
         include_str!("../../../tests/fixtures/report-degraded.json")
             .replace("2026-11-26T13:43:38.555Z", "__CHECKED_AT__"),
@@ -114,6 +123,14 @@ async fn run(name: &str, db: Db) -> String {
     let counter = Arc::new(AtomicU64::new(0));
     let epoch = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_millis() as u64 - 86_400_000;
     let started = Instant::now();
+    let measuring = {
+        tokio::spawn(async move {
+            tokio::time::sleep(WARMUP).await;
+            let start = cpu_ticks();
+            tokio::time::sleep(MEASURE).await;
+            cpu_ticks() - start
+        })
+    };
     let mut tasks = Vec::new();
     for _ in 0..CONCURRENCY {
         let (client, base, runners, template, counter) =
@@ -152,6 +169,10 @@ async fn run(name: &str, db: Db) -> String {
     }
     latencies.sort();
     let rate = latencies.len() as f64 / MEASURE.as_secs_f64();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let plane_cpu_ms = measuring.await.expect("cpu") / hz * 1000.0;
+    let cpu_per_report = plane_cpu_ms / latencies.len().max(1) as f64;
 
     // The dashboard's list page and the API list, with 10,000 runners that all reported.
     let mut page = Vec::new();
@@ -174,7 +195,7 @@ async fn run(name: &str, db: Db) -> String {
     let _ = plane.0.wait();
     let _ = std::thread::spawn(db.cleanup).join();
     format!(
-        "| {name} | {RUNNERS} | {CONCURRENCY} | {} | {rate:.0} | {} | {} | {} | {errors} | {} / {} | {} / {} ({} KiB) |",
+        "| {name} | {RUNNERS} | {CONCURRENCY} | {} | {rate:.0} | {} | {} | {} | {errors} | {cpu_per_report:.3} ms | {} / {} | {} / {} ({} KiB) |",
         latencies.len(),
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
@@ -198,9 +219,9 @@ fn main() {
         Err(_) => eprintln!("PostgreSQL skipped: set NETREADY_TEST_POSTGRES_URL (scripts/test-postgres.sh start)"),
     }
     println!(
-        "| backend | runners | concurrency | reports | reports/s | p50 | p99 | max | errors | API list p50 / p99 | dashboard list p50 / p99 (page) |"
+        "| backend | runners | concurrency | reports | reports/s | p50 | p99 | max | errors | plane CPU per report | API list (10,000) p50 / p99 | dashboard list p50 / p99 (page) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");
     }
