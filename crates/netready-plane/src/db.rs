@@ -484,7 +484,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
                 None => {}
             }
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(*sql).execute(&mut *tx).await?;
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
             sqlx::query(
                 "INSERT INTO netready_migrations (version, name, checksum, applied_at) VALUES ($1, $2, $3, $4)",
             )
