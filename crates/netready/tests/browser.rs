@@ -55,6 +55,14 @@ impl Session {
     fn text(&self, element: &str) -> String {
         self.call("GET", &format!("/element/{element}/text"), Value::Null).as_str().unwrap().to_owned()
     }
+    /// The text of an element, or None if it went stale (the page replaced it meanwhile).
+    fn try_text(&self, element: &str) -> Option<String> {
+        let path = format!("/session/{}/element/{element}/text", self.id);
+        let (status, text) = http(self.driver, "GET", &path, &[], b"").ok()?;
+        (status == 200)
+            .then(|| serde_json::from_str::<Value>(&text).ok()?["value"].as_str().map(str::to_owned))
+            .flatten()
+    }
     fn click(&self, element: &str) {
         self.call("POST", &format!("/element/{element}/click"), json!({}));
     }
@@ -223,6 +231,20 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard-runner-details.png");
         std::fs::write(docs, &png).unwrap();
     }
+
+    // The page updates itself while open: the runner recovers, and without a reload the badge
+    // turns green (the page refreshes its content every 15 s).
+    let mut recovered = ready.clone();
+    recovered["checked_at"] = json!(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+    post(&bad_id, &bad_token, &recovered);
+    let url_before = s.url();
+    let badge = eventually(Duration::from_secs(25), || {
+        let b = s.find("h1 .badge")?;
+        let text = s.try_text(&b)?;
+        (text == "ready").then_some(text)
+    });
+    assert_eq!(badge.as_deref(), Some("ready"), "the details page did not update itself");
+    assert_eq!(s.url(), url_before, "updated in place, not navigated");
     drop(s);
     drop(chromedriver);
     let _ = std::fs::remove_dir_all(&dir);
