@@ -17,7 +17,7 @@ const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let settings = Arc::new(args.probe.raw(matches).validate(&env)?);
-    let config = config(args)?;
+    let config = config(args, matches)?;
     if settings.region.is_none() && env(netready_check::metadata::METADATA_URI_VAR).is_none() {
         return Err(netready_check::SettingsError::NoRegion.into());
     }
@@ -29,9 +29,15 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn config(args: &AgentArgs) -> Result<AgentConfig, ConfigError> {
+fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, ConfigError> {
+    // Name what the user actually set: the flag, or the variable when the flag was absent.
     let origin = |var: &str, flag: &str| {
-        if std::env::var_os(var).is_some() { var.to_owned() } else { flag.to_owned() }
+        let id = flag.trim_start_matches("--").replace('-', "_");
+        if matches.value_source(&id) == Some(clap::parser::ValueSource::EnvVariable) {
+            var.to_owned()
+        } else {
+            flag.to_owned()
+        }
     };
     let plane_url = args.plane_url.clone().ok_or_else(|| {
         ConfigError("no plane: pass --plane-url or set NETREADY_PLANE_URL (e.g. https://plane.example.com)".into())

@@ -146,3 +146,7 @@ fn revoking_an_unknown_runner_says_so() {
     assert!(stdout.contains("revoked"), "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+rejects!(agent_names_the_flag_that_overrode_a_variable, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1", "--listen", "nowhere"],
+    env: [("NETREADY_RUNNER_TOKEN", "nrt_x"), ("NETREADY_LISTEN", "127.0.0.1:9464")],
+    says: ["invalid value for --listen: 'nowhere'"]);
