@@ -20,7 +20,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Check(args) => check::run(args, sub("check")),
         Command::Agent(args) => agent::run(args, sub("agent")),
-        Command::Plane(cmd) => plane::run(cmd),
+        Command::Plane(cmd) => plane::run(cmd, sub("plane")),
     };
     match result {
         Ok(code) => code,

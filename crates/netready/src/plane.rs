@@ -12,14 +12,18 @@ use crate::{ConfigError, runtime};
 /// The smallest admin token accepted: it guards every report.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
-pub fn run(cmd: &PlaneCommand) -> anyhow::Result<ExitCode> {
+pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cmd {
-        PlaneCommand::Serve(args) => serve(args),
+        PlaneCommand::Serve(args) => serve(args, matches.subcommand_matches("serve").unwrap_or(matches)),
         PlaneCommand::Runner(cmd) => runner(cmd),
     }
 }
 
-fn serve(args: &PlaneServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    // Name what the user actually set: the flag, or the variable when the flag was absent.
+    let origin = |id: &str, flag: &str, var: &str| {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
+    };
     let admin_token = std::env::var("NETREADY_ADMIN_TOKEN").unwrap_or_default();
     if admin_token.trim().len() < MIN_ADMIN_TOKEN_LEN {
         return Err(ConfigError(format!(
@@ -42,8 +46,16 @@ fn serve(args: &PlaneServeArgs) -> anyhow::Result<ExitCode> {
             ))
         })?,
         admin_token,
-        stale_after: duration(&args.stale_after, "--stale-after", DEFAULT_STALE_AFTER)?,
-        retention: duration(&args.retention, "--retention", DEFAULT_RETENTION)?,
+        stale_after: duration(
+            &args.stale_after,
+            &origin("stale_after", "--stale-after", "NETREADY_STALE_AFTER"),
+            DEFAULT_STALE_AFTER,
+        )?,
+        retention: duration(
+            &args.retention,
+            &origin("retention", "--retention", "NETREADY_RETENTION"),
+            DEFAULT_RETENTION,
+        )?,
     };
     runtime(true)?.block_on(netready_plane::serve(config)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)

@@ -116,7 +116,9 @@ rejects!(plane_with_a_short_admin_token, args: ["plane", "serve"], env: [("NETRE
 rejects!(plane_with_a_bad_listen_address, args: ["plane", "serve", "--listen", "everywhere"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
     says: ["invalid value for --listen: 'everywhere'"]);
 rejects!(plane_with_a_bad_retention, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_RETENTION", "forever")],
-    says: ["invalid value for --retention", "not a duration"]);
+    says: ["invalid value for NETREADY_RETENTION", "not a duration"]);
+rejects!(plane_with_a_bad_stale_after_flag, args: ["plane", "serve", "--stale-after", "soon"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
+    says: ["invalid value for --stale-after: 'soon' is not a duration"]);
 
 #[test]
 fn an_unsupported_database_url_is_named_without_its_password() {
