@@ -223,13 +223,13 @@ async fn details_page(
     if !is_admin(&state, &headers) {
         return Ok(unauthorized_redirect());
     }
-    let Some(row) = state.store.runner_row(&id).await? else {
+    let Some((row, body)) = state.store.runner_with_report(&id).await? else {
         return Ok(
             (StatusCode::NOT_FOUND, page("Not found", html! { p { "No runner " code { (id) } "." } })).into_response()
         );
     };
     let summary = summarize(&row, now_ms(), state.stale_after_ms);
-    let report: Option<Value> = state.store.latest_report(&id).await?.and_then(|b| serde_json::from_str(&b).ok());
+    let report: Option<Value> = body.and_then(|b| serde_json::from_str(&b).ok());
     let changes = state.store.changes(&id, 50).await?;
     let recent = state.store.recent_reports(&id, 96).await?;
     let body = html! {

@@ -342,22 +342,13 @@ impl Store {
         rows.iter().map(|r| Ok(RunnerRow { runner: runner_of(r)?, state: state_of(r)? })).collect()
     }
 
-    pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
-        let sql = format!("{RUNNER_WITH_STATE} WHERE r.id = $1");
+    /// A runner and the body of the report its state names, read together: a page never shows a
+    /// state from one moment beside a report from another.
+    pub async fn runner_with_report(&self, id: &str) -> Result<Option<(RunnerRow, Option<String>)>, StoreError> {
+        let sql = RUNNER_WITH_STATE.replacen("SELECT ", "SELECT p.body, ", 1)
+            + " LEFT JOIN reports p ON p.runner_id = s.runner_id AND p.checked_at = s.checked_at WHERE r.id = $1";
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
-        row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
-    }
-
-    /// The body of the newest report of a runner.
-    pub async fn latest_report(&self, id: &str) -> Result<Option<String>, StoreError> {
-        let body = sqlx::query_scalar::<_, String>(
-            "SELECT p.body FROM runner_state s JOIN reports p ON p.runner_id = s.runner_id AND p.checked_at = s.checked_at \
-             WHERE s.runner_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(body)
+        row.map(|r| Ok((RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? }, r.try_get("body")?))).transpose()
     }
 
     pub async fn changes(&self, id: &str, limit: i64) -> Result<Vec<Change>, StoreError> {

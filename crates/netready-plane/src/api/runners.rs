@@ -144,8 +144,9 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
-    let row = state.store.runner_row(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    let report = match state.store.latest_report(&id).await? {
+    let (row, body) =
+        state.store.runner_with_report(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    let report = match body {
         Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
         None => Value::Null,
     };
