@@ -604,6 +604,19 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// Posts a report body to a plane at `addr` with a runner's token, as the agent would; returns the
+/// status code and body.
+pub fn post_report(addr: SocketAddr, runner_id: &str, token: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let auth = format!("Bearer {token}");
+    http(
+        addr,
+        "POST",
+        &format!("/api/v1/runners/{runner_id}/network-readiness"),
+        &[("Authorization", &auth), ("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+}
+
 /// [`http`] from inside namespace `ns`.
 pub fn http_in(
     ns: &str,

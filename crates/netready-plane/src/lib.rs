@@ -14,7 +14,6 @@ pub mod readiness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use axum::Router;
@@ -35,11 +34,6 @@ pub const DEFAULT_DATABASE: &str = "netready-plane.db";
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
-#[derive(Debug, Default)]
-pub struct Metrics {
-    pub reports_stored: AtomicU64,
-}
-
 /// What every handler shares.
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -48,7 +42,6 @@ pub struct AppState {
     pub stale_after_ms: i64,
     pub body_limit: usize,
     pub schema: Arc<jsonschema::Validator>,
-    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -62,7 +55,6 @@ impl AppState {
             stale_after_ms: stale_after.as_millis() as i64,
             body_limit: DEFAULT_BODY_LIMIT,
             schema: Arc::new(schema),
-            metrics: Arc::default(),
         }
     }
 

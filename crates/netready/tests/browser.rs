@@ -148,15 +148,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     report["checked_at"] = json!(now);
     let post = |id: &str, token: &str, r: &Value| {
-        let auth = format!("Bearer {token}");
-        let (s, b) = http(
-            addr,
-            "POST",
-            &format!("/api/v1/runners/{id}/network-readiness"),
-            &[("Authorization", &auth), ("Content-Type", "application/json")],
-            r.to_string().as_bytes(),
-        )
-        .unwrap();
+        let (s, b) = netready_lab::post_report(addr, id, token, &r.to_string()).unwrap();
         assert_eq!(s, 201, "{b}");
     };
     post(&bad_id, &bad_token, &report);

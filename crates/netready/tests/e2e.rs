@@ -175,17 +175,9 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     };
     let mut plane = start();
     let mut report: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
-    let auth = format!("Bearer {token}");
     for i in 0..20 {
         report["checked_at"] = Value::String(format!("2026-11-26T13:{i:02}:00.000Z"));
-        let (status, body) = http(
-            addr,
-            "POST",
-            &format!("/api/v1/runners/{id}/network-readiness"),
-            &[("Authorization", &auth), ("Content-Type", "application/json")],
-            report.to_string().as_bytes(),
-        )
-        .unwrap();
+        let (status, body) = netready_lab::post_report(addr, &id, &token, &report.to_string()).unwrap();
         assert_eq!(status, 201, "{body}");
     }
     plane.signal(libc::SIGKILL);

@@ -79,7 +79,6 @@ async fn ingest(
         Stored::Created => (StatusCode::CREATED, false),
         Stored::Duplicate => (StatusCode::OK, true),
     };
-    state.metrics.reports_stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
 }
 
