@@ -1,4 +1,5 @@
-//! Phase two of a probe: a direct TCP connection to one address.
+//! Phase two of a probe: a direct TCP connection to one address, then (phase three, [`crate::tls`])
+//! the TLS handshake on it.
 //!
 //! Direct means a plain `connect(2)`: proxy settings are never consulted here, whatever the
 //! environment says, because the question is whether the task itself has a path to the endpoint.
@@ -6,84 +7,157 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-/// How one connection attempt ended. Every variant is a result the report carries, not an error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DialOutcome {
+use crate::report::millis;
+use crate::tls::{TlsProbe, TlsReport};
+
+/// How one connection attempt ended. Every variant is a result the report carries, not an error;
+/// each holds what that ending knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TcpOutcome {
     /// The three-way handshake completed.
     Ok,
-    /// No answer before the deadline: packets dropped somewhere (security group, NACL, route).
+    /// No answer within a fair share of the deadline: packets dropped somewhere (security group,
+    /// NACL, route).
     Timeout,
+    /// The endpoint's deadline ran out before this connection had a fair chance (DNS took most of
+    /// it): not evidence of a network fault.
+    OutOfTime,
     /// The address answered with a reset: reachable, but nothing accepts on that port.
-    Refused,
+    Refused { error: String },
     /// The network said there is no route to the address (ICMP unreachable, or no local route).
-    Unreachable,
+    Unreachable { error: String },
     /// Anything else, with the system's message.
-    Error,
+    Error { error: String },
 }
 
-impl DialOutcome {
-    pub fn as_str(self) -> &'static str {
+impl TcpOutcome {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            DialOutcome::Ok => "ok",
-            DialOutcome::Timeout => "timeout",
-            DialOutcome::Refused => "refused",
-            DialOutcome::Unreachable => "unreachable",
-            DialOutcome::Error => "error",
+            TcpOutcome::Ok => "ok",
+            TcpOutcome::Timeout => "timeout",
+            TcpOutcome::OutOfTime => "out_of_time",
+            TcpOutcome::Refused { .. } => "refused",
+            TcpOutcome::Unreachable { .. } => "unreachable",
+            TcpOutcome::Error { .. } => "error",
+        }
+    }
+
+    /// In words, for people.
+    pub fn describe(&self) -> String {
+        match self {
+            TcpOutcome::Ok => "connected".into(),
+            TcpOutcome::Timeout => "no answer to the TCP handshake before the deadline".into(),
+            TcpOutcome::OutOfTime => "the endpoint's deadline ran out before the connection had a fair chance".into(),
+            TcpOutcome::Refused { error } | TcpOutcome::Unreachable { error } | TcpOutcome::Error { error } => {
+                error.clone()
+            }
         }
     }
 }
 
-/// The result of dialling one address.
+/// The TCP phase of one connection, as the report carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TcpReport {
+    #[serde(flatten)]
+    pub outcome: TcpOutcome,
+    pub duration_ms: u64,
+    /// How much of the endpoint's deadline was left when the connection started.
+    pub budget_ms: u64,
+}
+
+/// One dialled address: the TCP phase, and the TLS phase when TLS is on and TCP connected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dial {
+pub struct Connection {
     pub addr: SocketAddr,
-    pub outcome: DialOutcome,
-    pub duration: Duration,
-    /// What went wrong, in words, when the outcome is not `Ok`.
-    pub error: Option<String>,
+    pub tcp: TcpReport,
+    pub tls: Option<TlsReport>,
 }
 
-/// Opens connections. The real one is [`TcpDialer`]; tests of pure logic may bring their own.
-pub trait Dialer: Send + Sync {
-    /// Dials `addr`, giving up at `deadline`. Never fails: every ending is a [`Dial`].
-    fn dial(&self, addr: SocketAddr, deadline: Instant) -> impl Future<Output = Dial> + Send;
-}
-
-/// Direct TCP connections through the kernel.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TcpDialer;
-
-impl Dialer for TcpDialer {
-    async fn dial(&self, addr: SocketAddr, deadline: Instant) -> Dial {
-        let started = Instant::now();
-        let result = tokio::time::timeout_at(deadline, tokio::net::TcpStream::connect(addr)).await;
-        let duration = started.elapsed();
-        let (outcome, error) = match result {
-            Ok(Ok(stream)) => {
-                drop(stream);
-                (DialOutcome::Ok, None)
-            }
-            Ok(Err(err)) => (outcome_of(&err), Some(err.to_string())),
-            Err(_) => (DialOutcome::Timeout, Some("no answer before the deadline".to_owned())),
-        };
-        Dial { addr, outcome, duration, error }
+impl Connection {
+    /// Whether this address counts as reached: TCP connected and, when TLS was tried, TLS too.
+    pub fn reached(&self) -> bool {
+        self.tcp.outcome == TcpOutcome::Ok && self.tls.as_ref().is_none_or(|t| t.outcome.is_ok())
     }
+}
+
+/// Opens connections. The real one is [`DirectDialer`]; tests of pure logic may bring their own.
+pub trait Dialer: Send + Sync {
+    /// Dials `addr` for `host` (the TLS server name), giving up at `deadline`. Never fails: every
+    /// ending is a [`Connection`].
+    fn dial(&self, addr: SocketAddr, host: &str, deadline: Instant) -> impl Future<Output = Connection> + Send;
+}
+
+/// Direct TCP connections through the kernel, followed by a TLS handshake when a [`TlsProbe`] is
+/// given.
+#[derive(Debug, Clone, Default)]
+pub struct DirectDialer {
+    tls: Option<Arc<TlsProbe>>,
+}
+
+impl DirectDialer {
+    /// TCP only: the source document's check.
+    pub fn tcp_only() -> Self {
+        Self { tls: None }
+    }
+
+    /// TCP, then a TLS handshake verified by `probe`.
+    pub fn with_tls(probe: Arc<TlsProbe>) -> Self {
+        Self { tls: Some(probe) }
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
+    }
+}
+
+impl Dialer for DirectDialer {
+    async fn dial(&self, addr: SocketAddr, host: &str, deadline: Instant) -> Connection {
+        let (tcp, stream) = connect(addr, deadline).await;
+        let tls = match (&self.tls, stream) {
+            (Some(probe), Some(stream)) => Some(probe.handshake(stream, host, deadline).await),
+            _ => None,
+        };
+        Connection { addr, tcp, tls }
+    }
+}
+
+/// The TCP phase alone: a connection to `addr` before `deadline`, and the stream when it connected.
+pub async fn connect(addr: SocketAddr, deadline: Instant) -> (TcpReport, Option<TcpStream>) {
+    let started = Instant::now();
+    let budget_ms = millis(deadline.saturating_duration_since(started));
+    let result = tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await;
+    let duration_ms = millis(started.elapsed());
+    let (outcome, stream) = match result {
+        Ok(Ok(stream)) => (TcpOutcome::Ok, Some(stream)),
+        Ok(Err(err)) => (outcome_of(&err), None),
+        Err(_) => (TcpOutcome::Timeout, None),
+    };
+    (TcpReport { outcome, duration_ms, budget_ms }, stream)
 }
 
 /// Maps a connect error to its outcome.
-pub fn outcome_of(err: &io::Error) -> DialOutcome {
+pub fn outcome_of(err: &io::Error) -> TcpOutcome {
+    let error = err.to_string();
     match err.kind() {
-        io::ErrorKind::ConnectionRefused => DialOutcome::Refused,
-        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => DialOutcome::Unreachable,
-        io::ErrorKind::TimedOut => DialOutcome::Timeout,
-        _ => DialOutcome::Error,
+        io::ErrorKind::ConnectionRefused => TcpOutcome::Refused { error },
+        io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => TcpOutcome::Unreachable { error },
+        io::ErrorKind::TimedOut => TcpOutcome::Timeout,
+        _ => TcpOutcome::Error { error },
     }
+}
+
+/// The least time a phase must have had for its timeout to count as evidence of a network fault:
+/// a second (a lost SYN is retransmitted after one), or half the deadline when that is shorter.
+pub fn fair_budget(timeout: Duration) -> Duration {
+    (timeout / 2).min(Duration::from_secs(1))
 }
 
 #[cfg(test)]
@@ -94,15 +168,38 @@ mod tests {
     #[test]
     fn errors_map_to_outcomes() {
         let cases = [
-            (io::ErrorKind::ConnectionRefused, DialOutcome::Refused),
-            (io::ErrorKind::HostUnreachable, DialOutcome::Unreachable),
-            (io::ErrorKind::NetworkUnreachable, DialOutcome::Unreachable),
-            (io::ErrorKind::TimedOut, DialOutcome::Timeout),
-            (io::ErrorKind::PermissionDenied, DialOutcome::Error),
+            (io::ErrorKind::ConnectionRefused, "refused"),
+            (io::ErrorKind::HostUnreachable, "unreachable"),
+            (io::ErrorKind::NetworkUnreachable, "unreachable"),
+            (io::ErrorKind::TimedOut, "timeout"),
+            (io::ErrorKind::PermissionDenied, "error"),
         ];
         for (kind, outcome) in cases {
-            assert_eq!(outcome_of(&io::Error::from(kind)), outcome, "{kind:?}");
+            assert_eq!(outcome_of(&io::Error::from(kind)).as_str(), outcome, "{kind:?}");
         }
+    }
+
+    #[test]
+    fn outcomes_serialize_with_their_data() {
+        let r = TcpReport { outcome: TcpOutcome::Refused { error: "nope".into() }, duration_ms: 1, budget_ms: 900 };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"outcome": "refused", "error": "nope", "duration_ms": 1, "budget_ms": 900})
+        );
+        let ok = TcpReport { outcome: TcpOutcome::Ok, duration_ms: 0, budget_ms: 5000 };
+        assert_eq!(
+            serde_json::to_value(&ok).unwrap(),
+            serde_json::json!({"outcome": "ok", "duration_ms": 0, "budget_ms": 5000})
+        );
+        let back: TcpReport = serde_json::from_value(serde_json::to_value(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn the_fair_budget() {
+        assert_eq!(fair_budget(Duration::from_secs(5)), Duration::from_secs(1));
+        assert_eq!(fair_budget(Duration::from_secs(1)), Duration::from_millis(500));
+        assert_eq!(fair_budget(Duration::from_millis(300)), Duration::from_millis(150));
     }
 
     #[tokio::test]
@@ -110,13 +207,14 @@ mod tests {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let open = listener.local_addr().unwrap();
         let deadline = Instant::now() + Duration::from_secs(2);
-        let dial = TcpDialer.dial(open, deadline).await;
-        assert_eq!(dial.outcome, DialOutcome::Ok, "{dial:?}");
-        assert_eq!(dial.error, None);
+        let c = DirectDialer::tcp_only().dial(open, "localhost", deadline).await;
+        assert_eq!(c.tcp.outcome, TcpOutcome::Ok, "{c:?}");
+        assert!(c.reached() && c.tls.is_none());
+        assert!(c.tcp.budget_ms > 1900, "{c:?}");
 
         drop(listener);
-        let dial = TcpDialer.dial(open, deadline).await;
-        assert_eq!(dial.outcome, DialOutcome::Refused, "{dial:?}");
-        assert!(dial.error.is_some());
+        let c = DirectDialer::tcp_only().dial(open, "localhost", deadline).await;
+        assert_eq!(c.tcp.outcome.as_str(), "refused", "{c:?}");
+        assert!(!c.reached());
     }
 }

@@ -6,10 +6,9 @@
 //! servers of `/etc/resolv.conf` — in a task, the VPC resolver — exactly as the runner would.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
@@ -25,21 +24,41 @@ pub const RESOLV_CONF: &str = "/etc/resolv.conf";
 /// How long to wait for a UDP answer before sending the query again.
 const RETRANSMIT: Duration = Duration::from_secs(1);
 
-/// How long the AAAA query may run on after the A answer came (AAAA is reported, not dialled, so
-/// it must not eat the time the connections need).
-const AAAA_GRACE: Duration = Duration::from_millis(200);
+/// Which records a lookup asks for: A for IPv4, AAAA for IPv6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum QueryType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+}
 
-/// How a lookup ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DnsOutcome {
-    /// At least one address.
+impl QueryType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueryType::A => "A",
+            QueryType::Aaaa => "AAAA",
+        }
+    }
+
+    fn record_type(self) -> RecordType {
+        match self {
+            QueryType::A => RecordType::A,
+            QueryType::Aaaa => RecordType::AAAA,
+        }
+    }
+}
+
+/// How one query ended. Each variant carries what that ending knows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum LookupOutcome {
+    /// At least one address of the asked type.
     Ok,
+    /// The name exists but has no record of the asked type.
+    NoRecords,
     /// The name does not exist.
     #[serde(rename = "nxdomain")]
     NxDomain,
-    /// The name exists but has no A or AAAA record.
-    NoRecords,
     /// The server failed to answer (SERVFAIL).
     #[serde(rename = "servfail")]
     ServFail,
@@ -48,47 +67,62 @@ pub enum DnsOutcome {
     /// No server answered before the deadline.
     Timeout,
     /// Anything else: a socket error, a malformed answer, an unexpected response code.
-    Error,
+    Error { error: String },
 }
 
-impl DnsOutcome {
-    pub fn as_str(self) -> &'static str {
+impl LookupOutcome {
+    pub fn as_str(&self) -> &'static str {
         match self {
-            DnsOutcome::Ok => "ok",
-            DnsOutcome::NxDomain => "nxdomain",
-            DnsOutcome::NoRecords => "no_records",
-            DnsOutcome::ServFail => "servfail",
-            DnsOutcome::Refused => "refused",
-            DnsOutcome::Timeout => "timeout",
-            DnsOutcome::Error => "error",
+            LookupOutcome::Ok => "ok",
+            LookupOutcome::NoRecords => "no_records",
+            LookupOutcome::NxDomain => "nxdomain",
+            LookupOutcome::ServFail => "servfail",
+            LookupOutcome::Refused => "refused",
+            LookupOutcome::Timeout => "timeout",
+            LookupOutcome::Error { .. } => "error",
         }
     }
 
-    /// An authoritative answer about the name, as opposed to a failure to get one.
-    fn is_answer(self) -> bool {
-        matches!(self, DnsOutcome::Ok | DnsOutcome::NxDomain | DnsOutcome::NoRecords)
+    /// An answer about the name, as opposed to a failure to get one.
+    pub fn is_answer(&self) -> bool {
+        matches!(self, LookupOutcome::Ok | LookupOutcome::NoRecords | LookupOutcome::NxDomain)
+    }
+
+    /// In words, for people.
+    pub fn describe(&self) -> String {
+        match self {
+            LookupOutcome::Ok => "answered".into(),
+            LookupOutcome::NoRecords => "the name exists but has no record of this type".into(),
+            LookupOutcome::NxDomain => "the name does not exist (NXDOMAIN)".into(),
+            LookupOutcome::ServFail => "the server failed to answer (SERVFAIL)".into(),
+            LookupOutcome::Refused => "the server refused the query (REFUSED)".into(),
+            LookupOutcome::Timeout => "no answer before the deadline".into(),
+            LookupOutcome::Error { error } => error.clone(),
+        }
     }
 }
 
-/// The result of resolving one hostname.
+/// The result of one query (A or AAAA) for one hostname.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resolution {
-    pub outcome: DnsOutcome,
+pub struct Lookup {
+    pub query: QueryType,
+    pub outcome: LookupOutcome,
     pub duration: Duration,
-    /// The CNAME targets, in the order they were followed from the queried name.
-    pub cname_chain: Vec<String>,
-    pub ipv4: Vec<Ipv4Addr>,
-    pub ipv6: Vec<Ipv6Addr>,
     /// The server that gave the final answer, or the last one tried.
     pub server: Option<SocketAddr>,
-    /// What went wrong, in words, when the outcome is not `Ok`.
-    pub error: Option<String>,
+    /// The CNAME targets, in the order they were followed from the queried name.
+    pub cname_chain: Vec<String>,
+    /// The addresses of the asked type (empty unless the outcome is `Ok`).
+    pub addresses: Vec<IpAddr>,
+    /// What each server that failed said, in order (empty when the first server answered).
+    pub failures: Vec<String>,
 }
 
 /// Resolves hostnames. The real one is [`StubResolver`].
 pub trait Resolver: Send + Sync {
-    /// Resolves `host`, giving up at `deadline`. Never fails: every ending is a [`Resolution`].
-    fn resolve(&self, host: &str, deadline: Instant) -> impl Future<Output = Resolution> + Send;
+    /// Asks for the `query` records of `host`, giving up at `deadline`. Never fails: every ending is
+    /// a [`Lookup`]. A and AAAA are asked as two concurrent calls.
+    fn lookup(&self, host: &str, query: QueryType, deadline: Instant) -> impl Future<Output = Lookup> + Send;
 }
 
 /// The parts of `resolv.conf(5)` that matter here. Search domains do not: endpoints are queried
@@ -148,143 +182,86 @@ impl StubResolver {
 }
 
 impl Resolver for StubResolver {
-    async fn resolve(&self, host: &str, deadline: Instant) -> Resolution {
+    async fn lookup(&self, host: &str, query: QueryType, deadline: Instant) -> Lookup {
         let started = Instant::now();
+        let failed = |outcome, server, failures| Lookup {
+            query,
+            outcome,
+            duration: started.elapsed(),
+            server,
+            cname_chain: Vec::new(),
+            addresses: Vec::new(),
+            failures,
+        };
         let name = match Name::from_ascii(format!("{}.", host.trim_end_matches('.'))) {
             Ok(name) => name,
             Err(err) => {
-                return Resolution::failed(
-                    DnsOutcome::Error,
-                    started,
-                    None,
-                    format!("'{host}' is not a valid name: {err}"),
-                );
+                let error = format!("'{host}' is not a valid name: {err}");
+                return failed(LookupOutcome::Error { error: error.clone() }, None, vec![error]);
             }
         };
-        let mut failures = String::new();
+        let mut failures = Vec::new();
         let mut last = None;
         for (i, &server) in self.servers.iter().enumerate() {
             // Share what time is left among the servers not yet tried, so that a dead first
             // server leaves the others a chance, as the C library's rotation does.
             let left = deadline.saturating_duration_since(Instant::now());
             let until = Instant::now() + left / (self.servers.len() - i) as u32;
-            let mut resolution = ask(server, &name, until, started).await;
-            if resolution.outcome.is_answer() {
-                return resolution;
-            }
-            if let Some(err) = &resolution.error {
-                if !failures.is_empty() {
-                    failures.push_str("; ");
+            let outcome = match exchange(server, &name, query.record_type(), until).await {
+                Ok(answer) => {
+                    let mut lookup = interpret(&name, query, &answer);
+                    lookup.duration = started.elapsed();
+                    lookup.server = Some(server);
+                    if lookup.outcome.is_answer() {
+                        lookup.failures = failures;
+                        return lookup;
+                    }
+                    lookup.outcome
                 }
-                let _ = write!(failures, "{err}");
-            }
-            resolution.error = Some(failures.clone());
-            last = Some(resolution);
-        }
-        last.unwrap_or_else(|| Resolution::failed(DnsOutcome::Error, started, None, "no DNS server configured".into()))
-    }
-}
-
-impl Resolution {
-    fn failed(outcome: DnsOutcome, started: Instant, server: Option<SocketAddr>, error: String) -> Self {
-        Self {
-            outcome,
-            duration: started.elapsed(),
-            cname_chain: Vec::new(),
-            ipv4: Vec::new(),
-            ipv6: Vec::new(),
-            server,
-            error: Some(error),
-        }
-    }
-}
-
-/// Asks one server for the A and AAAA records of `name`.
-async fn ask(server: SocketAddr, name: &Name, until: Instant, started: Instant) -> Resolution {
-    let a = exchange(server, name, RecordType::A, until);
-    let aaaa = exchange(server, name, RecordType::AAAA, until);
-    tokio::pin!(aaaa);
-    let a = a.await;
-    let a_done = Instant::now();
-    let grace = until.min(a_done + AAAA_GRACE);
-    let aaaa = tokio::time::timeout_at(grace, &mut aaaa).await.ok();
-
-    let answer = match a {
-        Ok(message) => message,
-        Err(err) => {
-            let outcome = match err {
-                ExchangeError::Timeout => DnsOutcome::Timeout,
-                _ => DnsOutcome::Error,
+                Err(ExchangeError::Timeout) => LookupOutcome::Timeout,
+                Err(err) => LookupOutcome::Error { error: format!("{server}: {err}") },
             };
-            return Resolution::failed(outcome, started, Some(server), format!("{server}: {err}"));
+            failures.push(format!("{server}: {}", outcome.describe()));
+            last = Some((outcome, server));
         }
-    };
-    let mut resolution = interpret(name, &answer);
-    resolution.duration = a_done.duration_since(started);
-    resolution.server = Some(server);
-    if let Some(Ok(aaaa)) = aaaa
-        && aaaa.metadata.response_code == ResponseCode::NoError
-    {
-        resolution.ipv6 = aaaa
-            .answers
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::AAAA(v6) => Some(v6.0),
-                _ => None,
-            })
-            .collect();
+        match last {
+            Some((outcome, server)) => failed(outcome, Some(server), failures),
+            None => failed(LookupOutcome::Error { error: "no DNS server configured".into() }, None, failures),
+        }
     }
-    if resolution.outcome == DnsOutcome::NoRecords && !resolution.ipv6.is_empty() {
-        resolution.outcome = DnsOutcome::Ok;
-        resolution.error = None;
-    }
-    if let Some(err) = &mut resolution.error {
-        *err = format!("{server}: {err}");
-    }
-    resolution
 }
 
-/// Reads an answer to an A query: its response code, CNAME chain and addresses.
-pub fn interpret(name: &Name, answer: &Message) -> Resolution {
+/// Reads an answer: its response code, CNAME chain and the addresses of the asked type.
+pub fn interpret(name: &Name, query: QueryType, answer: &Message) -> Lookup {
     let outcome = match answer.metadata.response_code {
-        ResponseCode::NoError => DnsOutcome::Ok,
-        ResponseCode::NXDomain => DnsOutcome::NxDomain,
-        ResponseCode::ServFail => DnsOutcome::ServFail,
-        ResponseCode::Refused => DnsOutcome::Refused,
-        _ => DnsOutcome::Error,
+        ResponseCode::NoError => LookupOutcome::Ok,
+        ResponseCode::NXDomain => LookupOutcome::NxDomain,
+        ResponseCode::ServFail => LookupOutcome::ServFail,
+        ResponseCode::Refused => LookupOutcome::Refused,
+        other => LookupOutcome::Error { error: format!("unexpected response code {other}") },
     };
-    let mut resolution = Resolution {
+    let addresses: Vec<IpAddr> = answer
+        .answers
+        .iter()
+        .filter_map(|r| match (&r.data, query) {
+            (RData::A(a), QueryType::A) => Some(IpAddr::V4(a.0)),
+            (RData::AAAA(v6), QueryType::Aaaa) => Some(IpAddr::V6(v6.0)),
+            _ => None,
+        })
+        .collect();
+    let outcome = match outcome {
+        LookupOutcome::Ok if addresses.is_empty() => LookupOutcome::NoRecords,
+        other => other,
+    };
+    Lookup {
+        query,
+        addresses: if outcome == LookupOutcome::Ok { addresses } else { Vec::new() },
         outcome,
         duration: Duration::ZERO,
-        cname_chain: cname_chain(name, answer),
-        ipv4: Vec::new(),
-        ipv6: Vec::new(),
         server: None,
-        error: None,
-    };
-    match outcome {
-        DnsOutcome::Ok => {
-            resolution.ipv4 = answer
-                .answers
-                .iter()
-                .filter_map(|r| match &r.data {
-                    RData::A(a) => Some(a.0),
-                    _ => None,
-                })
-                .collect();
-            if resolution.ipv4.is_empty() {
-                resolution.outcome = DnsOutcome::NoRecords;
-                resolution.error = Some("the name exists but has no A record".into());
-            }
-        }
-        DnsOutcome::NxDomain => resolution.error = Some("the name does not exist (NXDOMAIN)".into()),
-        DnsOutcome::ServFail => resolution.error = Some("the server failed to answer (SERVFAIL)".into()),
-        DnsOutcome::Refused => resolution.error = Some("the server refused the query (REFUSED)".into()),
-        _ => {
-            resolution.error = Some(format!("unexpected response code {}", answer.metadata.response_code));
-        }
+        cname_chain: cname_chain(name, answer),
+        failures: Vec::new(),
     }
-    resolution
 }
 
 /// The CNAME targets followed from `name`, without trailing dots.
@@ -433,21 +410,21 @@ mod tests {
     fn interprets_response_codes() {
         let q = name("logs.eu-west-3.amazonaws.com.");
         let rows = [
-            (ResponseCode::NXDomain, DnsOutcome::NxDomain),
-            (ResponseCode::ServFail, DnsOutcome::ServFail),
-            (ResponseCode::Refused, DnsOutcome::Refused),
-            (ResponseCode::FormErr, DnsOutcome::Error),
-            (ResponseCode::NoError, DnsOutcome::NoRecords),
+            (ResponseCode::NXDomain, "nxdomain"),
+            (ResponseCode::ServFail, "servfail"),
+            (ResponseCode::Refused, "refused"),
+            (ResponseCode::FormErr, "error"),
+            (ResponseCode::NoError, "no_records"),
         ];
         for (code, outcome) in rows {
-            let r = interpret(&q, &response(code, vec![]));
-            assert_eq!(r.outcome, outcome, "{code:?}");
-            assert!(r.error.is_some());
+            let r = interpret(&q, QueryType::A, &response(code, vec![]));
+            assert_eq!(r.outcome.as_str(), outcome, "{code:?}");
+            assert!(r.addresses.is_empty());
         }
     }
 
     #[test]
-    fn follows_the_cname_chain_and_collects_addresses() {
+    fn follows_the_cname_chain_and_collects_addresses_of_the_asked_type() {
         let q = name("s3.eu-west-3.amazonaws.com.");
         let answers = vec![
             Record::from_rdata(q.clone(), 60, RData::CNAME(CNAME(name("s3-r-w.eu-west-3.amazonaws.com.")))),
@@ -461,76 +438,175 @@ mod tests {
             Record::from_rdata(
                 name("s3-w.eu-west-3.amazonaws.com."),
                 5,
-                RData::AAAA(AAAA::new(1, 0, 0, 0, 0, 0, 0, 1)),
+                RData::AAAA(AAAA::new(0x2a05, 0xd012, 0, 0, 0, 0, 0, 1)),
             ),
         ];
-        let r = interpret(&q, &response(ResponseCode::NoError, answers));
-        assert_eq!(r.outcome, DnsOutcome::Ok);
+        let msg = response(ResponseCode::NoError, answers);
+        let r = interpret(&q, QueryType::A, &msg);
+        assert_eq!(r.outcome, LookupOutcome::Ok);
         assert_eq!(r.cname_chain, ["s3-r-w.eu-west-3.amazonaws.com", "s3-w.eu-west-3.amazonaws.com"]);
-        assert_eq!(r.ipv4, [Ipv4Addr::new(52, 95, 156, 40), Ipv4Addr::new(3, 5, 224, 6)]);
-        assert_eq!(r.error, None);
+        assert_eq!(r.addresses, [ip("52.95.156.40"), ip("3.5.224.6")]);
+        let r = interpret(&q, QueryType::Aaaa, &msg);
+        assert_eq!(r.addresses, [ip("2a05:d012::1")]);
     }
 
-    /// A scripted DNS server on loopback: answers A queries with `code` and `addrs`, AAAA with
-    /// nothing, or stays silent.
-    async fn scripted_server(code: Option<ResponseCode>, addrs: Vec<Ipv4Addr>) -> SocketAddr {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    /// How a scripted server behaves.
+    #[derive(Clone, Default)]
+    struct Script {
+        /// None: stay silent.
+        code: Option<ResponseCode>,
+        a: Vec<IpAddr>,
+        aaaa: Vec<IpAddr>,
+        /// How long to wait before answering an AAAA query.
+        aaaa_delay: Duration,
+        /// Answer UDP with an empty, truncated (TC) message; the full answer only over TCP.
+        truncate_udp: bool,
+    }
+
+    fn answer_for(query: &Message, script: &Script, truncated: bool) -> Vec<u8> {
+        let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
+        answer.metadata.response_code = script.code.unwrap_or(ResponseCode::NoError);
+        answer.add_queries(query.queries.clone());
+        if truncated {
+            answer.metadata.truncation = true;
+        } else {
+            let q = &query.queries[0];
+            let addrs = if q.query_type() == RecordType::A { &script.a } else { &script.aaaa };
+            for a in addrs {
+                let data = match a {
+                    IpAddr::V4(v4) => RData::A(A(*v4)),
+                    IpAddr::V6(v6) => RData::AAAA(AAAA(*v6)),
+                };
+                answer.add_answer(Record::from_rdata(q.name().clone(), 5, data));
+            }
+        }
+        answer.to_vec().unwrap()
+    }
+
+    /// A scripted DNS server on loopback, UDP and TCP on the same port.
+    async fn scripted_server(script: Script) -> SocketAddr {
+        let socket = std::sync::Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
         let addr = socket.local_addr().unwrap();
+        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        let udp_script = script.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1500];
             while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
-                let Some(code) = code else { continue };
+                let Some(_) = udp_script.code else { continue };
                 let query = Message::from_vec(&buf[..n]).unwrap();
-                let mut answer = Message::response(query.metadata.id, query.metadata.op_code);
-                answer.metadata.response_code = code;
-                answer.add_queries(query.queries.clone());
-                if query.queries[0].query_type() == RecordType::A {
-                    for a in &addrs {
-                        answer.add_answer(Record::from_rdata(query.queries[0].name().clone(), 5, RData::A(A(*a))));
+                let (socket, script) = (socket.clone(), udp_script.clone());
+                tokio::spawn(async move {
+                    if query.queries[0].query_type() == RecordType::AAAA {
+                        tokio::time::sleep(script.aaaa_delay).await;
                     }
-                }
-                let _ = socket.send_to(&answer.to_vec().unwrap(), peer).await;
+                    let _ = socket.send_to(&answer_for(&query, &script, script.truncate_udp), peer).await;
+                });
+            }
+        });
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = tcp.accept().await {
+                let script = script.clone();
+                tokio::spawn(async move {
+                    let len = conn.read_u16().await.unwrap() as usize;
+                    let mut buf = vec![0u8; len];
+                    conn.read_exact(&mut buf).await.unwrap();
+                    let query = Message::from_vec(&buf).unwrap();
+                    let bytes = answer_for(&query, &script, false);
+                    conn.write_all(&(bytes.len() as u16).to_be_bytes()).await.unwrap();
+                    conn.write_all(&bytes).await.unwrap();
+                });
             }
         });
         addr
     }
 
+    fn ok(a: &[&str], aaaa: &[&str]) -> Script {
+        Script {
+            code: Some(ResponseCode::NoError),
+            a: a.iter().map(|s| ip(s)).collect(),
+            aaaa: aaaa.iter().map(|s| ip(s)).collect(),
+            ..Default::default()
+        }
+    }
+
     #[tokio::test]
     async fn asks_a_real_server_and_reports_its_answer() {
-        let server = scripted_server(Some(ResponseCode::NoError), vec![Ipv4Addr::new(10, 0, 2, 15)]).await;
+        let server = scripted_server(ok(&["10.0.2.15"], &[])).await;
         let deadline = Instant::now() + Duration::from_secs(2);
-        let r = StubResolver::new(vec![server]).resolve("secretsmanager.eu-west-3.amazonaws.com", deadline).await;
-        assert_eq!(r.outcome, DnsOutcome::Ok, "{r:?}");
-        assert_eq!(r.ipv4, [Ipv4Addr::new(10, 0, 2, 15)]);
+        let r = StubResolver::new(vec![server])
+            .lookup("secretsmanager.eu-west-3.amazonaws.com", QueryType::A, deadline)
+            .await;
+        assert_eq!(r.outcome, LookupOutcome::Ok, "{r:?}");
+        assert_eq!(r.addresses, [ip("10.0.2.15")]);
         assert_eq!(r.server, Some(server));
+        assert!(r.failures.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_truncated_udp_answer_is_asked_again_over_tcp() {
+        let script = Script { truncate_udp: true, ..ok(&["10.0.2.15", "10.0.3.15"], &["2600:1f18:4a3:6902::11"]) };
+        let server = scripted_server(script).await;
+        let deadline = Instant::now() + Duration::from_secs(2);
+        let resolver = StubResolver::new(vec![server]);
+        let a = resolver.lookup("logs.eu-west-3.amazonaws.com", QueryType::A, deadline).await;
+        assert_eq!(a.outcome, LookupOutcome::Ok, "{a:?}");
+        assert_eq!(a.addresses, [ip("10.0.2.15"), ip("10.0.3.15")]);
+        let aaaa = resolver.lookup("logs.eu-west-3.amazonaws.com", QueryType::Aaaa, deadline).await;
+        assert_eq!(aaaa.addresses, [ip("2600:1f18:4a3:6902::11")], "{aaaa:?}");
+    }
+
+    #[tokio::test]
+    async fn a_and_aaaa_run_concurrently_so_a_slower_aaaa_answer_still_arrives() {
+        // The AAAA answer comes 300 ms after the A answer; asked together, both arrive, and the pair
+        // takes about as long as the slower one, not the sum.
+        let script = Script { aaaa_delay: Duration::from_millis(300), ..ok(&["10.0.2.11"], &["2600:1f18::11"]) };
+        let server = scripted_server(script).await;
+        let resolver = StubResolver::new(vec![server]);
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(2);
+        let (a, aaaa) = tokio::join!(
+            resolver.lookup("logs.eu-west-3.amazonaws.com", QueryType::A, deadline),
+            resolver.lookup("logs.eu-west-3.amazonaws.com", QueryType::Aaaa, deadline),
+        );
+        assert_eq!(a.addresses, [ip("10.0.2.11")]);
+        assert_eq!(aaaa.addresses, [ip("2600:1f18::11")], "{aaaa:?}");
+        assert!(a.duration < Duration::from_millis(200), "{a:?}");
+        assert!(aaaa.duration >= Duration::from_millis(300), "{aaaa:?}");
+        assert!(started.elapsed() < Duration::from_millis(900), "{:?}", started.elapsed());
     }
 
     #[tokio::test]
     async fn a_silent_server_times_out_at_the_deadline_and_the_next_one_is_asked() {
-        let silent = scripted_server(None, vec![]).await;
-        let nx = scripted_server(Some(ResponseCode::NXDomain), vec![]).await;
+        let silent = scripted_server(Script::default()).await;
+        let nx = scripted_server(Script { code: Some(ResponseCode::NXDomain), ..Default::default() }).await;
         let started = Instant::now();
         let deadline = started + Duration::from_millis(600);
-        let r = StubResolver::new(vec![silent]).resolve("logs.eu-west-3.amazonaws.com", deadline).await;
-        assert_eq!(r.outcome, DnsOutcome::Timeout, "{r:?}");
+        let r = StubResolver::new(vec![silent]).lookup("logs.eu-west-3.amazonaws.com", QueryType::A, deadline).await;
+        assert_eq!(r.outcome, LookupOutcome::Timeout, "{r:?}");
         let waited = started.elapsed();
         assert!(waited >= Duration::from_millis(550) && waited < Duration::from_millis(900), "{waited:?}");
-        assert!(r.error.unwrap().contains("no answer before the deadline"));
+        assert_eq!(r.failures, [format!("{silent}: no answer before the deadline")]);
 
         let deadline = Instant::now() + Duration::from_millis(800);
-        let r = StubResolver::new(vec![silent, nx]).resolve("logs.eu-west-3.amazonaws.com", deadline).await;
-        assert_eq!(r.outcome, DnsOutcome::NxDomain, "{r:?}");
+        let r =
+            StubResolver::new(vec![silent, nx]).lookup("logs.eu-west-3.amazonaws.com", QueryType::A, deadline).await;
+        assert_eq!(r.outcome, LookupOutcome::NxDomain, "{r:?}");
         assert_eq!(r.server, Some(nx));
+        assert_eq!(r.failures.len(), 1, "{r:?}");
     }
 
     #[tokio::test]
     async fn servfail_from_every_server_is_reported() {
-        let a = scripted_server(Some(ResponseCode::ServFail), vec![]).await;
-        let b = scripted_server(Some(ResponseCode::Refused), vec![]).await;
+        let a = scripted_server(Script { code: Some(ResponseCode::ServFail), ..Default::default() }).await;
+        let b = scripted_server(Script { code: Some(ResponseCode::Refused), ..Default::default() }).await;
         let deadline = Instant::now() + Duration::from_secs(2);
-        let r = StubResolver::new(vec![a, b]).resolve("s3.eu-west-3.amazonaws.com", deadline).await;
-        assert_eq!(r.outcome, DnsOutcome::Refused, "{r:?}");
-        let error = r.error.unwrap();
-        assert!(error.contains("SERVFAIL") && error.contains("REFUSED"), "{error}");
+        let r = StubResolver::new(vec![a, b]).lookup("s3.eu-west-3.amazonaws.com", QueryType::A, deadline).await;
+        assert_eq!(r.outcome, LookupOutcome::Refused, "{r:?}");
+        let all = r.failures.join("; ");
+        assert!(all.contains("SERVFAIL") && all.contains("REFUSED"), "{all}");
     }
 }

@@ -17,6 +17,7 @@ pub mod metadata;
 pub mod render;
 pub mod report;
 pub mod settings;
+pub mod tls;
 pub mod types;
 
 pub use check::{check_once, run};

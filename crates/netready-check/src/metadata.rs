@@ -4,7 +4,7 @@
 //! On Fargate it never shows the public IP, ENI, subnet id or VPC id; those come from EC2.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -29,6 +29,9 @@ pub struct TaskMetadata {
     pub availability_zone: Option<String>,
     pub private_ipv4: Option<Ipv4Addr>,
     pub subnet_cidr: Option<IpNet>,
+    /// The task's IPv6 address, on a dual-stack subnet with IPv6 enabled for the task.
+    pub private_ipv6: Option<Ipv6Addr>,
+    pub ipv6_subnet_cidr: Option<IpNet>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -56,6 +59,10 @@ struct NetworkDoc {
     ipv4_addresses: Vec<String>,
     #[serde(rename = "IPv4SubnetCIDRBlock")]
     ipv4_subnet_cidr_block: Option<String>,
+    #[serde(rename = "IPv6Addresses", default)]
+    ipv6_addresses: Vec<String>,
+    #[serde(rename = "IPv6SubnetCIDRBlock")]
+    ipv6_subnet_cidr_block: Option<String>,
 }
 
 /// The parts of a task ARN: `arn:<partition>:ecs:<region>:<account>:task/<cluster>/<id>`.
@@ -138,6 +145,18 @@ pub fn parse(task_json: &str, container_json: Option<&str>) -> Result<(TaskMetad
             match crate::types::parse_cidr(cidr) {
                 Ok(net) => meta.subnet_cidr = Some(net),
                 Err(e) => warnings.push(format!("task metadata: IPv4SubnetCIDRBlock: {e}")),
+            }
+        }
+        if let Some(ip) = network.ipv6_addresses.first() {
+            match ip.parse() {
+                Ok(ip) => meta.private_ipv6 = Some(ip),
+                Err(_) => warnings.push(format!("task metadata: IPv6Addresses holds '{ip}', not an IPv6 address")),
+            }
+        }
+        if let Some(cidr) = network.ipv6_subnet_cidr_block.as_deref().filter(|c| !c.is_empty()) {
+            match crate::types::parse_cidr(cidr) {
+                Ok(net) => meta.ipv6_subnet_cidr = Some(net),
+                Err(e) => warnings.push(format!("task metadata: IPv6SubnetCIDRBlock: {e}")),
             }
         }
     }
@@ -268,5 +287,23 @@ mod tests {
         assert_eq!(warnings.len(), 4, "{warnings:?}");
         assert!(parse("{", None).unwrap_err().contains("not the expected JSON"));
         assert!(parse("[]", None).is_err());
+    }
+
+    #[test]
+    fn a_dual_stack_task_has_ipv6() {
+        let doc = r#"{"TaskARN": "arn:aws:ecs:eu-west-3:111122223333:task/c/1", "Containers": [{"Networks": [{
+            "IPv4Addresses": ["10.0.1.10"], "IPv4SubnetCIDRBlock": "10.0.1.0/24",
+            "IPv6Addresses": ["2600:1f18:4a3:6901::10"], "IPv6SubnetCIDRBlock": "2600:1f18:4a3:6901::/64"}]}]}"#;
+        let (meta, warnings) = parse(doc, None).unwrap();
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(meta.private_ipv6, Some("2600:1f18:4a3:6901::10".parse().unwrap()));
+        assert_eq!(meta.ipv6_subnet_cidr.unwrap().to_string(), "2600:1f18:4a3:6901::/64");
+        // The AWS sample task is dual-stack too.
+        let (meta, _) = parse(TASK, None).unwrap();
+        assert_eq!(meta.private_ipv6, Some("2001:db8:10b:1a00:32bf:a372:d80f:e958".parse().unwrap()));
+        let doc = r#"{"TaskARN": "arn:aws:ecs:eu-west-3:111122223333:task/c/1", "Containers": [{"Networks": [{
+            "IPv4Addresses": ["10.0.1.10"], "IPv4SubnetCIDRBlock": "10.0.1.0/24"}]}]}"#;
+        let (meta, _) = parse(doc, None).unwrap();
+        assert_eq!((meta.private_ipv6, meta.ipv6_subnet_cidr), (None, None));
     }
 }

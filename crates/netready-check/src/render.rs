@@ -3,9 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::dial::DialOutcome;
-use crate::dns::DnsOutcome;
-use crate::report::{EndpointReport, Report, Status};
+use crate::report::{DnsOutcome, EndpointReport, Report, Status};
 
 const WRAP: usize = 100;
 
@@ -19,11 +17,12 @@ pub fn table(report: &Report) -> String {
     let t = &report.task;
     let _ = writeln!(
         out,
-        "netready check: {status} — {} ({}), {} endpoints in {}",
+        "netready check: {status} — {} ({}), {} endpoints in {}, {}",
         t.region,
         t.partition,
         report.endpoints.len(),
-        ms(report.duration_ms)
+        ms(report.duration_ms),
+        if report.probe.tls { "TCP + TLS" } else { "TCP only" }
     );
     let public_ip = match (t.public_ip.assigned, &t.public_ip.address) {
         (Some(true), Some(addr)) => format!("{addr} ({})", source(report)),
@@ -34,6 +33,13 @@ pub fn table(report: &Report) -> String {
     let mut task = format!("task: {}", t.private_ipv4.as_deref().unwrap_or("address unknown"));
     if let Some(subnet) = &t.subnet_cidr {
         let _ = write!(task, " in {subnet}");
+    }
+    match (&t.private_ipv6, report.probe.ipv6) {
+        (Some(v6), _) => {
+            let _ = write!(task, ", {v6}");
+        }
+        (None, true) => task.push_str(", IPv6"),
+        (None, false) => task.push_str(", no IPv6"),
     }
     let _ = write!(task, ", public IP {public_ip}");
     if let Some(cluster) = &t.cluster {
@@ -95,10 +101,11 @@ pub fn table(report: &Report) -> String {
         .endpoints
         .iter()
         .flat_map(|e| {
-            let dns = (e.dns.outcome != DnsOutcome::Ok)
-                .then(|| format!("{} DNS: {}", e.service, e.dns.error.as_deref().unwrap_or(e.dns.outcome.as_str())));
-            let dials = e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok).map(move |c| {
-                format!("{} {}:{}: {}", e.service, c.ip, e.port, c.error.as_deref().unwrap_or(c.outcome.as_str()))
+            let dns = e.dns.outcome.error().map(|err| format!("{} DNS {}: {err}", e.service, e.dns.outcome.as_str()));
+            let dials = e.connections.iter().filter_map(move |c| {
+                c.failure().map(|(phase, outcome, text)| {
+                    format!("{} {}: {phase} {outcome}: {text}", e.service, addr(c.ip, e.port))
+                })
             });
             dns.into_iter().chain(dials)
         })
@@ -123,11 +130,11 @@ pub fn table(report: &Report) -> String {
 }
 
 fn source(report: &Report) -> &'static str {
-    match report.task.public_ip.source {
-        crate::report::PublicIpSource::Config => "config",
-        crate::report::PublicIpSource::Ec2 => "ec2",
-        crate::report::PublicIpSource::Unknown => "unknown",
-    }
+    report.task.public_ip.source.as_str()
+}
+
+fn addr(ip: std::net::IpAddr, port: u16) -> String {
+    std::net::SocketAddr::new(ip, port).to_string()
 }
 
 fn ms(millis: u64) -> String {
@@ -135,10 +142,18 @@ fn ms(millis: u64) -> String {
 }
 
 fn dns_cell(e: &EndpointReport) -> String {
-    let n = e.dns.addresses.len();
+    let n = e.dns.addresses.iter().filter(|a| a.dialled).count();
+    let skipped = e.dns.addresses.len() - n;
     match e.dns.outcome {
-        DnsOutcome::Ok => format!("ok {} ({n} addr{})", ms(e.dns.duration_ms), if n == 1 { "" } else { "s" }),
-        other => format!("{} {}", other.as_str(), ms(e.dns.duration_ms)),
+        DnsOutcome::Ok => {
+            let mut cell = format!("ok {} ({n} addr{}", ms(e.dns.duration_ms), if n == 1 { "" } else { "s" });
+            if skipped > 0 {
+                let _ = write!(cell, ", {skipped} not dialled");
+            }
+            cell.push(')');
+            cell
+        }
+        ref other => format!("{} {}", other.as_str(), ms(e.dns.duration_ms)),
     }
 }
 
@@ -146,14 +161,18 @@ fn connect_cell(e: &EndpointReport) -> String {
     if e.connections.is_empty() {
         return "-".to_owned();
     }
-    let ok: Vec<_> = e.connections.iter().filter(|c| c.outcome == DialOutcome::Ok).collect();
-    let slowest = e.connections.iter().map(|c| c.duration_ms).max().unwrap_or(0);
-    if ok.len() == e.connections.len() {
-        return format!("{}/{} ok, max {}", ok.len(), e.connections.len(), ms(slowest));
+    let ok = e.connections.iter().filter(|c| c.reached()).count();
+    let slowest = e.connections.iter().map(|c| c.duration_ms()).max().unwrap_or(0);
+    if ok == e.connections.len() {
+        let version = e.connections.iter().find_map(|c| c.tls.as_ref().and_then(|t| t.version.clone()));
+        let tls = version.map(|v| format!(" {v}")).unwrap_or_default();
+        return format!("{ok}/{} ok{tls}, max {}", e.connections.len(), ms(slowest));
     }
-    let mut cell = format!("{}/{} ok", ok.len(), e.connections.len());
-    for c in e.connections.iter().filter(|c| c.outcome != DialOutcome::Ok) {
-        let _ = write!(cell, "; {} {} {}", c.ip, c.outcome.as_str(), ms(c.duration_ms));
+    let mut cell = format!("{ok}/{} ok", e.connections.len());
+    for c in &e.connections {
+        if let Some((phase, outcome, _)) = c.failure() {
+            let _ = write!(cell, "; {} {phase} {outcome} {}", c.ip, ms(c.duration_ms()));
+        }
     }
     cell
 }

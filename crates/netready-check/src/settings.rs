@@ -2,6 +2,8 @@
 //! by the binary as [`Sourced`] values), the ECS task metadata, a default. Validation happens here,
 //! once, and every message names the flag or variable that carried the bad value.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -9,6 +11,7 @@ use ipnet::IpNet;
 use crate::endpoints::{DEFAULT_PORT, Endpoint, endpoints};
 use crate::metadata::TaskMetadata;
 use crate::report::{ProxyInfo, PublicIp, PublicIpSource, TaskInfo};
+use crate::tls::TlsProbe;
 use crate::types::{self, ParseError, Region, RegistryId};
 
 /// The default deadline per endpoint, DNS and connect together.
@@ -44,6 +47,9 @@ pub struct RawSettings {
     pub vpc_cidrs: Vec<Sourced>,
     pub timeout: Option<Sourced>,
     pub port: Option<Sourced>,
+    pub tls: Option<Sourced>,
+    pub ca_file: Option<Sourced>,
+    pub ipv6: Option<Sourced>,
 }
 
 /// Validated settings; what is still unknown may come from task metadata.
@@ -55,12 +61,20 @@ pub struct Settings {
     pub vpc_cidrs: Vec<IpNet>,
     pub timeout: Duration,
     pub port: u16,
+    /// Whether a TLS handshake follows each connection (default: yes).
+    pub tls: bool,
+    /// Extra CAs to trust, beside the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Whether the task has IPv6; `None`: ask task metadata.
+    pub ipv6: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {
     #[error("invalid value for {origin}: {reason}")]
     Invalid { origin: String, reason: ParseError },
+    #[error("invalid value for {origin}: {reason}")]
+    Tls { origin: String, reason: String },
     #[error(
         "no region: pass --region, or set NETREADY_REGION or AWS_REGION, or run in an ECS task \
          (ECS_CONTAINER_METADATA_URI_V4)"
@@ -91,7 +105,41 @@ impl RawSettings {
                 .transpose()?
                 .unwrap_or(DEFAULT_TIMEOUT),
             port: self.port.as_ref().map(|p| p.parse(types::parse_port)).transpose()?.unwrap_or(DEFAULT_PORT),
+            tls: self.tls.as_ref().map(|t| t.parse(types::parse_bool)).transpose()?.unwrap_or(true),
+            ca_file: match &self.ca_file {
+                Some(f) if f.value.trim().is_empty() => {
+                    return Err(SettingsError::Invalid {
+                        origin: f.origin.clone(),
+                        reason: ParseError::new("empty: expected the path of a PEM file of CA certificates"),
+                    });
+                }
+                Some(f) => Some(PathBuf::from(&f.value)),
+                None => None,
+            },
+            ipv6: self.ipv6.as_ref().map(|v| v.parse(types::parse_bool)).transpose()?,
         })
+    }
+
+    /// Where `--ca-file` came from, for messages.
+    fn ca_file_origin(&self) -> String {
+        self.ca_file.as_ref().map_or_else(|| "--ca-file".to_owned(), |f| f.origin.clone())
+    }
+
+    /// Validates the settings and, when TLS is on, builds the TLS probe (reading `--ca-file`), so
+    /// that a bad CA file is a configuration error before any check runs.
+    pub fn validate_with_tls(
+        &self,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
+    ) -> Result<(Settings, Option<Arc<TlsProbe>>), SettingsError> {
+        let settings = self.validate(env)?;
+        let probe = if settings.tls {
+            let probe = TlsProbe::new(settings.ca_file.as_deref())
+                .map_err(|e| SettingsError::Tls { origin: self.ca_file_origin(), reason: e.to_string() })?;
+            Some(Arc::new(probe))
+        } else {
+            None
+        };
+        Ok((settings, probe))
     }
 }
 
@@ -106,6 +154,10 @@ pub struct Plan {
     pub task: TaskInfo,
     pub proxy: ProxyInfo,
     pub warnings: Vec<String>,
+    /// Whether a TLS handshake follows each connection.
+    pub tls: bool,
+    /// Whether the task has IPv6, so AAAA answers are dialled.
+    pub ipv6: bool,
 }
 
 impl Settings {
@@ -133,6 +185,8 @@ impl Settings {
         }
         let mut known_cidrs = self.vpc_cidrs.clone();
         known_cidrs.extend(meta.subnet_cidr);
+        known_cidrs.extend(meta.ipv6_subnet_cidr);
+        let ipv6 = self.ipv6.unwrap_or(meta.private_ipv6.is_some());
         let public_ip = PublicIp {
             assigned: self.public_ip,
             address: None,
@@ -147,6 +201,8 @@ impl Settings {
             availability_zone: meta.availability_zone.clone(),
             private_ipv4: meta.private_ipv4.map(|ip| ip.to_string()),
             subnet_cidr: meta.subnet_cidr.map(|c| c.to_string()),
+            private_ipv6: meta.private_ipv6.map(|ip| ip.to_string()),
+            ipv6_subnet_cidr: meta.ipv6_subnet_cidr.map(|c| c.to_string()),
             public_ip,
         };
         Ok(Plan {
@@ -157,6 +213,8 @@ impl Settings {
             task,
             proxy: proxy_info(env),
             warnings,
+            tls: self.tls,
+            ipv6,
         })
     }
 }
@@ -249,7 +307,10 @@ mod tests {
         let plan = settings.plan(Some(&meta), &env, vec![]).unwrap();
         assert_eq!(plan.region.as_str(), "us-west-2");
         assert_eq!(plan.endpoints[3].host, "111122223333.dkr.ecr.us-west-2.amazonaws.com");
-        assert_eq!(plan.known_cidrs, ["192.0.2.0/24".parse::<IpNet>().unwrap()]);
+        let known: Vec<IpNet> = ["192.0.2.0/24", "2600:1f13:10b:1a00::/64"].iter().map(|c| c.parse().unwrap()).collect();
+        assert_eq!(plan.known_cidrs, known);
+        assert!(plan.ipv6, "the sample task has an IPv6 address");
+        assert!(plan.tls, "TLS is on by default");
         assert_eq!(plan.task.cluster.as_deref(), Some("default"));
         assert_eq!(plan.task.public_ip.source, PublicIpSource::Unknown);
         assert_eq!(plan.proxy, ProxyInfo { configured: true, variables: vec!["HTTPS_PROXY".into()] });
