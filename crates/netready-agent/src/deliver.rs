@@ -16,6 +16,8 @@ pub enum Delivery {
     Retry(String),
     /// Not worth retrying as is: a 4xx. 401/403 mean the runner id or token is wrong.
     Rejected { status: u16, message: String },
+    /// The plane does not know this report's `schema_version`: it is older than the agent.
+    PlaneTooOld { message: String },
 }
 
 impl Delivery {
@@ -24,14 +26,15 @@ impl Delivery {
             Delivery::Stored => "stored",
             Delivery::Duplicate => "duplicate",
             Delivery::Retry(_) => "retry",
-            Delivery::Rejected { .. } => "rejected",
+            Delivery::Rejected { .. } | Delivery::PlaneTooOld { .. } => "rejected",
         }
     }
 }
 
-/// What an HTTP status means for the report. Pure.
-pub fn classify(status: u16, message: String) -> Delivery {
+/// What an HTTP status (and the error code of a JSON error body) means for the report. Pure.
+pub fn classify(status: u16, code: Option<&str>, message: String) -> Delivery {
     match status {
+        422 if code == Some("unsupported_schema_version") => Delivery::PlaneTooOld { message },
         201 => Delivery::Stored,
         200..=299 => Delivery::Duplicate,
         408 | 429 | 500..=599 => Delivery::Retry(format!("the plane answered {status}: {message}")),
@@ -91,11 +94,13 @@ impl PlaneClient {
             Ok(r) => {
                 let status = r.status().as_u16();
                 let text = r.text().await.unwrap_or_default();
-                let message = serde_json::from_str::<serde_json::Value>(&text)
-                    .ok()
+                let json = serde_json::from_str::<serde_json::Value>(&text).ok();
+                let code = json.as_ref().and_then(|v| v["error"].as_str());
+                let message = json
+                    .as_ref()
                     .and_then(|v| v["message"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| text.chars().take(200).collect());
-                classify(status, message)
+                classify(status, code, message)
             }
         }
     }
@@ -126,13 +131,18 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(classify(201, String::new()), Delivery::Stored);
-        assert_eq!(classify(200, String::new()), Delivery::Duplicate);
+        assert_eq!(classify(201, None, String::new()), Delivery::Stored);
+        assert_eq!(classify(200, None, String::new()), Delivery::Duplicate);
         for s in [500, 502, 503, 504, 429, 408] {
-            assert!(matches!(classify(s, String::new()), Delivery::Retry(_)), "{s}");
+            assert!(matches!(classify(s, None, String::new()), Delivery::Retry(_)), "{s}");
         }
         for s in [400, 401, 403, 404, 413, 415, 422] {
-            assert!(matches!(classify(s, String::new()), Delivery::Rejected { status, .. } if status == s), "{s}");
+            assert!(matches!(classify(s, None, String::new()), Delivery::Rejected { status, .. } if status == s), "{s}");
         }
+        assert!(matches!(
+            classify(422, Some("unsupported_schema_version"), "accepted versions: [1]".into()),
+            Delivery::PlaneTooOld { .. }
+        ));
+        assert!(matches!(classify(422, Some("invalid_report"), String::new()), Delivery::Rejected { .. }));
     }
 }

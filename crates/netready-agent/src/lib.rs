@@ -157,6 +157,7 @@ async fn reporter(
             *s.deliveries.entry(outcome).or_default() += 1;
         }
     };
+    let mut plane_too_old_logged = false;
     loop {
         tokio::select! {
             changed = reports.changed() => if changed.is_err() { return },
@@ -178,6 +179,22 @@ async fn reporter(
                         log::info(
                             "report delivered after retries",
                             &[("checked_at", json!(report.checked_at)), ("attempts", json!(attempt + 1))],
+                        );
+                    }
+                    break;
+                }
+                Delivery::PlaneTooOld { message } => {
+                    // Once per process: every report would say the same until the plane is upgraded.
+                    if !plane_too_old_logged {
+                        plane_too_old_logged = true;
+                        log::error(
+                            "the plane does not accept this agent's report format: upgrade the plane to this netready \
+                             version or newer (reports are checked and dropped until then)",
+                            &[
+                                ("schema_version", json!(report.schema_version)),
+                                ("plane_says", json!(message)),
+                                ("agent_version", json!(env!("CARGO_PKG_VERSION"))),
+                            ],
                         );
                     }
                     break;

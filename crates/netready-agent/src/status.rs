@@ -11,7 +11,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use netready_check::Report;
 use netready_check::classify::Reachability;
-use netready_check::dial::DialOutcome;
 
 /// What the agent knows of itself; shared by the loops and the status server.
 #[derive(Debug, Default)]
@@ -108,10 +107,15 @@ pub fn render(stats: &Stats) -> String {
     let mut dns = Family::new("netready_endpoint_dns_duration_seconds", "gauge", "Last check: DNS lookup time.");
     let mut connect =
         Family::new("netready_endpoint_connect_duration_seconds", "gauge", "Last check: TCP connect time per address.");
+    let mut handshake = Family::new(
+        "netready_endpoint_tls_handshake_duration_seconds",
+        "gauge",
+        "Last check: TLS handshake time per address, by TLS outcome.",
+    );
     let mut connected = Family::new(
         "netready_endpoint_addresses_connected",
         "gauge",
-        "Last check: addresses that accepted a connection.",
+        "Last check: addresses reached (TCP connected and, with TLS on, the handshake succeeded).",
     );
     if let Some(r) = &stats.last {
         ready.add(String::new(), u8::from(r.status == netready_check::Status::Ready));
@@ -130,10 +134,14 @@ pub fn render(stats: &Stats) -> String {
                 e.dns.duration_ms as f64 / 1000.0,
             );
             for c in &e.connections {
-                let labels = format!("service=\"{svc}\",ip=\"{}\",outcome=\"{}\"", c.ip, c.outcome.as_str());
-                connect.add(labels, c.duration_ms as f64 / 1000.0);
+                let labels = format!("service=\"{svc}\",ip=\"{}\",outcome=\"{}\"", c.ip, c.tcp.outcome.as_str());
+                connect.add(labels, c.tcp.duration_ms as f64 / 1000.0);
+                if let Some(tls) = &c.tls {
+                    let labels = format!("service=\"{svc}\",ip=\"{}\",outcome=\"{}\"", c.ip, tls.outcome.as_str());
+                    handshake.add(labels, tls.duration_ms as f64 / 1000.0);
+                }
             }
-            let ok = e.connections.iter().filter(|c| c.outcome == DialOutcome::Ok).count();
+            let ok = e.connections.iter().filter(|c| c.reached()).count();
             connected.add(format!("service=\"{svc}\""), ok);
         }
     }
@@ -164,7 +172,7 @@ pub fn render(stats: &Stats) -> String {
     }
 
     let mut text = String::new();
-    for f in [up, ready, duration, reach, access, dns, connect, connected, checks, deliveries, delivered, checked] {
+    for f in [up, ready, duration, reach, access, dns, connect, handshake, connected, checks, deliveries, delivered, checked] {
         if f.samples.is_empty() {
             continue;
         }

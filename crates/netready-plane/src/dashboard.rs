@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
+use netready_check::Report;
 use serde_json::Value;
 
 use crate::AppState;
@@ -229,7 +230,9 @@ async fn details_page(
         );
     };
     let summary = summarize(&row, now_ms(), state.stale_after_ms);
-    let report: Option<Value> = body.and_then(|b| serde_json::from_str(&b).ok());
+    // Stored reports were validated at ingest; a version 1 report is read as version 2.
+    let report: Option<Report> =
+        body.and_then(|b| serde_json::from_str::<Value>(&b).ok()).and_then(|v| Report::from_value(v).ok());
     let changes = state.store.changes(&id, 50).await?;
     let recent = state.store.recent_reports(&id, 96).await?;
     let body = html! {
@@ -266,63 +269,75 @@ async fn details_page(
     Ok(page(&summary.name, body).into_response())
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => "—".into(),
-        other => other.to_string(),
-    }
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("—")
 }
 
-fn readiness_table(report: &Value) -> Markup {
-    let task = &report["task"];
+fn readiness_table(report: &Report) -> Markup {
+    let task = &report.task;
     html! {
         p class="muted" {
-            "checked " (text(&report["checked_at"])) " in " (text(&report["duration_ms"])) " ms · region " (text(&task["region"]))
-            " · task " (text(&task["private_ipv4"])) " in " (text(&task["subnet_cidr"]))
-            " · public IP " (match task["public_ip"]["assigned"].as_bool() { Some(true) => "yes", Some(false) => "no", None => "unknown" })
-            " (" (text(&task["public_ip"]["source"])) ")"
-            @if report["proxy"]["configured"] == Value::Bool(true) { " · proxy variables set (bypassed)" }
+            "checked " (report.checked_at) " in " (report.duration_ms) " ms · region " (task.region)
+            " · task " (opt(&task.private_ipv4)) " in " (opt(&task.subnet_cidr))
+            @if let Some(v6) = &task.private_ipv6 { " · " (v6) }
+            " · public IP " (match task.public_ip.assigned { Some(true) => "yes", Some(false) => "no", None => "unknown" })
+            " (" (task.public_ip.source.as_str()) ")"
+            " · " (if report.probe.tls { "TCP + TLS" } else { "TCP only" })
+            @if report.schema_version == 1 { " · report version 1 (no TLS phase)" }
+            @if report.proxy.configured { " · proxy variables set (bypassed)" }
         }
         table id="readiness" {
             thead { tr {
                 th { "Service" } th { "Host" } th { "Access type" } th { "Reachability" } th { "Addresses" }
-                th { "DNS" } th { "Connect" } th { "Errors and hints" }
+                th { "DNS" } th { "TCP" } th { "TLS" } th { "Errors and hints" }
             } }
             tbody {
-                @for e in report["endpoints"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                    tr data-service=(text(&e["service"])) {
-                        td { (text(&e["service"])) }
-                        td { code { (text(&e["host"])) ":" (text(&e["port"])) } }
-                        td { (text(&e["access_type"])) }
-                        td { (badge(&text(&e["reachability"]))) }
+                @for e in &report.endpoints {
+                    tr data-service=(e.service.as_str()) {
+                        td { (e.service.as_str()) }
+                        td { code { (e.host) ":" (e.port) } }
+                        td { (e.access_type.as_str()) }
+                        td { (badge(e.reachability.as_str())) }
                         td {
-                            @for a in e["dns"]["addresses"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                                (text(&a["ip"])) " " span class="muted" { (text(&a["scope"])) } br;
+                            @for a in &e.dns.addresses {
+                                (a.ip) " " span class="muted" { (a.scope.as_str()) @if !a.dialled { ", not dialled" } } br;
                             }
                         }
-                        td { (badge(&text(&e["dns"]["outcome"]))) " " (text(&e["dns"]["duration_ms"])) " ms" }
+                        td { (badge(e.dns.outcome.as_str())) " " (e.dns.duration_ms) " ms" }
                         td {
-                            @for c in e["connections"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                                span class="nowrap" { (text(&c["ip"])) " " (badge(&text(&c["outcome"]))) " " (text(&c["duration_ms"])) " ms" } br;
+                            @for c in &e.connections {
+                                span class="nowrap" { (c.ip) " " (badge(c.tcp.outcome.as_str())) " " (c.tcp.duration_ms) " ms" } br;
+                            }
+                        }
+                        td class="tls" {
+                            @for c in &e.connections {
+                                @match &c.tls {
+                                    Some(t) => {
+                                        span class="nowrap" title=(t.certificate.as_ref().map(|c| format!("subject {}; issuer {}; expires {}", c.subject, c.issuer, c.not_after)).unwrap_or_default()) {
+                                            (badge(t.outcome.as_str())) " " (t.version.as_deref().unwrap_or("")) " " (t.duration_ms) " ms"
+                                        }
+                                        br;
+                                    }
+                                    None => { span class="muted" { "—" } br; }
+                                }
                             }
                         }
                         td {
-                            @if let Some(err) = e["dns"]["error"].as_str() { div { "DNS: " (err) } }
-                            @for c in e["connections"].as_array().map(Vec::as_slice).unwrap_or(&[]) {
-                                @if let Some(err) = c["error"].as_str() { div { (text(&c["ip"])) ": " (err) } }
+                            @if let Some(err) = e.dns.outcome.error() { div { "DNS: " (err) } }
+                            @for c in &e.connections {
+                                @if let Some((phase, _, err)) = c.failure() { div { (c.ip) " " (phase) ": " (err) } }
                             }
                             ul class="hints" {
-                                @for h in e["hints"].as_array().map(Vec::as_slice).unwrap_or(&[]) { li { (text(h)) } }
+                                @for h in &e.hints { li { (h) } }
                             }
                         }
                     }
                 }
             }
         }
-        @if let Some(w) = report["warnings"].as_array().filter(|w| !w.is_empty()) {
+        @if !report.warnings.is_empty() {
             h3 { "Warnings" }
-            ul { @for x in w { li { (text(x)) } } }
+            ul { @for x in &report.warnings { li { (x) } } }
         }
     }
 }

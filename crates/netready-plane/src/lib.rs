@@ -41,20 +41,42 @@ pub struct AppState {
     pub admin_token: Arc<str>,
     pub stale_after_ms: i64,
     pub body_limit: usize,
-    pub schema: Arc<jsonschema::Validator>,
+    pub schemas: Arc<Schemas>,
+}
+
+/// The compiled JSON Schema of every report version the plane accepts.
+#[derive(Debug)]
+pub struct Schemas {
+    by_version: Vec<(u32, jsonschema::Validator)>,
+}
+
+impl Schemas {
+    /// Compiles the shipped schemas (a bug if they do not compile: a test covers it).
+    pub fn shipped() -> Self {
+        let by_version = netready_check::report::READABLE_VERSIONS
+            .iter()
+            .filter_map(|&v| netready_check::report::schema_of(v).map(|s| (v, s)))
+            .map(|(v, text)| {
+                let schema: serde_json::Value = serde_json::from_str(text).expect("the shipped schema is JSON");
+                (v, jsonschema::validator_for(&schema).expect("the shipped schema compiles"))
+            })
+            .collect();
+        Self { by_version }
+    }
+
+    pub fn for_version(&self, version: u32) -> Option<&jsonschema::Validator> {
+        self.by_version.iter().find(|(v, _)| *v == version).map(|(_, s)| s)
+    }
 }
 
 impl AppState {
     pub fn new(store: Store, admin_token: &str, stale_after: Duration) -> Self {
-        let schema: serde_json::Value =
-            serde_json::from_str(netready_check::report::SCHEMA_V1).expect("the shipped schema is JSON");
-        let schema = jsonschema::validator_for(&schema).expect("the shipped schema compiles");
         Self {
             store,
             admin_token: admin_token.into(),
             stale_after_ms: stale_after.as_millis() as i64,
             body_limit: DEFAULT_BODY_LIMIT,
-            schema: Arc::new(schema),
+            schemas: Arc::new(Schemas::shipped()),
         }
     }
 

@@ -36,6 +36,49 @@ both_backends!(a_report_is_stored_and_read_back, |store: netready_plane::Store| 
     assert_eq!(history["reports"].as_array().unwrap().len(), 1);
 });
 
+both_backends!(version_1_reports_are_still_accepted_and_shown, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "old-agent").await.unwrap();
+    let router = router(&store);
+    let v1 = report_v1();
+    let a = call(&router, post_report(&id, Some(&token), v1.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"], v1, "the stored report is the one sent, in its own version");
+    let list = call(&router, admin_get("/api/v1/runners")).await.json();
+    assert_eq!(list["runners"][0]["degraded_endpoints"][0]["service"], "logs");
+    let page = call(&router, admin_get(&format!("/dashboard/runners/{id}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("report version 1 (no TLS phase)"), "{}", page.text);
+    assert!(page.text.contains("logs.eu-west-3.amazonaws.com"));
+});
+
+both_backends!(a_version_2_report_shows_its_tls_phase, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "new-agent").await.unwrap();
+    let router = router(&store);
+    let mut r = report();
+    r["status"] = json!("degraded");
+    r["endpoints"][3]["reachability"] = json!("none");
+    r["endpoints"][3]["connections"][0]["tls"] = json!({
+        "outcome": "untrusted", "error": "the certificate does not verify: invalid peer certificate: UnknownIssuer",
+        "duration_ms": 3, "budget_ms": 1990, "version": null,
+        "certificate": {"subject": "CN=111122223333.dkr.ecr.eu-west-3.amazonaws.com", "issuer": "CN=Corp Inspection CA", "not_after": "2027-01-01T00:00:00Z"}
+    });
+    let a = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let page = call(&router, admin_get(&format!("/dashboard/runners/{id}"))).await;
+    assert!(page.text.contains("untrusted"), "the TLS outcome is shown");
+    assert!(page.text.contains("issuer CN=Corp Inspection CA"), "the presented issuer is shown");
+    assert!(page.text.contains("TLSv1.3"), "the TLS version of a good handshake is shown");
+    let list = call(&router, admin_get("/api/v1/runners")).await.json();
+    let degraded: Vec<&str> = list["runners"][0]["degraded_endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(degraded, ["logs", "ecr_dkr"]);
+});
+
 both_backends!(the_same_checked_at_twice_is_one_report, |store: netready_plane::Store| async move {
     let (id, token) = add_runner(&store, "r").await.unwrap();
     let router = router(&store);
@@ -105,8 +148,14 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     let router = router(&store);
     let mut wrong_type = report();
     wrong_type["endpoints"][0]["port"] = json!("443");
-    let mut v2 = report();
-    v2["schema_version"] = json!(2);
+    let mut v3 = report();
+    v3["schema_version"] = json!(3);
+    let mut v1_shape_as_v2 = report_v1();
+    v1_shape_as_v2["schema_version"] = json!(2);
+    let mut bad_tls = report();
+    bad_tls["endpoints"][0]["connections"][0]["tls"]["outcome"] = json!("intercepted");
+    let mut error_without_text = report();
+    error_without_text["endpoints"][0]["connections"][0]["tcp"] = json!({"outcome": "refused", "duration_ms": 0, "budget_ms": 1});
     let mut no_version = report();
     no_version.as_object_mut().unwrap().remove("schema_version");
     let mut future = report();
@@ -122,7 +171,10 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
         ("{not json".into(), StatusCode::BAD_REQUEST, "bad_request", "not valid JSON"),
         (wrong_type.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/port"),
         (bad_enum.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/1/access_type"),
-        (v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "accepted versions: [1]"),
+        (v3.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "accepted versions: [1, 2]"),
+        (v1_shape_as_v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "schema version 2"),
+        (bad_tls.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/connections/0/tls"),
+        (error_without_text.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/connections/0/tcp"),
         (no_version.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "no schema_version"),
         (future.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "in the future"),
         (bad_time.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "checked_at"),
@@ -194,7 +246,8 @@ both_backends!(text_from_names_and_reports_is_escaped, |store: netready_plane::S
     let router = router(&store);
     let mut r = report();
     r["endpoints"][1]["hints"] = json!(["<script>alert('hint')</script>"]);
-    r["endpoints"][1]["connections"][0]["error"] = json!("<img src=x onerror=alert(1)>");
+    r["endpoints"][1]["connections"][0]["tcp"] =
+        json!({"outcome": "error", "error": "<img src=x onerror=alert(1)>", "duration_ms": 0, "budget_ms": 1});
     assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
     for path in ["/dashboard".to_owned(), format!("/dashboard/runners/{id}")] {
         let page = call(&router, admin_get(&path)).await;
@@ -268,14 +321,47 @@ async fn openapi_and_health_are_public() {
     assert_eq!(call(&router, Request::get("/healthz").body(Body::empty()).unwrap()).await.status, StatusCode::OK);
 }
 
+/// A report schema as the OpenAPI document embeds it: without `$schema` and `$id`, its `$defs`
+/// references pointing into the component, so that any OpenAPI client resolves them.
+fn embedded(schema: &str, component: &str) -> Value {
+    fn walk(v: Value, component: &str) -> Value {
+        match v {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| match (&*k, v) {
+                        ("$ref", Value::String(r)) if r.starts_with("#/$defs/") => {
+                            let to = format!("#/components/schemas/{component}/$defs/{}", &r["#/$defs/".len()..]);
+                            (k, Value::String(to))
+                        }
+                        (_, v) => (k, walk(v, component)),
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| walk(v, component)).collect()),
+            other => other,
+        }
+    }
+    let mut v: Value = serde_json::from_str(schema).unwrap();
+    v.as_object_mut().unwrap().remove("$schema");
+    v.as_object_mut().unwrap().remove("$id");
+    walk(v, component)
+}
+
 #[test]
-fn the_openapi_document_carries_the_shipped_report_schema() {
+fn the_openapi_document_carries_the_shipped_report_schemas() {
     let doc: Value = serde_json::from_str(netready_plane::api::OPENAPI).unwrap();
-    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V1).unwrap();
-    assert_eq!(
-        doc["components"]["schemas"]["Report"], schema,
-        "regenerate openapi/plane-v1.json from schema/report-v1.schema.json"
-    );
+    let schemas = &doc["components"]["schemas"];
+    for (version, component) in [(1, "ReportV1"), (2, "ReportV2")] {
+        let shipped = netready_check::report::schema_of(version).unwrap();
+        assert_eq!(
+            schemas[component],
+            embedded(shipped, component),
+            "regenerate {component} in openapi/plane-v1.json from schema/report-v{version}.schema.json"
+        );
+    }
+    let one_of: Vec<&str> =
+        schemas["Report"]["oneOf"].as_array().unwrap().iter().map(|r| r["$ref"].as_str().unwrap()).collect();
+    assert_eq!(one_of, ["#/components/schemas/ReportV1", "#/components/schemas/ReportV2"]);
     for path in [
         "/api/v1/runners/{id}/network-readiness",
         "/api/v1/runners",

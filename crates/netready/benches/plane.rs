@@ -117,7 +117,7 @@ async fn run(name: &str, db: Db) -> String {
         field(11) + field(12) // utime, stime, in clock ticks
     };
     let template = Arc::new(
-        include_str!("../../../tests/fixtures/report-degraded.json")
+        include_str!("../../../tests/fixtures/report-v2-degraded.json")
             .replace("2026-11-26T13:43:38.555Z", "__CHECKED_AT__"),
     );
     let counter = Arc::new(AtomicU64::new(0));

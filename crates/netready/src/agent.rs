@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use netready_agent::schedule::DEFAULT_INTERVAL;
 use netready_agent::{AgentConfig, DEFAULT_LISTEN};
-use netready_check::dial::TcpDialer;
 use netready_check::types::parse_duration;
 
 use crate::cli::AgentArgs;
@@ -16,14 +15,15 @@ use crate::{ConfigError, env, runtime};
 const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    let settings = Arc::new(args.probe.raw(matches).validate(&env)?);
+    let (settings, tls) = args.probe.raw(matches).validate_with_tls(&env)?;
+    let settings = Arc::new(settings);
     let config = config(args, matches)?;
     if settings.region.is_none() && env(netready_check::metadata::METADATA_URI_VAR).is_none() {
         return Err(netready_check::SettingsError::NoRegion.into());
     }
     let check = move || {
-        let settings = settings.clone();
-        async move { netready_check::check_once(&settings, &env, &TcpDialer).await.map_err(|e| e.to_string()) }
+        let (settings, tls) = (settings.clone(), tls.clone());
+        async move { netready_check::check_once(&settings, &env, tls.as_ref()).await.map_err(|e| e.to_string()) }
     };
     runtime(false)?.block_on(netready_agent::run(config, check)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)

@@ -126,7 +126,7 @@ pub struct CheckArgs {
 pub enum Output {
     /// One row per endpoint, then hints: for people.
     Table,
-    /// The report as JSON (schema/report-v1.schema.json): for machines.
+    /// The report as JSON (schema/report-v2.schema.json): for machines.
     Json,
 }
 
@@ -149,13 +149,27 @@ pub struct ProbeArgs {
     #[arg(long = "vpc-cidr", env = "NETREADY_VPC_CIDRS", value_name = "CIDR", value_delimiter = ',')]
     pub vpc_cidrs: Vec<String>,
 
-    /// Deadline per endpoint, DNS and connect together, e.g. 500ms or 2s [default: 5s]
+    /// Deadline per endpoint, DNS, TCP and TLS together, e.g. 500ms or 2s [default: 5s]
     #[arg(long, env = "NETREADY_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
 
     /// TCP port to dial [default: 443]
     #[arg(long, env = "NETREADY_PORT", value_name = "PORT")]
     pub port: Option<String>,
+
+    /// Shake hands with TLS after each TCP connection (SNI = host, certificate verified); false
+    /// gives the plain TCP check [default: true]
+    #[arg(long, env = "NETREADY_TLS", value_name = "true|false")]
+    pub tls: Option<String>,
+
+    /// A PEM file of CA certificates to trust beside the system's (a private CA, an intended TLS
+    /// inspection CA)
+    #[arg(long, env = "NETREADY_CA_FILE", value_name = "PATH")]
+    pub ca_file: Option<String>,
+
+    /// Whether the task has IPv6, so AAAA addresses are dialled too [default: task metadata, else false]
+    #[arg(long, env = "NETREADY_IPV6", value_name = "true|false")]
+    pub ipv6: Option<String>,
 }
 
 impl ProbeArgs {
@@ -178,6 +192,9 @@ impl ProbeArgs {
             vpc_cidrs: self.vpc_cidrs.iter().map(|v| tag("vpc_cidrs", "--vpc-cidr", "NETREADY_VPC_CIDRS", v)).collect(),
             timeout: self.timeout.as_deref().map(|v| tag("timeout", "--timeout", "NETREADY_TIMEOUT", v)),
             port: self.port.as_deref().map(|v| tag("port", "--port", "NETREADY_PORT", v)),
+            tls: self.tls.as_deref().map(|v| tag("tls", "--tls", "NETREADY_TLS", v)),
+            ca_file: self.ca_file.as_deref().map(|v| tag("ca_file", "--ca-file", "NETREADY_CA_FILE", v)),
+            ipv6: self.ipv6.as_deref().map(|v| tag("ipv6", "--ipv6", "NETREADY_IPV6", v)),
         }
     }
 }

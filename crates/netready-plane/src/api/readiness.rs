@@ -19,7 +19,7 @@ use crate::db::{NewReport, Stored, now_ms};
 use crate::error::ApiError;
 
 /// The report versions the plane accepts.
-pub const ACCEPTED_SCHEMA_VERSIONS: [u64; 1] = [1];
+pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 2] = netready_check::report::READABLE_VERSIONS;
 
 /// How far in the future a report's `checked_at` may be (clock skew).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
@@ -72,7 +72,7 @@ async fn ingest(
     }
     let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|_| too_large())?;
 
-    let new = validate(&bytes, &state.schema, &id, now_ms())?;
+    let new = validate(&bytes, &state.schemas, &id, now_ms())?;
     let checked_at = new.checked_at.clone();
     let stored = state.store.store_report(new).await?;
     let (code, duplicate) = match stored {
@@ -86,28 +86,33 @@ async fn ingest(
 /// what was wrong.
 pub fn validate(
     bytes: &[u8],
-    schema: &jsonschema::Validator,
+    schemas: &crate::Schemas,
     runner_id: &str,
     now_ms: i64,
 ) -> Result<NewReport, ApiError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
-    match value.get("schema_version") {
+    let version = match value.get("schema_version") {
         None => {
             return Err(ApiError::unprocessable(
                 "unsupported_schema_version",
                 format!("the report has no schema_version; accepted versions: {accepted}"),
             ));
         }
-        Some(v) if !v.as_u64().is_some_and(|v| ACCEPTED_SCHEMA_VERSIONS.contains(&v)) => {
-            return Err(ApiError::unprocessable(
-                "unsupported_schema_version",
-                format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
-            ));
-        }
-        Some(_) => {}
-    }
+        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
+            Some(v) => v,
+            None => {
+                return Err(ApiError::unprocessable(
+                    "unsupported_schema_version",
+                    format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
+                ));
+            }
+        },
+    };
+    let schema = schemas.for_version(version).ok_or_else(|| {
+        ApiError::unprocessable("unsupported_schema_version", format!("no schema for version {version}"))
+    })?;
     let problems: Vec<String> = schema
         .iter_errors(&value)
         .take(5)
@@ -119,12 +124,10 @@ pub fn validate(
     if !problems.is_empty() {
         return Err(ApiError::unprocessable(
             "invalid_report",
-            format!("the report does not match schema version 1: {}", problems.join("; ")),
+            format!("the report does not match schema version {version}: {}", problems.join("; ")),
         ));
     }
-    let report: Report = serde_json::from_value(value).map_err(|e| {
-        ApiError::unprocessable("invalid_report", format!("the report does not match schema version 1: {e}"))
-    })?;
+    let report = Report::from_value(value).map_err(|e| ApiError::unprocessable("invalid_report", e.to_string()))?;
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())

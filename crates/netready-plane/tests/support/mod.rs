@@ -122,7 +122,13 @@ pub async fn call(router: &Router, req: Request<Body>) -> Answer {
     Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
+/// A degraded report of the current version (2): logs times out.
 pub fn report() -> Value {
+    serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap()
+}
+
+/// The same check as a version 1 report, as older agents send it.
+pub fn report_v1() -> Value {
     serde_json::from_str(include_str!("../../../../tests/fixtures/report-degraded.json")).unwrap()
 }
 
