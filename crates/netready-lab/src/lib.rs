@@ -17,9 +17,11 @@
 
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
+pub mod tls;
+
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -32,6 +34,14 @@ use std::time::{Duration, Instant};
 pub const TASK_PUBLIC_IP: &str = "198.51.100.10";
 /// The task metadata address, as on Fargate.
 pub const METADATA_IP: &str = "169.254.170.2";
+/// The VPC's IPv6 block: global unicast, as AWS allocates them (it exists only inside the lab).
+pub const VPC_IPV6: &str = "2600:1f18:4a3:6900::/56";
+/// The task subnet's IPv6 block and the task's address in it (when the lab gives the task IPv6).
+pub const TASK_SUBNET_IPV6: &str = "2600:1f18:4a3:6901::/64";
+pub const TASK_IPV6: &str = "2600:1f18:4a3:6901::10";
+const ROUTER_IPV6: &str = "2600:1f18:4a3:6901::1";
+
+pub use tls::ListenerTls;
 
 /// Why a lab could not be built.
 #[derive(Debug)]
@@ -112,6 +122,12 @@ pub struct LabSpec {
     /// The task metadata documents to serve, (task, container); none when `None`.
     pub metadata: Option<(String, String)>,
     pub port: u16,
+    /// Whether listeners speak TLS (with certificates from the lab CA, which the task trusts).
+    pub tls: bool,
+    /// Listeners that present something else than the endpoint's certificate.
+    pub tls_modes: Vec<(String, ListenerTls)>,
+    /// Whether the task has an IPv6 address (and a route) in [`TASK_SUBNET_IPV6`].
+    pub task_ipv6: bool,
 }
 
 impl Default for LabSpec {
@@ -126,6 +142,9 @@ impl Default for LabSpec {
             closed: Vec::new(),
             metadata: None,
             port: 443,
+            tls: true,
+            tls_modes: Vec::new(),
+            task_ipv6: false,
         }
     }
 }
@@ -155,6 +174,25 @@ impl LabSpec {
         spec
     }
 
+    /// The listener at `addr` presents `mode` instead of the endpoint's certificate.
+    pub fn tls_mode(mut self, addr: &str, mode: ListenerTls) -> Self {
+        self.tls_modes.push((addr.to_owned(), mode));
+        self
+    }
+
+    /// Every name the lab answers, for the endpoint certificate.
+    fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.dns.iter().map(|(n, _)| n.clone()).collect();
+        names.extend(self.cnames.iter().map(|(alias, _)| alias.clone()));
+        for (domain, _) in &self.wildcards {
+            names.push(domain.clone());
+            names.push(format!("*.{domain}"));
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn task_ip(&self) -> String {
         format!("{}.{}.1.10", self.vpc[0], self.vpc[1])
     }
@@ -180,6 +218,7 @@ pub struct Lab {
     children: Vec<Child>,
     /// Connections accepted, per listening address.
     pub accepted: Arc<std::sync::Mutex<Vec<(String, SocketAddr)>>>,
+    tls: Option<tls::LabTls>,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -202,7 +241,12 @@ impl Lab {
             threads: Vec::new(),
             children: Vec::new(),
             accepted: Arc::default(),
+            tls: None,
         };
+        lab.tls = if lab.spec.tls { Some(tls::LabTls::new(&lab.spec.names())?) } else { None };
+        if let Some(t) = &lab.tls {
+            fs::write(lab.ca_file(), &t.ca_pem).map_err(|e| LabError(format!("lab CA file: {e}")))?;
+        }
         lab.wire()?;
         Ok(lab)
     }
@@ -229,7 +273,18 @@ impl Lab {
         self.ns(&v, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
         self.ns(&a, &["ip", "addr", "add", "198.51.100.2/24", "dev", "up0"])?;
         self.ns(&a, &["ip", "link", "set", "up0", "up"])?;
-        // The "internet" has no route to the VPC: only translated traffic gets answers.
+        // The "internet" has no IPv4 route to the VPC: only translated traffic gets answers.
+        // IPv6 is routed as in AWS: the VPC's block is global, so "public AWS" routes it back.
+        self.ns(&v, &["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"])?;
+        self.ns(&v, &["ip", "-6", "addr", "add", &format!("{ROUTER_IPV6}/64"), "dev", "tsk0", "nodad"])?;
+        self.ns(&v, &["ip", "-6", "addr", "add", "2001:db8:ffff::1/64", "dev", "wan0", "nodad"])?;
+        self.ns(&v, &["ip", "-6", "route", "add", "default", "via", "2001:db8:ffff::2"])?;
+        self.ns(&a, &["ip", "-6", "addr", "add", "2001:db8:ffff::2/64", "dev", "up0", "nodad"])?;
+        self.ns(&a, &["ip", "-6", "route", "add", VPC_IPV6, "via", "2001:db8:ffff::1"])?;
+        if s.task_ipv6 {
+            self.ns(&t, &["ip", "-6", "addr", "add", &format!("{TASK_IPV6}/64"), "dev", "eth0", "nodad"])?;
+            self.ns(&t, &["ip", "-6", "route", "add", "default", "via", ROUTER_IPV6])?;
+        }
 
         self.ns(&v, &["ip", "addr", "add", &format!("{}/32", s.resolver_ip()), "dev", "lo"])?;
         self.ns(&v, &["ip", "addr", "add", &format!("{METADATA_IP}/32"), "dev", "lo"])?;
@@ -272,11 +327,16 @@ impl Lab {
         all.extend(s.wildcards.iter().map(|(_, a)| a.clone()));
         all.sort();
         all.dedup();
+        // Special-purpose answers (a sinkhole's 0.0.0.0) exist only in DNS.
+        all.retain(|a| a.parse::<IpAddr>().is_ok_and(|ip| !is_special(ip)));
         for addr in &all {
             let ns = self.owner(addr)?;
-            let out = Command::new("ip")
-                .args(["netns", "exec", &ns, "ip", "addr", "add", &format!("{addr}/32"), "dev", "lo"])
-                .output();
+            let prefix = if addr.contains(':') { format!("{addr}/128") } else { format!("{addr}/32") };
+            let mut args = vec!["netns", "exec", &ns, "ip", "addr", "add", &prefix, "dev", "lo"];
+            if addr.contains(':') {
+                args.push("nodad");
+            }
+            let out = Command::new("ip").args(&args).output();
             // Adding the same address twice is harmless.
             if let Ok(o) = out
                 && !o.status.success()
@@ -301,7 +361,12 @@ impl Lab {
     /// The namespace an address lives in: private (in the VPC CIDR or RFC 1918 or 100.64/10)
     /// addresses in the router, others in "public AWS".
     fn owner(&self, addr: &str) -> Result<String, LabError> {
-        let ip: Ipv4Addr = addr.parse().map_err(|_| LabError(format!("lab address '{addr}' is not IPv4")))?;
+        if let Ok(v6) = addr.parse::<Ipv6Addr>() {
+            let vpc = v6.segments()[..3] == [0x2600, 0x1f18, 0x04a3] && v6.segments()[3] & 0xff00 == 0x6900;
+            let ula = v6.segments()[0] & 0xfe00 == 0xfc00;
+            return Ok(if vpc || ula { self.vpc_ns.clone() } else { self.aws_ns.clone() });
+        }
+        let ip: Ipv4Addr = addr.parse().map_err(|_| LabError(format!("lab address '{addr}' is not an IP address")))?;
         let o = ip.octets();
         let in_vpc = [o[0], o[1]] == self.spec.vpc;
         Ok(if in_vpc || ip.is_private() || (o[0] == 100 && (64..128).contains(&o[1])) {
@@ -325,10 +390,20 @@ impl Lab {
         self.ns(ns, &cmd).map(|_| ())
     }
 
-    /// A TCP listener on `addr:port`, accepting and closing connections, in the address's namespace.
+    /// A listener on `addr:port` in the address's namespace: with TLS on, it completes a TLS
+    /// handshake (as [`LabSpec::tls_modes`] says) and closes; otherwise it accepts and closes.
     pub fn listen(&mut self, addr: &str, port: u16) -> Result<(), LabError> {
         let ns = self.owner(addr)?;
-        let sock: SocketAddr = format!("{addr}:{port}").parse().map_err(|_| LabError(format!("bad address {addr}")))?;
+        self.listen_in(&ns, addr, port)
+    }
+
+    /// A listener on `addr:port` in namespace `ns` (e.g. `0.0.0.0:443` in the task itself).
+    pub fn listen_in(&mut self, ns: &str, addr: &str, port: u16) -> Result<(), LabError> {
+        let ns = ns.to_owned();
+        let ip: IpAddr = addr.parse().map_err(|_| LabError(format!("bad address {addr}")))?;
+        let sock = SocketAddr::new(ip, port);
+        let mode = self.spec.tls_modes.iter().find(|(a, _)| a == addr).map_or(ListenerTls::Endpoint, |(_, m)| *m);
+        let tls = self.tls.clone();
         let listener = in_netns(&ns, move || TcpListener::bind(sock))?
             .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
         listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
@@ -342,7 +417,11 @@ impl Lab {
                         if let Ok(mut log) = accepted.lock() {
                             log.push((name.clone(), peer));
                         }
-                        drop(conn);
+                        if let Some(tls) = tls.clone() {
+                            std::thread::spawn(move || tls.serve(conn, mode));
+                        } else {
+                            drop(conn);
+                        }
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -435,6 +514,29 @@ impl Lab {
         }
     }
 
+    /// The lab CA's certificate (PEM), which the task trusts: [`Lab::task_command`] passes it as
+    /// `NETREADY_CA_FILE`, as a task's image carries Amazon's roots.
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.join("lab-ca.pem")
+    }
+
+    /// A firewall that filters TLS by server name, as an AWS Network Firewall domain list does:
+    /// packets to port 443 carrying `host` (the ClientHello's SNI) are dropped, or answered with a
+    /// TCP reset when `reset`. The TCP handshake itself passes.
+    pub fn filter_sni(&self, host: &str, reset: bool) -> Result<(), LabError> {
+        let port = self.spec.port.to_string();
+        for chain in ["INPUT", "FORWARD"] {
+            let mut rule = vec!["-A", chain, "-p", "tcp", "--dport", &port, "-m", "string", "--algo", "bm", "--string", host];
+            if reset {
+                rule.extend(["-j", "REJECT", "--reject-with", "tcp-reset"]);
+            } else {
+                rule.extend(["-j", "DROP"]);
+            }
+            self.iptables(&self.vpc_ns, &rule)?;
+        }
+        Ok(())
+    }
+
     /// What dnsmasq logged (queries included), for failure messages.
     pub fn dns_log(&self) -> String {
         fs::read_to_string(self.dir.join("dnsmasq.log")).unwrap_or_default()
@@ -446,6 +548,9 @@ impl Lab {
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.task_ns]).arg(program);
         cmd.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        if self.tls.is_some() {
+            cmd.env("NETREADY_CA_FILE", self.ca_file());
+        }
         cmd
     }
 
@@ -500,6 +605,14 @@ pub fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'sta
     })
     .join()
     .map_err(|_| LabError("namespace thread panicked".into()))?
+}
+
+/// Whether an address can only be a DNS sinkhole's answer (never a lab host).
+fn is_special(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_unspecified() || v4.is_loopback() || v4.is_link_local() || v4.octets()[0] == 0,
+        IpAddr::V6(v6) => v6.is_unspecified() || v6.is_loopback(),
+    }
 }
 
 fn run(program: &str, args: &[&str]) -> Result<Output, LabError> {

@@ -9,7 +9,8 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use netready_lab::{Egress, Lab, LabSpec, TASK_PUBLIC_IP};
+use netready_lab::tls::{INTERCEPTION_CA, LAB_CA, WRONG_NAME};
+use netready_lab::{Egress, Lab, LabSpec, ListenerTls, TASK_IPV6, TASK_PUBLIC_IP, VPC_IPV6};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
@@ -73,10 +74,10 @@ fn check(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn assert_valid(report: &Value) {
-    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V1).expect("schema is JSON");
+    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V2).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match schema/report-v1.schema.json: {errors:#?}\n{report:#}");
+    assert!(errors.is_empty(), "report does not match schema/report-v2.schema.json: {errors:#?}\n{report:#}");
 }
 
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
@@ -101,10 +102,26 @@ fn lab(spec: LabSpec) -> Option<Lab> {
     Some(Lab::build(spec).unwrap_or_else(|e| panic!("cannot build the lab: {e}")))
 }
 
-/// The task metadata samples, moved into the lab's VPC and region.
+/// The task metadata samples, moved into the lab's VPC and region, IPv4 only (the sample task is
+/// dual-stack; the lab's task is not unless a test says so).
 fn metadata() -> (String, String) {
     let fix = |s: &str| {
-        s.replace("192.0.2.3", "10.0.1.10").replace("192.0.2.0/24", "10.0.1.0/24").replace("us-west-2", REGION)
+        let text =
+            s.replace("192.0.2.3", "10.0.1.10").replace("192.0.2.0/24", "10.0.1.0/24").replace("us-west-2", REGION);
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        fn strip(v: &mut Value) {
+            match v {
+                Value::Object(m) => {
+                    m.remove("IPv6Addresses");
+                    m.remove("IPv6SubnetCIDRBlock");
+                    m.values_mut().for_each(strip);
+                }
+                Value::Array(a) => a.iter_mut().for_each(strip),
+                _ => {}
+            }
+        }
+        strip(&mut doc);
+        doc.to_string()
     };
     (
         fix(include_str!("../../../tests/fixtures/tmds-v4-fargate-task.json")),
@@ -137,10 +154,18 @@ fn all_interface_endpoints_with_task_metadata_are_ready() {
         assert_eq!(field(&run, service, "reachability"), "full", "{service}");
         assert_eq!(field(&run, service, "dns.outcome"), "ok");
         assert_eq!(field(&run, service, "dns.server"), "10.0.0.2:53");
-        assert_eq!(field(&run, service, "connections")[0]["outcome"], "ok");
+        let conn = &field(&run, service, "connections")[0];
+        assert_eq!(conn["tcp"]["outcome"], "ok");
+        assert_eq!(conn["tls"]["outcome"], "ok", "{conn}");
+        assert_eq!(conn["tls"]["certificate"]["issuer"], format!("CN={LAB_CA}"));
+        assert!(conn["tls"]["version"].as_str().unwrap().starts_with("TLSv1."), "{conn}");
         assert_eq!(field(&run, service, "hints"), &serde_json::json!([]));
     }
-    assert_eq!(field(&run, "logs", "dns.addresses"), &serde_json::json!([{"ip": "10.0.2.11", "scope": "private"}]));
+    assert_eq!(run.report["probe"], serde_json::json!({"tls": true, "ipv6": false, "timeout_ms": 5000}));
+    assert_eq!(
+        field(&run, "logs", "dns.addresses"),
+        &serde_json::json!([{"ip": "10.0.2.11", "family": "ipv4", "scope": "private", "dialled": true, "not_dialled": null}])
+    );
 }
 
 #[test]
@@ -187,7 +212,7 @@ fn an_igw_subnet_without_a_public_ip_has_no_outbound_connectivity() {
     assert_eq!(run.report["status"], "degraded");
     for service in ["secretsmanager", "s3"] {
         assert_eq!(field(&run, service, "reachability"), "none");
-        assert_eq!(field(&run, service, "connections")[0]["outcome"], "timeout");
+        assert_eq!(field(&run, service, "connections")[0]["tcp"]["outcome"], "timeout");
         let hint = field(&run, service, "hints")[0].as_str().unwrap();
         assert!(hint.contains("NAT gateway"), "{hint}");
     }
@@ -232,7 +257,8 @@ fn a_security_group_that_drops_443_to_one_endpoint_times_out_within_the_deadline
     assert_eq!(run.report["status"], "degraded");
     assert_eq!(field(&run, "logs", "reachability"), "none");
     assert_eq!(field(&run, "logs", "access_type"), "vpc_endpoint");
-    assert_eq!(field(&run, "logs", "connections")[0]["outcome"], "timeout");
+    assert_eq!(field(&run, "logs", "connections")[0]["tcp"]["outcome"], "timeout");
+    assert_eq!(field(&run, "logs", "connections")[0]["tls"], Value::Null);
     let hint = field(&run, "logs", "hints")[0].as_str().unwrap();
     assert!(hint.contains("security group of the com.amazonaws.eu-west-3.logs interface endpoint"), "{hint}");
     for other in ["secretsmanager", "ecr_api", "ecr_dkr", "s3"] {
@@ -247,7 +273,12 @@ fn a_security_group_that_drops_443_to_one_endpoint_times_out_within_the_deadline
         ".checked_at" => "[checked_at]",
         ".duration_ms" => "[ms]",
         ".endpoints[].dns.duration_ms" => "[ms]",
-        ".endpoints[].connections[].duration_ms" => "[ms]",
+        ".endpoints[].dns.queries[].duration_ms" => "[ms]",
+        ".endpoints[].connections[].tcp.duration_ms" => "[ms]",
+        ".endpoints[].connections[].tcp.budget_ms" => "[ms]",
+        ".endpoints[].connections[].tls.duration_ms" => "[ms]",
+        ".endpoints[].connections[].tls.budget_ms" => "[ms]",
+        ".endpoints[].connections[].tls.certificate.not_after" => "[expiry]",
     });
 }
 
@@ -259,7 +290,7 @@ fn a_refused_port_is_reported_as_refused() {
     let Some(lab) = lab(spec) else { return };
     let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
     assert_eq!(run.code, 1);
-    assert_eq!(field(&run, "ecr_api", "connections")[0]["outcome"], "refused");
+    assert_eq!(field(&run, "ecr_api", "connections")[0]["tcp"]["outcome"], "refused");
     assert_eq!(field(&run, "ecr_api", "reachability"), "none");
     assert!(field(&run, "ecr_api", "hints").to_string().contains("refused port 443"));
     assert!(run.report["duration_ms"].as_u64().unwrap() < 1000, "a refusal is immediate");
@@ -337,7 +368,7 @@ fn one_of_several_s3_addresses_down_is_partial() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["ip"].as_str().unwrap().to_owned(), c["outcome"].as_str().unwrap().to_owned()))
+        .map(|c| (c["ip"].as_str().unwrap().to_owned(), c["tcp"]["outcome"].as_str().unwrap().to_owned()))
         .collect();
     outcomes.sort(); // in the order DNS gave them, which dnsmasq varies
     assert_eq!(
@@ -417,8 +448,204 @@ fn the_table_shows_the_same_facts() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.starts_with("netready check: DEGRADED — eu-west-3 (aws), 5 endpoints in "), "{table}");
     let logs = table.lines().find(|l| l.starts_with("logs ")).unwrap_or_else(|| panic!("{table}"));
-    for part in ["vpc_endpoint", "none", "0/1 ok; 10.0.2.11 timeout", "logs.eu-west-3.amazonaws.com:443"] {
+    for part in ["vpc_endpoint", "none", "0/1 ok; 10.0.2.11 tcp timeout", "logs.eu-west-3.amazonaws.com:443"] {
         assert!(logs.contains(part), "{part} not in '{logs}'");
     }
     assert!(table.contains("Hints:\n  - logs: Connections to the private address time out"), "{table}");
+}
+
+// ---- Real AWS networks: dual stack, sinkholes, TLS-level blocking (schema version 2). ----
+
+fn tls_outcome(run: &Run, service: &str) -> String {
+    field(run, service, "connections")[0]["tls"]["outcome"].as_str().unwrap_or("null").to_owned()
+}
+
+#[test]
+fn dual_stack_endpoints_on_an_ipv4_only_task_are_judged_by_what_was_dialled() {
+    // A dualstack interface endpoint answers A with its private IPv4 and AAAA with an address of
+    // the VPC's (global unicast) IPv6 block. The task has no IPv6: the AAAA address is reported,
+    // not dialled, and has no say.
+    let mut spec = endpoints(REGION, PRIVATE);
+    spec.dns.push((host("secretsmanager", REGION), vec!["2600:1f18:4a3:6902::10".into()]));
+    let Some(lab) = lab(spec) else { return };
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(field(&run, "secretsmanager", "access_type"), "vpc_endpoint");
+    assert_eq!(field(&run, "secretsmanager", "reachability"), "full");
+    assert_eq!(run.report["probe"]["ipv6"], false);
+    let addrs = field(&run, "secretsmanager", "dns.addresses").as_array().unwrap();
+    let v6 = addrs.iter().find(|a| a["family"] == "ipv6").unwrap_or_else(|| panic!("{addrs:?}"));
+    assert_eq!(v6["ip"], "2600:1f18:4a3:6902::10");
+    assert_eq!((v6["dialled"].clone(), v6["not_dialled"].clone()), (Value::Bool(false), "task_has_no_ipv6".into()));
+    assert_eq!(v6["scope"], "public", "global unicast outside any known CIDR");
+    assert_eq!(field(&run, "secretsmanager", "connections").as_array().unwrap().len(), 1);
+    let queries: Vec<(String, String)> = field(&run, "secretsmanager", "dns.queries")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["type"].as_str().unwrap().to_owned(), q["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(queries, [("A".into(), "ok".into()), ("AAAA".into(), "ok".into())]);
+    assert_eq!(field(&run, "logs", "dns.queries")[1]["outcome"], "no_records");
+}
+
+#[test]
+fn a_dual_stack_task_dials_ipv6_too() {
+    let mut spec = LabSpec { task_ipv6: true, ..endpoints(REGION, PRIVATE) };
+    for (service, v6) in [("secretsmanager", "2600:1f18:4a3:6902::10"), ("logs", "2600:1f18:4a3:6902::11")] {
+        spec = spec.endpoint(&host(service, REGION), &[v6]);
+    }
+    let Some(lab) = lab(spec) else { return };
+    // The security group of the logs endpoint lets IPv4 in but not IPv6.
+    lab.ns(&lab.vpc_ns, &["ip6tables", "-A", "INPUT", "-d", "2600:1f18:4a3:6902::11", "-p", "tcp", "-j", "DROP"])
+        .unwrap();
+    let args = ["--region", REGION, "--ecr-registry-id", ACCOUNT, "--ipv6", "true", "--vpc-cidr", VPC_IPV6];
+    let run = check(&lab, &[&args[..], &["--timeout", "1s"]].concat(), &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.report["probe"]["ipv6"], true);
+    let conns = |service: &str| -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = field(&run, service, "connections")
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["ip"].as_str().unwrap().to_owned(),
+                    c["tcp"]["outcome"].as_str().unwrap().to_owned(),
+                    c["tls"]["outcome"].as_str().unwrap_or("null").to_owned(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        conns("secretsmanager"),
+        [("10.0.2.10".into(), "ok".into(), "ok".into()), ("2600:1f18:4a3:6902::10".into(), "ok".into(), "ok".into())]
+    );
+    assert_eq!(field(&run, "secretsmanager", "access_type"), "vpc_endpoint", "the VPC's IPv6 block is known");
+    assert_eq!(field(&run, "secretsmanager", "reachability"), "full");
+    assert_eq!(
+        conns("logs"),
+        [
+            ("10.0.2.11".into(), "ok".into(), "ok".into()),
+            ("2600:1f18:4a3:6902::11".into(), "timeout".into(), "null".into())
+        ]
+    );
+    assert_eq!(field(&run, "logs", "reachability"), "partial");
+    let peers = lab.accepted_at_least(6, Duration::from_secs(2));
+    assert!(peers.iter().any(|(addr, peer)| addr == "2600:1f18:4a3:6902::10" && peer.ip().to_string() == TASK_IPV6));
+}
+
+#[test]
+fn a_dns_sinkhole_is_never_dialled_even_with_something_on_the_tasks_own_443() {
+    let mut spec = endpoints(REGION, PRIVATE);
+    spec.dns.retain(|(h, _)| !h.starts_with("logs."));
+    spec.dns.push((host("logs", REGION), vec!["0.0.0.0".into()]));
+    let Some(mut lab) = lab(spec) else { return };
+    let task_ns = lab.task_ns.clone();
+    lab.listen_in(&task_ns, "0.0.0.0", 443).unwrap();
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.report["status"], "degraded");
+    assert_eq!(field(&run, "logs", "dns.outcome"), "sinkhole");
+    assert!(field(&run, "logs", "dns.error").as_str().unwrap().contains("0.0.0.0"));
+    assert_eq!(field(&run, "logs", "reachability"), "none");
+    assert_eq!(field(&run, "logs", "access_type"), "unknown");
+    assert_eq!(field(&run, "logs", "connections"), &serde_json::json!([]));
+    assert_eq!(field(&run, "logs", "dns.addresses")[0]["scope"], "special");
+    assert_eq!(field(&run, "logs", "dns.addresses")[0]["not_dialled"], "special_purpose");
+    let hint = field(&run, "logs", "hints")[0].as_str().unwrap();
+    assert!(hint.contains("DNS sinkhole") && hint.contains("DNS Firewall"), "{hint}");
+    let peers = lab.accepted_at_least(4, Duration::from_millis(500));
+    assert!(peers.iter().all(|(addr, _)| addr != "0.0.0.0"), "the task's own listener was dialled: {peers:?}");
+}
+
+#[test]
+fn a_firewall_dropping_the_client_hello_by_server_name_times_out_tls_within_the_deadline() {
+    let Some(lab) = lab(endpoints(REGION, PRIVATE)) else { return };
+    lab.filter_sni(&host("logs", REGION), false).unwrap();
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT, "--timeout", "1s"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(field(&run, "logs", "connections")[0]["tcp"]["outcome"], "ok", "TCP goes through");
+    assert_eq!(tls_outcome(&run, "logs"), "timeout");
+    assert_eq!(field(&run, "logs", "reachability"), "none");
+    let hint = field(&run, "logs", "hints")[0].as_str().unwrap();
+    assert!(hint.contains("filtering by server name") && hint.contains("allow logs.eu-west-3.amazonaws.com"), "{hint}");
+    assert!(!hint.contains("security group"), "{hint}");
+    assert_eq!(tls_outcome(&run, "secretsmanager"), "ok");
+    assert!(run.elapsed < Duration::from_millis(1500), "took {:?} with a 1s deadline", run.elapsed);
+    // The source document's plain TCP check says ready here: that is what TLS adds.
+    let tcp_only = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT, "--tls", "false"], &[]);
+    assert_eq!(tcp_only.code, 0, "{}", tcp_only.stdout);
+    assert_eq!(tcp_only.report["probe"]["tls"], false);
+    assert_eq!(field(&tcp_only, "logs", "connections")[0]["tls"], Value::Null);
+}
+
+#[test]
+fn a_firewall_resetting_the_client_hello_is_reported_as_reset() {
+    let Some(lab) = lab(endpoints(REGION, PRIVATE)) else { return };
+    lab.filter_sni(&host("ecr_api", REGION), true).unwrap();
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(tls_outcome(&run, "ecr_api"), "reset");
+    assert!(field(&run, "ecr_api", "connections")[0]["tls"]["error"].as_str().unwrap().contains("reset"));
+    assert!(field(&run, "ecr_api", "hints")[0].as_str().unwrap().contains("allow api.ecr.eu-west-3.amazonaws.com"));
+    assert!(run.report["duration_ms"].as_u64().unwrap() < 1000, "a reset is immediate");
+}
+
+#[test]
+fn tls_interception_and_a_wrong_certificate_are_named() {
+    let spec = endpoints(REGION, PRIVATE)
+        .tls_mode("10.0.2.13", ListenerTls::Intercepted)
+        .tls_mode("10.0.2.12", ListenerTls::WrongName);
+    let Some(lab) = lab(spec) else { return };
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let dkr = &field(&run, "ecr_dkr", "connections")[0]["tls"];
+    assert_eq!(dkr["outcome"], "untrusted", "{dkr}");
+    assert_eq!(dkr["certificate"]["issuer"], format!("CN={INTERCEPTION_CA}"));
+    assert_eq!(dkr["certificate"]["subject"], format!("CN={}", netready_lab_first_name(&lab)));
+    let hint = field(&run, "ecr_dkr", "hints")[0].as_str().unwrap();
+    assert!(hint.contains(INTERCEPTION_CA) && hint.contains("exempt"), "{hint}");
+    let api = &field(&run, "ecr_api", "connections")[0]["tls"];
+    assert_eq!(api["outcome"], "name_mismatch", "{api}");
+    assert_eq!(api["certificate"]["subject"], format!("CN={WRONG_NAME}"));
+    assert_eq!(tls_outcome(&run, "logs"), "ok");
+    // A CA given with --ca-file is trusted: here the lab's own, so interception stays untrusted.
+    let table = lab
+        .task_command(BIN.as_ref())
+        .args(["check", "--region", REGION, "--ecr-registry-id", ACCOUNT])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("10.0.2.13 tls untrusted"), "{table}");
+    assert!(table.contains("TCP + TLS"), "{table}");
+}
+
+/// The first name on the lab's endpoint certificate (the names sorted).
+fn netready_lab_first_name(lab: &Lab) -> String {
+    let mut names: Vec<String> = lab.spec.dns.iter().map(|(n, _)| n.clone()).collect();
+    names.extend(lab.spec.cnames.iter().map(|(a, _)| a.clone()));
+    for (d, _) in &lab.spec.wildcards {
+        names.push(d.clone());
+        names.push(format!("*.{d}"));
+    }
+    names.sort();
+    names.dedup();
+    names[0].clone()
+}
+
+#[test]
+fn a_bad_ca_file_is_a_configuration_error() {
+    let Some(lab) = lab(endpoints(REGION, PRIVATE)) else { return };
+    let out = lab
+        .task_command(BIN.as_ref())
+        .args(["check", "--region", REGION])
+        .env("NETREADY_CA_FILE", "/nonexistent/corp-ca.pem")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("NETREADY_CA_FILE") && err.contains("/nonexistent/corp-ca.pem"), "{err}");
 }
