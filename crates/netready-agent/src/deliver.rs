@@ -137,7 +137,10 @@ mod tests {
             assert!(matches!(classify(s, None, String::new()), Delivery::Retry(_)), "{s}");
         }
         for s in [400, 401, 403, 404, 413, 415, 422] {
-            assert!(matches!(classify(s, None, String::new()), Delivery::Rejected { status, .. } if status == s), "{s}");
+            assert!(
+                matches!(classify(s, None, String::new()), Delivery::Rejected { status, .. } if status == s),
+                "{s}"
+            );
         }
         assert!(matches!(
             classify(422, Some("unsupported_schema_version"), "accepted versions: [1]".into()),

@@ -172,7 +172,9 @@ pub fn render(stats: &Stats) -> String {
     }
 
     let mut text = String::new();
-    for f in [up, ready, duration, reach, access, dns, connect, handshake, connected, checks, deliveries, delivered, checked] {
+    for f in
+        [up, ready, duration, reach, access, dns, connect, handshake, connected, checks, deliveries, delivered, checked]
+    {
         if f.samples.is_empty() {
             continue;
         }

@@ -16,8 +16,8 @@ use crate::endpoints::Endpoint;
 use crate::hints::{HintContext, hints};
 use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource};
 use crate::report::{
-    AddressReport, ConnectionReport, DnsOutcome, DnsReport, EndpointReport, Family, NotDialled, ProbeInfo,
-    QueryReport, Report, SCHEMA_VERSION, millis,
+    AddressReport, ConnectionReport, DnsOutcome, DnsReport, EndpointReport, Family, NotDialled, ProbeInfo, QueryReport,
+    Report, SCHEMA_VERSION, millis,
 };
 use crate::settings::{Plan, Settings, SettingsError};
 use crate::tls::{TlsOutcome, TlsProbe};
@@ -259,4 +259,236 @@ pub async fn check_once(
         plan.warnings.extend(probe.warnings().iter().cloned());
     }
     Ok(run(&plan, &resolver, &dialer, started).await)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    //! `run` driven by a scripted resolver and dialer: no network, no root. Time is tokio's paused
+    //! clock, so deadlines are exact.
+
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::dial::TcpReport;
+    use crate::report::{ProxyInfo, PublicIp, PublicIpSource, TaskInfo};
+    use crate::tls::TlsReport;
+    use crate::types::{Region, ServiceKey};
+
+    /// Answers per (host, query type): the addresses and how long the answer takes.
+    #[derive(Default)]
+    struct FakeResolver {
+        answers: HashMap<(String, QueryType), (Vec<IpAddr>, Duration)>,
+    }
+
+    impl Resolver for FakeResolver {
+        async fn lookup(&self, host: &str, query: QueryType, deadline: Instant) -> Lookup {
+            let started = Instant::now();
+            let (addresses, delay) = self.answers.get(&(host.to_owned(), query)).cloned().unwrap_or_default();
+            let outcome = if started + delay > deadline {
+                tokio::time::sleep_until(deadline).await;
+                LookupOutcome::Timeout
+            } else {
+                tokio::time::sleep(delay).await;
+                if addresses.is_empty() { LookupOutcome::NoRecords } else { LookupOutcome::Ok }
+            };
+            let addresses = if outcome == LookupOutcome::Ok { addresses } else { Vec::new() };
+            Lookup {
+                query,
+                outcome,
+                duration: started.elapsed(),
+                server: None,
+                cname_chain: vec![],
+                addresses,
+                failures: vec![],
+            }
+        }
+    }
+
+    /// Addresses in `hang` never answer (until the deadline); the others connect at once, with a
+    /// TLS handshake when `tls`. Remembers every address dialled.
+    #[derive(Default)]
+    struct FakeDialer {
+        hang: Vec<IpAddr>,
+        tls: bool,
+        dialled: Mutex<Vec<IpAddr>>,
+    }
+
+    impl Dialer for FakeDialer {
+        async fn dial(&self, addr: SocketAddr, _host: &str, deadline: Instant) -> Connection {
+            self.dialled.lock().unwrap().push(addr.ip());
+            let started = Instant::now();
+            let budget_ms = millis(deadline.saturating_duration_since(started));
+            if self.hang.contains(&addr.ip()) {
+                tokio::time::sleep_until(deadline).await;
+                let tcp = TcpReport { outcome: TcpOutcome::Timeout, duration_ms: millis(started.elapsed()), budget_ms };
+                return Connection { addr, tcp, tls: None };
+            }
+            let tcp = TcpReport { outcome: TcpOutcome::Ok, duration_ms: 0, budget_ms };
+            let tls = self.tls.then(|| TlsReport {
+                outcome: TlsOutcome::Ok,
+                duration_ms: 0,
+                budget_ms,
+                version: Some("TLSv1.3".into()),
+                certificate: None,
+            });
+            Connection { addr, tcp, tls }
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn plan(timeout: Duration, ipv6: bool) -> Plan {
+        let region: Region = "eu-west-3".parse().unwrap();
+        Plan {
+            endpoints: crate::endpoints::endpoints(&region, Some(&"111122223333".parse().unwrap()), 443),
+            timeout,
+            known_cidrs: vec!["10.0.0.0/16".parse().unwrap(), "2600:1f18:4a3:6900::/56".parse().unwrap()],
+            task: TaskInfo {
+                region: region.to_string(),
+                partition: "aws".into(),
+                account_id: None,
+                task_arn: None,
+                cluster: None,
+                availability_zone: None,
+                private_ipv4: Some("10.0.1.10".into()),
+                subnet_cidr: Some("10.0.1.0/24".into()),
+                private_ipv6: None,
+                ipv6_subnet_cidr: None,
+                public_ip: PublicIp { assigned: Some(false), address: None, source: PublicIpSource::Config },
+            },
+            proxy: ProxyInfo { configured: false, variables: vec![] },
+            warnings: vec![],
+            tls: true,
+            ipv6,
+            region,
+        }
+    }
+
+    /// Every endpoint answers A with `10.0.2.1x` at once, unless `overrides` says otherwise.
+    fn resolver(overrides: &[(&str, QueryType, &[&str], u64)]) -> FakeResolver {
+        let mut r = FakeResolver::default();
+        let region: Region = "eu-west-3".parse().unwrap();
+        for (i, ep) in
+            crate::endpoints::endpoints(&region, Some(&"111122223333".parse().unwrap()), 443).iter().enumerate()
+        {
+            r.answers.insert((ep.host.clone(), QueryType::A), (vec![ip(&format!("10.0.2.1{i}"))], Duration::ZERO));
+        }
+        for (host, q, addrs, ms) in overrides {
+            r.answers
+                .insert(((*host).to_owned(), *q), (addrs.iter().map(|a| ip(a)).collect(), Duration::from_millis(*ms)));
+        }
+        r
+    }
+
+    async fn run_with(plan: &Plan, resolver: &FakeResolver, dialer: &FakeDialer) -> Report {
+        run(plan, resolver, dialer, (SystemTime::now(), Instant::now())).await
+    }
+
+    fn ep(report: &Report, service: ServiceKey) -> &EndpointReport {
+        report.endpoints.iter().find(|e| e.service == service).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_healthy_check_is_ready_and_says_how_it_probed() {
+        let report = run_with(
+            &plan(Duration::from_secs(5), false),
+            &resolver(&[]),
+            &FakeDialer { tls: true, ..Default::default() },
+        )
+        .await;
+        assert_eq!(report.status, crate::Status::Ready);
+        assert_eq!(report.schema_version, 2);
+        assert_eq!(report.probe, ProbeInfo { tls: true, ipv6: false, timeout_ms: 5000 });
+        assert!(report.endpoints.iter().all(|e| e.access_type == AccessType::VpcEndpoint && e.hints.is_empty()));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_dialled_addresses_decide_and_ipv6_is_dialled_only_with_ipv6() {
+        let host = "secretsmanager.eu-west-3.amazonaws.com";
+        // A: a private interface endpoint address. AAAA: a public address (outside known CIDRs).
+        let r = resolver(&[(host, QueryType::Aaaa, &["2a05:d012::10"], 0)]);
+        let dialer = FakeDialer::default();
+        let report = run_with(&plan(Duration::from_secs(5), false), &r, &dialer).await;
+        let e = ep(&report, ServiceKey::SecretsManager);
+        assert_eq!(e.access_type, AccessType::VpcEndpoint, "the undialled AAAA has no say");
+        assert_eq!(e.connections.len(), 1);
+        assert_eq!(e.dns.addresses[1].not_dialled, Some(NotDialled::TaskHasNoIpv6));
+        assert!(!dialer.dialled.lock().unwrap().contains(&ip("2a05:d012::10")));
+
+        let dialer = FakeDialer::default();
+        let report = run_with(&plan(Duration::from_secs(5), true), &r, &dialer).await;
+        let e = ep(&report, ServiceKey::SecretsManager);
+        assert_eq!(e.connections.len(), 2);
+        assert_eq!(e.access_type, AccessType::NatGateway, "a dialled public address decides");
+        assert!(dialer.dialled.lock().unwrap().contains(&ip("2a05:d012::10")));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_sinkhole_is_never_dialled_and_not_reachable() {
+        let host = "logs.eu-west-3.amazonaws.com";
+        let r = resolver(&[(host, QueryType::A, &["0.0.0.0"], 0), (host, QueryType::Aaaa, &["::"], 0)]);
+        let dialer = FakeDialer::default();
+        let report = run_with(&plan(Duration::from_secs(5), false), &r, &dialer).await;
+        let e = ep(&report, ServiceKey::Logs);
+        assert_eq!(e.dns.outcome.as_str(), "sinkhole");
+        assert_eq!(e.reachability, crate::classify::Reachability::None);
+        assert_eq!(e.access_type, AccessType::Unknown);
+        assert!(e.connections.is_empty());
+        assert!(!dialer.dialled.lock().unwrap().contains(&ip("0.0.0.0")));
+        assert_eq!(report.status, crate::Status::Degraded);
+        assert!(e.hints[0].contains("DNS sinkhole"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_is_shared_and_a_sliver_is_not_a_security_group_timeout() {
+        let timeout = Duration::from_secs(2);
+        // logs: DNS takes 1.9 s of 2 s, and its address never answers. ecr_api: DNS is instant and
+        // its address never answers either.
+        let r = resolver(&[("logs.eu-west-3.amazonaws.com", QueryType::A, &["10.0.2.11"], 1900)]);
+        let dialer = FakeDialer { hang: vec![ip("10.0.2.11"), ip("10.0.2.12")], ..Default::default() };
+        let started = Instant::now();
+        let report = run_with(&plan(timeout, false), &r, &dialer).await;
+        assert_eq!(started.elapsed(), timeout, "every endpoint ends at the one deadline");
+        let logs = ep(&report, ServiceKey::Logs);
+        assert_eq!(logs.connections[0].tcp.outcome, TcpOutcome::OutOfTime);
+        assert_eq!(logs.connections[0].tcp.budget_ms, 100);
+        assert!(logs.hints.iter().all(|h| !h.contains("security group")), "{:?}", logs.hints);
+        assert!(logs.hints[0].contains("not evidence of a blocked path"), "{:?}", logs.hints);
+        let api = ep(&report, ServiceKey::EcrApi);
+        assert_eq!(api.connections[0].tcp.outcome, TcpOutcome::Timeout);
+        assert!(api.hints[0].contains("security group"), "{:?}", api.hints);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_aaaa_answer_does_not_eat_the_ipv4_connection_budget() {
+        let host = "s3.eu-west-3.amazonaws.com";
+        // The AAAA answer takes 1.5 s; the A address is dialled as soon as A answers, with the
+        // whole deadline, and the AAAA answer still arrives and is reported.
+        let r = resolver(&[(host, QueryType::Aaaa, &["2a05:d012::14"], 1500)]);
+        let dialer = FakeDialer::default();
+        let report = run_with(&plan(Duration::from_secs(2), false), &r, &dialer).await;
+        let s3 = ep(&report, ServiceKey::S3);
+        assert_eq!(s3.connections[0].tcp.budget_ms, 2000);
+        assert_eq!(s3.dns.addresses.len(), 2);
+        assert_eq!(s3.dns.queries[1].duration_ms, 1500);
+        assert_eq!(s3.dns.duration_ms, 1500);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hints_see_the_other_endpoints() {
+        // S3 public next to four interface endpoints gets the gateway-endpoint note; alone it does not.
+        let r = resolver(&[("s3.eu-west-3.amazonaws.com", QueryType::A, &["52.95.1.1"], 0)]);
+        let report = run_with(&plan(Duration::from_secs(5), false), &r, &FakeDialer::default()).await;
+        assert!(ep(&report, ServiceKey::S3).hints.iter().any(|h| h.contains("S3 gateway endpoint")));
+        let mut public = resolver(&[]);
+        for v in public.answers.values_mut() {
+            v.0 = vec![ip("52.95.1.1")];
+        }
+        let report = run_with(&plan(Duration::from_secs(5), false), &public, &FakeDialer::default()).await;
+        assert!(ep(&report, ServiceKey::S3).hints.is_empty(), "{:?}", ep(&report, ServiceKey::S3).hints);
+    }
 }

@@ -289,7 +289,8 @@ mod tests {
 
     #[test]
     fn a_healthy_endpoint_has_no_hints() {
-        let ep = endpoint(ServiceKey::Logs, DnsOutcome::Ok, &[("10.0.2.11", PRIVATE, TcpOutcome::Ok, Some(TlsOutcome::Ok))]);
+        let ep =
+            endpoint(ServiceKey::Logs, DnsOutcome::Ok, &[("10.0.2.11", PRIVATE, TcpOutcome::Ok, Some(TlsOutcome::Ok))]);
         assert!(hints(&ep, &ctx()).is_empty());
     }
 
@@ -313,7 +314,11 @@ mod tests {
 
     #[test]
     fn a_public_timeout_points_at_the_route_for_the_path() {
-        let ep = endpoint(ServiceKey::SecretsManager, DnsOutcome::Ok, &[("52.1.1.1", Scope::Public, TcpOutcome::Timeout, None)]);
+        let ep = endpoint(
+            ServiceKey::SecretsManager,
+            DnsOutcome::Ok,
+            &[("52.1.1.1", Scope::Public, TcpOutcome::Timeout, None)],
+        );
         assert!(hints(&ep, &ctx())[0].contains("NAT gateway"));
         let igw = HintContext { public_ip: Some(true), ..ctx() };
         assert!(hints(&ep, &igw)[0].contains("internet gateway"));
@@ -339,7 +344,11 @@ mod tests {
             (TlsOutcome::NameMismatch { error: "name".into() }, "is for CN=proxy.corp.example, not h.example"),
         ];
         for (outcome, expected) in rows {
-            let ep = endpoint(ServiceKey::EcrDkr, DnsOutcome::Ok, &[("10.0.2.13", PRIVATE, TcpOutcome::Ok, Some(outcome.clone()))]);
+            let ep = endpoint(
+                ServiceKey::EcrDkr,
+                DnsOutcome::Ok,
+                &[("10.0.2.13", PRIVATE, TcpOutcome::Ok, Some(outcome.clone()))],
+            );
             assert_eq!(ep.reachability, Reachability::None);
             let h = hints(&ep, &ctx());
             assert_eq!(h.len(), 1, "{outcome:?}: {h:?}");

@@ -307,7 +307,8 @@ mod tests {
         let plan = settings.plan(Some(&meta), &env, vec![]).unwrap();
         assert_eq!(plan.region.as_str(), "us-west-2");
         assert_eq!(plan.endpoints[3].host, "111122223333.dkr.ecr.us-west-2.amazonaws.com");
-        let known: Vec<IpNet> = ["192.0.2.0/24", "2600:1f13:10b:1a00::/64"].iter().map(|c| c.parse().unwrap()).collect();
+        let known: Vec<IpNet> =
+            ["192.0.2.0/24", "2600:1f13:10b:1a00::/64"].iter().map(|c| c.parse().unwrap()).collect();
         assert_eq!(plan.known_cidrs, known);
         assert!(plan.ipv6, "the sample task has an IPv6 address");
         assert!(plan.tls, "TLS is on by default");

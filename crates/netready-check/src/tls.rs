@@ -68,7 +68,9 @@ impl TlsOutcome {
         match self {
             TlsOutcome::Ok => "handshake completed".into(),
             TlsOutcome::Timeout => "no answer to the TLS ClientHello before the deadline".into(),
-            TlsOutcome::OutOfTime => "the endpoint's deadline ran out before the TLS handshake had a fair chance".into(),
+            TlsOutcome::OutOfTime => {
+                "the endpoint's deadline ran out before the TLS handshake had a fair chance".into()
+            }
             TlsOutcome::Reset { error }
             | TlsOutcome::Untrusted { error }
             | TlsOutcome::NameMismatch { error }
@@ -197,9 +199,16 @@ impl TlsProbe {
         };
         let server_name = match ServerName::try_from(host.to_owned()) {
             Ok(name) => name,
-            Err(e) => return report(TlsOutcome::Error { error: format!("'{host}' is not a TLS server name: {e}") }, None, &verifier),
+            Err(e) => {
+                return report(
+                    TlsOutcome::Error { error: format!("'{host}' is not a TLS server name: {e}") },
+                    None,
+                    &verifier,
+                );
+            }
         };
-        let config = match ClientConfig::builder_with_provider(self.provider.clone()).with_safe_default_protocol_versions()
+        let config = match ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
         {
             Ok(builder) => builder.dangerous().with_custom_certificate_verifier(verifier.clone()).with_no_client_auth(),
             Err(e) => return report(TlsOutcome::Error { error: e.to_string() }, None, &verifier),
@@ -240,7 +249,9 @@ fn outcome_of(err: &std::io::Error) -> TlsOutcome {
         ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe => {
             TlsOutcome::Reset { error: format!("the connection was reset after the ClientHello ({error})") }
         }
-        ErrorKind::UnexpectedEof => TlsOutcome::Reset { error: "the connection was closed after the ClientHello".into() },
+        ErrorKind::UnexpectedEof => {
+            TlsOutcome::Reset { error: "the connection was closed after the ClientHello".into() }
+        }
         _ => TlsOutcome::Error { error },
     }
 }

@@ -77,6 +77,19 @@ pub fn lab_unavailable() -> Option<String> {
     None
 }
 
+/// Records that the running test skips (it returns early, which libtest counts as a pass): says so
+/// on stderr and, when `NETREADY_SKIP_LOG` names a file (scripts/test sets it), appends the test's
+/// name and the reason there, so the run's closing count shows it as skipped, not passed.
+pub fn record_skip(why: &str) {
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    eprintln!("SKIPPED (not a pass): {test}: {why}");
+    if let Some(path) = std::env::var_os("NETREADY_SKIP_LOG") {
+        let line = format!("{test}\t{why}\n");
+        let _ =
+            fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(line.as_bytes()));
+    }
+}
+
 /// Starts a lab test: returns false (after saying so loudly) when the lab cannot run here and is
 /// not required; panics when it is required. Use as `if !netready_lab::ready() { return; }`.
 pub fn ready() -> bool {
@@ -86,7 +99,7 @@ pub fn ready() -> bool {
             panic!("lab test required (CI or NETREADY_LAB=required) but {why}")
         }
         Some(why) => {
-            eprintln!("SKIPPED (not a pass): {why}. Run as root, or set NETREADY_LAB=required to make this fail.");
+            record_skip(&format!("{why}. Run as root, or set NETREADY_LAB=required to make this fail."));
             false
         }
     }
@@ -526,7 +539,8 @@ impl Lab {
     pub fn filter_sni(&self, host: &str, reset: bool) -> Result<(), LabError> {
         let port = self.spec.port.to_string();
         for chain in ["INPUT", "FORWARD"] {
-            let mut rule = vec!["-A", chain, "-p", "tcp", "--dport", &port, "-m", "string", "--algo", "bm", "--string", host];
+            let mut rule =
+                vec!["-A", chain, "-p", "tcp", "--dport", &port, "-m", "string", "--algo", "bm", "--string", host];
             if reset {
                 rule.extend(["-j", "REJECT", "--reject-with", "tcp-reset"]);
             } else {

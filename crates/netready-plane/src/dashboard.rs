@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use serde::Deserialize;
 use netready_check::Report;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;

@@ -155,7 +155,8 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     let mut bad_tls = report();
     bad_tls["endpoints"][0]["connections"][0]["tls"]["outcome"] = json!("intercepted");
     let mut error_without_text = report();
-    error_without_text["endpoints"][0]["connections"][0]["tcp"] = json!({"outcome": "refused", "duration_ms": 0, "budget_ms": 1});
+    error_without_text["endpoints"][0]["connections"][0]["tcp"] =
+        json!({"outcome": "refused", "duration_ms": 0, "budget_ms": 1});
     let mut no_version = report();
     no_version.as_object_mut().unwrap().remove("schema_version");
     let mut future = report();
@@ -174,7 +175,12 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
         (v3.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "accepted versions: [1, 2]"),
         (v1_shape_as_v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "schema version 2"),
         (bad_tls.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/connections/0/tls"),
-        (error_without_text.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/connections/0/tcp"),
+        (
+            error_without_text.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            "/endpoints/0/connections/0/tcp",
+        ),
         (no_version.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "no schema_version"),
         (future.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "in the future"),
         (bad_time.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "checked_at"),

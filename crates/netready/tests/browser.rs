@@ -116,9 +116,7 @@ fn browser_available() -> bool {
         if netready_lab::lab_required() {
             panic!("the browser test is required (CI) but Debian's chromium and chromium-driver are not installed");
         }
-        eprintln!(
-            "SKIPPED (not a pass): no /usr/bin/chromium or /usr/bin/chromedriver: run scripts/install-test-deps.sh"
-        );
+        netready_lab::record_skip("no /usr/bin/chromium or /usr/bin/chromedriver: run scripts/install-test-deps.sh");
     }
     have
 }
@@ -144,7 +142,8 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
         .unwrap_or_else(|| panic!("plane: {:?}", plane.output()));
 
-    let mut report: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+    let mut report: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
     let now = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
     report["checked_at"] = json!(now);
     let post = |id: &str, token: &str, r: &Value| {

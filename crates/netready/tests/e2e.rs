@@ -174,7 +174,8 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
         p
     };
     let mut plane = start();
-    let mut report: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+    let mut report: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
     for i in 0..20 {
         report["checked_at"] = Value::String(format!("2026-11-26T13:{i:02}:00.000Z"));
         let (status, body) = netready_lab::post_report(addr, &id, &token, &report.to_string()).unwrap();

@@ -152,15 +152,29 @@ pub enum DnsOutcome {
     Ok,
     /// The answer holds a special-purpose address (`0.0.0.0`, loopback, link-local, …): a DNS
     /// firewall or resolver policy blocking the name, or a private hosted zone overriding it.
-    Sinkhole { error: String },
+    Sinkhole {
+        error: String,
+    },
     #[serde(rename = "nxdomain")]
-    NxDomain { error: String },
-    NoRecords { error: String },
+    NxDomain {
+        error: String,
+    },
+    NoRecords {
+        error: String,
+    },
     #[serde(rename = "servfail")]
-    ServFail { error: String },
-    Refused { error: String },
-    Timeout { error: String },
-    Error { error: String },
+    ServFail {
+        error: String,
+    },
+    Refused {
+        error: String,
+    },
+    Timeout {
+        error: String,
+    },
+    Error {
+        error: String,
+    },
 }
 
 impl DnsOutcome {

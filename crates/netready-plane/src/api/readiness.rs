@@ -84,12 +84,7 @@ async fn ingest(
 
 /// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
 /// what was wrong.
-pub fn validate(
-    bytes: &[u8],
-    schemas: &crate::Schemas,
-    runner_id: &str,
-    now_ms: i64,
-) -> Result<NewReport, ApiError> {
+pub fn validate(bytes: &[u8], schemas: &crate::Schemas, runner_id: &str, now_ms: i64) -> Result<NewReport, ApiError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
@@ -100,15 +95,17 @@ pub fn validate(
                 format!("the report has no schema_version; accepted versions: {accepted}"),
             ));
         }
-        Some(v) => match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
-            Some(v) => v,
-            None => {
-                return Err(ApiError::unprocessable(
-                    "unsupported_schema_version",
-                    format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
-                ));
+        Some(v) => {
+            match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
+                Some(v) => v,
+                None => {
+                    return Err(ApiError::unprocessable(
+                        "unsupported_schema_version",
+                        format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
+                    ));
+                }
             }
-        },
+        }
     };
     let schema = schemas.for_version(version).ok_or_else(|| {
         ApiError::unprocessable("unsupported_schema_version", format!("no schema for version {version}"))

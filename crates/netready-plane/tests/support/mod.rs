@@ -60,7 +60,7 @@ pub async fn postgres() -> Option<TestDb> {
         if std::env::var_os("CI").is_some() || std::env::var("NETREADY_POSTGRES").is_ok_and(|v| v == "required") {
             panic!("NETREADY_TEST_POSTGRES_URL is not set: scripts/test starts a PostgreSQL server and sets it");
         }
-        eprintln!("SKIPPED (not a pass): no NETREADY_TEST_POSTGRES_URL; run scripts/test to get a server");
+        netready_lab::record_skip("no NETREADY_TEST_POSTGRES_URL; run scripts/test to get a server");
         return None;
     };
     let n = N.fetch_add(1, Ordering::SeqCst);
