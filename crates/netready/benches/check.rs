@@ -22,10 +22,11 @@ struct Sample {
     code: i32,
 }
 
-fn run_once(lab: &Lab, timeout: &str) -> Sample {
+fn run_once(lab: &Lab, timeout: &str, extra: &[&str]) -> Sample {
     let mut cmd = lab.task_command(BIN.as_ref());
     cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
         .args(["--timeout", timeout])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let started = Instant::now();
@@ -66,8 +67,8 @@ fn main() {
         "| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32| {
-        let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout)).collect();
+    let report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32, extra: &[&str]| {
+        let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout, extra)).collect();
         assert!(samples.iter().all(|s| s.code == expect_code), "unexpected exit code in {case}");
         let wall_max = samples.iter().map(|s| s.wall).max().unwrap_or_default();
         let cpu_max = samples.iter().map(|s| s.cpu).max().unwrap_or_default();
@@ -82,15 +83,21 @@ fn main() {
             rss as f64 / 1024.0,
         );
     };
-    report("healthy (5 endpoints ok)", "5s", Duration::from_secs(5), 0);
+    let tcp_only: &[&str] = &["--tls", "false"];
+    report("healthy, TCP only (--tls false)", "5s", Duration::from_secs(5), 0, tcp_only);
+    report("healthy, TCP + TLS", "5s", Duration::from_secs(5), 0, &[]);
     lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
         .expect("black-hole logs");
     for (timeout, deadline) in
         [("1s", Duration::from_secs(1)), ("2s", Duration::from_secs(2)), ("5s", Duration::from_secs(5))]
     {
-        report("logs black-holed", timeout, deadline, 1);
+        report("logs black-holed (TCP), TLS on", timeout, deadline, 1, &[]);
     }
     lab.iptables(&lab.vpc_ns, &["-F", "INPUT"]).expect("heal");
+    lab.filter_sni("logs.eu-west-3.amazonaws.com", false).expect("SNI filter");
+    report("logs ClientHello dropped (SNI filter)", "2s", Duration::from_secs(2), 1, &[]);
+    lab.iptables(&lab.vpc_ns, &["-F", "INPUT"]).expect("heal");
+    lab.iptables(&lab.vpc_ns, &["-F", "FORWARD"]).expect("heal");
     agent(&lab);
 }
 

@@ -649,3 +649,33 @@ fn a_bad_ca_file_is_a_configuration_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NETREADY_CA_FILE") && err.contains("/nonexistent/corp-ca.pem"), "{err}");
 }
+
+#[test]
+#[ignore = "prints the README's examples"]
+fn readme_examples() {
+    let mut addrs = PRIVATE;
+    addrs[4] = &["203.0.113.20", "203.0.113.21"];
+    let spec = LabSpec { metadata: Some(metadata()), ..endpoints(REGION, addrs) };
+    let lab = lab(spec).unwrap();
+    let uri = lab.metadata_uri();
+    let run = |args: &[&str]| {
+        let out = lab
+            .task_command(BIN.as_ref())
+            .arg("check")
+            .args(args)
+            .env("ECS_CONTAINER_METADATA_URI_V4", &uri)
+            .output()
+            .unwrap();
+        format!(
+            "$ netready check {}\n{}exit {}\n",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            out.status.code().unwrap()
+        )
+    };
+    let mut text = run(&["--public-ip", "false"]);
+    lab.filter_sni(&host("logs", REGION), false).unwrap();
+    text.push_str("\n---\n");
+    text.push_str(&run(&["--public-ip", "false", "--timeout", "2s"]));
+    std::fs::write("/tmp/readme-examples.txt", text).unwrap();
+}
