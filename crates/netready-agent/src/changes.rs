@@ -33,7 +33,7 @@ mod tests {
     use netready_check::classify::Reachability;
 
     fn report() -> Report {
-        serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap()
+        serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap()
     }
 
     #[test]

@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn metrics_of_a_report() {
         let report: Report =
-            serde_json::from_str(include_str!("../../../tests/fixtures/report-degraded.json")).unwrap();
+            serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
         let mut stats = Stats { last: Some(Arc::new(report)), ..Default::default() };
         stats.checks.insert("degraded", 3);
         stats.deliveries.insert("stored", 2);
@@ -219,6 +219,7 @@ mod tests {
             "netready_endpoint_reachability{service=\"s3\",host=\"s3.eu-west-3.amazonaws.com\"} 1",
             "netready_endpoint_access_type{service=\"s3\",access_type=\"nat_gateway\"} 1",
             "netready_endpoint_connect_duration_seconds{service=\"logs\",ip=\"10.0.2.11\",outcome=\"timeout\"} 1.999",
+            "netready_endpoint_tls_handshake_duration_seconds{service=\"s3\",ip=\"203.0.113.20\",outcome=\"ok\"} 0.002",
             "netready_checks_total{status=\"degraded\"} 3",
             "netready_report_deliveries_total{outcome=\"stored\"} 2",
             "netready_last_successful_delivery_timestamp_seconds 1790000000.500",

@@ -650,13 +650,13 @@ fn a_bad_ca_file_is_a_configuration_error() {
     assert!(err.contains("NETREADY_CA_FILE") && err.contains("/nonexistent/corp-ca.pem"), "{err}");
 }
 
+/// The README's two examples, asserted; with NETREADY_README_EXAMPLES=<file>, written there too.
 #[test]
-#[ignore = "prints the README's examples"]
 fn readme_examples() {
     let mut addrs = PRIVATE;
     addrs[4] = &["203.0.113.20", "203.0.113.21"];
     let spec = LabSpec { metadata: Some(metadata()), ..endpoints(REGION, addrs) };
-    let lab = lab(spec).unwrap();
+    let Some(lab) = lab(spec) else { return };
     let uri = lab.metadata_uri();
     let run = |args: &[&str]| {
         let out = lab
@@ -673,9 +673,14 @@ fn readme_examples() {
             out.status.code().unwrap()
         )
     };
-    let mut text = run(&["--public-ip", "false"]);
+    let healthy = run(&["--public-ip", "false"]);
+    assert!(healthy.contains("READY") && healthy.ends_with("exit 0\n"), "{healthy}");
+    assert!(healthy.contains("2/2 ok TLSv1.3"), "{healthy}");
     lab.filter_sni(&host("logs", REGION), false).unwrap();
-    text.push_str("\n---\n");
-    text.push_str(&run(&["--public-ip", "false", "--timeout", "2s"]));
-    std::fs::write("/tmp/readme-examples.txt", text).unwrap();
+    let degraded = run(&["--public-ip", "false", "--timeout", "2s"]);
+    assert!(degraded.contains("DEGRADED") && degraded.ends_with("exit 1\n"), "{degraded}");
+    assert!(degraded.contains("0/1 ok; 10.0.2.11 tls timeout"), "{degraded}");
+    if let Ok(path) = std::env::var("NETREADY_README_EXAMPLES") {
+        std::fs::write(path, format!("{healthy}\n---\n{degraded}")).unwrap();
+    }
 }
