@@ -18,6 +18,7 @@ pub mod render;
 pub mod report;
 pub mod settings;
 pub mod types;
+pub mod vpce;
 
 pub use check::{check_once, run};
 pub use report::{Report, Status};
