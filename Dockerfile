@@ -4,10 +4,11 @@
 #
 # Two stages: the official Rust image builds the release binary; the runtime is Debian slim with
 # only the binary and the CA certificates (the agent speaks HTTPS to the plane). No RUN in the
-# runtime stage: nothing is installed or executed there, so the image is the base plus ~10 MB.
+# runtime stage: nothing is installed or executed there, so the image is the base plus the
+# stripped binary and the certificates (docs/benchmarks.md).
 #
 # Offline builds (the test suite): `--build-context build=<dir>` replaces the build stage with a
-# directory holding out/netready and out/ca-certificates.crt; see crates/netready/tests/container.rs.
+# directory holding out/netready and out/ca-certificates.crt: deploy/container/build-offline.sh.
 
 ARG RUST_VERSION=1
 FROM docker.io/library/rust:${RUST_VERSION}-bookworm AS build
@@ -15,7 +16,7 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p netready \
  && mkdir -p /out \
- && cp target/release/netready /out/netready \
+ && strip -o /out/netready target/release/netready \
  && cp /etc/ssl/certs/ca-certificates.crt /out/ca-certificates.crt
 
 FROM docker.io/library/debian:bookworm-slim
