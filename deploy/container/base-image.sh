@@ -47,6 +47,8 @@ if [ ! -s "$tarball" ]; then
     "$root"/usr/share/locale/* "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   tar -C "$root" -cf "$tarball.partial" .
   mv "$tarball.partial" "$tarball"
+  # Keep one: older days' and other mirrors' bases are stale now.
+  find "$cache" -maxdepth 1 -name 'bookworm-minbase-*.tar' ! -path "$tarball" -delete
 fi
 podman import --quiet "$tarball" "$image" >/dev/null
 echo "created $image from $tarball" >&2
