@@ -37,7 +37,8 @@ pub enum Command {
 /// without probing, reporting or serving.
 #[derive(Debug, Args)]
 pub struct CheckConfigArg {
-    /// Validate the settings (flags and NETREADY_* variables), print them and exit: 0 valid, 2 not
+    /// Validate every setting (flags and NETREADY_* variables) as a real run would, print what was
+    /// resolved and exit (0 valid, 2 not) without probing, reporting or serving
     #[arg(long)]
     pub check_config: bool,
 }
