@@ -324,3 +324,112 @@ fn the_agent_task_role_grants_exactly_the_documented_read_only_actions() {
         "read-only actions only: {granted:?}"
     );
 }
+
+// The commands the deployment relies on, as a user meets them (no tools needed).
+
+fn netready(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN).args(args).env_clear().envs(env.iter().copied()).output().unwrap()
+}
+
+#[test]
+fn endpoints_lists_every_required_host_with_its_service_name() {
+    let out = netready(&["endpoints", "--region", "cn-north-1", "--format", "json"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let names: Vec<&str> =
+        list["endpoints"].as_array().unwrap().iter().map(|e| e["service_name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "com.amazonaws.cn-north-1.secretsmanager",
+            "com.amazonaws.cn-north-1.logs",
+            "cn.com.amazonaws.cn-north-1.ecr.api",
+            "cn.com.amazonaws.cn-north-1.ecr.dkr",
+            "com.amazonaws.cn-north-1.s3",
+        ]
+    );
+    assert_eq!(list["endpoints"][4]["endpoint_type"], "Gateway");
+    assert!(list["note"].as_str().unwrap().contains("describe-vpc-endpoint-services"));
+
+    let out = netready(&["endpoints"], &[("AWS_REGION", "eu-west-3")]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && table.contains("api.ecr.eu-west-3.amazonaws.com:443"), "{}", text(&out));
+}
+
+#[test]
+fn endpoints_says_what_it_cannot_do_yet_and_names_bad_input() {
+    let out = netready(&["endpoints", "--region", "eu-west-3", "--only-missing"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--only-missing needs the AWS API diagnosis"),
+        "{}",
+        text(&out)
+    );
+    let out = netready(&["endpoints"], &[("NETREADY_REGION", "Paris")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("invalid value for NETREADY_REGION: 'Paris'"),
+        "{}",
+        text(&out)
+    );
+    let out = netready(&["endpoints"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no region"), "{}", text(&out));
+}
+
+#[test]
+fn check_config_rejects_what_the_real_run_would() {
+    let out = netready(
+        &["check", "--check-config"],
+        &[("NETREADY_ASSIGN_PUBLIC_IP", "ENABLED"), ("AWS_REGION", "eu-west-3")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("public ip:       true"), "{}", text(&out));
+    let out = netready(&["check", "--check-config", "--region", "eu-west-3", "--timeout", "soon"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value for --timeout"), "{}", text(&out));
+    let agent = [
+        "agent",
+        "--check-config",
+        "--region",
+        "eu-west-3",
+        "--plane-url",
+        "https://p.example.com",
+        "--runner-id",
+        "rn-1",
+    ];
+    let out = netready(&agent, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no runner token"), "{}", text(&out));
+    let out = netready(&agent, &[("NETREADY_RUNNER_TOKEN", "nrt_secret_value")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("nrt_secret_value"), "the token is never printed");
+    let out = netready(
+        &["plane", "serve", "--check-config"],
+        &[("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_DATABASE", "postgres://u:hunter2@db/plane")],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("postgres://u:***@db/plane")
+            && !stdout.contains("hunter2")
+            && !stdout.contains("0123456789abcdef"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn healthcheck_is_unhealthy_when_nothing_answers_and_rejects_a_bad_url() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let out = netready(&["healthcheck"], &[("NETREADY_LISTEN", &format!("0.0.0.0:{port}"))]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("unhealthy: http://127.0.0.1:{port}/healthz")),
+        "{}",
+        text(&out)
+    );
+    let out = netready(&["healthcheck", "--url", "https://127.0.0.1/healthz"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
