@@ -1,6 +1,6 @@
 # netready: `netready check`, `netready agent` and `netready plane` in one image.
 #
-#   podman build -t netready .          (or docker build)
+#   docker build -t netready .    (podman: add --format docker, or the HEALTHCHECK is dropped)
 #
 # Two stages: the official Rust image builds the release binary; the runtime is Debian slim with
 # only the binary and the CA certificates (the agent speaks HTTPS to the plane). No RUN in the
@@ -35,6 +35,8 @@ WORKDIR /tmp
 # The agent's status server; the plane listens on 8080 (--listen / NETREADY_LISTEN).
 EXPOSE 9464
 # Alive, not ready: a degraded network must not make the runtime restart the agent (see README).
+# It asks /healthz on NETREADY_LISTEN's port (default 9464): give the plane its address through
+# NETREADY_LISTEN, not --listen, for this check to find it.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["netready", "healthcheck"]
 ENTRYPOINT ["netready"]
