@@ -19,6 +19,7 @@ pub mod report;
 pub mod settings;
 pub mod tls;
 pub mod types;
+pub mod vpce;
 
 pub use check::{check_once, run};
 pub use report::{Report, Status};

@@ -18,8 +18,16 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     let (settings, tls) = args.probe.raw(matches).validate_with_tls(&env)?;
     let settings = Arc::new(settings);
     let config = config(args, matches)?;
-    if settings.region.is_none() && env(netready_check::metadata::METADATA_URI_VAR).is_none() {
-        return Err(netready_check::SettingsError::NoRegion.into());
+    crate::check::require_region(&settings)?;
+    if args.check_config.check_config {
+        print!("netready agent: settings are valid\n{}", crate::check::describe(&settings));
+        println!("plane url:       {}", netready_check::log::redact_url(&config.plane_url));
+        println!("runner id:       {}", config.runner_id);
+        let token_from = if args.runner_token_file.is_some() { "--runner-token-file" } else { "NETREADY_RUNNER_TOKEN" };
+        println!("runner token:    set ({token_from}; not shown)");
+        println!("interval:        {:?}", config.interval);
+        println!("listen:          {}", config.listen);
+        return Ok(ExitCode::SUCCESS);
     }
     let check = move || {
         let (settings, tls) = (settings.clone(), tls.clone());

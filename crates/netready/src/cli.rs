@@ -27,6 +27,60 @@ pub enum Command {
     /// The management plane: stores reports, serves the API and the dashboard.
     #[command(subcommand)]
     Plane(PlaneCommand),
+    /// The VPC endpoints that give a task private access to each required host (and CloudFormation).
+    Endpoints(EndpointsArgs),
+    /// A container health check: GET a status URL over loopback; exit 0 on 2xx, else 1.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Validate every setting as the real run would, print what was resolved, and exit 0 (or 2)
+/// without probing, reporting or serving.
+#[derive(Debug, Args)]
+pub struct CheckConfigArg {
+    /// Validate every setting (flags and NETREADY_* variables) as a real run would, print what was
+    /// resolved and exit (0 valid, 2 not) without probing, reporting or serving
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EndpointsArgs {
+    /// AWS region, e.g. eu-west-3 or cn-north-1 [default: AWS_REGION, AWS_DEFAULT_REGION]
+    #[arg(long, env = "NETREADY_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// 12-digit registry (account) id, to show the ECR Docker host a pull really uses
+    #[arg(long, env = "NETREADY_ECR_REGISTRY_ID", value_name = "ID")]
+    pub ecr_registry_id: Option<String>,
+
+    /// How to print them: a table, JSON, or a CloudFormation template (JSON) that creates them
+    #[arg(long, value_enum, default_value_t = EndpointsFormat::Table)]
+    pub format: EndpointsFormat,
+
+    /// Only what the VPC lacks (needs the AWS API diagnosis, which this version does not have)
+    #[arg(long)]
+    pub only_missing: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EndpointsFormat {
+    /// One row per required host
+    Table,
+    /// The same as JSON
+    Json,
+    /// A CloudFormation template (JSON) creating the endpoints and their security group
+    Cloudformation,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The URL to GET (plain HTTP) [default: /healthz on NETREADY_LISTEN's port at 127.0.0.1, else http://127.0.0.1:9464/healthz]
+    #[arg(long, env = "NETREADY_HEALTHCHECK_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// How long to wait for the answer [default: 3s]
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -53,6 +107,9 @@ pub struct AgentArgs {
     /// Address of the status server (/healthz, /readyz, /status, /metrics) [default: 0.0.0.0:9464]
     #[arg(long, env = "NETREADY_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
+
+    #[command(flatten)]
+    pub check_config: CheckConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -87,6 +144,9 @@ pub struct PlaneServeArgs {
     /// How long reports and status changes are kept; each runner's newest is always kept [default: 7d]
     #[arg(long, env = "NETREADY_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
+
+    #[command(flatten)]
+    pub check_config: CheckConfigArg,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +180,9 @@ pub struct CheckArgs {
     /// How to print the report.
     #[arg(long, short = 'o', env = "NETREADY_OUTPUT", value_enum, default_value_t = Output::Table)]
     pub output: Output,
+
+    #[command(flatten)]
+    pub check_config: CheckConfigArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -4,6 +4,8 @@
 mod agent;
 mod check;
 mod cli;
+mod endpoints;
+mod healthcheck;
 mod plane;
 
 use std::process::ExitCode;
@@ -21,6 +23,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args, sub("check")),
         Command::Agent(args) => agent::run(args, sub("agent")),
         Command::Plane(cmd) => plane::run(cmd, sub("plane")),
+        Command::Endpoints(args) => endpoints::run(args, sub("endpoints")),
+        Command::Healthcheck(args) => healthcheck::run(args),
     };
     match result {
         Ok(code) => code,

@@ -57,6 +57,19 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             DEFAULT_RETENTION,
         )?,
     };
+    if args.check_config.check_config {
+        // Only the form of --database: connecting to it is the real run's business.
+        netready_plane::db::database_url(&config.database).map_err(|e| {
+            ConfigError(format!("invalid value for {}: {e}", origin("database", "--database", "NETREADY_DATABASE")))
+        })?;
+        println!("netready plane serve: settings are valid");
+        println!("database:        {}", netready_plane::db::redact(&config.database));
+        println!("listen:          {}", config.listen);
+        println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
+        println!("stale after:     {:?}", config.stale_after);
+        println!("retention:       {:?}", config.retention);
+        return Ok(ExitCode::SUCCESS);
+    }
     runtime(true)?.block_on(netready_plane::serve(config)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)
 }
