@@ -8,7 +8,8 @@ use crate::dial::TcpOutcome;
 use crate::dns::{LookupOutcome, QueryType};
 use crate::report::{ConnectionReport, DnsOutcome, EndpointReport, NotDialled};
 use crate::tls::TlsOutcome;
-use crate::types::ServiceKey;
+use crate::types::{Region, ServiceKey};
+use crate::vpce::{EndpointType, service_name};
 
 /// What the hints need to know beyond the endpoint itself.
 #[derive(Debug, Clone)]
@@ -29,7 +30,14 @@ pub struct HintContext<'a> {
 pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
     let mut out = Vec::new();
     let service = ep.service;
-    let endpoint_name = format!("com.amazonaws.{}.{}", ctx.region, service.vpc_endpoint_suffix());
+    // The endpoint service name as the VPC console shows it (`cn.` prefixed for some services in
+    // the China regions).
+    let name_of = |kind: EndpointType| match ctx.region.parse::<Region>() {
+        Ok(region) => service_name(service, &region, kind),
+        Err(_) => format!("com.amazonaws.{}.{}", ctx.region, service.vpc_endpoint_suffix()),
+    };
+    let endpoint_name = name_of(EndpointType::Interface);
+    let gateway_name = name_of(EndpointType::Gateway);
     let from = ctx.subnet_cidr.map_or_else(|| "the task subnet".to_owned(), |c| format!("the task subnet {c}"));
     let host = &ep.host;
 
@@ -196,7 +204,7 @@ pub fn hints(ep: &EndpointReport, ctx: &HintContext<'_>) -> Vec<String> {
     {
         out.push(format!(
             "S3 resolves to public addresses next to interface endpoints: expected with an S3 gateway endpoint, \
-             which works through route-table entries, not DNS — associate {endpoint_name} (gateway) with the \
+             which works through route-table entries, not DNS — associate {gateway_name} (gateway) with the \
              task subnet's route table, or traffic goes through the {} path.",
             if ctx.public_ip == Some(true) { "internet gateway" } else { "NAT" }
         ));
@@ -364,6 +372,15 @@ mod tests {
         assert!(h[0].contains("S3 gateway endpoint"));
         let alone = HintContext { others_use_vpc_endpoints: false, ..ctx() };
         assert!(hints(&ep, &alone).is_empty());
+    }
+
+    #[test]
+    fn china_endpoint_names_carry_their_prefix() {
+        let ep = endpoint(ServiceKey::EcrApi, DnsOutcome::Ok, &[("10.0.2.12", PRIVATE, TcpOutcome::Timeout, None)]);
+        let cn = HintContext { region: "cn-north-1", ..ctx() };
+        assert!(hints(&ep, &cn)[0].contains("cn.com.amazonaws.cn-north-1.ecr.api interface endpoint"));
+        let logs = endpoint(ServiceKey::Logs, DnsOutcome::Ok, &[("10.0.2.11", PRIVATE, TcpOutcome::Timeout, None)]);
+        assert!(hints(&logs, &cn)[0].contains("com.amazonaws.cn-north-1.logs interface endpoint"));
     }
 
     #[test]
