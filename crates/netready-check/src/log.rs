@@ -27,15 +27,26 @@ pub fn error(msg: &str, fields: &[(&str, Value)]) {
     emit("error", msg, fields);
 }
 
-/// A URL with the password of its user-info replaced, for messages and logs.
+/// A URL with the password of its user-info replaced, for messages and logs. The user-info is
+/// what precedes the last `@` of the authority (which ends at the first `/`, `?` or `#`), so an `@`
+/// in the path or query is never mistaken for it — and never lets a password through.
 pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..])
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end..];
+    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_len];
+    match authority.rfind('@') {
+        Some(at) => {
+            let userinfo = &authority[..at];
+            let redacted = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => userinfo.to_owned(),
+            };
+            format!("{}{redacted}{}", &url[..scheme_end], &rest[at..])
         }
-        _ => url.to_owned(),
+        None => url.to_owned(),
     }
 }
 
@@ -49,5 +60,13 @@ mod tests {
         assert_eq!(redact_url("http://user:pw@proxy:3128"), "http://user:***@proxy:3128");
         assert_eq!(redact_url("https://plane.example.com/a@b"), "https://plane.example.com/a@b");
         assert_eq!(redact_url("plane.db"), "plane.db");
+        // An '@' after the host (in the query or path) is not the user-info's.
+        assert_eq!(
+            redact_url("postgres://u:s3cret@db:5432/plane?options=a@b"),
+            "postgres://u:***@db:5432/plane?options=a@b"
+        );
+        assert_eq!(redact_url("postgres://u:p@ss@db/x"), "postgres://u:***@db/x");
+        assert_eq!(redact_url("http://host/path?to=a@b"), "http://host/path?to=a@b");
+        assert_eq!(redact_url("http://user@host/"), "http://user@host/");
     }
 }

@@ -224,7 +224,11 @@ async fn details_page(
     if !is_admin(&state, &headers) {
         return Ok(unauthorized_redirect());
     }
-    let Some((row, body)) = state.store.runner_with_report(&id).await? else {
+    let found = match crate::api::runners::known_id(&id) {
+        Ok(id) => state.store.runner_with_report(id).await?,
+        Err(_) => None,
+    };
+    let Some((row, body)) = found else {
         return Ok(
             (StatusCode::NOT_FOUND, page("Not found", html! { p { "No runner " code { (id) } "." } })).into_response()
         );

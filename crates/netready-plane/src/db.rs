@@ -197,7 +197,7 @@ impl Store {
         }
         migrate(&pool, backend).await?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(writer(pool.clone(), rx));
+        tokio::spawn(writer(pool.clone(), backend, rx));
         Ok(Store { pool, backend, writer: tx })
     }
 
@@ -497,7 +497,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
 }
 
 /// The writer task: takes what is queued, commits it in one transaction, answers each request.
-async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
+async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = rx.recv().await {
         batch.push(job);
@@ -507,7 +507,7 @@ async fn writer(pool: AnyPool, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        match write_batch(&pool, &batch).await {
+        match write_batch(&pool, backend, &batch).await {
             Ok(results) => {
                 for ((_, reply), stored) in batch.drain(..).zip(results) {
                     let _ = reply.send(Ok(stored));
@@ -542,7 +542,7 @@ struct Current {
 
 /// Commits a batch in four statements, whatever its size: the reports (duplicates skipped), the
 /// current state of the runners concerned, their new state, their status changes.
-async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
+async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
     use std::collections::{BTreeMap, HashSet};
 
     let received = now_ms();
@@ -553,6 +553,23 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
     let fresh: Vec<&NewReport> = batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|((r, _), _)| r).collect();
 
     let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres && !fresh.is_empty() {
+        // Several replicas may write reports of the same runner at once: serialize per runner (in
+        // one global order, so two batches never wait on each other) before reading its state.
+        let mut ids: Vec<&str> = fresh.iter().map(|r| r.runner_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let sql = format!(
+            "SELECT pg_advisory_xact_lock(hashtextextended(x, 7270766)) FROM (VALUES {}) AS v(x) \
+             ORDER BY hashtextextended(x, 7270766)",
+            placeholders(ids.len(), 1)
+        );
+        let mut q = sqlx::query(&sql);
+        for id in &ids {
+            q = q.bind(*id);
+        }
+        q.execute(&mut *tx).await?;
+    }
     let sql = format!(
         "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body) VALUES {} \
          ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
@@ -611,6 +628,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
         for (id, mut reports) in per_runner {
             reports.sort_by_key(|r| r.checked_at_ms);
             let mut state = current.get(id).cloned();
+            let mut advanced = false;
             for r in reports {
                 if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
                     continue;
@@ -625,15 +643,23 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
                     status: r.status.clone(),
                     degraded: r.degraded.clone(),
                 });
+                advanced = true;
             }
-            if let Some(state) = state {
+            // Only a newer report moves the state (and the runner's freshness): a late or
+            // backfilled one is history only.
+            if let (true, Some(state)) = (advanced, state) {
                 states.push((id, state));
             }
+        }
+        if states.is_empty() {
+            tx.commit().await?;
+            return Ok(stored_of(batch, &firsts, &inserted));
         }
         let sql = format!(
             "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at) VALUES {} \
              ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, checked_at_ms = excluded.checked_at_ms, \
-             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at",
+             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at \
+             WHERE runner_state.checked_at_ms < excluded.checked_at_ms",
             placeholders(states.len(), 6)
         );
         let mut q = sqlx::query(&sql);
@@ -654,10 +680,14 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
         }
     }
     tx.commit().await?;
+    Ok(stored_of(batch, &firsts, &inserted))
+}
 
-    Ok(batch
+/// Each request's answer: created when its report was inserted by this batch, else a duplicate.
+fn stored_of(batch: &[Job], firsts: &[bool], inserted: &std::collections::HashSet<(String, String)>) -> Vec<Stored> {
+    batch
         .iter()
-        .zip(&firsts)
+        .zip(firsts)
         .map(|((r, _), first)| {
             if *first && inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())) {
                 Stored::Created
@@ -665,7 +695,7 @@ async fn write_batch(pool: &AnyPool, batch: &[Job]) -> Result<Vec<Stored>, sqlx:
                 Stored::Duplicate
             }
         })
-        .collect())
+        .collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {

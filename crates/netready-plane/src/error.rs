@@ -46,6 +46,56 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response()
+        let mut response = (self.status, Json(json!({ "error": self.code, "message": self.message }))).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"netready\""),
+            );
+        }
+        response
     }
+}
+
+/// Every error under `/api/` as the documented JSON, whoever produced it: axum's own rejections
+/// (a path that is not UTF-8, a query that does not parse) are plain text, an unknown path or a
+/// wrong method have an empty body. Their status stays; their words become the message.
+pub async fn json_api_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let response = next.run(req).await;
+    let status = response.status();
+    if !api || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let allow = response.headers().get(axum::http::header::ALLOW).cloned();
+    let bytes = axum::body::to_bytes(response.into_body(), 16 * 1024).await.unwrap_or_default();
+    let said = String::from_utf8_lossy(&bytes).trim().to_owned();
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => {
+            ("not_found", "no such API resource: the API is described at /api/v1/openapi.json".to_owned())
+        }
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            format!(
+                "this resource does not take that method{}",
+                allow.as_ref().and_then(|a| a.to_str().ok()).map(|a| format!(": expected {a}")).unwrap_or_default()
+            ),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", said),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", said),
+        s if s.is_server_error() => ("internal_error", "the plane failed to answer; retry later".to_owned()),
+        _ => ("bad_request", if said.is_empty() { "the request is malformed".to_owned() } else { said }),
+    };
+    let mut out = ApiError::new(status, code, message).into_response();
+    if let Some(allow) = allow {
+        out.headers_mut().insert(axum::http::header::ALLOW, allow);
+    }
+    out
 }

@@ -40,6 +40,8 @@ pub struct AppState {
     pub store: Store,
     pub admin_token: Arc<str>,
     pub stale_after_ms: i64,
+    /// How old a report's `checked_at` may be (the retention: older would be pruned at once).
+    pub max_age_ms: i64,
     pub body_limit: usize,
     pub schemas: Arc<Schemas>,
 }
@@ -75,6 +77,7 @@ impl AppState {
             store,
             admin_token: admin_token.into(),
             stale_after_ms: stale_after.as_millis() as i64,
+            max_age_ms: DEFAULT_RETENTION.as_millis() as i64,
             body_limit: DEFAULT_BODY_LIMIT,
             schemas: Arc::new(Schemas::shipped()),
         }
@@ -93,6 +96,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(api::routes())
         .merge(dashboard::routes())
+        .layer(axum::middleware::from_fn(error::json_api_errors))
         .with_state(state)
 }
 
@@ -118,7 +122,10 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         &[("listen", json!(local.to_string())), ("database", json!(db::redact(&config.database)))],
     );
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
-    let state = AppState::new(store.clone(), &config.admin_token, config.stale_after);
+    let state = AppState {
+        max_age_ms: config.retention.as_millis() as i64,
+        ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
+    };
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await

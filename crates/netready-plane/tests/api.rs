@@ -100,12 +100,13 @@ both_backends!(status_changes_and_late_reports, |store: netready_plane::Store| a
         ("2026-11-26T13:10:00.000Z", "ready"),
     ] {
         r["checked_at"] = json!(at);
-        r["status"] = json!(status);
+        r = with_status(r, status);
         assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
     }
     // A report from before the newest one arrives late: kept in history, the state stays.
     r["checked_at"] = json!("2026-11-26T12:55:00.000Z");
-    r["status"] = json!("degraded");
+    r = with_status(report(), "degraded");
+    r["checked_at"] = json!("2026-11-26T12:55:00.000Z");
     assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
     let list = call(&router, admin_get("/api/v1/runners")).await.json();
     assert_eq!(list["runners"][0]["readiness"], "ready");
@@ -272,7 +273,7 @@ both_backends!(readiness_filters_and_order, |store: netready_plane::Store| async
     let mut r = report();
     r["checked_at"] = json!(netready_plane::api::runners::rfc3339(netready_plane::db::now_ms()));
     call(&router, post_report(&degraded, Some(&td), r.to_string())).await;
-    r["status"] = json!("ready");
+    let r = with_status(r, "ready");
     call(&router, post_report(&ready, Some(&tr), r.to_string())).await;
     let list = call(&router, admin_get("/api/v1/runners")).await.json();
     let order: Vec<&str> =
@@ -394,7 +395,7 @@ both_backends!(concurrent_reports_are_batched_correctly, |store: netready_plane:
                 tasks.push(tokio::spawn(async move {
                     let mut r = report();
                     r["checked_at"] = json!(format!("2026-11-26T14:{minute:02}:00.000Z"));
-                    r["status"] = json!(if minute % 2 == 0 { "degraded" } else { "ready" });
+                    let r = with_status(r, if minute % 2 == 0 { "degraded" } else { "ready" });
                     call(&router, post_report(&id, Some(&token), r.to_string())).await.status
                 }));
             }
@@ -470,3 +471,144 @@ async fn postgres_stores_reports_with_lz4_when_the_server_has_it() {
     assert_eq!(method.as_deref(), Some("lz4"));
     store.close().await;
 }
+
+// ---- The plane keeps its promises with several replicas and under attack (issue 7). ----
+
+/// 400 reports for one runner, sent alternately and concurrently to two replicas (each with its own
+/// pool and writer) on one PostgreSQL database: the runner's state is the newest report, and the
+/// status changes agree with the history. Five rounds: the race this guards against showed in 2–4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_on_one_postgres_keep_the_newest_report_current() {
+    let Some(db) = support::postgres().await else { return };
+    let a = netready_plane::Store::open(&db.url).await.unwrap();
+    let b = netready_plane::Store::open(&db.url).await.unwrap();
+    let (router_a, router_b) = (router(&a), router(&b));
+    for round in 0..5 {
+        let (id, token) = add_runner(&a, &format!("replicated-{round}")).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..400u32 {
+            let mut r = report();
+            // Minute by minute from 10:00, status flipping every 7 reports.
+            let t = 10 * 3600 + i * 60;
+            r["checked_at"] = json!(format!("2026-11-26T{:02}:{:02}:{:02}.000Z", t / 3600, t / 60 % 60, t % 60));
+            let r = with_status(r, if (i / 7) % 2 == 0 { "ready" } else { "degraded" });
+            let router = if i % 2 == 0 { router_a.clone() } else { router_b.clone() };
+            let (id, token) = (id.clone(), token.clone());
+            tasks.push(tokio::spawn(async move { call(&router, post_report(&id, Some(&token), r.to_string())).await }));
+        }
+        for t in tasks {
+            let ans = t.await.unwrap();
+            assert_eq!(ans.status, StatusCode::CREATED, "{}", ans.text);
+        }
+        let one = call(&router_a, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+        assert_eq!(one["runner"]["last_checked_at"], "2026-11-26T16:39:00.000Z", "round {round}: {one}");
+        assert_eq!(a.count_reports(&id).await.unwrap(), 400);
+        // Status changes (the state's moves; a late report is history only) form one chain in time
+        // order, each from the previous one's `to`, ending at the current status.
+        let mut changes = a.changes(&id, 1000).await.unwrap();
+        changes.sort_by_key(|c| c.at_ms);
+        assert!(!changes.is_empty() && changes.len() <= 58, "round {round}: {} changes", changes.len());
+        assert_eq!(changes[0].from_status, None, "round {round}");
+        for pair in changes.windows(2) {
+            assert_eq!(pair[1].from_status.as_deref(), Some(pair[0].to_status.as_str()), "round {round}");
+            assert_ne!(pair[1].from_status.as_deref(), Some(pair[1].to_status.as_str()), "round {round}");
+        }
+        assert_eq!(changes.last().unwrap().to_status, one["runner"]["readiness"].as_str().unwrap(), "round {round}");
+    }
+    a.close().await;
+    b.close().await;
+}
+
+both_backends!(nul_bytes_and_bad_ids_are_client_errors_not_outages, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    for path in ["/api/v1/runners/%00", "/api/v1/runners/%00/history", "/api/v1/runners/a%00b"] {
+        let ans = call(&router, admin_get(path)).await;
+        assert_eq!(ans.status, StatusCode::NOT_FOUND, "{path}: {}", ans.text);
+        assert_eq!(ans.json()["error"], "not_found");
+    }
+    for path in ["/api/v1/runners?q=%00", "/api/v1/runners?q=a%01"] {
+        let ans = call(&router, admin_get(path)).await;
+        assert_eq!(ans.status, StatusCode::BAD_REQUEST, "{path}: {}", ans.text);
+        assert!(ans.json()["message"].as_str().unwrap().contains("control character"), "{}", ans.text);
+    }
+    let page = call(&router, admin_get("/dashboard?q=%00")).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST, "{}", page.text);
+});
+
+both_backends!(every_api_error_is_the_documented_json, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let cases = [
+        ("/api/v1/runners/%FF", StatusCode::BAD_REQUEST),
+        ("/api/v1/runners?limit=1&limit=2", StatusCode::BAD_REQUEST),
+        ("/api/v1/nothing-here", StatusCode::NOT_FOUND),
+        ("/api/v1/runners/x/../../etc", StatusCode::NOT_FOUND),
+    ];
+    for (path, status) in cases {
+        let ans = call(&router, admin_get(path)).await;
+        assert_eq!(ans.status, status, "{path}: {}", ans.text);
+        assert_eq!(ans.headers["content-type"], "application/json", "{path}");
+        let j = ans.json();
+        assert!(j["error"].is_string() && j["message"].is_string(), "{path}: {j}");
+    }
+    let ans = call(&router, Request::get("/api/v1/runners").body(Body::empty()).unwrap()).await;
+    assert_eq!(ans.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(ans.headers["www-authenticate"], "Bearer realm=\"netready\"");
+    // A body cut short (the connection failed mid-body) is a bad request, not "too large".
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let chunks: Vec<Result<&'static [u8], std::io::Error>> =
+        vec![Ok(b"{\"schema_version\": 2, "), Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset))];
+    let cut =
+        call(&router, post_report(&id, Some(&token), Body::from_stream(futures_util::stream::iter(chunks)))).await;
+    assert_eq!(cut.status, StatusCode::BAD_REQUEST, "{}", cut.text);
+    assert!(cut.json()["message"].as_str().unwrap().contains("could not be read"), "{}", cut.text);
+    let wrong_method = call(&router, Request::delete("/api/v1/openapi.json").body(Body::empty()).unwrap()).await;
+    assert_eq!(wrong_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(wrong_method.json()["error"], "method_not_allowed");
+});
+
+both_backends!(
+    reports_that_contradict_themselves_or_are_too_old_are_refused,
+    |store: netready_plane::Store| async move {
+        let (id, token) = add_runner(&store, "r").await.unwrap();
+        let router = router_as_served(&store);
+        let recent = netready_plane::api::runners::rfc3339(netready_plane::db::now_ms() - 3_600_000);
+        let mut lying = report();
+        lying["checked_at"] = json!(recent);
+        lying["status"] = json!("ready"); // while logs is at reachability none
+        let mut ancient = report();
+        ancient["checked_at"] = json!("2020-01-01T00:00:00.000Z");
+        for (body, says) in [(lying, "status"), (ancient, "older than")] {
+            let ans = call(&router, post_report(&id, Some(&token), body.to_string())).await;
+            assert_eq!(ans.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", ans.text);
+            assert!(ans.json()["message"].as_str().unwrap().contains(says), "{}", ans.text);
+        }
+        assert_eq!(store.count_reports(&id).await.unwrap(), 0);
+        // The same instant spelled two ways is one report.
+        let mut r = report();
+        r["checked_at"] =
+            json!(netready_plane::api::runners::rfc3339(netready_plane::db::now_ms() / 1000 * 1000 - 60_000));
+        let first = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+        let same = r["checked_at"].as_str().unwrap().replace(".000Z", ".0000Z");
+        r["checked_at"] = json!(same);
+        let again = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+        assert_eq!(again.status, StatusCode::OK, "{}", again.text);
+        assert_eq!(again.json()["duplicate"], true);
+    }
+);
+
+both_backends!(an_old_report_does_not_keep_a_runner_fresh, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let now = netready_plane::db::now_ms();
+    let mut r = report();
+    r["checked_at"] = json!(netready_plane::api::runners::rfc3339(now - 3_600_000));
+    call(&router, post_report(&id, Some(&token), r.to_string())).await;
+    let before = store.runner_with_report(&id).await.unwrap().unwrap().0.state.unwrap().last_received_at;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    // A backfilled report, older than the newest: history only, the runner's freshness stays.
+    r["checked_at"] = json!(netready_plane::api::runners::rfc3339(now - 7_200_000));
+    assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
+    let after = store.runner_with_report(&id).await.unwrap().unwrap().0.state.unwrap().last_received_at;
+    assert_eq!(before, after, "a backfill must not refresh last_received_at");
+});

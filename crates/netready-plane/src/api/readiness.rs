@@ -70,9 +70,15 @@ async fn ingest(
     if declared.is_some_and(|n| n > state.body_limit) {
         return Err(too_large());
     }
-    let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|_| too_large())?;
+    let bytes = axum::body::to_bytes(body, state.body_limit).await.map_err(|e| {
+        if is_length_limit(&e) {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("the body could not be read ({e}): expected one complete JSON report"))
+        }
+    })?;
 
-    let new = validate(&bytes, &state.schemas, &id, now_ms())?;
+    let new = validate(&bytes, &state.schemas, &id, now_ms(), state.max_age_ms)?;
     let checked_at = new.checked_at.clone();
     let stored = state.store.store_report(new).await?;
     let (code, duplicate) = match stored {
@@ -82,9 +88,27 @@ async fn ingest(
     Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
 }
 
+/// Whether reading a body failed because it is over the limit (rather than cut short or badly chunked).
+fn is_length_limit(err: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if e.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 /// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
 /// what was wrong.
-pub fn validate(bytes: &[u8], schemas: &crate::Schemas, runner_id: &str, now_ms: i64) -> Result<NewReport, ApiError> {
+pub fn validate(
+    bytes: &[u8],
+    schemas: &crate::Schemas,
+    runner_id: &str,
+    now_ms: i64,
+    max_age_ms: i64,
+) -> Result<NewReport, ApiError> {
     let value: Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
@@ -124,11 +148,28 @@ pub fn validate(bytes: &[u8], schemas: &crate::Schemas, runner_id: &str, now_ms:
             format!("the report does not match schema version {version}: {}", problems.join("; ")),
         ));
     }
-    let report = Report::from_value(value).map_err(|e| ApiError::unprocessable("invalid_report", e.to_string()))?;
+    // Typed from here on. What is stored is the report as its version defines it: fields this
+    // plane does not know are dropped (the forward-compatibility rule: consumers ignore unknown
+    // fields, and the plane does not keep what it cannot serve back with meaning).
+    let shape = |e: serde_json::Error| {
+        ApiError::unprocessable("invalid_report", format!("the report does not match schema version {version}: {e}"))
+    };
+    let (report, body) = match version {
+        1 => {
+            let v1: netready_check::report::v1::ReportV1 = serde_json::from_value(value).map_err(shape)?;
+            let body = serde_json::to_string(&v1).map_err(shape)?;
+            (v1.upgrade(), body)
+        }
+        _ => {
+            let v2: Report = serde_json::from_value(value).map_err(shape)?;
+            let body = serde_json::to_string(&v2).map_err(shape)?;
+            (v2, body)
+        }
+    };
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_millis() as i64)
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
         .ok_or_else(|| {
             ApiError::unprocessable(
                 "invalid_report",
@@ -147,6 +188,37 @@ pub fn validate(bytes: &[u8], schemas: &crate::Schemas, runner_id: &str, now_ms:
             ),
         ));
     }
+    if checked_at_ms < now_ms.saturating_sub(max_age_ms) {
+        return Err(ApiError::unprocessable(
+            "invalid_report",
+            format!(
+                "checked_at '{}' is older than the plane's retention ({}): such a report would be pruned at once",
+                report.checked_at,
+                humantime::format_duration(std::time::Duration::from_millis(max_age_ms.max(0) as u64))
+            ),
+        ));
+    }
+    let decided = Report::decide(&report.endpoints);
+    if decided != report.status {
+        let not_full: Vec<String> = report
+            .degraded_endpoints()
+            .map(|e| format!("{} is at reachability {}", e.service, e.reachability.as_str()))
+            .collect();
+        return Err(ApiError::unprocessable(
+            "invalid_report",
+            format!(
+                "status '{}' contradicts the endpoints ({}): a report is ready exactly when every endpoint's \
+                 reachability is full",
+                report.status.as_str(),
+                if not_full.is_empty() { "every endpoint is full".to_owned() } else { not_full.join(", ") }
+            ),
+        ));
+    }
+    // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
+    let canonical = humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(checked_at_ms as u64),
+    )
+    .to_string();
     let degraded: Vec<Value> = report
         .degraded_endpoints()
         .map(|e| {
@@ -160,10 +232,10 @@ pub fn validate(bytes: &[u8], schemas: &crate::Schemas, runner_id: &str, now_ms:
         .collect();
     Ok(NewReport {
         runner_id: runner_id.to_owned(),
-        checked_at: report.checked_at.clone(),
+        checked_at: canonical,
         checked_at_ms,
         status: report.status.as_str().to_owned(),
         degraded: Value::Array(degraded).to_string(),
-        body: String::from_utf8_lossy(bytes).into_owned(),
+        body,
     })
 }

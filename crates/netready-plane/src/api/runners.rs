@@ -59,6 +59,36 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
+/// Whether `id` can be a runner id at all (`rn-` and hex today; letters, digits, `-` and `_`, at
+/// most 64, for ids made by other versions). Anything else cannot name a runner: it is answered
+/// 404 without asking the database.
+pub fn is_runner_id(id: &str) -> bool {
+    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `id` when it can name a runner; a 404 that does not echo it back otherwise.
+pub fn known_id(id: &str) -> Result<&str, ApiError> {
+    if is_runner_id(id) {
+        Ok(id)
+    } else {
+        Err(ApiError::not_found("no such runner: runner ids are letters, digits, '-' and '_' such as rn-3f9a1c2b7d4e"))
+    }
+}
+
+/// A search text: printable, at most 200 characters.
+fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    if q.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("q holds a control character: expected printable text to search for"));
+    }
+    if q.chars().count() > 200 {
+        return Err(ApiError::bad_request("q is longer than 200 characters"));
+    }
+    Ok(Some(q.to_owned()))
+}
+
 /// The largest page the API returns.
 pub const MAX_LIMIT: i64 = 10_000;
 
@@ -113,7 +143,7 @@ pub async fn matching(state: &AppState, query: &ListQuery, default_limit: i64) -
     let now = now_ms();
     let filter = ListFilter {
         rank: wanted.map(Readiness::rank),
-        text: query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned),
+        text: search_text(query.q.as_deref())?,
         limit,
         offset,
         now_ms: now,
@@ -144,8 +174,9 @@ async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers)?;
+    let id = known_id(&id)?;
     let (row, body) =
-        state.store.runner_with_report(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+        state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
     let report = match body {
         Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
         None => Value::Null,
@@ -173,6 +204,7 @@ async fn history(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000")))?,
     };
+    let id = known_id(&id)?.to_owned();
     if state.store.runner(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }

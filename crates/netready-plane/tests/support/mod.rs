@@ -98,7 +98,17 @@ macro_rules! both_backends {
     };
 }
 
+/// The plane as the tests use it: the fixtures' fixed dates stay acceptable whatever day the
+/// tests run (no lower bound on checked_at; [`router_as_served`] has the real one).
 pub fn router(store: &Store) -> Router {
+    app(AppState {
+        max_age_ms: i64::MAX / 4,
+        ..AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER)
+    })
+}
+
+/// The plane with the settings `plane serve` uses by default.
+pub fn router_as_served(store: &Store) -> Router {
     app(AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER))
 }
 
@@ -125,6 +135,17 @@ pub async fn call(router: &Router, req: Request<Body>) -> Answer {
 /// A degraded report of the current version (2): logs times out.
 pub fn report() -> Value {
     serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap()
+}
+
+/// `report` with `status`, its endpoints agreeing (ready: the logs endpoint reached too).
+pub fn with_status(mut report: Value, status: &str) -> Value {
+    report["status"] = serde_json::json!(status);
+    if status == "ready" {
+        report["endpoints"][1]["reachability"] = serde_json::json!("full");
+        report["endpoints"][1]["connections"][0]["tcp"] =
+            serde_json::json!({"outcome": "ok", "duration_ms": 1, "budget_ms": 1999});
+    }
+    report
 }
 
 /// The same check as a version 1 report, as older agents send it.
