@@ -19,6 +19,53 @@ pub fn new_token() -> String {
     format!("nrt_{}", hex(&bytes))
 }
 
+/// A new dashboard session id: 256 random bits, hex. Only its hash is stored.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 32];
+    fill(&mut bytes);
+    hex(&bytes)
+}
+
+/// Failed dashboard logins per client address, to slow down guessing: after
+/// [`LoginThrottle::MAX_FAILURES`] failures within [`LoginThrottle::WINDOW_MS`], that address waits
+/// for the window to pass. Kept in memory, per replica.
+#[derive(Debug, Default)]
+pub struct LoginThrottle {
+    failures: std::sync::Mutex<std::collections::HashMap<Option<std::net::IpAddr>, (u32, i64)>>,
+}
+
+impl LoginThrottle {
+    pub const MAX_FAILURES: u32 = 5;
+    pub const WINDOW_MS: i64 = 5 * 60 * 1000;
+
+    /// Seconds to wait when `client` may not try now.
+    pub fn blocked(&self, client: Option<std::net::IpAddr>, now: i64) -> Option<u64> {
+        let failures = self.failures.lock().ok()?;
+        let (count, since) = *failures.get(&client)?;
+        let left = since + Self::WINDOW_MS - now;
+        (count >= Self::MAX_FAILURES && left > 0).then(|| (left as u64).div_ceil(1000))
+    }
+
+    pub fn failed(&self, client: Option<std::net::IpAddr>, now: i64) {
+        if let Ok(mut failures) = self.failures.lock() {
+            if failures.len() > 100_000 {
+                failures.retain(|_, (_, since)| now - *since < Self::WINDOW_MS);
+            }
+            let entry = failures.entry(client).or_insert((0, now));
+            if now - entry.1 >= Self::WINDOW_MS {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+    }
+
+    pub fn succeeded(&self, client: Option<std::net::IpAddr>) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.remove(&client);
+        }
+    }
+}
+
 fn fill(bytes: &mut [u8]) {
     // The OS random source failing is not something to recover from.
     getrandom::fill(bytes).expect("the operating system's random number generator is unavailable");

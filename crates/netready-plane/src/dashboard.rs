@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::api::runners::{ListQuery, RunnerSummary, matching, rfc3339, summarize};
-use crate::api::{SESSION_COOKIE, is_admin};
+use crate::api::{SESSION_COOKIE, SESSION_TTL_MS, is_admin, session_cookie};
 use crate::auth::constant_time_eq;
 use crate::db::now_ms;
 use crate::error::ApiError;
@@ -48,6 +48,7 @@ ul.hints{margin:0;padding-left:18px}
 .timeline{display:flex;gap:2px;flex-wrap:wrap;margin:8px 0}
 .timeline span{width:10px;height:22px;display:inline-block;border-radius:2px}
 code{font-size:13px}
+form.logout{margin-left:auto}
 "#;
 
 /// Reloads the page's content every 15 seconds while it is open, keeping the URL's filters.
@@ -63,6 +64,60 @@ setInterval(async () => {
 }, 15000);
 "#;
 
+/// The Content-Security-Policy of every response: nothing but this page's own stylesheet and
+/// script (by hash), fetches to itself, forms to itself, no framing.
+fn content_security_policy() -> &'static str {
+    static CSP: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    CSP.get_or_init(|| {
+        let hash = |text: &str| {
+            use sha2::Digest;
+            format!("'sha256-{}'", base64(&sha2::Sha256::digest(text.as_bytes())))
+        };
+        format!(
+            "default-src 'none'; style-src {}; script-src {}; connect-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            hash(STYLE),
+            hash(REFRESH)
+        )
+    })
+}
+
+/// Standard base64, for CSP hashes.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Security headers on every response of the plane, pages and API alike.
+pub async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, name: &'static str, value: &str| {
+        if let Ok(v) = axum::http::HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    set(h, "content-security-policy", content_security_policy());
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "x-frame-options", "DENY");
+    if !h.contains_key(header::CACHE_CONTROL) {
+        set(h, "cache-control", "no-store");
+    }
+    response
+}
+
 fn page(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
@@ -77,7 +132,7 @@ fn page(title: &str, body: Markup) -> Markup {
                 header {
                     a href="/dashboard" { "netready" }
                     span { "Fargate network readiness" }
-                    form method="post" action="/logout" style="margin-left:auto" { button type="submit" { "Log out" } }
+                    form class="logout" method="post" action="/logout" { button type="submit" { "Log out" } }
                 }
                 main { (body) }
                 script { (PreEscaped(REFRESH)) }
@@ -115,21 +170,62 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+async fn login(
+    State(state): State<AppState>,
+    ClientIp(client): ClientIp,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let now = now_ms();
+    if let Some(wait_s) = state.logins.blocked(client, now) {
+        let body =
+            page("Log in", html! { p { "Too many failed logins from this address. Try again in " (wait_s) " s." } });
+        return Ok((StatusCode::TOO_MANY_REQUESTS, [(header::RETRY_AFTER, wait_s.to_string())], body).into_response());
+    }
     if !constant_time_eq(form.token.as_bytes(), state.admin_token.as_bytes()) {
-        return (
+        state.logins.failed(client, now);
+        netready_check::log::warn(
+            "dashboard login failed",
+            &[("client", serde_json::json!(client.map(|c| c.to_string())))],
+        );
+        return Ok((
             StatusCode::UNAUTHORIZED,
             page("Log in", html! { p { "Wrong admin token. " a href="/login" { "Try again" } } }),
         )
-            .into_response();
+            .into_response());
     }
-    let cookie = format!("{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", state.session_value());
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response()
+    state.logins.succeeded(client);
+    let id = crate::auth::new_session_id();
+    state.store.create_session(&crate::auth::token_hash(&id), now, now + SESSION_TTL_MS).await?;
+    let secure = if state.https || forwarded_https(&headers) { "; Secure" } else { "" };
+    let cookie =
+        format!("{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", SESSION_TTL_MS / 1000);
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/dashboard")).into_response())
 }
 
-async fn logout() -> Response {
+/// Whether a TLS-terminating load balancer in front says the client spoke HTTPS.
+fn forwarded_https(headers: &HeaderMap) -> bool {
+    headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(id) = session_cookie(&headers).filter(|id| !id.is_empty()) {
+        state.store.delete_session(&crate::auth::token_hash(&id)).await?;
+    }
     let cookie = format!("{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    ([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response()
+    Ok(([(header::SET_COOKIE, cookie)], Redirect::to("/login")).into_response())
+}
+
+/// The client's address, when the server knows it (`plane serve` records it for every connection).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip())))
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -144,7 +240,7 @@ async fn list_page(
     headers: HeaderMap,
     Query(params): Query<ListParams>,
 ) -> Result<Response, ApiError> {
-    if !is_admin(&state, &headers) {
+    if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
     }
     let page_no = params.page.unwrap_or(1).max(1);
@@ -221,7 +317,7 @@ async fn details_page(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    if !is_admin(&state, &headers) {
+    if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
     }
     let found = match crate::api::runners::known_id(&id) {
@@ -342,6 +438,25 @@ fn readiness_table(report: &Report) -> Markup {
         @if !report.warnings.is_empty() {
             h3 { "Warnings" }
             ul { @for x in &report.warnings { li { (x) } } }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_as_the_rfc_says() {
+        // RFC 4648, section 10.
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(super::base64(plain.as_bytes()), encoded, "{plain}");
         }
     }
 }

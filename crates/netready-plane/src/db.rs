@@ -34,6 +34,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0002_report_compression.sqlite.sql"),
         postgres: include_str!("../migrations/0002_report_compression.postgres.sql"),
     },
+    Migration {
+        version: 3,
+        name: "sessions",
+        sqlite: include_str!("../migrations/0003_sessions.sql"),
+        postgres: include_str!("../migrations/0003_sessions.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.
@@ -405,6 +411,55 @@ impl Store {
         rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
     }
 
+    /// Records a new dashboard session (its id's hash) valid until `expires_at`.
+    pub async fn create_session(&self, id_hash: &str, now: i64, expires_at: i64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO sessions (id_hash, created_at, last_seen_at, expires_at) VALUES ($1, $2, $2, $3)")
+            .bind(id_hash)
+            .bind(now)
+            .bind(expires_at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether a session is alive: not expired, and seen within `idle_ms`. A live session's
+    /// last-seen time moves forward (at most once a minute, to spare the database).
+    pub async fn touch_session(&self, id_hash: &str, now: i64, idle_ms: i64) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT last_seen_at, expires_at FROM sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(false) };
+        let (last_seen, expires): (i64, i64) = (row.try_get("last_seen_at")?, row.try_get("expires_at")?);
+        if now >= expires || now - last_seen > idle_ms {
+            self.delete_session(id_hash).await?;
+            return Ok(false);
+        }
+        if now - last_seen > 60_000 {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
+                .bind(now)
+                .bind(id_hash)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(true)
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Whether the database answers, within `within` (for `/readyz`).
+    pub async fn ping(&self, within: Duration) -> bool {
+        matches!(tokio::time::timeout(within, sqlx::query("SELECT 1").execute(&self.pool)).await, Ok(Ok(_)))
+    }
+
+    /// Whether the report writer task is running (for `/readyz`).
+    pub fn writer_alive(&self) -> bool {
+        !self.writer.is_closed()
+    }
+
     /// Deletes reports and status changes received before `before_ms`, except each runner's
     /// newest report. Returns how many reports went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
@@ -416,6 +471,7 @@ impl Store {
         .execute(&self.pool)
         .await?;
         sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now_ms()).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }

@@ -44,6 +44,10 @@ pub struct AppState {
     pub max_age_ms: i64,
     pub body_limit: usize,
     pub schemas: Arc<Schemas>,
+    /// Failed dashboard logins per client.
+    pub logins: Arc<auth::LoginThrottle>,
+    /// Whether the plane itself serves HTTPS (session cookies are then `Secure`).
+    pub https: bool,
 }
 
 /// The compiled JSON Schema of every report version the plane accepts.
@@ -60,7 +64,12 @@ impl Schemas {
             .filter_map(|&v| netready_check::report::schema_of(v).map(|s| (v, s)))
             .map(|(v, text)| {
                 let schema: serde_json::Value = serde_json::from_str(text).expect("the shipped schema is JSON");
-                (v, jsonschema::validator_for(&schema).expect("the shipped schema compiles"))
+                // Formats (date-time, ipv4, ipv6) are checked, as the schema documents them.
+                let validator = jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .expect("the shipped schema compiles");
+                (v, validator)
             })
             .collect();
         Self { by_version }
@@ -80,13 +89,9 @@ impl AppState {
             max_age_ms: DEFAULT_RETENTION.as_millis() as i64,
             body_limit: DEFAULT_BODY_LIMIT,
             schemas: Arc::new(Schemas::shipped()),
+            logins: Arc::default(),
+            https: false,
         }
-    }
-
-    /// The value of the dashboard's session cookie: derived from the admin token, so that the
-    /// cookie never holds the token itself and every session ends when the token changes.
-    pub fn session_value(&self) -> String {
-        auth::token_hash(&format!("netready-session:{}", self.admin_token))
     }
 }
 
@@ -97,6 +102,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(error::json_api_errors))
+        .layer(axum::middleware::from_fn(dashboard::security_headers))
         .with_state(state)
 }
 
@@ -126,7 +132,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         max_age_ms: config.retention.as_millis() as i64,
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
-    let result = axum::serve(listener, app(state))
+    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|e| format!("server error: {e}"));

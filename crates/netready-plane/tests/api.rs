@@ -169,7 +169,13 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     let mut bad_enum = report();
     bad_enum["endpoints"][1]["access_type"] = json!("carrier_pigeon");
     let huge = format!("{{\"schema_version\": 1, \"padding\": \"{}\"}}", "x".repeat(300 * 1024));
+    let mut bad_ip = report();
+    bad_ip["endpoints"][0]["dns"]["addresses"][0]["ip"] = json!("");
+    let mut huge_duration = report();
+    huge_duration["duration_ms"] = json!(18446744073709551615u64);
     let cases: Vec<(String, StatusCode, &str, &str)> = vec![
+        (bad_ip.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/dns/addresses/0/ip"),
+        (huge_duration.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/duration_ms"),
         ("{not json".into(), StatusCode::BAD_REQUEST, "bad_request", "not valid JSON"),
         (wrong_type.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/port"),
         (bad_enum.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/1/access_type"),
@@ -611,4 +617,71 @@ both_backends!(an_old_report_does_not_keep_a_runner_fresh, |store: netready_plan
     assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
     let after = store.runner_with_report(&id).await.unwrap().unwrap().0.state.unwrap().last_received_at;
     assert_eq!(before, after, "a backfill must not refresh last_received_at");
+});
+
+fn login_request(token: &str, forwarded_https: bool) -> Request<Body> {
+    let mut req = Request::post("/login").header("content-type", "application/x-www-form-urlencoded");
+    if forwarded_https {
+        req = req.header("x-forwarded-proto", "https");
+    }
+    req.body(Body::from(format!("token={token}"))).unwrap()
+}
+
+fn with_cookie(path: &str, cookie: &str) -> Request<Body> {
+    Request::get(path).header("cookie", cookie).body(Body::empty()).unwrap()
+}
+
+both_backends!(sessions_are_random_end_at_logout_and_expire, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let login = |https| {
+        let router = router.clone();
+        async move {
+            let ans = call(&router, login_request(ADMIN, https)).await;
+            assert_eq!(ans.status, StatusCode::SEE_OTHER, "{}", ans.text);
+            ans.headers["set-cookie"].to_str().unwrap().to_owned()
+        }
+    };
+    let (first, second) = (login(false).await, login(true).await);
+    assert_ne!(first, second, "every login gets its own session");
+    assert!(first.contains("HttpOnly") && first.contains("SameSite=Strict") && !first.contains("Secure"), "{first}");
+    assert!(second.contains("; Secure"), "behind an HTTPS load balancer the cookie is Secure: {second}");
+    let cookie = first.split(';').next().unwrap().to_owned();
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &cookie)).await.status, StatusCode::OK);
+    // Logging out ends this session on the server, not only in the browser.
+    let out = Request::post("/logout").header("cookie", &cookie).body(Body::empty()).unwrap();
+    assert_eq!(call(&router, out).await.status, StatusCode::SEE_OTHER);
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &cookie)).await.status, StatusCode::UNAUTHORIZED);
+    let page = call(&router, with_cookie("/dashboard", &cookie)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "back to the login page");
+    // The other session lives on; an expired one does not.
+    let other = second.split(';').next().unwrap().to_owned();
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &other)).await.status, StatusCode::OK);
+    let now = netready_plane::db::now_ms();
+    store.create_session(&netready_plane::auth::token_hash("expired"), now - 10_000, now - 1).await.unwrap();
+    let expired = format!("{}=expired", netready_plane::api::SESSION_COOKIE);
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &expired)).await.status, StatusCode::UNAUTHORIZED);
+    store.create_session(&netready_plane::auth::token_hash("idle"), now - 3_600_000, now + 3_600_000).await.unwrap();
+    let idle = format!("{}=idle", netready_plane::api::SESSION_COOKIE);
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &idle)).await.status, StatusCode::UNAUTHORIZED);
+    // A cookie made from the admin token, as the old fixed session value was, is nothing.
+    let forged = format!("{}={}", netready_plane::api::SESSION_COOKIE, netready_plane::auth::token_hash(ADMIN));
+    assert_eq!(call(&router, with_cookie("/api/v1/runners", &forged)).await.status, StatusCode::UNAUTHORIZED);
+});
+
+both_backends!(logins_are_throttled_and_pages_carry_security_headers, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    for _ in 0..5 {
+        assert_eq!(call(&router, login_request("wrong-guess", false)).await.status, StatusCode::UNAUTHORIZED);
+    }
+    let blocked = call(&router, login_request(ADMIN, false)).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS, "even the right token waits: {}", blocked.text);
+    let wait: u64 = blocked.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    for path in ["/login", "/dashboard", "/api/v1/openapi.json", "/api/v1/runners"] {
+        let ans = call(&router, Request::get(path).body(Body::empty()).unwrap()).await;
+        let csp = ans.headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{path}: {csp}");
+        assert_eq!(ans.headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(ans.headers["referrer-policy"], "no-referrer", "{path}");
+    }
 });

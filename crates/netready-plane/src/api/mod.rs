@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::HeaderMap;
 
 use crate::AppState;
-use crate::auth::{bearer, constant_time_eq};
+use crate::auth::{bearer, constant_time_eq, token_hash};
 use crate::error::ApiError;
 
 pub const OPENAPI: &str = include_str!("../../openapi/plane-v1.json");
@@ -26,13 +26,24 @@ async fn openapi() -> impl axum::response::IntoResponse {
 /// The cookie that carries the dashboard session.
 pub const SESSION_COOKIE: &str = "netready_session";
 
-/// The admin credential: `Authorization: Bearer <admin token>`, or the dashboard's cookie.
-pub fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+/// A session ends this long after login, whatever happens.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+
+/// A session ends after this long without a request.
+pub const SESSION_IDLE_MS: i64 = 30 * 60 * 1000;
+
+/// The admin credential: `Authorization: Bearer <admin token>`, or a live dashboard session.
+pub async fn is_admin(state: &AppState, headers: &HeaderMap) -> Result<bool, ApiError> {
     let header = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     if let Some(token) = bearer(header) {
-        return constant_time_eq(token.as_bytes(), state.admin_token.as_bytes());
+        return Ok(constant_time_eq(token.as_bytes(), state.admin_token.as_bytes()));
     }
-    session_cookie(headers).is_some_and(|c| constant_time_eq(c.as_bytes(), state.session_value().as_bytes()))
+    match session_cookie(headers) {
+        Some(id) if !id.is_empty() => {
+            Ok(state.store.touch_session(&token_hash(&id), crate::db::now_ms(), SESSION_IDLE_MS).await?)
+        }
+        _ => Ok(false),
+    }
 }
 
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -46,8 +57,8 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-pub fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if is_admin(state, headers) {
+pub async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if is_admin(state, headers).await? {
         Ok(())
     } else {
         Err(ApiError::unauthorized(
