@@ -62,6 +62,7 @@ where
         .await
         .map_err(|e| format!("cannot listen on {} (--listen): {e}", config.listen))?;
     let shared: Shared = Arc::default();
+    let liveness = status::Liveness::default();
     log::info(
         "agent started",
         &[
@@ -76,7 +77,7 @@ where
     let (report_tx, report_rx) = watch::channel::<Option<Arc<Report>>>(None);
     let server = {
         let mut stop = stop_rx.clone();
-        let app = status::router(shared.clone());
+        let app = status::router(shared.clone(), liveness.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
@@ -85,8 +86,23 @@ where
                 .await;
         })
     };
-    let checker = tokio::spawn(checker(check, config.interval, shared.clone(), report_tx));
-    let reporter = tokio::spawn(reporter(client, report_rx, shared.clone(), config.interval, stop_rx));
+    let checker = {
+        let alive = status::Alive::new(&liveness.checker);
+        let loop_ = checker(check, config.interval, shared.clone(), report_tx);
+        tokio::spawn(async move {
+            let _alive = alive;
+            loop_.await;
+            log::error("the check loop stopped", &[]);
+        })
+    };
+    let reporter = {
+        let alive = status::Alive::new(&liveness.reporter);
+        let loop_ = reporter(client, report_rx, shared.clone(), config.interval, stop_rx);
+        tokio::spawn(async move {
+            let _alive = alive;
+            loop_.await;
+        })
+    };
 
     shutdown_signal().await;
     log::info("stopping: no more checks; letting an in-flight report finish", &[]);

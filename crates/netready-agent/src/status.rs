@@ -29,17 +29,69 @@ pub struct Stats {
 
 pub type Shared = Arc<Mutex<Stats>>;
 
+/// Whether the agent's two loops still run. Each loop holds an [`Alive`] guard: when it ends —
+/// returned, panicked, or stopped on a poisoned lock — its flag drops and `/healthz` answers 503,
+/// so that the container's health check gets the task replaced.
+#[derive(Debug, Clone, Default)]
+pub struct Liveness {
+    pub checker: Arc<std::sync::atomic::AtomicBool>,
+    pub reporter: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// Sets its flag while alive; clears it when dropped (also while unwinding from a panic).
+#[derive(Debug)]
+pub struct Alive(Arc<std::sync::atomic::AtomicBool>);
+
+impl Alive {
+    pub fn new(flag: &Arc<std::sync::atomic::AtomicBool>) -> Self {
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        Self(flag.clone())
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 pub fn unix_now() -> f64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
 
-pub fn router(shared: Shared) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
-        .with_state(shared)
+pub fn router(shared: Shared, liveness: Liveness) -> Router {
+    let for_health = shared.clone();
+    let healthz = move || {
+        let (liveness, shared) = (liveness.clone(), for_health.clone());
+        async move { healthz(&liveness, &shared) }
+    };
+    Router::new().route("/healthz", get(healthz)).merge(
+        Router::new()
+            .route("/readyz", get(readyz))
+            .route("/status", get(status))
+            .route("/metrics", get(metrics))
+            .with_state(shared),
+    )
+}
+
+/// Alive: both loops run and the shared state is usable.
+fn healthz(liveness: &Liveness, shared: &Shared) -> Response {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut stopped = Vec::new();
+    if !liveness.checker.load(SeqCst) {
+        stopped.push("the check loop has stopped");
+    }
+    if !liveness.reporter.load(SeqCst) {
+        stopped.push("the report loop has stopped");
+    }
+    if shared.is_poisoned() {
+        stopped.push("the agent's state is unusable after a panic");
+    }
+    if stopped.is_empty() {
+        (StatusCode::OK, "ok\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, format!("unhealthy: {}\n", stopped.join("; "))).into_response()
+    }
 }
 
 fn last(shared: &Shared) -> Option<Arc<Report>> {
@@ -202,6 +254,30 @@ mod tests {
         assert!(text.contains("netready_checks_total{status=\"ready\"} 0"));
         assert!(text.contains("netready_report_deliveries_total{outcome=\"retry\"} 0"));
         assert!(!text.contains("netready_ready "));
+    }
+
+    #[tokio::test]
+    async fn healthz_fails_when_a_loop_has_stopped() {
+        use tower::ServiceExt;
+        let liveness = Liveness::default();
+        let (checker, reporter) = (Alive::new(&liveness.checker), Alive::new(&liveness.reporter));
+        let app = router(Shared::default(), liveness.clone());
+        let get = |app: Router| async move {
+            let res = app.oneshot(axum::http::Request::get("/healthz").body(axum::body::Body::empty()).unwrap()).await;
+            res.unwrap().status()
+        };
+        assert_eq!(get(app.clone()).await, StatusCode::OK);
+        drop(checker);
+        assert_eq!(get(app.clone()).await, StatusCode::SERVICE_UNAVAILABLE);
+        drop(reporter);
+        // A loop that panics drops its guard too.
+        let flag = liveness.checker.clone();
+        let _ = std::thread::spawn(move || {
+            let _alive = Alive::new(&flag);
+            panic!("a bug in the check loop");
+        })
+        .join();
+        assert!(!liveness.checker.load(std::sync::atomic::Ordering::SeqCst));
     }
 
     #[test]

@@ -49,6 +49,9 @@ const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at
 /// How many reports one commit may carry.
 const MAX_BATCH: usize = 512;
 
+/// How many reports may wait for the writer.
+const WRITER_QUEUE: usize = 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -154,6 +157,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     writer: mpsc::Sender<Job>,
+    metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
 pub fn now_ms() -> i64 {
@@ -202,13 +206,21 @@ impl Store {
             sqlx::raw_sql("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
         migrate(&pool, backend).await?;
-        let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(writer(pool.clone(), backend, rx));
-        Ok(Store { pool, backend, writer: tx })
+        // Bounded: at most this many reports (each ≤ the body limit) wait for a commit; further
+        // requests wait for room, with their own body already read.
+        let (tx, rx) = mpsc::channel::<Job>(WRITER_QUEUE);
+        let metrics = std::sync::Arc::new(crate::observe::Metrics::default());
+        tokio::spawn(writer(pool.clone(), backend, rx, metrics.clone()));
+        Ok(Store { pool, backend, writer: tx, metrics })
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The counters of this store's writer (batch sizes, commit latency), for `/metrics`.
+    pub fn metrics(&self) -> std::sync::Arc<crate::observe::Metrics> {
+        self.metrics.clone()
     }
 
     pub async fn close(&self) {
@@ -553,7 +565,12 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
 }
 
 /// The writer task: takes what is queued, commits it in one transaction, answers each request.
-async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
+async fn writer(
+    pool: AnyPool,
+    backend: Backend,
+    mut rx: mpsc::Receiver<Job>,
+    metrics: std::sync::Arc<crate::observe::Metrics>,
+) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = rx.recv().await {
         batch.push(job);
@@ -563,8 +580,10 @@ async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
         match write_batch(&pool, backend, &batch).await {
             Ok(results) => {
+                metrics.batch(batch.len(), started.elapsed());
                 for ((_, reply), stored) in batch.drain(..).zip(results) {
                     let _ = reply.send(Ok(stored));
                 }

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod observe;
 pub mod readiness;
 
 use std::net::SocketAddr;
@@ -48,6 +49,7 @@ pub struct AppState {
     pub logins: Arc<auth::LoginThrottle>,
     /// Whether the plane itself serves HTTPS (session cookies are then `Secure`).
     pub https: bool,
+    pub metrics: Arc<observe::Metrics>,
 }
 
 /// The compiled JSON Schema of every report version the plane accepts.
@@ -83,6 +85,7 @@ impl Schemas {
 impl AppState {
     pub fn new(store: Store, admin_token: &str, stale_after: Duration) -> Self {
         Self {
+            metrics: store.metrics(),
             store,
             admin_token: admin_token.into(),
             stale_after_ms: stale_after.as_millis() as i64,
@@ -98,10 +101,13 @@ impl AppState {
 /// The whole plane as a router.
 pub fn app(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics))
         .merge(api::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(error::json_api_errors))
+        .layer(axum::middleware::from_fn(observe::access_log))
         .layer(axum::middleware::from_fn(dashboard::security_headers))
         .with_state(state)
 }

@@ -685,3 +685,38 @@ both_backends!(logins_are_throttled_and_pages_carry_security_headers, |store: ne
         assert_eq!(ans.headers["referrer-policy"], "no-referrer", "{path}");
     }
 });
+
+both_backends!(readiness_and_metrics_say_what_the_plane_knows, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "r").await.unwrap();
+    let router = router(&store);
+    let ready = call(&router, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.json(), json!({"database": "ok", "writer": "ok"}));
+    assert_eq!(call(&router, post_report(&id, Some(&token), report().to_string())).await.status, StatusCode::CREATED);
+    assert_eq!(call(&router, post_report(&id, Some(&token), report().to_string())).await.status, StatusCode::OK);
+    let mut bad = report();
+    bad["status"] = json!("sideways");
+    assert_eq!(
+        call(&router, post_report(&id, Some(&token), bad.to_string())).await.status,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let m = call(&router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(m.headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
+    for line in [
+        "netready_plane_runners{readiness=\"degraded\"} 1",
+        "netready_plane_reports_accepted_total{result=\"created\"} 1",
+        "netready_plane_reports_accepted_total{result=\"duplicate\"} 1",
+        "netready_plane_reports_rejected_total{reason=\"invalid_report\"} 1",
+        "netready_plane_commit_batch_reports_count 2",
+        "# TYPE netready_plane_commit_seconds histogram",
+    ] {
+        assert!(m.text.lines().any(|l| l == line), "no '{line}' in:\n{}", m.text);
+    }
+    // A database that does not answer makes the replica unready (and /healthz stays up).
+    store.close().await;
+    let unready = call(&router, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(unready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(unready.json()["database"], "unavailable");
+    assert_eq!(call(&router, Request::get("/healthz").body(Body::empty()).unwrap()).await.status, StatusCode::OK);
+});

@@ -37,6 +37,20 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether a URL's host is this machine (`localhost`, 127.0.0.0/8, `[::1]`): plain HTTP to it never
+/// leaves the host.
+fn is_loopback_url(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = host_port.strip_prefix('[') {
+        v6.split(']').next().unwrap_or("")
+    } else {
+        host_port.split(':').next().unwrap_or("")
+    };
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, ConfigError> {
     // Name what the user actually set: the flag, or the variable when the flag was absent.
     let origin = |var: &str, flag: &str| {
@@ -54,6 +68,23 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
         return Err(ConfigError(format!(
             "invalid value for {}: '{}' is not a URL: expected http(s)://host[:port]",
             origin("NETREADY_PLANE_URL", "--plane-url"),
+            netready_check::log::redact_url(&plane_url)
+        )));
+    }
+    let allow_insecure = match &args.allow_insecure_plane {
+        None => false,
+        Some(v) => netready_check::types::parse_bool(v).map_err(|e| {
+            ConfigError(format!(
+                "invalid value for {}: {e}",
+                origin("NETREADY_ALLOW_INSECURE_PLANE", "--allow-insecure-plane")
+            ))
+        })?,
+    };
+    if plane_url.starts_with("http://") && !allow_insecure && !is_loopback_url(&plane_url) {
+        return Err(ConfigError(format!(
+            "refusing to send the runner token in clear text to {}: use an https:// plane URL (TLS at the plane or \
+             its load balancer), or pass --allow-insecure-plane (NETREADY_ALLOW_INSECURE_PLANE=true) for a plane on \
+             a network you trust",
             netready_check::log::redact_url(&plane_url)
         )));
     }
@@ -101,4 +132,28 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
         ))
     })?;
     Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_urls() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost/",
+            "http://[::1]:8080/x",
+            "http://127.9.9.9",
+            "http://u:p@localhost:1",
+        ] {
+            assert!(super::is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "http://10.0.0.5:8080",
+            "http://plane.example.com",
+            "http://localhost.example.com",
+            "http://[2001:db8::1]/",
+        ] {
+            assert!(!super::is_loopback_url(url), "{url}");
+        }
+    }
 }

@@ -92,6 +92,11 @@ pub struct AgentArgs {
     #[arg(long, env = "NETREADY_PLANE_URL", value_name = "URL")]
     pub plane_url: Option<String>,
 
+    /// Send reports over plain http:// to a plane that is not on this machine (the runner token then
+    /// crosses the network in clear text; for a network you trust only)
+    #[arg(long, env = "NETREADY_ALLOW_INSECURE_PLANE", value_name = "true|false", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_plane: Option<String>,
+
     /// This runner's id, from `netready plane runner add`
     #[arg(long, env = "NETREADY_RUNNER_ID", value_name = "ID")]
     pub runner_id: Option<String>,

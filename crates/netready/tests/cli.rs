@@ -91,6 +91,9 @@ const AGENT_OK: [&str; 7] =
 
 rejects!(agent_without_a_plane, args: ["agent", "--region", "eu-west-3"], env: [],
     says: ["no plane: pass --plane-url or set NETREADY_PLANE_URL"]);
+rejects!(agent_with_a_clear_text_plane_elsewhere, args: ["agent", "--region", "eu-west-3"],
+    env: [("NETREADY_PLANE_URL", "http://plane.internal:8080"), ("NETREADY_RUNNER_ID", "rn-1"), ("NETREADY_RUNNER_TOKEN", "nrt_x")],
+    says: ["refusing to send the runner token in clear text", "--allow-insecure-plane"]);
 rejects!(agent_with_a_bad_plane_url, args: ["agent"], env: [("NETREADY_PLANE_URL", "plane.example.com"), ("NETREADY_RUNNER_ID", "rn-1")],
     says: ["invalid value for NETREADY_PLANE_URL", "http(s)://host[:port]"]);
 rejects!(agent_without_a_runner_id, args: ["agent", "--plane-url", "http://127.0.0.1:9"], env: [],

@@ -123,6 +123,17 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
     // The plane goes away; the agent keeps checking and retrying.
     plane.signal(libc::SIGTERM);
     assert_eq!(plane.wait_exit(Duration::from_secs(10)), Some(0), "the plane stops cleanly on SIGTERM");
+    // The plane logged one JSON line per request, naming the route and the runner, never the token.
+    let (plane_out, _) = plane.output();
+    assert!(!plane_out.contains(&token), "the runner token must never be logged");
+    let ingests: Vec<Value> = plane_out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["msg"] == "request" && l["route"] == "/api/v1/runners/{id}/network-readiness")
+        .collect();
+    assert!(ingests.len() >= 2, "{plane_out}");
+    assert!(ingests.iter().all(|l| l["runner_id"] == id.as_str() && l["method"] == "POST"), "{ingests:?}");
+    assert!(ingests.iter().any(|l| l["status"] == 201 && l["duration_ms"].is_number()), "{ingests:?}");
     let checks_before = metric(&agent_get(&lab, "/metrics").1, "netready_checks_total{status=\"degraded\"}");
     let retried = eventually(Duration::from_secs(10), || {
         let m = agent_get(&lab, "/metrics").1;

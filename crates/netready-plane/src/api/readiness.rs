@@ -28,12 +28,27 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/runners/{id}/network-readiness", post(ingest))
 }
 
-async fn ingest(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
+async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let metrics = state.metrics.clone();
+    match receive(state, id, headers, body).await {
+        Ok((code, duplicate, checked_at)) => {
+            metrics.accepted(if duplicate { "duplicate" } else { "created" });
+            (code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response()
+        }
+        Err(e) => {
+            metrics.rejected(e.code);
+            e.into_response()
+        }
+    }
+}
+
+/// Authenticates, reads, validates and stores one report: (status, duplicate, checked_at).
+async fn receive(
+    state: AppState,
+    id: String,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, ApiError> {
+) -> Result<(StatusCode, bool, String), ApiError> {
     // Who: the runner's token, and only for its own id.
     let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
         .ok_or_else(|| ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'"))?;
@@ -81,11 +96,10 @@ async fn ingest(
     let new = validate(&bytes, &state.schemas, &id, now_ms(), state.max_age_ms)?;
     let checked_at = new.checked_at.clone();
     let stored = state.store.store_report(new).await?;
-    let (code, duplicate) = match stored {
-        Stored::Created => (StatusCode::CREATED, false),
-        Stored::Duplicate => (StatusCode::OK, true),
-    };
-    Ok((code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response())
+    Ok(match stored {
+        Stored::Created => (StatusCode::CREATED, false, checked_at),
+        Stored::Duplicate => (StatusCode::OK, true, checked_at),
+    })
 }
 
 /// Whether reading a body failed because it is over the limit (rather than cut short or badly chunked).
