@@ -12,8 +12,9 @@ pub enum Delivery {
     Stored,
     /// 200: the plane had it already.
     Duplicate,
-    /// Worth retrying: the plane is unreachable, overloaded or failing (5xx, 429, 408).
-    Retry(String),
+    /// Worth retrying: the plane is unreachable, overloaded or failing (5xx, 429, 408); not before
+    /// `after` when the plane said so (`Retry-After`).
+    Retry { reason: String, after: Option<Duration> },
     /// Not worth retrying as is: a 4xx. 401/403 mean the runner id or token is wrong.
     Rejected { status: u16, message: String },
     /// The plane does not know this report's `schema_version`: it is older than the agent.
@@ -25,22 +26,32 @@ impl Delivery {
         match self {
             Delivery::Stored => "stored",
             Delivery::Duplicate => "duplicate",
-            Delivery::Retry(_) => "retry",
+            Delivery::Retry { .. } => "retry",
             Delivery::Rejected { .. } | Delivery::PlaneTooOld { .. } => "rejected",
         }
     }
 }
 
-/// What an HTTP status (and the error code of a JSON error body) means for the report. Pure.
-pub fn classify(status: u16, code: Option<&str>, message: String) -> Delivery {
+/// What an HTTP status (with the error code of a JSON error body and the `Retry-After` header)
+/// means for the report. Pure.
+pub fn classify(status: u16, code: Option<&str>, message: String, retry_after: Option<&str>) -> Delivery {
     match status {
         422 if code == Some("unsupported_schema_version") => Delivery::PlaneTooOld { message },
         201 => Delivery::Stored,
         200..=299 => Delivery::Duplicate,
-        408 | 429 | 500..=599 => Delivery::Retry(format!("the plane answered {status}: {message}")),
+        408 | 429 | 500..=599 => Delivery::Retry {
+            reason: format!("the plane answered {status}: {message}"),
+            // Whole seconds, as the plane sends it; capped so that a bad value cannot stall the agent.
+            after: retry_after
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| Duration::from_secs(s.min(MAX_RETRY_AFTER_SECS))),
+        },
         _ => Delivery::Rejected { status, message },
     }
 }
+
+/// The longest `Retry-After` the agent honours, in seconds.
+pub const MAX_RETRY_AFTER_SECS: u64 = 600;
 
 /// The plane's ingest endpoint for one runner.
 #[derive(Clone)]
@@ -90,9 +101,11 @@ impl PlaneClient {
             .send()
             .await;
         match response {
-            Err(e) => Delivery::Retry(describe(&e)),
+            Err(e) => Delivery::Retry { reason: describe(&e), after: None },
             Ok(r) => {
                 let status = r.status().as_u16();
+                let retry_after =
+                    r.headers().get(reqwest::header::RETRY_AFTER).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let text = r.text().await.unwrap_or_default();
                 let json = serde_json::from_str::<serde_json::Value>(&text).ok();
                 let code = json.as_ref().and_then(|v| v["error"].as_str());
@@ -100,7 +113,7 @@ impl PlaneClient {
                     .as_ref()
                     .and_then(|v| v["message"].as_str().map(str::to_owned))
                     .unwrap_or_else(|| text.chars().take(200).collect());
-                classify(status, code, message)
+                classify(status, code, message, retry_after.as_deref())
             }
         }
     }
@@ -131,21 +144,26 @@ mod tests {
 
     #[test]
     fn statuses() {
-        assert_eq!(classify(201, None, String::new()), Delivery::Stored);
-        assert_eq!(classify(200, None, String::new()), Delivery::Duplicate);
+        assert_eq!(classify(201, None, String::new(), None), Delivery::Stored);
+        assert_eq!(classify(200, None, String::new(), None), Delivery::Duplicate);
         for s in [500, 502, 503, 504, 429, 408] {
-            assert!(matches!(classify(s, None, String::new()), Delivery::Retry(_)), "{s}");
+            assert!(matches!(classify(s, None, String::new(), None), Delivery::Retry { after: None, .. }), "{s}");
         }
         for s in [400, 401, 403, 404, 413, 415, 422] {
-            assert!(
-                matches!(classify(s, None, String::new()), Delivery::Rejected { status, .. } if status == s),
-                "{s}"
-            );
+            let d = classify(s, None, String::new(), None);
+            assert!(matches!(d, Delivery::Rejected { status, .. } if status == s), "{s}");
         }
         assert!(matches!(
-            classify(422, Some("unsupported_schema_version"), "accepted versions: [1]".into()),
+            classify(422, Some("unsupported_schema_version"), "accepted versions: [1]".into(), None),
             Delivery::PlaneTooOld { .. }
         ));
-        assert!(matches!(classify(422, Some("invalid_report"), String::new()), Delivery::Rejected { .. }));
+        assert!(matches!(classify(422, Some("invalid_report"), String::new(), None), Delivery::Rejected { .. }));
+        let after = |v| match classify(429, Some("rate_limited"), String::new(), Some(v)) {
+            Delivery::Retry { after, .. } => after,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(after("7"), Some(Duration::from_secs(7)));
+        assert_eq!(after("86400"), Some(Duration::from_secs(MAX_RETRY_AFTER_SECS)));
+        assert_eq!(after("soon"), None);
     }
 }

@@ -231,9 +231,11 @@ async fn reporter(
                     );
                     break;
                 }
-                Delivery::Retry(reason) => {
+                Delivery::Retry { reason, after } => {
                     attempt += 1;
-                    let wait = schedule::retry_in(attempt, interval, schedule::random_fraction());
+                    // The plane's Retry-After wins over a shorter backoff.
+                    let backoff = schedule::retry_in(attempt, interval, schedule::random_fraction());
+                    let wait = after.map_or(backoff, |after| after.max(backoff));
                     log::warn(
                         "plane unreachable; will retry",
                         &[

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod limits;
 pub mod observe;
 pub mod readiness;
 
@@ -50,6 +51,10 @@ pub struct AppState {
     /// Whether the plane itself serves HTTPS (session cookies are then `Secure`).
     pub https: bool,
     pub metrics: Arc<observe::Metrics>,
+    /// Reports per runner over time.
+    pub rate: Arc<limits::RateLimiter>,
+    /// Report bodies read at once.
+    pub bodies: Arc<tokio::sync::Semaphore>,
 }
 
 /// The compiled JSON Schema of every report version the plane accepts.
@@ -94,6 +99,8 @@ impl AppState {
             schemas: Arc::new(Schemas::shipped()),
             logins: Arc::default(),
             https: false,
+            rate: Arc::default(),
+            bodies: Arc::new(tokio::sync::Semaphore::new(limits::MAX_BODIES_IN_FLIGHT)),
         }
     }
 }
@@ -107,6 +114,7 @@ pub fn app(state: AppState) -> Router {
         .merge(api::routes())
         .merge(dashboard::routes())
         .layer(axum::middleware::from_fn(error::json_api_errors))
+        .layer(axum::middleware::from_fn(limits::request_timeout))
         .layer(axum::middleware::from_fn(observe::access_log))
         .layer(axum::middleware::from_fn(dashboard::security_headers))
         .with_state(state)

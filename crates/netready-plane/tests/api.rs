@@ -720,3 +720,27 @@ both_backends!(readiness_and_metrics_say_what_the_plane_knows, |store: netready_
     assert_eq!(unready.json()["database"], "unavailable");
     assert_eq!(call(&router, Request::get("/healthz").body(Body::empty()).unwrap()).await.status, StatusCode::OK);
 });
+
+both_backends!(a_runner_over_its_rate_is_told_when_to_come_back, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "chatty").await.unwrap();
+    let (other, other_token) = add_runner(&store, "quiet").await.unwrap();
+    let router = router_as_served(&store);
+    let now = netready_plane::db::now_ms();
+    let body = |i: i64| {
+        let mut r = report();
+        r["checked_at"] = json!(netready_plane::api::runners::rfc3339(now - 600_000 + i * 1000));
+        r.to_string()
+    };
+    let burst = netready_plane::limits::RATE_BURST as i64;
+    for i in 0..burst {
+        assert_eq!(call(&router, post_report(&id, Some(&token), body(i))).await.status, StatusCode::CREATED, "{i}");
+    }
+    let over = call(&router, post_report(&id, Some(&token), body(burst))).await;
+    assert_eq!(over.status, StatusCode::TOO_MANY_REQUESTS, "{}", over.text);
+    assert_eq!(over.json()["error"], "rate_limited");
+    let wait: u64 = over.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(wait, 1, "one report a second after the burst");
+    assert_eq!(store.count_reports(&id).await.unwrap(), burst, "nothing stored over the rate");
+    // Other runners are not slowed down by one that floods.
+    assert_eq!(call(&router, post_report(&other, Some(&other_token), body(0))).await.status, StatusCode::CREATED);
+});

@@ -63,6 +63,12 @@ async fn receive(
     if runner.id != id {
         return Err(ApiError::forbidden("a runner token can only report for its own runner id"));
     }
+    // How much: one runner cannot flood the plane, and only so many bodies are held at once.
+    state.rate.take(&runner.id, now_ms()).map_err(crate::limits::too_many)?;
+    let _permit = state.bodies.acquire().await.map_err(|_| {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "shutting_down", "the plane is stopping; retry later")
+            .retry_after(5)
+    })?;
 
     // What: JSON, within the limit.
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
