@@ -7,6 +7,7 @@
 #   debootstrap, binutils         (a local debian:bookworm-slim; strip)
 # and from PyPI, with pip, when missing:
 #   cfn-lint                      the CloudFormation tests (crates/netready/tests/cloudformation.rs)
+#   schemathesis                  the plane's API against its OpenAPI document (crates/netready/tests/schemathesis.rs)
 # Needs root (the lab does too). Without root it only says what is missing.
 set -euo pipefail
 
@@ -22,11 +23,13 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v strip >/dev/null 2>&1 || need+=(binutils)
-if ! command -v cfn-lint >/dev/null 2>&1 && ! python3 -m pip --version >/dev/null 2>&1; then
+if { ! command -v cfn-lint >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1; } &&
+  ! python3 -m pip --version >/dev/null 2>&1; then
   need+=(python3-pip)
 fi
 
 install_cfn_lint() {
+  install_schemathesis
   command -v cfn-lint >/dev/null 2>&1 && return 0
   if python3 -m pip --version >/dev/null 2>&1; then
     echo "install-test-deps: installing cfn-lint from PyPI" >&2
@@ -35,6 +38,18 @@ install_cfn_lint() {
       echo "install-test-deps: could not install cfn-lint (the CloudFormation tests will say SKIPPED)" >&2
   else
     echo "install-test-deps: no pip for cfn-lint (the CloudFormation tests will say SKIPPED)" >&2
+  fi
+}
+
+install_schemathesis() {
+  command -v schemathesis >/dev/null 2>&1 && return 0
+  if python3 -m pip --version >/dev/null 2>&1; then
+    echo "install-test-deps: installing schemathesis from PyPI" >&2
+    python3 -m pip install --quiet schemathesis 2>/dev/null ||
+      python3 -m pip install --quiet --break-system-packages schemathesis ||
+      echo "install-test-deps: could not install schemathesis (the OpenAPI test will say SKIPPED)" >&2
+  else
+    echo "install-test-deps: no pip for schemathesis (the OpenAPI test will say SKIPPED)" >&2
   fi
 }
 

@@ -128,6 +128,9 @@ pub struct ServeConfig {
     pub admin_token: String,
     pub stale_after: Duration,
     pub retention: Duration,
+    /// Per-runner ingest rate: a burst, then one report per interval.
+    pub ingest_burst: u32,
+    pub ingest_interval: Duration,
 }
 
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
@@ -144,6 +147,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
     let state = AppState {
         max_age_ms: config.retention.as_millis() as i64,
+        rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
     let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())

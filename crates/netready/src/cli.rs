@@ -150,6 +150,14 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
 
+    /// Reports one runner may send at once before the rate applies [default: 20]
+    #[arg(long, env = "NETREADY_INGEST_BURST", value_name = "N")]
+    pub ingest_burst: Option<String>,
+
+    /// After the burst, one report per this long per runner; faster is answered 429 [default: 1s]
+    #[arg(long, env = "NETREADY_INGEST_INTERVAL", value_name = "DURATION")]
+    pub ingest_interval: Option<String>,
+
     #[command(flatten)]
     pub check_config: CheckConfigArg,
 }

@@ -56,6 +56,20 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("retention", "--retention", "NETREADY_RETENTION"),
             DEFAULT_RETENTION,
         )?,
+        ingest_burst: match &args.ingest_burst {
+            None => netready_plane::limits::RATE_BURST as u32,
+            Some(s) => s.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+                ConfigError(format!(
+                    "invalid value for {}: '{s}' is not a number of reports: expected a whole number from 1, such as 20",
+                    origin("ingest_burst", "--ingest-burst", "NETREADY_INGEST_BURST")
+                ))
+            })?,
+        },
+        ingest_interval: duration(
+            &args.ingest_interval,
+            &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
+            netready_plane::limits::RATE_REFILL,
+        )?,
     };
     if args.check_config.check_config {
         // Only the form of --database: connecting to it is the real run's business.
@@ -68,6 +82,10 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
         println!("stale after:     {:?}", config.stale_after);
         println!("retention:       {:?}", config.retention);
+        println!(
+            "ingest:          burst {}, then one report per {:?} per runner",
+            config.ingest_burst, config.ingest_interval
+        );
         return Ok(ExitCode::SUCCESS);
     }
     runtime(true)?.block_on(netready_plane::serve(config)).map_err(anyhow::Error::msg)?;

@@ -81,7 +81,8 @@ pub struct DnsV1 {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddressV1 {
-    pub ip: IpAddr,
+    /// Any string, as schema version 1 says (version 2 requires an IP address).
+    pub ip: String,
     pub scope: Scope,
 }
 
@@ -129,8 +130,28 @@ impl ReportV1 {
             },
             proxy: self.proxy,
             warnings: self.warnings,
-            endpoints: self.endpoints.into_iter().map(upgrade_endpoint).collect(),
+            endpoints: Vec::new(),
         }
+        .with_endpoints(self.endpoints)
+    }
+}
+
+impl Report {
+    /// Adds version 1 endpoints; an address that is not an IP address (version 1 allowed any
+    /// string) is left out of the version 2 view, with a warning.
+    fn with_endpoints(mut self, endpoints: Vec<EndpointV1>) -> Report {
+        for e in endpoints {
+            for a in &e.dns.addresses {
+                if a.ip.parse::<IpAddr>().is_err() {
+                    self.warnings.push(format!(
+                        "{}: the version 1 report lists '{}' as an address, which is not an IP address",
+                        e.service, a.ip
+                    ));
+                }
+            }
+            self.endpoints.push(upgrade_endpoint(e));
+        }
+        self
     }
 }
 
@@ -161,12 +182,13 @@ fn upgrade_endpoint(e: EndpointV1) -> EndpointReport {
                 .dns
                 .addresses
                 .into_iter()
-                .map(|a| AddressReport {
-                    ip: a.ip,
-                    family: Family::of(a.ip),
-                    scope: a.scope,
-                    dialled: a.ip.is_ipv4(),
-                    not_dialled: (!a.ip.is_ipv4()).then_some(NotDialled::TaskHasNoIpv6),
+                .filter_map(|a| a.ip.parse::<IpAddr>().ok().map(|ip| (ip, a.scope)))
+                .map(|(ip, scope)| AddressReport {
+                    ip,
+                    family: Family::of(ip),
+                    scope,
+                    dialled: ip.is_ipv4(),
+                    not_dialled: (!ip.is_ipv4()).then_some(NotDialled::TaskHasNoIpv6),
                 })
                 .collect(),
         },

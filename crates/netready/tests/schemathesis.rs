@@ -1,0 +1,104 @@
+//! The plane against its own OpenAPI document, with schemathesis (PyPI): a live `plane serve`
+//! (the real binary, on loopback, a SQLite file), examples generated from the document — report
+//! bodies included, since the document carries both report schemas self-contained — and every
+//! check: no 5xx, status codes, content types and response bodies as documented, invalid input
+//! refused.
+//!
+//! One check is left out for the report endpoint, `positive_data_acceptance`: a report can be
+//! schema-valid and still refused, for rules a JSON Schema cannot state (`checked_at` within the
+//! retention and at most 10 minutes ahead; `status` ready exactly when every endpoint is full).
+//! Those rules are in the document's descriptions and tested in `netready-plane`'s API tests.
+//!
+//! Needs `schemathesis` on PATH (scripts/install-test-deps.sh installs it): skipped, and counted
+//! as skipped, when it is missing off CI; a failure on CI.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::Duration;
+
+use netready_lab::{Proc, eventually, http, runner_add};
+
+const BIN: &str = env!("CARGO_BIN_EXE_netready");
+const ADMIN: &str = "schemathesis-admin-token-0123456789";
+
+fn schemathesis_available() -> bool {
+    let found = Command::new("schemathesis").arg("--version").output().is_ok_and(|o| o.status.success());
+    if !found {
+        if netready_lab::lab_required() {
+            panic!(
+                "the OpenAPI test is required (CI) but schemathesis is not installed: run scripts/install-test-deps.sh"
+            );
+        }
+        netready_lab::record_skip("schemathesis is not installed: run scripts/install-test-deps.sh");
+    }
+    found
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn the_plane_keeps_to_its_openapi_document() {
+    if !schemathesis_available() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netready-schemathesis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("plane.db").display().to_string();
+    let (id, token) = runner_add(BIN.as_ref(), &db, "schemathesis");
+    let port = free_port();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
+        // Thousands of generated reports for one runner: no rate limit for this test.
+        .args(["--ingest-burst", "1000000", "--ingest-interval", "1ms"])
+        .env_clear()
+        .env("NETREADY_ADMIN_TOKEN", ADMIN);
+    let plane = Proc::spawn(cmd, "plane").unwrap();
+    eventually(Duration::from_secs(10), || http(addr, "GET", "/readyz", &[], b"").ok().filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("the plane did not start: {:?}", plane.output()));
+    // The report endpoint is only reachable with this runner's id: schemathesis fills the path
+    // parameter from the configuration, and generates the rest.
+    std::fs::write(dir.join("schemathesis.toml"), "[parameters]\n\"path.id\" = \"${NETREADY_ST_RUNNER_ID}\"\n")
+        .unwrap();
+    let schema = format!("http://{addr}/api/v1/openapi.json");
+    let run = |token: &str, scope: &[&str], examples: &str| {
+        let out = Command::new("schemathesis")
+            .current_dir(&dir)
+            .args(["run", &schema, "--checks", "all", "-n", examples, "--seed", "20261126"])
+            .args(["-H", &format!("Authorization: Bearer {token}")])
+            .args(scope)
+            .env("NETREADY_ST_RUNNER_ID", &id)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let (plane_log, _) = plane.output();
+        let tail: Vec<&str> = plane_log.lines().rev().take(20).collect();
+        assert!(
+            out.status.success(),
+            "schemathesis found problems:\n{text}\nthe plane's last lines:\n{}",
+            tail.join("\n")
+        );
+        text
+    };
+    // The read API with the admin token.
+    let admin = run(ADMIN, &["--exclude-path-regex", "network-readiness"], "30");
+    assert!(admin.contains("passed"), "{admin}");
+    // The report endpoint with the runner's token: generated report bodies of both versions.
+    let ingest = run(
+        &token,
+        &["--include-path-regex", "network-readiness", "--exclude-checks", "positive_data_acceptance"],
+        "50",
+    );
+    assert!(ingest.contains("passed"), "{ingest}");
+    // It really reached validation and storage, not only the door.
+    let (plane_out, _) = plane.output();
+    let statuses = |code: &str| plane_out.matches(&format!("\"status\":{code}")).count();
+    assert!(statuses("422") > 100, "generated reports were validated: {} × 422", statuses("422"));
+    assert_eq!(statuses("500") + statuses("503"), 0, "no server error");
+    drop(plane);
+    let _ = std::fs::remove_dir_all(&dir);
+}
