@@ -255,6 +255,35 @@ impl Store {
         Ok(())
     }
 
+    /// Renames a runner; false when there is no such runner.
+    pub async fn rename_runner(&self, id: &str, name: &str) -> Result<bool, StoreError> {
+        let done =
+            sqlx::query("UPDATE runners SET name = $1 WHERE id = $2").bind(name).bind(id).execute(&self.pool).await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Replaces a runner's token hash (the old token stops working at once) and lifts a
+    /// revocation; false when there is no such runner.
+    pub async fn rotate_token(&self, id: &str, token_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE runners SET token_hash = $1, revoked_at = NULL WHERE id = $2")
+            .bind(token_hash)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Deletes a runner with its reports, state and status changes; false when there is none.
+    pub async fn delete_runner(&self, id: &str) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for table in ["status_changes", "reports", "runner_state"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
+        }
+        let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Revokes a runner's token; false when there is no such runner.
     pub async fn revoke_runner(&self, id: &str) -> Result<bool, StoreError> {
         let done = sqlx::query("UPDATE runners SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")

@@ -744,3 +744,74 @@ both_backends!(a_runner_over_its_rate_is_told_when_to_come_back, |store: netread
     // Other runners are not slowed down by one that floods.
     assert_eq!(call(&router, post_report(&other, Some(&other_token), body(0))).await.status, StatusCode::CREATED);
 });
+
+fn admin_json(method: &str, path: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
+both_backends!(runners_are_managed_through_the_api, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    // Register: the token is in this answer only.
+    let made = call(&router, admin_json("POST", "/api/v1/runners", json!({"name": "eu-west-3/build-fleet"}))).await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let (id, token) =
+        (made.json()["id"].as_str().unwrap().to_owned(), made.json()["token"].as_str().unwrap().to_owned());
+    assert!(id.starts_with("rn-") && token.starts_with("nrt_"));
+    assert_eq!(call(&router, post_report(&id, Some(&token), report().to_string())).await.status, StatusCode::CREATED);
+    // Rename.
+    let renamed =
+        call(&router, admin_json("PATCH", &format!("/api/v1/runners/{id}"), json!({"name": "eu-west-3/renamed"})))
+            .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.text);
+    assert_eq!(renamed.json()["name"], "eu-west-3/renamed");
+    assert_eq!(renamed.json()["readiness"], "degraded", "the state stays");
+    // Rotate: the old token stops working, the new one works.
+    let rotated = call(&router, admin_json("POST", &format!("/api/v1/runners/{id}/token"), json!({}))).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let new_token = rotated.json()["token"].as_str().unwrap().to_owned();
+    assert_ne!(new_token, token);
+    let mut r = report();
+    r["checked_at"] = json!("2026-11-26T14:00:00.000Z");
+    assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&router, post_report(&id, Some(&new_token), r.to_string())).await.status, StatusCode::CREATED);
+    // Revoke.
+    let revoked = call(&router, admin_json("POST", &format!("/api/v1/runners/{id}/revoke"), json!({}))).await;
+    assert_eq!(revoked.status, StatusCode::OK, "{}", revoked.text);
+    assert_eq!(revoked.json()["revoked"], true);
+    r["checked_at"] = json!("2026-11-26T14:05:00.000Z");
+    assert_eq!(call(&router, post_report(&id, Some(&new_token), r.to_string())).await.status, StatusCode::UNAUTHORIZED);
+    // Delete: the runner and its history are gone.
+    let gone = call(
+        &router,
+        Request::delete(format!("/api/v1/runners/{id}"))
+            .header("authorization", format!("Bearer {ADMIN}"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    assert_eq!(call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(store.count_reports(&id).await.unwrap(), 0);
+    // Bad input and no admin token.
+    for (method, path, body, status) in [
+        ("POST", "/api/v1/runners".to_owned(), json!({"name": ""}), StatusCode::UNPROCESSABLE_ENTITY),
+        ("POST", "/api/v1/runners".to_owned(), json!({"nom": "x"}), StatusCode::UNPROCESSABLE_ENTITY),
+        ("PATCH", "/api/v1/runners/rn-nope".to_owned(), json!({"name": "x"}), StatusCode::NOT_FOUND),
+        ("POST", "/api/v1/runners/rn-nope/token".to_owned(), json!({}), StatusCode::NOT_FOUND),
+    ] {
+        let ans = call(&router, admin_json(method, &path, body)).await;
+        assert_eq!(ans.status, status, "{method} {path}: {}", ans.text);
+        assert!(ans.json()["error"].is_string(), "{}", ans.text);
+    }
+    let anonymous = Request::post("/api/v1/runners")
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"name":"x"}"#))
+        .unwrap();
+    assert_eq!(call(&router, anonymous).await.status, StatusCode::UNAUTHORIZED);
+});

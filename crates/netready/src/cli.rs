@@ -183,6 +183,29 @@ pub enum RunnerCommand {
         /// The runner id
         id: String,
     },
+    /// Rename a runner
+    Rename {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runner id
+        id: String,
+        /// The new name
+        name: String,
+    },
+    /// Give a runner a new token (shown once); the old one stops working
+    RotateToken {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runner id
+        id: String,
+    },
+    /// Delete a runner with its reports, state and status changes
+    Delete {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runner id
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,37 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
                 println!("revoked {id}");
                 store.close().await;
             }
+            RunnerCommand::Rename { db, id, name } => {
+                let store = open(&db.database).await?;
+                let name = name.trim();
+                if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+                    bail!(ConfigError("a runner name must have 1 to 200 printable characters".into()));
+                }
+                if !store.rename_runner(id, name).await? {
+                    bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
+                }
+                println!("renamed {id} to {name}");
+                store.close().await;
+            }
+            RunnerCommand::RotateToken { db, id } => {
+                let store = open(&db.database).await?;
+                let token = netready_plane::auth::new_token();
+                if !store.rotate_token(id, &netready_plane::auth::token_hash(&token)).await? {
+                    bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
+                }
+                println!("runner id:    {id}");
+                println!("runner token: {token}");
+                eprintln!("The old token stops working now; the new one is shown once.");
+                store.close().await;
+            }
+            RunnerCommand::Delete { db, id } => {
+                let store = open(&db.database).await?;
+                if !store.delete_runner(id).await? {
+                    bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
+                }
+                println!("deleted {id} with its reports");
+                store.close().await;
+            }
         }
         Ok(ExitCode::SUCCESS)
     })

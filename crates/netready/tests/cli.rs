@@ -155,3 +155,35 @@ fn revoking_an_unknown_runner_says_so() {
 rejects!(agent_names_the_flag_that_overrode_a_variable, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1", "--listen", "nowhere"],
     env: [("NETREADY_RUNNER_TOKEN", "nrt_x"), ("NETREADY_LISTEN", "127.0.0.1:9464")],
     says: ["invalid value for --listen: 'nowhere'"]);
+
+#[test]
+fn runners_are_renamed_rotated_and_deleted_from_the_command_line() {
+    let dir = std::env::temp_dir().join(format!("netready-cli-runners-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("plane.db").display().to_string();
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "first-name");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(args).args(["--database", &db]).env_clear().output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["plane", "runner", "rename", &id, "second-name"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, list, _) = run(&["plane", "runner", "list"]);
+    assert!(list.contains("second-name") && !list.contains("first-name"), "{list}");
+    let (code, out, _) = run(&["plane", "runner", "rotate-token", &id]);
+    assert_eq!(code, Some(0));
+    let new_token = out.lines().find_map(|l| l.strip_prefix("runner token:")).unwrap().trim().to_owned();
+    assert!(new_token.starts_with("nrt_") && new_token != token);
+    let (code, _, err) = run(&["plane", "runner", "delete", "rn-doesnotexist"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("no runner 'rn-doesnotexist'"), "{err}");
+    let (code, _, _) = run(&["plane", "runner", "delete", &id]);
+    assert_eq!(code, Some(0));
+    let (_, list, _) = run(&["plane", "runner", "list"]);
+    assert!(!list.contains(&id), "{list}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

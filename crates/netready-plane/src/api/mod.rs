@@ -1,5 +1,6 @@
 //! The HTTP API, versioned under `/api/v1`. Each resource module owns its routes and types.
 
+pub mod manage;
 pub mod readiness;
 pub mod runners;
 
@@ -16,6 +17,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(readiness::routes())
         .merge(runners::routes())
+        .merge(manage::routes())
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
 }
 

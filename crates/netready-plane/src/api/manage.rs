@@ -1,0 +1,126 @@
+//! Runner management (admin token): register, rename, rotate a token, revoke, delete — what
+//! `netready plane runner …` does, over the API. A token is shown once, in the answer that made it,
+//! and stored only as a hash.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{patch, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::api::require_admin;
+use crate::api::runners::{known_id, summarize};
+use crate::auth::{new_token, token_hash};
+use crate::db::now_ms;
+use crate::error::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/runners", post(create))
+        .route("/api/v1/runners/{id}", patch(rename).delete(delete))
+        .route("/api/v1/runners/{id}/token", post(rotate))
+        .route("/api/v1/runners/{id}/revoke", post(revoke))
+}
+
+/// The body of create and rename.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunnerName {
+    pub name: String,
+}
+
+/// A name people recognise: 1 to 200 characters, printable.
+fn valid_name(name: &str) -> Result<&str, ApiError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "invalid_name",
+            "a runner name must have 1 to 200 printable characters, such as eu-west-3/build-fleet",
+        ));
+    }
+    Ok(name)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<RunnerName>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers).await?;
+    let name = valid_name(&body.name)?;
+    let (id, token) = crate::add_runner(&state.store, name).await.map_err(|e| {
+        netready_check::log::error("cannot add a runner", &[("error", json!(e))]);
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage_unavailable",
+            "the database is unavailable; retry later",
+        )
+    })?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name, "token": token }))).into_response())
+}
+
+async fn summary_of(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
+    let (row, _) =
+        state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    Ok(serde_json::to_value(summarize(&row, now_ms(), state.stale_after_ms)).unwrap_or_default())
+}
+
+async fn rename(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Json(body): Json<RunnerName>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = known_id(&id)?;
+    let name = valid_name(&body.name)?;
+    if !state.store.rename_runner(id, name).await? {
+        return Err(ApiError::not_found(format!("no runner '{id}'")));
+    }
+    Ok(Json(summary_of(&state, id).await?))
+}
+
+async fn rotate(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = known_id(&id)?;
+    let token = new_token();
+    if !state.store.rotate_token(id, &token_hash(&token)).await? {
+        return Err(ApiError::not_found(format!("no runner '{id}'")));
+    }
+    netready_check::log::info("runner token rotated", &[("runner_id", json!(id))]);
+    Ok(Json(json!({ "id": id, "token": token })))
+}
+
+async fn revoke(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = known_id(&id)?;
+    if !state.store.revoke_runner(id).await? {
+        return Err(ApiError::not_found(format!("no runner '{id}'")));
+    }
+    Ok(Json(summary_of(&state, id).await?))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers).await?;
+    let id = known_id(&id)?;
+    if !state.store.delete_runner(id).await? {
+        return Err(ApiError::not_found(format!("no runner '{id}'")));
+    }
+    netready_check::log::info("runner deleted", &[("runner_id", json!(id))]);
+    Ok(StatusCode::NO_CONTENT)
+}
