@@ -68,9 +68,22 @@ impl std::fmt::Debug for PlaneClient {
 }
 
 impl PlaneClient {
-    pub fn new(plane_url: &str, runner_id: &str, token: &str) -> Result<Self, String> {
+    /// A client for the plane; `ca_file` adds CAs (PEM) to the system's for its HTTPS.
+    pub fn new(
+        plane_url: &str,
+        runner_id: &str,
+        token: &str,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         netready_check::metadata::install_crypto_provider();
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| format!("the CA file {} holds no usable PEM certificate: {e}", path.display()))?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        let client = builder
             .timeout(Duration::from_secs(10))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("netready-agent/", env!("CARGO_PKG_VERSION")))

@@ -35,6 +35,8 @@ pub struct AgentConfig {
     pub runner_token: String,
     pub interval: Duration,
     pub listen: SocketAddr,
+    /// Extra CA certificates (PEM) trusted for the plane's HTTPS, beside the system's: `--ca-file`.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -57,7 +59,8 @@ where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<Report, String>> + Send + 'static,
 {
-    let client = PlaneClient::new(&config.plane_url, &config.runner_id, &config.runner_token)?;
+    let client =
+        PlaneClient::new(&config.plane_url, &config.runner_id, &config.runner_token, config.ca_file.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {} (--listen): {e}", config.listen))?;

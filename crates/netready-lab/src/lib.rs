@@ -527,6 +527,12 @@ impl Lab {
         }
     }
 
+    /// A certificate and key (PEM) for `names`, from the lab CA (`by_lab`) or from the interception
+    /// CA; `None` in a lab without TLS.
+    pub fn server_pem(&self, names: &[&str], by_lab: bool) -> Option<(String, String)> {
+        self.tls.as_ref().and_then(|t| t.server_pem(names, by_lab).ok())
+    }
+
     /// The lab CA's certificate (PEM), which the task trusts: [`Lab::task_command`] passes it as
     /// `NETREADY_CA_FILE`, as a task's image carries Amazon's roots.
     pub fn ca_file(&self) -> PathBuf {

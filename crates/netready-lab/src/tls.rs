@@ -37,6 +37,8 @@ pub const WRONG_NAME: &str = "wrong.example.net";
 #[derive(Debug, Clone)]
 pub struct LabTls {
     pub ca_pem: String,
+    /// The lab CA and the interception CA, to sign more certificates.
+    cas: Arc<[(CertificateParams, KeyPair); 2]>,
     endpoint: Arc<ServerConfig>,
     intercepted: Arc<ServerConfig>,
     wrong_name: Arc<ServerConfig>,
@@ -88,12 +90,30 @@ impl LabTls {
         if names.is_empty() {
             names.push("lab.invalid".into());
         }
+        let endpoint = server_config(&names, &lab, &lab_der)?;
+        let intercepted = server_config(&names, &corp, &corp_der)?;
+        let wrong_name = server_config(&[WRONG_NAME.to_owned()], &lab, &lab_der)?;
+        drop((lab, corp));
         Ok(Self {
             ca_pem: lab_cert.pem(),
-            endpoint: server_config(&names, &lab, &lab_der)?,
-            intercepted: server_config(&names, &corp, &corp_der)?,
-            wrong_name: server_config(&[WRONG_NAME.to_owned()], &lab, &lab_der)?,
+            cas: Arc::new([(lab_params, lab_key), (corp_params, corp_key)]),
+            endpoint,
+            intercepted,
+            wrong_name,
         })
+    }
+
+    /// A certificate and key (PEM) for `names` (host names or IP addresses), signed by the lab CA
+    /// (which the task trusts) or, when `by_lab` is false, by the interception CA (which it does not).
+    pub fn server_pem(&self, names: &[&str], by_lab: bool) -> Result<(String, String), LabError> {
+        let (params, key) = &self.cas[usize::from(!by_lab)];
+        let issuer = Issuer::from_params(params, key);
+        let leaf_key = KeyPair::generate().map_err(err("server key"))?;
+        let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+        let mut leaf = CertificateParams::new(names.clone()).map_err(err("server params"))?;
+        leaf.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        let cert = leaf.signed_by(&leaf_key, &issuer).map_err(err("server certificate"))?;
+        Ok((cert.pem(), leaf_key.serialize_pem()))
     }
 
     fn config(&self, mode: ListenerTls) -> Option<Arc<ServerConfig>> {

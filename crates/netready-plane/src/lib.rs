@@ -13,6 +13,7 @@ pub mod error;
 pub mod limits;
 pub mod observe;
 pub mod readiness;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -131,6 +132,8 @@ pub struct ServeConfig {
     /// Per-runner ingest rate: a burst, then one report per interval.
     pub ingest_burst: u32,
     pub ingest_interval: Duration,
+    /// Serve HTTPS with this certificate and key (reloaded on SIGHUP); plain HTTP when `None`.
+    pub tls: Option<tls::TlsFiles>,
 }
 
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
@@ -142,7 +145,11 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let local = listener.local_addr().map_err(|e| e.to_string())?;
     log::info(
         "plane listening",
-        &[("listen", json!(local.to_string())), ("database", json!(db::redact(&config.database)))],
+        &[
+            ("listen", json!(local.to_string())),
+            ("scheme", json!(if config.tls.is_some() { "https" } else { "http" })),
+            ("database", json!(db::redact(&config.database))),
+        ],
     );
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
     let state = AppState {
@@ -150,10 +157,18 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
         rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
-    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server error: {e}"));
+    let app =
+        app(AppState { https: config.tls.is_some(), ..state }).into_make_service_with_connect_info::<SocketAddr>();
+    let result = match &config.tls {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
+        Some(files) => {
+            use axum::serve::ListenerExt as _;
+            // tap_io gives the listener axum's connect-info support (the client's address).
+            let listener = tls::TlsListener::new(listener, files.clone()).map_err(|e| e.to_string())?.tap_io(|_| {});
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+        }
+    }
+    .map_err(|e| format!("server error: {e}"));
     pruner.abort();
     store.close().await;
     log::info("plane stopped", &[]);

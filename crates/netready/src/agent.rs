@@ -17,7 +17,8 @@ const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let (settings, tls) = args.probe.raw(matches).validate_with_tls(&env)?;
     let settings = Arc::new(settings);
-    let config = config(args, matches)?;
+    // --ca-file is trusted for the plane's HTTPS too (a private CA for an internal plane).
+    let config = AgentConfig { ca_file: settings.ca_file.clone(), ..config(args, matches)? };
     crate::check::require_region(&settings)?;
     if args.check_config.check_config {
         print!("netready agent: settings are valid\n{}", crate::check::describe(&settings));
@@ -131,7 +132,7 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
             origin("NETREADY_LISTEN", "--listen")
         ))
     })?;
-    Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen })
+    Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen, ca_file: None })
 }
 
 #[cfg(test)]

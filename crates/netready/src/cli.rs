@@ -150,6 +150,15 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,
 
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key); reloaded on SIGHUP and when the
+    /// files change [default: plain HTTP, for a TLS-terminating load balancer in front]
+    #[arg(long, env = "NETREADY_TLS_CERT", value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<String>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, env = "NETREADY_TLS_KEY", value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<String>,
+
     /// Reports one runner may send at once before the rate applies [default: 20]
     #[arg(long, env = "NETREADY_INGEST_BURST", value_name = "N")]
     pub ingest_burst: Option<String>,

@@ -70,6 +70,15 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
             netready_plane::limits::RATE_REFILL,
         )?,
+        tls: match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
+                // Checked now, so that a bad pair is a configuration error before anything listens.
+                files.load().map_err(|e| ConfigError(e.to_string()))?;
+                Some(files)
+            }
+            _ => None,
+        },
     };
     if args.check_config.check_config {
         // Only the form of --database: connecting to it is the real run's business.

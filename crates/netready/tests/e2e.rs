@@ -299,3 +299,97 @@ fn reports_go_through_the_configured_proxy_while_probes_stay_direct() {
     let expected = format!("POST http://127.0.0.1:8080/api/v1/runners/{id}/network-readiness HTTP/1.1");
     assert!(lines.iter().all(|l| *l == expected), "only reports crossed the proxy: {lines:?}");
 }
+
+/// The runners' newest checks, read straight from the plane's SQLite file.
+fn last_checks(database: &str) -> String {
+    let out = Command::new(BIN).args(["plane", "runner", "list", "--database", database]).env_clear().output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_agent_reports_over_https_and_the_plane_reloads_its_certificate_on_sighup() {
+    if !netready_lab::ready() {
+        return;
+    }
+    let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
+    let dir = TempDir::new("https");
+    let db = dir.db();
+    let (id, token) = add_runner(&db, "https-runner");
+    let (cert, key) = (dir.0.join("plane.crt"), dir.0.join("plane.key"));
+    let write_pair = |by_lab: bool| {
+        let (c, k) = lab.server_pem(&["127.0.0.1", "localhost"], by_lab).unwrap();
+        std::fs::write(&cert, c).unwrap();
+        std::fs::write(&key, k).unwrap();
+    };
+    write_pair(true);
+    let mut cmd = lab.task_command(BIN.as_ref());
+    cmd.args(["plane", "serve", "--database", &db, "--listen", "127.0.0.1:8443"])
+        .args(["--tls-cert", &cert.display().to_string(), "--tls-key", &key.display().to_string()])
+        .env("NETREADY_ADMIN_TOKEN", ADMIN);
+    let plane = Proc::spawn(cmd, "plane-https").unwrap();
+    let plane_addr: SocketAddr = "127.0.0.1:8443".parse().unwrap();
+    // Up, and speaking TLS only: a plain HTTP request gets no HTTP answer.
+    eventually(Duration::from_secs(10), || {
+        let out = plane.output().0;
+        out.contains("plane listening").then_some(())
+    })
+    .unwrap_or_else(|| panic!("the plane did not start: {:?}", plane.output()));
+    assert!(http_in(&lab.task_ns, plane_addr, "GET", "/healthz", &[], b"").map_or(true, |(s, _)| s == 0));
+
+    // The agent trusts the plane's CA through --ca-file (NETREADY_CA_FILE, set by the lab).
+    let mut cmd = lab.task_command(BIN.as_ref());
+    cmd.args(["agent", "--plane-url", "https://127.0.0.1:8443", "--runner-id", &id, "--interval", "1s"])
+        .args(["--listen", "127.0.0.1:9464", "--region", "eu-west-3", "--ecr-registry-id", "111122223333"])
+        .env("NETREADY_RUNNER_TOKEN", &token);
+    let agent = Proc::spawn(cmd, "agent-https").unwrap();
+    eventually(Duration::from_secs(15), || last_checks(&db).contains(" ready").then_some(()))
+        .unwrap_or_else(|| panic!("no report over HTTPS: {:?}\n{}", agent.output(), last_checks(&db)));
+
+    // A certificate from a CA the task does not trust, then SIGHUP: the plane serves it to new
+    // connections at once, without a restart; back to a trusted one, and handshakes succeed again.
+    let ca = std::fs::read_to_string(lab.ca_file()).unwrap();
+    assert_eq!(handshake(&lab, plane_addr, &ca), Ok(()));
+    write_pair(false);
+    plane.signal(libc::SIGHUP);
+    let untrusted = eventually(Duration::from_secs(10), || handshake(&lab, plane_addr, &ca).err());
+    assert!(untrusted.is_some_and(|e| e.contains("UnknownIssuer")), "the reloaded certificate was not served");
+    let (plane_out, _) = plane.output();
+    assert!(plane_out.contains("TLS certificate reloaded") && plane_out.contains("SIGHUP"), "{plane_out}");
+    write_pair(true);
+    plane.signal(libc::SIGHUP);
+    eventually(Duration::from_secs(10), || handshake(&lab, plane_addr, &ca).ok())
+        .expect("a trusted certificate again after the second reload");
+    // A broken pair is refused and the plane keeps serving the last good one.
+    std::fs::write(&key, "not a key").unwrap();
+    plane.signal(libc::SIGHUP);
+    eventually(Duration::from_secs(10), || plane.output().0.contains("not reloaded").then_some(()))
+        .expect("a bad pair is reported");
+    assert_eq!(handshake(&lab, plane_addr, &ca), Ok(()));
+    assert!(!agent.output().0.contains(&token) && !plane.output().0.contains(&token), "the token is never logged");
+}
+
+/// A TLS handshake with the plane from inside the task namespace, trusting only `ca_pem`.
+fn handshake(lab: &Lab, addr: SocketAddr, ca_pem: &str) -> Result<(), String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    }
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    netready_lab::in_netns(&lab.task_ns, move || {
+        let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(Duration::from_secs(2))).map_err(|e| e.to_string())?;
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(|e| e.to_string())?;
+        let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| e.to_string())?;
+        while conn.is_handshaking() {
+            conn.complete_io(&mut tcp).map_err(|e| format!("{e:?}"))?;
+        }
+        Ok(())
+    })
+    .map_err(|e| e.0)?
+}
