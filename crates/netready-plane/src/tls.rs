@@ -131,10 +131,7 @@ async fn accept_loop(
 }
 
 async fn reload_loop(files: TlsFiles, current: Arc<Current>) {
-    let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-        Ok(s) => Some(s),
-        Err(_) => None,
-    };
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut seen = files.modified();
     loop {
         let signalled = async {
