@@ -187,8 +187,11 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     let mut plane = start();
     let mut report: Value =
         serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+    // Minutes before now: within the plane's retention whatever day the test runs.
+    let base = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let at = |i: u64| humantime::format_rfc3339_millis(base + Duration::from_secs(60 * i)).to_string();
     for i in 0..20 {
-        report["checked_at"] = Value::String(format!("2026-11-26T13:{i:02}:00.000Z"));
+        report["checked_at"] = Value::String(at(i));
         let (status, body) = netready_lab::post_report(addr, &id, &token, &report.to_string()).unwrap();
         assert_eq!(status, 201, "{body}");
     }
@@ -203,7 +206,85 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     assert_eq!(status, 200, "{body}");
     let history: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(history["reports"].as_array().unwrap().len(), 20, "every acknowledged report survived SIGKILL");
-    assert_eq!(history["reports"][0]["checked_at"], "2026-11-26T13:19:00.000Z");
+    assert_eq!(history["reports"][0]["checked_at"], at(19).as_str());
+}
+
+/// Eight clients post as fast as they can, each for its own runner, while the plane commits them
+/// in batches; SIGKILL in the middle. After a restart every report that was answered 2xx is there.
+#[test]
+fn a_plane_killed_while_eight_clients_post_keeps_every_acknowledged_report() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = TempDir::new("sigkill-concurrent");
+    let db = dir.db();
+    let runners: Vec<(String, String)> = (0..8).map(|i| add_runner(&db, &format!("busy-{i}"))).collect();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let start = || {
+        let mut cmd = Command::new(BIN);
+        cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
+            .args(["--ingest-burst", "100000", "--ingest-interval", "1ms"])
+            .env_clear()
+            .env("NETREADY_ADMIN_TOKEN", ADMIN);
+        let p = Proc::spawn(cmd, "plane").unwrap();
+        eventually(Duration::from_secs(10), || http(addr, "GET", "/readyz", &[], b"").ok().filter(|(s, _)| *s == 200))
+            .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
+        p
+    };
+    let mut plane = start();
+    let template: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+    let base = std::time::SystemTime::now() - Duration::from_secs(3 * 3600);
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+    let clients: Vec<_> = runners
+        .iter()
+        .cloned()
+        .map(|(id, token)| {
+            let (stop, acked, mut report) = (stop.clone(), acked.clone(), template.clone());
+            std::thread::spawn(move || {
+                for i in 0..5000u64 {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let at = humantime::format_rfc3339_millis(base + Duration::from_millis(1000 * i)).to_string();
+                    report["checked_at"] = Value::String(at.clone());
+                    match netready_lab::post_report(addr, &id, &token, &report.to_string()) {
+                        Ok((201, _)) => acked.lock().unwrap().push((id.clone(), at)),
+                        // The plane died mid-request: no answer, so not acknowledged.
+                        Ok((0, _)) | Err(_) => break,
+                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    // Let them post for a while, then kill the plane mid-stream.
+    eventually(Duration::from_secs(20), || (acked.lock().unwrap().len() >= 400).then_some(()))
+        .expect("reports acknowledged");
+    plane.signal(libc::SIGKILL);
+    plane.wait_exit(Duration::from_secs(5));
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    drop(plane);
+    let acked = acked.lock().unwrap().clone();
+    let _plane = start();
+    let auth = format!("Bearer {ADMIN}");
+    for (id, _) in &runners {
+        let (status, body) =
+            http(addr, "GET", &format!("/api/v1/runners/{id}/history?limit=1000"), &[("Authorization", &auth)], b"")
+                .unwrap();
+        assert_eq!(status, 200, "{body}");
+        let history: Value = serde_json::from_str(&body).unwrap();
+        let stored: std::collections::HashSet<&str> =
+            history["reports"].as_array().unwrap().iter().filter_map(|r| r["checked_at"].as_str()).collect();
+        for (_, at) in acked.iter().filter(|(rid, _)| rid == id) {
+            assert!(stored.contains(at.as_str()), "{id}: acknowledged report {at} lost after SIGKILL");
+        }
+    }
+    assert!(acked.len() >= 400, "{}", acked.len());
 }
 
 /// A plain-HTTP forward proxy inside namespace `ns` on `listen`: records each request line, then
