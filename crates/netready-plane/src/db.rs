@@ -40,6 +40,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0003_sessions.sql"),
         postgres: include_str!("../migrations/0003_sessions.sql"),
     },
+    Migration {
+        version: 4,
+        name: "compact_history",
+        sqlite: include_str!("../migrations/0004_compact_history.sqlite.sql"),
+        postgres: include_str!("../migrations/0004_compact_history.postgres.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.
@@ -126,6 +132,10 @@ pub struct NewReport {
     pub status: String,
     pub degraded: String,
     pub body: String,
+    /// Identifies the report without its timings: equal fingerprints, same network.
+    pub fingerprint: String,
+    /// Per endpoint, in order: reachability, access type and duration, e.g. `fv12,nv2000,…`.
+    pub summary: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +157,8 @@ pub struct ReportSummary {
     pub received_at: i64,
     pub status: String,
     pub degraded: String,
+    /// Per endpoint: reachability, access type, duration (see `api::readiness::summary`).
+    pub summary: String,
 }
 
 type Job = (NewReport, oneshot::Sender<Result<Stored, String>>);
@@ -276,7 +288,7 @@ impl Store {
     /// Deletes a runner with its reports, state and status changes; false when there is none.
     pub async fn delete_runner(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["status_changes", "reports", "runner_state"] {
+        for table in ["status_changes", "report_bodies", "reports", "runner_state"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
         }
         let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -392,8 +404,8 @@ impl Store {
     /// A runner and the body of the report its state names, read together: a page never shows a
     /// state from one moment beside a report from another.
     pub async fn runner_with_report(&self, id: &str) -> Result<Option<(RunnerRow, Option<String>)>, StoreError> {
-        let sql = RUNNER_WITH_STATE.replacen("SELECT ", "SELECT p.body, ", 1)
-            + " LEFT JOIN reports p ON p.runner_id = s.runner_id AND p.checked_at = s.checked_at WHERE r.id = $1";
+        let sql = RUNNER_WITH_STATE.replacen("SELECT ", "SELECT b.body, ", 1)
+            + " LEFT JOIN report_bodies b ON b.runner_id = s.runner_id AND b.checked_at = s.checked_at WHERE r.id = $1";
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| Ok((RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? }, r.try_get("body")?))).transpose()
     }
@@ -419,7 +431,7 @@ impl Store {
 
     pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT checked_at, received_at, status, degraded FROM reports WHERE runner_id = $1 \
+            "SELECT checked_at, received_at, status, degraded, summary FROM reports WHERE runner_id = $1 \
              ORDER BY checked_at_ms DESC LIMIT $2",
         )
         .bind(id)
@@ -433,9 +445,35 @@ impl Store {
                     received_at: r.try_get("received_at")?,
                     status: r.try_get("status")?,
                     degraded: r.try_get("degraded")?,
+                    summary: r.try_get("summary")?,
                 })
             })
             .collect()
+    }
+
+    /// Bytes the database takes for reports: on SQLite the whole file after a WAL checkpoint, on
+    /// PostgreSQL the reports table with its indexes and TOAST. For the storage benchmark.
+    pub async fn report_storage_bytes(&self) -> Result<i64, StoreError> {
+        match self.backend {
+            Backend::Sqlite => {
+                sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+                let pages: i64 = sqlx::query_scalar("PRAGMA page_count").fetch_one(&self.pool).await?;
+                let size: i64 = sqlx::query_scalar("PRAGMA page_size").fetch_one(&self.pool).await?;
+                Ok(pages * size)
+            }
+            Backend::Postgres => {
+                sqlx::raw_sql("VACUUM reports").execute(&self.pool).await?;
+                Ok(sqlx::query_scalar("SELECT pg_total_relation_size('reports')::BIGINT").fetch_one(&self.pool).await?)
+            }
+        }
+    }
+
+    /// How many of a runner's stored reports keep their full body (the rest are compact rows).
+    pub async fn count_bodies(&self, id: &str) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM report_bodies WHERE runner_id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
@@ -509,6 +547,12 @@ impl Store {
              WHERE s.runner_id = reports.runner_id AND s.checked_at = reports.checked_at)",
         )
         .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "DELETE FROM report_bodies WHERE NOT EXISTS (SELECT 1 FROM reports r \
+             WHERE r.runner_id = report_bodies.runner_id AND r.checked_at = report_bodies.checked_at)",
+        )
         .execute(&self.pool)
         .await?;
         sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
@@ -642,10 +686,14 @@ struct Current {
     checked_at_ms: i64,
     status: String,
     degraded: String,
+    fingerprint: String,
+    /// Whether the state's report keeps its body as the first of its run.
+    run_start: bool,
 }
 
-/// Commits a batch in four statements, whatever its size: the reports (duplicates skipped), the
-/// current state of the runners concerned, their new state, their status changes.
+/// Commits a batch in a handful of statements, whatever its size: per-runner locks (PostgreSQL),
+/// the current state of the runners concerned, the reports (duplicates skipped; bodies only where
+/// history needs them), the bodies that became redundant, the new states, the status changes.
 async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
     use std::collections::{BTreeMap, HashSet};
 
@@ -655,14 +703,14 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
     let firsts: Vec<bool> =
         batch.iter().map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at.as_str()))).collect();
     let fresh: Vec<&NewReport> = batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|((r, _), _)| r).collect();
+    let mut ids: Vec<&str> = fresh.iter().map(|r| r.runner_id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
 
     let mut tx = pool.begin().await?;
-    if backend == Backend::Postgres && !fresh.is_empty() {
+    if backend == Backend::Postgres {
         // Several replicas may write reports of the same runner at once: serialize per runner (in
         // one global order, so two batches never wait on each other) before reading its state.
-        let mut ids: Vec<&str> = fresh.iter().map(|r| r.runner_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
         let sql = format!(
             "SELECT pg_advisory_xact_lock(hashtextextended(x, 7270766)) FROM (VALUES {}) AS v(x) \
              ORDER BY hashtextextended(x, 7270766)",
@@ -674,13 +722,96 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
         }
         q.execute(&mut *tx).await?;
     }
+
+    // The runners' current state.
     let sql = format!(
-        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body) VALUES {} \
-         ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
-        placeholders(fresh.len(), 7)
+        "SELECT runner_id, checked_at, checked_at_ms, status, degraded, fingerprint, run_start FROM runner_state \
+         WHERE runner_id IN ({})",
+        (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     );
     let mut q = sqlx::query(&sql);
-    for r in &fresh {
+    for id in &ids {
+        q = q.bind(*id);
+    }
+    let mut current: BTreeMap<String, Current> = BTreeMap::new();
+    for row in q.fetch_all(&mut *tx).await? {
+        current.insert(
+            row.try_get("runner_id")?,
+            Current {
+                checked_at: row.try_get("checked_at")?,
+                checked_at_ms: row.try_get("checked_at_ms")?,
+                status: row.try_get("status")?,
+                degraded: row.try_get("degraded")?,
+                fingerprint: row.try_get("fingerprint")?,
+                run_start: row.try_get::<i64, _>("run_start")? != 0,
+            },
+        );
+    }
+
+    // Walk each runner's reports in time order. A report newer than the state becomes the state
+    // (it cannot be stored already: the state is the newest stored), a different status is a
+    // change, and one equal to the state but for timings continues its run: the state's body is
+    // then redundant unless it started the run. Older reports are history only, kept whole.
+    let mut per_runner: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, r) in fresh.iter().enumerate() {
+        per_runner.entry(r.runner_id.as_str()).or_default().push(i);
+    }
+    let mut keep_body = vec![true; fresh.len()];
+    let mut run_start = vec![true; fresh.len()];
+    let mut blank: Vec<(String, String)> = Vec::new();
+    let mut states: Vec<(&str, Current)> = Vec::new();
+    let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
+    for (id, mut indexes) in per_runner {
+        indexes.sort_by_key(|i| fresh[*i].checked_at_ms);
+        let mut state = current.get(id).cloned();
+        // The newest report taken so far in this batch, whose body may still be blanked here.
+        let mut in_batch: Option<usize> = None;
+        let mut advanced = false;
+        for i in indexes {
+            let r = fresh[i];
+            if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
+                continue;
+            }
+            let previous = state.as_ref().map(|s| s.status.clone());
+            if previous.as_deref() != Some(r.status.as_str()) {
+                changes.push((id, r.checked_at_ms, previous, r.status.clone()));
+            }
+            let same = state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
+            run_start[i] = !same;
+            if let (true, Some(s)) = (same, &state) {
+                if !s.run_start {
+                    match in_batch {
+                        Some(j) => keep_body[j] = false,
+                        None => blank.push((id.to_owned(), s.checked_at.clone())),
+                    }
+                }
+            }
+            state = Some(Current {
+                checked_at: r.checked_at.clone(),
+                checked_at_ms: r.checked_at_ms,
+                status: r.status.clone(),
+                degraded: r.degraded.clone(),
+                fingerprint: r.fingerprint.clone(),
+                run_start: run_start[i],
+            });
+            in_batch = Some(i);
+            advanced = true;
+        }
+        // Only a newer report moves the state (and the runner's freshness): a late or
+        // backfilled one is history only.
+        if let (true, Some(state)) = (advanced, state) {
+            states.push((id, state));
+        }
+    }
+
+    // The compact rows (their `body` column stays empty since schema 4), then the bodies history keeps.
+    let sql = format!(
+        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body, fingerprint, \
+         summary, run_start) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
+        placeholders(fresh.len(), 10)
+    );
+    let mut q = sqlx::query(&sql);
+    for (i, r) in fresh.iter().enumerate() {
         q = q
             .bind(&r.runner_id)
             .bind(&r.checked_at)
@@ -688,100 +819,77 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
             .bind(received)
             .bind(&r.status)
             .bind(&r.degraded)
-            .bind(&r.body);
+            .bind("")
+            .bind(&r.fingerprint)
+            .bind(&r.summary)
+            .bind(i64::from(run_start[i]));
     }
     let mut inserted = HashSet::new();
     for row in q.fetch_all(&mut *tx).await? {
         inserted.insert((row.try_get::<String, _>("runner_id")?, row.try_get::<String, _>("checked_at")?));
     }
-
-    // The reports that are new, per runner, oldest first.
-    let mut per_runner: BTreeMap<&str, Vec<&NewReport>> = BTreeMap::new();
-    for r in &fresh {
-        if inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())) {
-            per_runner.entry(r.runner_id.as_str()).or_default().push(r);
-        }
-    }
-    if !per_runner.is_empty() {
-        let ids: Vec<&str> = per_runner.keys().copied().collect();
+    let bodies: Vec<&NewReport> = fresh
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| keep_body[*i] && inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())))
+        .map(|(_, r)| *r)
+        .collect();
+    if !bodies.is_empty() {
         let sql = format!(
-            "SELECT runner_id, checked_at, checked_at_ms, status, degraded FROM runner_state WHERE runner_id IN ({})",
-            (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+            "INSERT INTO report_bodies (runner_id, checked_at, body) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING",
+            placeholders(bodies.len(), 3)
         );
         let mut q = sqlx::query(&sql);
-        for id in &ids {
-            q = q.bind(*id);
+        for r in &bodies {
+            q = q.bind(&r.runner_id).bind(&r.checked_at).bind(&r.body);
         }
-        let mut current: BTreeMap<String, Current> = BTreeMap::new();
-        for row in q.fetch_all(&mut *tx).await? {
-            current.insert(
-                row.try_get("runner_id")?,
-                Current {
-                    checked_at: row.try_get("checked_at")?,
-                    checked_at_ms: row.try_get("checked_at_ms")?,
-                    status: row.try_get("status")?,
-                    degraded: row.try_get("degraded")?,
-                },
-            );
-        }
-
-        // Walk each runner's new reports in time order: a report newer than the state becomes
-        // the state, and a different status is a change. Older reports are history only.
-        let mut states: Vec<(&str, Current)> = Vec::new();
-        let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
-        for (id, mut reports) in per_runner {
-            reports.sort_by_key(|r| r.checked_at_ms);
-            let mut state = current.get(id).cloned();
-            let mut advanced = false;
-            for r in reports {
-                if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
-                    continue;
-                }
-                let previous = state.as_ref().map(|s| s.status.clone());
-                if previous.as_deref() != Some(r.status.as_str()) {
-                    changes.push((id, r.checked_at_ms, previous, r.status.clone()));
-                }
-                state = Some(Current {
-                    checked_at: r.checked_at.clone(),
-                    checked_at_ms: r.checked_at_ms,
-                    status: r.status.clone(),
-                    degraded: r.degraded.clone(),
-                });
-                advanced = true;
-            }
-            // Only a newer report moves the state (and the runner's freshness): a late or
-            // backfilled one is history only.
-            if let (true, Some(state)) = (advanced, state) {
-                states.push((id, state));
-            }
-        }
-        if states.is_empty() {
-            tx.commit().await?;
-            return Ok(stored_of(batch, &firsts, &inserted));
-        }
+        q.execute(&mut *tx).await?;
+    }
+    if !blank.is_empty() {
         let sql = format!(
-            "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at) VALUES {} \
+            "DELETE FROM report_bodies WHERE (runner_id, checked_at) IN (VALUES {})",
+            placeholders(blank.len(), 2)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, at) in &blank {
+            q = q.bind(id).bind(at);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    if !states.is_empty() {
+        let sql = format!(
+            "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at, \
+             fingerprint, run_start) VALUES {} \
              ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, checked_at_ms = excluded.checked_at_ms, \
-             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at \
+             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at, \
+             fingerprint = excluded.fingerprint, run_start = excluded.run_start \
              WHERE runner_state.checked_at_ms < excluded.checked_at_ms",
-            placeholders(states.len(), 6)
+            placeholders(states.len(), 8)
         );
         let mut q = sqlx::query(&sql);
         for (id, s) in &states {
-            q = q.bind(*id).bind(&s.checked_at).bind(s.checked_at_ms).bind(&s.status).bind(&s.degraded).bind(received);
+            q = q
+                .bind(*id)
+                .bind(&s.checked_at)
+                .bind(s.checked_at_ms)
+                .bind(&s.status)
+                .bind(&s.degraded)
+                .bind(received)
+                .bind(&s.fingerprint)
+                .bind(i64::from(s.run_start));
         }
         q.execute(&mut *tx).await?;
-        if !changes.is_empty() {
-            let sql = format!(
-                "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES {}",
-                placeholders(changes.len(), 4)
-            );
-            let mut q = sqlx::query(&sql);
-            for (id, at, from, to) in &changes {
-                q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
-            }
-            q.execute(&mut *tx).await?;
+    }
+    if !changes.is_empty() {
+        let sql = format!(
+            "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES {}",
+            placeholders(changes.len(), 4)
+        );
+        let mut q = sqlx::query(&sql);
+        for (id, at, from, to) in &changes {
+            q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
         }
+        q.execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(stored_of(batch, &firsts, &inserted))

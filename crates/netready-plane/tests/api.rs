@@ -469,10 +469,11 @@ async fn postgres_stores_reports_with_lz4_when_the_server_has_it() {
     assert_eq!(call(&router, post_report(&id, Some(&token), report().to_string())).await.status, StatusCode::CREATED);
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
-    let method: Option<String> = sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM reports LIMIT 1")
-        .fetch_one(&mut c)
-        .await
-        .unwrap();
+    let method: Option<String> =
+        sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM report_bodies LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     // Debian's PostgreSQL 15 has lz4; a 5 KiB report is compressed inline.
     assert_eq!(method.as_deref(), Some("lz4"));
     store.close().await;
@@ -814,4 +815,40 @@ both_backends!(runners_are_managed_through_the_api, |store: netready_plane::Stor
         .body(Body::from(r#"{"name":"x"}"#))
         .unwrap();
     assert_eq!(call(&router, anonymous).await.status, StatusCode::UNAUTHORIZED);
+});
+
+both_backends!(history_is_compact_when_nothing_changes, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "steady").await.unwrap();
+    let router = router(&store);
+    let post = |i: u32, r: Value| {
+        let (router, id, token) = (router.clone(), id.clone(), token.clone());
+        async move {
+            let mut r = r;
+            r["checked_at"] = json!(format!("2026-11-26T10:{:02}:00.000Z", i));
+            r["duration_ms"] = json!(2000 + i); // timings vary from check to check
+            r["endpoints"][0]["connections"][0]["tcp"]["duration_ms"] = json!(i % 3);
+            assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
+        }
+    };
+    // Ten checks of the same network: the first and the newest keep their body.
+    for i in 0..10 {
+        post(i, report()).await;
+    }
+    assert_eq!(store.count_reports(&id).await.unwrap(), 10);
+    assert_eq!(store.count_bodies(&id).await.unwrap(), 2, "first of the run and the newest");
+    // The network changes: the new report starts a run; the previous newest loses its body.
+    post(10, with_status(report(), "ready")).await;
+    post(11, with_status(report(), "ready")).await;
+    post(12, with_status(report(), "ready")).await;
+    assert_eq!(store.count_bodies(&id).await.unwrap(), 4, "two runs: two starts, the newest, and the old run's start");
+    // The newest report is served whole, the history as compact rows.
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"]["checked_at"], "2026-11-26T10:12:00.000Z");
+    assert_eq!(one["report"]["endpoints"].as_array().unwrap().len(), 5);
+    let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history"))).await.json();
+    let summaries: Vec<&str> =
+        history["reports"].as_array().unwrap().iter().map(|r| r["summary"].as_str().unwrap()).collect();
+    assert_eq!(summaries.len(), 13);
+    assert!(summaries[0].starts_with("fv") && summaries[0].contains(",fv"), "{summaries:?}");
+    assert!(summaries[12].contains(",nv"), "the oldest had logs at none: {summaries:?}");
 });

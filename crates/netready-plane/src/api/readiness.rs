@@ -256,6 +256,95 @@ pub fn validate(
         checked_at_ms,
         status: report.status.as_str().to_owned(),
         degraded: Value::Array(degraded).to_string(),
+        fingerprint: fingerprint(&report),
+        summary: summary(&report),
         body,
     })
+}
+
+/// What identifies a report but for its timings (and the order DNS gave addresses in): two
+/// reports with the same fingerprint describe the same network. 16 hex digits of SHA-256.
+pub fn fingerprint(report: &Report) -> String {
+    use sha2::Digest;
+    let mut r = report.clone();
+    r.checked_at.clear();
+    r.duration_ms = 0;
+    for e in &mut r.endpoints {
+        e.dns.duration_ms = 0;
+        e.dns.queries.iter_mut().for_each(|q| q.duration_ms = 0);
+        e.dns.addresses.sort_by_key(|a| a.ip);
+        e.connections.sort_by_key(|c| c.ip);
+        for c in &mut e.connections {
+            c.tcp.duration_ms = 0;
+            c.tcp.budget_ms = 0;
+            if let Some(t) = &mut c.tls {
+                t.duration_ms = 0;
+                t.budget_ms = 0;
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&r).unwrap_or_default();
+    crate::db::hex(&sha2::Sha256::digest(&bytes)[..8])
+}
+
+/// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
+/// access type (v, n, i, u) and how long it took in ms (DNS plus the slowest connection).
+pub fn summary(report: &Report) -> String {
+    use netready_check::classify::{AccessType, Reachability};
+    report
+        .endpoints
+        .iter()
+        .map(|e| {
+            let reach = match e.reachability {
+                Reachability::Full => 'f',
+                Reachability::Partial => 'p',
+                Reachability::None => 'n',
+            };
+            let access = match e.access_type {
+                AccessType::VpcEndpoint => 'v',
+                AccessType::NatGateway => 'n',
+                AccessType::InternetGateway => 'i',
+                AccessType::Unknown => 'u',
+            };
+            let slowest = e.connections.iter().map(|c| c.duration_ms()).max().unwrap_or(0);
+            format!("{reach}{access}{}", e.dns.duration_ms.saturating_add(slowest))
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn fixture() -> Report {
+        let v: Value =
+            serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+        Report::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_fingerprint_ignores_timings_and_address_order_only() {
+        let a = fixture();
+        let mut b = a.clone();
+        b.checked_at = "2026-11-26T14:00:00.000Z".into();
+        b.duration_ms += 17;
+        b.endpoints[4].dns.addresses.reverse();
+        b.endpoints[4].connections.reverse();
+        b.endpoints[0].connections[0].tcp.duration_ms += 3;
+        assert_eq!(fingerprint(&a), fingerprint(&b));
+        let mut c = a.clone();
+        c.endpoints[1].reachability = netready_check::classify::Reachability::Full;
+        assert_ne!(fingerprint(&a), fingerprint(&c));
+        assert_eq!(fingerprint(&a).len(), 16);
+    }
+
+    #[test]
+    fn the_summary_is_one_short_line() {
+        let s = summary(&fixture());
+        assert!(s.starts_with("fv") && s.contains(",nv"), "{s}");
+        assert_eq!(s.split(',').count(), 5);
+        assert!(s.len() < 60, "{s}");
+    }
 }

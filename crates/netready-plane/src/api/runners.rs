@@ -225,6 +225,7 @@ async fn history(
                 "checked_at": r.checked_at,
                 "received_at": rfc3339(r.received_at),
                 "status": r.status,
+                "summary": r.summary,
                 "degraded_endpoints": serde_json::from_str::<Value>(&r.degraded).unwrap_or(Value::Null),
             })
         })

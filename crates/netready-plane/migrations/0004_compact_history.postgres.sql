@@ -1,0 +1,26 @@
+-- netready plane, schema 4 (PostgreSQL): compact history. Every check keeps a row in `reports` (time,
+-- status, degraded endpoints, a per-endpoint summary of outcomes and durations); full bodies move
+-- to `report_bodies`, kept only for the newest report and for the first of each run of reports
+-- that agree in everything but timings (run_start = 1). `fingerprint` identifies a report without
+-- its timings. Bodies stored so far move over whole.
+ALTER TABLE reports ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN summary TEXT NOT NULL DEFAULT '';
+ALTER TABLE reports ADD COLUMN run_start SMALLINT NOT NULL DEFAULT 1;
+ALTER TABLE runner_state ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';
+ALTER TABLE runner_state ADD COLUMN run_start SMALLINT NOT NULL DEFAULT 1;
+CREATE TABLE report_bodies (
+    runner_id   TEXT NOT NULL,
+    checked_at  TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    PRIMARY KEY (runner_id, checked_at)
+);
+INSERT INTO report_bodies (runner_id, checked_at, body) SELECT runner_id, checked_at, body FROM reports;
+UPDATE reports SET body = '';
+-- As reports.body in schema 2: lz4 where the server has it.
+DO $$
+BEGIN
+    ALTER TABLE report_bodies ALTER COLUMN body SET COMPRESSION lz4;
+EXCEPTION WHEN OTHERS THEN
+    RAISE NOTICE 'report_bodies.body keeps the default compression: %', SQLERRM;
+END
+$$;
