@@ -778,12 +778,12 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
             }
             let same = state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
             run_start[i] = !same;
-            if let (true, Some(s)) = (same, &state) {
-                if !s.run_start {
-                    match in_batch {
-                        Some(j) => keep_body[j] = false,
-                        None => blank.push((id.to_owned(), s.checked_at.clone())),
-                    }
+            if let (true, Some(s)) = (same, &state)
+                && !s.run_start
+            {
+                match in_batch {
+                    Some(j) => keep_body[j] = false,
+                    None => blank.push((id.to_owned(), s.checked_at.clone())),
                 }
             }
             state = Some(Current {
