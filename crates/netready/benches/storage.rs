@@ -66,22 +66,25 @@ fn main() {
     }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     println!(
-        "| backend | runners | checks per runner (one day) | storage per runner per day | full bodies kept (one runner) |"
+        "| backend | the network, all day | runners | checks per runner (one day) | storage per runner per day | \
+         full bodies kept (one runner) |"
     );
-    println!("|---|---|---|---|---|");
-    let dir = std::env::temp_dir().join(format!("netready-storage-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    rt.block_on(measure("SQLite", &dir.join("plane.db").display().to_string()));
-    let _ = std::fs::remove_dir_all(&dir);
-    if let Ok(admin) = std::env::var("NETREADY_TEST_POSTGRES_URL") {
-        rt.block_on(async {
-            use sqlx::Connection;
-            let name = format!("netready_storage_{}", std::process::id());
-            let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
-            sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create");
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url");
-            measure("PostgreSQL", &format!("{base}/{name}")).await;
-            let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut c).await;
-        });
+    println!("|---|---|---|---|---|---|");
+    for ready in [true, false] {
+        let dir = std::env::temp_dir().join(format!("netready-storage-bench-{}-{ready}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        rt.block_on(measure("SQLite", &dir.join("plane.db").display().to_string(), ready));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Ok(admin) = std::env::var("NETREADY_TEST_POSTGRES_URL") {
+            rt.block_on(async {
+                use sqlx::Connection;
+                let name = format!("netready_storage_{}_{ready}", std::process::id());
+                let mut c = sqlx::PgConnection::connect(&admin).await.expect("postgres");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut c).await.expect("create");
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).expect("url");
+                measure("PostgreSQL", &format!("{base}/{name}"), ready).await;
+                let _ = sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)")).execute(&mut c).await;
+            });
+        }
     }
 }
