@@ -806,9 +806,9 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
 
     // The compact rows (their `body` column stays empty since schema 4), then the bodies history keeps.
     let sql = format!(
-        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body, fingerprint, \
-         summary, run_start) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
-        placeholders(fresh.len(), 10)
+        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body, summary, \
+         run_start) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
+        placeholders(fresh.len(), 9)
     );
     let mut q = sqlx::query(&sql);
     for (i, r) in fresh.iter().enumerate() {
@@ -820,7 +820,6 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
             .bind(&r.status)
             .bind(&r.degraded)
             .bind("")
-            .bind(&r.fingerprint)
             .bind(&r.summary)
             .bind(i64::from(run_start[i]));
     }
