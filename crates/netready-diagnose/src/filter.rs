@@ -21,10 +21,14 @@ pub const EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     /// Allowed, by this group's rule.
-    Allowed { group: String },
+    Allowed {
+        group: String,
+    },
     Denied,
     /// No rule that could be read allows it; these could not be evaluated.
-    Unknown { unreadable: Vec<String> },
+    Unknown {
+        unreadable: Vec<String>,
+    },
 }
 
 enum Tri {
@@ -101,17 +105,22 @@ fn evaluate(
 
 /// Whether the egress rules of `groups` allow a TCP connection to `address`:`port`.
 pub fn egress_allows(facts: &NetworkFacts, groups: &[&SecurityGroup], address: IpAddr, port: u16) -> Verdict {
-    evaluate(groups, |g| &g.egress, port, |peer| match peer {
-        Peer::Cidr(net) => {
-            if net.contains(&address) {
-                Tri::Yes
-            } else {
-                Tri::No
+    evaluate(
+        groups,
+        |g| &g.egress,
+        port,
+        |peer| match peer {
+            Peer::Cidr(net) => {
+                if net.contains(&address) {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
             }
-        }
-        Peer::PrefixList(id) => prefix_list_contains(facts, id, address),
-        Peer::SecurityGroup(group) => carries_group(facts, address, group),
-    })
+            Peer::PrefixList(id) => prefix_list_contains(facts, id, address),
+            Peer::SecurityGroup(group) => carries_group(facts, address, group),
+        },
+    )
 }
 
 /// Whether the ingress rules of `groups` allow a TCP connection on `port` from `source`, an
@@ -123,23 +132,28 @@ pub fn ingress_allows(
     source_groups: &[String],
     port: u16,
 ) -> Verdict {
-    evaluate(groups, |g| &g.ingress, port, |peer| match peer {
-        Peer::Cidr(net) => {
-            if net.contains(&source) {
-                Tri::Yes
-            } else {
-                Tri::No
+    evaluate(
+        groups,
+        |g| &g.ingress,
+        port,
+        |peer| match peer {
+            Peer::Cidr(net) => {
+                if net.contains(&source) {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
             }
-        }
-        Peer::PrefixList(id) => prefix_list_contains(facts, id, source),
-        Peer::SecurityGroup(group) => {
-            if source_groups.contains(group) {
-                Tri::Yes
-            } else {
-                Tri::No
+            Peer::PrefixList(id) => prefix_list_contains(facts, id, source),
+            Peer::SecurityGroup(group) => {
+                if source_groups.contains(group) {
+                    Tri::Yes
+                } else {
+                    Tri::No
+                }
             }
-        }
-    })
+        },
+    )
 }
 
 /// What a network ACL does with TCP packets to (egress) or from (ingress) `address` on a range of
@@ -148,7 +162,10 @@ pub fn ingress_allows(
 pub enum NaclVerdict {
     Allowed,
     /// Some or all of the ports are denied: by these entries (`None`: the implicit final deny).
-    Denied { ranges: Vec<(u16, u16)>, rules: Vec<Option<u16>> },
+    Denied {
+        ranges: Vec<(u16, u16)>,
+        rules: Vec<Option<u16>>,
+    },
 }
 
 /// Evaluates `acl` for TCP packets in one direction between the task and `address`, on every port
@@ -271,7 +288,13 @@ mod tests {
             ("udp 443", vec![rule("udp", Some((443, 443)), cidr("0.0.0.0/0"))], v4, 443, "denied"),
             ("other CIDR", vec![rule("tcp", Some((443, 443)), cidr("10.0.0.0/16"))], v4, 443, "denied"),
             ("no rules", vec![], v4, 443, "denied"),
-            ("S3 prefix list", vec![rule("tcp", Some((443, 443)), Peer::PrefixList("pl-s3".into()))], v4, 443, "allowed"),
+            (
+                "S3 prefix list",
+                vec![rule("tcp", Some((443, 443)), Peer::PrefixList("pl-s3".into()))],
+                v4,
+                443,
+                "allowed",
+            ),
             (
                 "prefix list without the address",
                 vec![rule("tcp", Some((443, 443)), Peer::PrefixList("pl-s3".into()))],
@@ -332,9 +355,10 @@ mod tests {
         let a = group(vec![rule("tcp", Some((80, 80)), cidr("0.0.0.0/0"))]);
         let mut b = group(vec![rule("tcp", Some((443, 443)), cidr("0.0.0.0/0"))]);
         b.id = "sg-b".into();
-        assert_eq!(egress_allows(&f, &[&a, &b], "1.2.3.4".parse().unwrap(), 443), Verdict::Allowed {
-            group: "sg-b".into()
-        });
+        assert_eq!(
+            egress_allows(&f, &[&a, &b], "1.2.3.4".parse().unwrap(), 443),
+            Verdict::Allowed { group: "sg-b".into() }
+        );
     }
 
     #[test]
@@ -411,13 +435,7 @@ mod tests {
                 (443, 443),
                 NaclVerdict::Denied { ranges: vec![(443, 443)], rules: vec![None] },
             ),
-            (
-                "inbound allow-all",
-                vec![allow_all(false)],
-                false,
-                (443, 443),
-                NaclVerdict::Allowed,
-            ),
+            ("inbound allow-all", vec![allow_all(false)], false, (443, 443), NaclVerdict::Allowed),
             (
                 "inbound ephemeral 1024-65535 allowed",
                 vec![entry(100, false, "tcp", Some((1024, 65535)), "0.0.0.0/0", true)],
@@ -462,8 +480,9 @@ mod tests {
             assert_eq!(nacl_evaluate(&acl, egress, addr, ports), want, "{name}");
         }
         let v6 = NetworkAcl { id: "acl-1".into(), default: true, entries: vec![allow_all(true)] };
-        assert!(matches!(nacl_evaluate(&v6, true, "2a05:d012::1".parse().unwrap(), (443, 443)), NaclVerdict::Denied {
-            ..
-        }));
+        assert!(matches!(
+            nacl_evaluate(&v6, true, "2a05:d012::1".parse().unwrap(), (443, 443)),
+            NaclVerdict::Denied { .. }
+        ));
     }
 }

@@ -201,7 +201,9 @@ fn gaps(facts: &NetworkFacts, out: &mut Collector) {
         let (id, what, severity) = match gap {
             Gap::Denied { action, message } => (
                 "permission.denied",
-                format!("netready may not call {action} ({message}): what it would have read is missing from the diagnosis"),
+                format!(
+                    "netready may not call {action} ({message}): what it would have read is missing from the diagnosis"
+                ),
                 Severity::Warning,
             ),
             Gap::Failed { action, message } => (
@@ -212,7 +214,9 @@ fn gaps(facts: &NetworkFacts, out: &mut Collector) {
         };
         let remedy = match gap {
             Gap::Denied { action, .. } => {
-                format!("grant {action} to the task role (or the credentials used); {IAM_POLICY_DOC} lists every action diagnosis needs")
+                format!(
+                    "grant {action} to the task role (or the credentials used); {IAM_POLICY_DOC} lists every action diagnosis needs"
+                )
             }
             Gap::Failed { .. } => "run the diagnosis again; if it persists, check the AWS endpoint and region".into(),
         };
@@ -311,7 +315,11 @@ fn public_ip_missing(table: &str, igw: &str, eni: &str) -> New<'static> {
 
 fn public_ip_unused(facts: &NetworkFacts, table: &str, target: &str, eni: &str) -> New<'static> {
     let ip = facts.eni.as_ref().and_then(|e| e.public_ip).map(|ip| ip.to_string()).unwrap_or_default();
-    let via = if target.is_empty() { "no internet gateway route".to_owned() } else { format!("{target}, not an internet gateway") };
+    let via = if target.is_empty() {
+        "no internet gateway route".to_owned()
+    } else {
+        format!("{target}, not an internet gateway")
+    };
     New {
         id: "public_ip.unused",
         severity: Severity::Warning,
@@ -329,9 +337,12 @@ fn public_ip_unused(facts: &NetworkFacts, table: &str, target: &str, eni: &str) 
 /// Finding 5 for the subnet itself, whether or not an endpoint's address uses the default route.
 fn default_route_rules(facts: &NetworkFacts, out: &mut Collector) {
     let (Some(table), Some(eni)) = (&facts.route_table, &facts.eni) else { return };
-    let default = table.routes.iter().find(|r| r.destination == Destination::Cidr(ipnet::IpNet::V4(Default::default())));
+    let default =
+        table.routes.iter().find(|r| r.destination == Destination::Cidr(ipnet::IpNet::V4(Default::default())));
     match default {
-        Some(route) if route.target_type() == TargetType::InternetGateway && !route.blackhole && eni.public_ip.is_none() => {
+        Some(route)
+            if route.target_type() == TargetType::InternetGateway && !route.blackhole && eni.public_ip.is_none() =>
+        {
             let mut new = public_ip_missing(&table.id, &route.target, &eni.id);
             // Still worth fixing when every endpoint has another path; an error when one relies on it
             // (raised by the endpoint's own address, merged here).
@@ -459,8 +470,12 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.not_available",
                     severity: Severity::Error,
                     resources: vec![e.id.clone()],
-                    what: format!("interface endpoint {} ({}) is in state {}, not available", e.id, e.service_name, e.state),
-                    remedy: "accept or re-create the endpoint; a failed endpoint's reason is in DescribeVpcEndpoints".into(),
+                    what: format!(
+                        "interface endpoint {} ({}) is in state {}, not available",
+                        e.id, e.service_name, e.state
+                    ),
+                    remedy: "accept or re-create the endpoint; a failed endpoint's reason is in DescribeVpcEndpoints"
+                        .into(),
                 },
                 Some(service),
                 None,
@@ -480,20 +495,25 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                         endpoint.host,
                         if works { ", and traffic goes another way" } else { "" }
                     ),
-                    remedy: format!("enable private DNS (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --private-dns-enabled)", e.id),
+                    remedy: format!(
+                        "enable private DNS (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --private-dns-enabled)",
+                        e.id
+                    ),
                 },
                 Some(service),
                 None,
             );
         }
-        if let (Some(eni), Some(groups)) = (&facts.eni, e.security_group_ids.iter().map(|g| facts.security_group(g)).collect::<Option<Vec<_>>>())
+        if let (Some(eni), Some(groups)) =
+            (&facts.eni, e.security_group_ids.iter().map(|g| facts.security_group(g)).collect::<Option<Vec<_>>>())
             && let Some(source) = eni.private_ipv4
             && !groups.is_empty()
             && filter::ingress_allows(facts, &groups, source, &eni.security_group_ids, endpoint.port) == Verdict::Denied
         {
             let mut resources = vec![e.id.clone()];
             resources.extend(e.security_group_ids.iter().cloned());
-            let subnet = facts.task_subnet().and_then(|s| s.cidrs.iter().find(|n| n.addr().is_ipv4())).map(|n| n.to_string());
+            let subnet =
+                facts.task_subnet().and_then(|s| s.cidrs.iter().find(|n| n.addr().is_ipv4())).map(|n| n.to_string());
             out.add(
                 New {
                     id: "vpc_endpoint.ingress_denied",
@@ -549,7 +569,9 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
     let gateways: Vec<_> = facts
         .vpc_endpoints
         .iter()
-        .filter(|e| e.endpoint_type == EndpointType::Gateway && service.matches_endpoint(&e.service_name, &facts.region))
+        .filter(|e| {
+            e.endpoint_type == EndpointType::Gateway && service.matches_endpoint(&e.service_name, &facts.region)
+        })
         .collect();
     if let Some(table) = &facts.route_table {
         for g in &gateways {
@@ -559,7 +581,10 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                         id: "vpc_endpoint.not_available",
                         severity: Severity::Error,
                         resources: vec![g.id.clone()],
-                        what: format!("gateway endpoint {} ({}) is in state {}, not available", g.id, g.service_name, g.state),
+                        what: format!(
+                            "gateway endpoint {} ({}) is in state {}, not available",
+                            g.id, g.service_name, g.state
+                        ),
                         remedy: "re-create the endpoint".into(),
                     },
                     Some(service),
@@ -599,13 +624,20 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
         if !have_interface && gateways.is_empty() && !works && !path.addresses.is_empty() {
             let name = service.endpoint_service_name(&facts.region);
             let vpc = facts.vpc.as_ref().map(|v| v.id.clone()).unwrap_or_default();
-            let kind = if service == Service::S3 { "gateway endpoint (free, on the route table)" } else { "interface endpoint with private DNS" };
+            let kind = if service == Service::S3 {
+                "gateway endpoint (free, on the route table)"
+            } else {
+                "interface endpoint with private DNS"
+            };
             out.add(
                 New {
                     id: "vpc_endpoint.missing",
                     severity: Severity::Error,
-                    resources: ids(&[&vpc, &table.id]),
-                    what: format!("{} has no VPC endpoint ({name}) and no other working path from the task subnet", endpoint.host),
+                    resources: ids(&[&vpc, &table.id, &name]),
+                    what: format!(
+                        "{} has no VPC endpoint ({name}) and no other working path from the task subnet",
+                        endpoint.host
+                    ),
                     remedy: format!("create the {kind} {name}, or give the subnet a NAT gateway route"),
                 },
                 Some(service),

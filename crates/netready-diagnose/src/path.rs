@@ -21,7 +21,8 @@ pub enum Service {
 }
 
 impl Service {
-    pub const ALL: [Service; 5] = [Service::SecretsManager, Service::Logs, Service::EcrApi, Service::EcrDkr, Service::S3];
+    pub const ALL: [Service; 5] =
+        [Service::SecretsManager, Service::Logs, Service::EcrApi, Service::EcrDkr, Service::S3];
 
     pub fn key(self) -> &'static str {
         match self {
@@ -252,8 +253,7 @@ fn refine(facts: &NetworkFacts, service: Service, address: IpAddr, route: &Route
 /// The access type of an endpoint from its addresses' paths: all alike, that one; otherwise the
 /// path that leaves the VPC decides (as netready's check classifies a mix by its public part).
 pub fn endpoint_access(paths: &[AddressPath]) -> AccessType {
-    let known: Vec<AccessType> =
-        paths.iter().map(|p| p.access_type).filter(|a| *a != AccessType::Unknown).collect();
+    let known: Vec<AccessType> = paths.iter().map(|p| p.access_type).filter(|a| *a != AccessType::Unknown).collect();
     let first = known.first().copied().unwrap_or(AccessType::Unknown);
     known.iter().copied().find(|a| !a.in_vpc()).unwrap_or(first)
 }
@@ -264,7 +264,12 @@ pub fn paths(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<Endpo
         .iter()
         .map(|e| {
             let addresses: Vec<AddressPath> = e.addresses.iter().map(|a| address_path(facts, e.service, *a)).collect();
-            EndpointPath { service: e.service, host: e.host.clone(), access_type: endpoint_access(&addresses), addresses }
+            EndpointPath {
+                service: e.service,
+                host: e.host.clone(),
+                access_type: endpoint_access(&addresses),
+                addresses,
+            }
         })
         .collect()
 }
