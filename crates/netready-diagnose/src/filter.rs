@@ -397,12 +397,14 @@ mod tests {
         }
     }
 
+    type NaclCase = (&'static str, Vec<NaclEntry>, bool, (u16, u16), NaclVerdict);
+
     #[test]
     fn network_acl_table() {
         let addr: IpAddr = "52.95.155.1".parse().unwrap();
         let allow_all = |egress| entry(100, egress, "-1", None, "0.0.0.0/0", true);
         let star = |egress| entry(32767, egress, "-1", None, "0.0.0.0/0", false);
-        let cases: Vec<(&str, Vec<NaclEntry>, bool, (u16, u16), NaclVerdict)> = vec![
+        let cases: Vec<NaclCase> = vec![
             ("default ACL", vec![allow_all(true), star(true)], true, (443, 443), NaclVerdict::Allowed),
             (
                 "custom ACL without entries: implicit deny",

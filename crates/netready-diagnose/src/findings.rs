@@ -192,7 +192,7 @@ pub fn findings(facts: &NetworkFacts, endpoints: &[EndpointAddresses], paths: &[
     default_route_rules(facts, &mut out);
     dns_attribute_rules(facts, endpoints, &mut out);
     let mut findings = out.findings;
-    findings.sort_by(|a, b| b.severity.cmp(&a.severity));
+    findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     findings
 }
 

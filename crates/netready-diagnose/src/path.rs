@@ -162,7 +162,7 @@ pub fn has_public_ip(facts: &NetworkFacts) -> bool {
 }
 
 /// The interface endpoints of `service` in the facts.
-pub fn interface_endpoints<'a>(facts: &'a NetworkFacts, service: Service) -> impl Iterator<Item = &'a VpcEndpoint> {
+pub fn interface_endpoints(facts: &NetworkFacts, service: Service) -> impl Iterator<Item = &VpcEndpoint> {
     facts.vpc_endpoints.iter().filter(move |e| {
         e.endpoint_type == EndpointType::Interface && service.matches_endpoint(&e.service_name, &facts.region)
     })
