@@ -191,11 +191,13 @@ fn access(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<&'static
 }
 
 /// The findings as `(id, severity, endpoints)`.
-fn found(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<(String, Severity, Vec<String>)> {
+type Found = (String, Severity, Vec<String>);
+
+fn found(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<Found> {
     diagnose(facts, endpoints).findings.into_iter().map(|f| (f.id, f.severity, f.endpoints)).collect()
 }
 
-fn one(id: &str, severity: Severity, endpoints: &[&str]) -> (String, Severity, Vec<String>) {
+fn one(id: &str, severity: Severity, endpoints: &[&str]) -> Found {
     (id.into(), severity, endpoints.iter().map(|e| (*e).to_owned()).collect())
 }
 
@@ -272,7 +274,7 @@ fn without_the_route_table_the_source_documents_rule_applies() {
 #[test]
 fn findings_table() {
     type Change = fn(&mut NetworkFacts, &mut Vec<EndpointAddresses>);
-    let cases: Vec<(&str, Change, Vec<(String, Severity, Vec<String>)>)> = vec![
+    let cases: Vec<(&str, Change, Vec<Found>)> = vec![
         (
             "1. no default route: every public address is unroutable",
             |f, e| {
