@@ -228,8 +228,11 @@ pub async fn discover(options: &Options) -> Discovery {
         None => return unavailable("no AWS credentials provider".into(), vec![]),
         Some(provider) => match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
             Ok(Ok(_)) => {}
-            Ok(Err(err)) => {
-                return unavailable(format!("no AWS credentials found ({})", DisplayErrorContext(&err)), vec![]);
+            Ok(Err(_)) => {
+                return unavailable(
+                    "no AWS credentials found (environment, profile, container credentials, instance metadata)".into(),
+                    vec![],
+                );
             }
             Err(_) => return unavailable("no AWS credentials found (the credential chain timed out)".into(), vec![]),
         },
