@@ -156,28 +156,47 @@ pub fn is_denied(code: &str) -> bool {
     matches!(code, "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" | "UnauthorizedAccess")
 }
 
-fn gap<E, R>(action: &str, err: &SdkError<E, R>) -> Gap
+fn gap<E>(action: &str, err: &SdkError<E, aws_smithy_runtime_api::http::Response>) -> Gap
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     let action = action.to_owned();
+    let body = err
+        .raw_response()
+        .and_then(|r| r.body().bytes())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .unwrap_or_default();
+    let status = err.raw_response().map(|r| r.status().as_u16());
     match err.code() {
         Some(code) if is_denied(code) => {
-            let mut message = code.to_owned();
-            if let Some(text) = err.message() {
+            let message = match err.message() {
                 // UnauthorizedOperation carries a long encoded authorization message: keep its start.
-                let short: String = text.chars().take(160).collect();
-                message = format!("{code}: {short}");
-            }
+                Some(text) => format!("{code}: {}", text.chars().take(160).collect::<String>()),
+                None => code.to_owned(),
+            };
             Gap::Denied { action, message }
         }
         Some(code) => Gap::Failed { action, message: format!("{code}: {}", err.message().unwrap_or_default()) },
-        None => {
-            let text = format!("{}", DisplayErrorContext(err));
-            Gap::Failed { action, message: text.chars().take(300).collect() }
-        }
+        None => match denial_in_body(&body) {
+            // A denial the client could not parse: an XML error where JSON was expected, as some
+            // proxies and emulators answer.
+            Some(code) if matches!(status, Some(400 | 401 | 403)) => {
+                Gap::Denied { action, message: format!("{code} (HTTP {})", status.unwrap_or_default()) }
+            }
+            _ => {
+                let text = format!("{}", DisplayErrorContext(err));
+                Gap::Failed { action, message: text.chars().take(300).collect() }
+            }
+        },
     }
+}
+
+/// The denial code in an error body the client did not understand (XML `<Code>…</Code>` or JSON
+/// `"__type": "…#AccessDeniedException"`).
+pub fn denial_in_body(body: &str) -> Option<&'static str> {
+    ["UnauthorizedOperation", "AccessDeniedException", "AccessDenied", "UnauthorizedAccess"]
+        .into_iter()
+        .find(|code| body.contains(code))
 }
 
 /// The SDK's configuration with netready's HTTPS client and timeouts.
@@ -448,8 +467,10 @@ async fn prefix_lists_of(ec2: &aws_sdk_ec2::Client, clock: &Clock, ids: Vec<Stri
     match clock.call("ec2:DescribePrefixLists", ec2.describe_prefix_lists().send()).await {
         Ok(out) => {
             for pl in out.prefix_lists() {
+                // An empty Cidrs is not an answer (moto leaves it empty): ask for the entries.
                 if let Some(id) = pl.prefix_list_id()
                     && ids.iter().any(|i| i == id)
+                    && !pl.cidrs().is_empty()
                 {
                     lists.push(PrefixList {
                         id: id.to_owned(),
