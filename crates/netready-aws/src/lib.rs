@@ -199,11 +199,16 @@ pub fn denial_in_body(body: &str) -> Option<&'static str> {
         .find(|code| body.contains(code))
 }
 
+/// The SDK's HTTPS client: rustls on ring, the system's roots.
+pub fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
 /// The SDK's configuration with netready's HTTPS client and timeouts.
 async fn sdk_config(options: &Options) -> aws_config::SdkConfig {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
-        .build_https();
+    let http = http_client();
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(options.call_timeout.min(Duration::from_secs(2)))
         .operation_attempt_timeout(options.call_timeout)
@@ -219,13 +224,6 @@ async fn sdk_config(options: &Options) -> aws_config::SdkConfig {
 /// Reads the task's network. Never panics and never exceeds `options.budget` by more than the
 /// credential lookup's own timeout.
 pub async fn discover(options: &Options) -> Discovery {
-    let unavailable = |reason: String, gaps: Vec<Gap>| {
-        if options.mode == AwsApi::Auto && gaps.is_empty() && reason.starts_with("no AWS credentials") {
-            Discovery::Skipped(reason)
-        } else {
-            Discovery::Unavailable { reason, gaps }
-        }
-    };
     if options.mode == AwsApi::Off {
         return Discovery::Skipped("--aws-api off".into());
     }
@@ -240,6 +238,22 @@ pub async fn discover(options: &Options) -> Discovery {
             .map(str::to_owned);
     }
     let config = sdk_config(&options).await;
+    discover_with_config(&config, &options).await
+}
+
+/// [`discover`] with a given SDK configuration (region, credentials, endpoint): what tests use to
+/// point it at a server of recorded responses.
+pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Options) -> Discovery {
+    let unavailable = |reason: String, gaps: Vec<Gap>| {
+        if options.mode == AwsApi::Auto && gaps.is_empty() && reason.starts_with("no AWS credentials") {
+            Discovery::Skipped(reason)
+        } else {
+            Discovery::Unavailable { reason, gaps }
+        }
+    };
+    if options.mode == AwsApi::Off {
+        return Discovery::Skipped("--aws-api off".into());
+    }
     let Some(region) = config.region().map(|r| r.to_string()) else {
         return unavailable("no AWS region (give --region or set AWS_REGION)".into(), vec![]);
     };
@@ -257,8 +271,8 @@ pub async fn discover(options: &Options) -> Discovery {
         },
     }
     let clock = Clock { budget_end: Instant::now() + options.budget, call_timeout: options.call_timeout };
-    let ec2 = aws_sdk_ec2::Client::new(&config);
-    let ecs = aws_sdk_ecs::Client::new(&config);
+    let ec2 = aws_sdk_ec2::Client::new(config);
+    let ecs = aws_sdk_ecs::Client::new(config);
     let mut facts = NetworkFacts { region, ..NetworkFacts::default() };
 
     let eni_id = match &options.eni {

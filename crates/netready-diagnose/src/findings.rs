@@ -170,8 +170,8 @@ fn nacl_rules(rules: &[Option<u16>]) -> String {
     let parts: Vec<String> = rules
         .iter()
         .map(|r| match r {
+            Some(32767) | None => "the final * entry (no rule allows it)".to_owned(),
             Some(n) => format!("rule {n}"),
-            None => "the final * entry (no rule allows it)".to_owned(),
         })
         .collect();
     parts.join(", ")
