@@ -310,3 +310,15 @@ fn aws_api_modes() {
     assert_eq!("required".parse::<AwsApi>(), Ok(AwsApi::Required));
     assert!("yes".parse::<AwsApi>().is_err());
 }
+
+#[test]
+fn the_documented_policy_is_exactly_what_discovery_calls() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/iam-diagnosis-policy.json");
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut documented: Vec<&str> =
+        doc["Statement"][0]["Action"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    let mut called = netready_aws::IAM_ACTIONS.to_vec();
+    documented.sort_unstable();
+    called.sort_unstable();
+    assert_eq!(documented, called);
+}
