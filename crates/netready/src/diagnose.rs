@@ -80,12 +80,18 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 "no region: pass --region, set NETREADY_REGION or AWS_REGION, or run in a task (task metadata)".into(),
             )
         })?;
-        let registry = settings.registry_id.clone().or(meta.account_id.clone());
+        let task_arn = args.task_arn.clone().or(meta.task_arn.clone());
+        // The registry a pull uses is the task's account's, also when the task is given by ARN.
+        let arn_account = task_arn
+            .as_deref()
+            .and_then(netready_check::metadata::parse_task_arn)
+            .and_then(|arn| arn.account_id.parse().ok());
+        let registry = settings.registry_id.clone().or(meta.account_id.clone()).or(arn_account);
         let endpoints = netready_check::endpoints::endpoints(&region, registry.as_ref(), 443);
         let options = Options {
             mode,
             region: Some(region.to_string()),
-            task_arn: args.task_arn.clone().or(meta.task_arn.clone()),
+            task_arn,
             eni: args.eni.clone(),
             call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(timeout),
             budget: timeout,
@@ -232,10 +238,14 @@ fn table(
         let acl = facts.network_acl.as_ref().map_or("?".to_owned(), |a| a.id.clone());
         let _ = writeln!(
             out,
-            "route table {}{}, network ACL {acl}, {} VPC endpoints",
+            "route table {}{}, network ACL {acl}, VPC endpoints: {}",
             table.id,
             if table.main { " (the VPC's main table)" } else { "" },
-            facts.vpc_endpoints.len()
+            if facts.vpc_endpoints.is_empty() {
+                "none".to_owned()
+            } else {
+                facts.vpc_endpoints.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
+            }
         );
     }
     out.push('\n');
