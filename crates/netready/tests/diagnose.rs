@@ -36,46 +36,35 @@ struct Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // Closing the guard's stdin makes it stop the server and exit.
+        drop(self.child.stdin.take());
         let _ = self.child.wait();
     }
 }
 
-fn moto_server_command() -> Option<Command> {
-    if Command::new("moto_server")
-        .arg("--help")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return Some(Command::new("moto_server"));
+/// Runs moto's server under a small Python guard that stops it when this test process exits: the
+/// guard reads its stdin, a pipe from us, and the pipe closes with us (a static `OnceLock` is never
+/// dropped, so `Drop` alone would leave the server running).
+const GUARD: &str = "import subprocess, sys\n\
+p = subprocess.Popen(sys.argv[1:])\n\
+try:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait(10)\n";
+
+/// The command that starts moto's server: `moto_server`, else `python3 -m moto.server`, after
+/// installing `moto[server]` with pip when it is missing.
+fn moto_server_command() -> Option<Vec<String>> {
+    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if ok(Command::new("moto_server").arg("--help")) {
+        return Some(vec!["moto_server".into()]);
     }
-    let module_ok = |py: &str| {
-        Command::new(py)
-            .args(["-c", "import moto.server, flask, flask_cors, boto3"])
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !module_ok("python3") {
+    let module_ok = || ok(Command::new("python3").args(["-c", "import moto.server, flask, flask_cors, boto3"]));
+    if !module_ok() {
         eprintln!("diagnose tests: installing moto[server] with pip");
         let pip = |extra: &[&str]| {
-            Command::new("python3")
-                .args(["-m", "pip", "install", "--quiet"])
-                .args(extra)
-                .arg("moto[server]")
-                .status()
-                .is_ok_and(|s| s.success())
+            ok(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(extra).arg("moto[server]"))
         };
         let _ = pip(&[]) || pip(&["--break-system-packages"]);
     }
-    if module_ok("python3") {
-        let mut cmd = Command::new("python3");
-        cmd.args(["-m", "moto.server"]);
-        return Some(cmd);
-    }
-    None
+    module_ok().then(|| vec!["python3".into(), "-m".into(), "moto.server".into()])
 }
 
 fn free_port() -> u16 {
@@ -84,10 +73,13 @@ fn free_port() -> u16 {
 
 impl Moto {
     fn start() -> Result<Moto, String> {
-        let mut cmd = moto_server_command().ok_or("moto[server] is not installed and pip could not install it")?;
+        let server = moto_server_command().ok_or("moto[server] is not installed and pip could not install it")?;
         let port = free_port();
-        let child = cmd
+        let child = Command::new("python3")
+            .args(["-c", GUARD])
+            .args(&server)
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
