@@ -31,6 +31,45 @@ pub enum Command {
     Endpoints(EndpointsArgs),
     /// A container health check: GET a status URL over loopback; exit 0 on 2xx, else 1.
     Healthcheck(HealthcheckArgs),
+    /// Why: read the task's network from the AWS APIs, show each address's route and the findings
+    /// (exit 0 without error findings, 1 with, 2 usage).
+    Diagnose(DiagnoseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// AWS region, e.g. eu-west-3 [default: AWS_REGION, AWS_DEFAULT_REGION, then task metadata]
+    #[arg(long, env = "NETREADY_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// 12-digit registry (account) id whose ECR Docker host is resolved [default: the task's account]
+    #[arg(long, env = "NETREADY_ECR_REGISTRY_ID", value_name = "ID")]
+    pub ecr_registry_id: Option<String>,
+
+    /// The task to diagnose (ecs:DescribeTasks finds its ENI) [default: task metadata's TaskARN]
+    #[arg(long, env = "NETREADY_TASK_ARN", value_name = "ARN")]
+    pub task_arn: Option<String>,
+
+    /// The task's network interface, instead of --task-arn
+    #[arg(long, env = "NETREADY_ENI", value_name = "ENI_ID")]
+    pub eni: Option<String>,
+
+    /// Read the network from the AWS APIs: off, auto (when credentials are found) or required
+    #[arg(long, env = "NETREADY_AWS_API", value_name = "off|auto|required", default_value = "auto")]
+    pub aws_api: String,
+
+    /// Use these addresses for a service instead of resolving its name, e.g. s3=52.95.155.10
+    /// (repeatable; the variable is comma-separated)
+    #[arg(long = "address", env = "NETREADY_ADDRESSES", value_name = "SERVICE=IP", value_delimiter = ',')]
+    pub addresses: Vec<String>,
+
+    /// Budget for the whole diagnosis, DNS and AWS API calls together, e.g. 5s [default: 10s]
+    #[arg(long, env = "NETREADY_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
+
+    /// How to print it.
+    #[arg(long, short = 'o', env = "NETREADY_OUTPUT", value_enum, default_value_t = Output::Table)]
+    pub output: Output,
 }
 
 /// Validate every setting as the real run would, print what was resolved, and exit 0 (or 2)

@@ -4,6 +4,7 @@
 mod agent;
 mod check;
 mod cli;
+mod diagnose;
 mod endpoints;
 mod healthcheck;
 mod plane;
@@ -25,6 +26,7 @@ fn main() -> ExitCode {
         Command::Plane(cmd) => plane::run(cmd, sub("plane")),
         Command::Endpoints(args) => endpoints::run(args, sub("endpoints")),
         Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Diagnose(args) => diagnose::run(args, sub("diagnose")),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,41 @@
+//! The rules of netready's diagnosis, without I/O: given a Fargate task's network as facts (read
+//! from EC2 and ECS by `netready-aws`) and the addresses each endpoint resolved to, the route each
+//! address takes, how traffic leaves the task (the access type, refined by the route's target) and
+//! findings for the source document's troubleshooting list.
+//!
+//! [`facts`] is the model; [`route`] the longest-prefix match; [`filter`] security groups and
+//! network ACLs as AWS evaluates them; [`path`] the path and access type of each address;
+//! [`findings`] what is wrong and what to change.
+
+pub mod facts;
+pub mod filter;
+pub mod findings;
+pub mod path;
+pub mod route;
+
+use serde::{Deserialize, Serialize};
+
+pub use facts::NetworkFacts;
+pub use findings::{Finding, Severity};
+pub use path::{AccessType, EndpointAddresses, EndpointPath, Service};
+
+/// The paths of every endpoint and the findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnosis {
+    pub paths: Vec<EndpointPath>,
+    pub findings: Vec<Finding>,
+}
+
+impl Diagnosis {
+    /// Whether any finding is an error (the command's exit code 1).
+    pub fn has_errors(&self) -> bool {
+        self.findings.iter().any(|f| f.severity == Severity::Error)
+    }
+}
+
+/// Diagnoses `facts` for `endpoints`.
+pub fn diagnose(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Diagnosis {
+    let paths = path::paths(facts, endpoints);
+    let findings = findings::findings(facts, endpoints, &paths);
+    Diagnosis { paths, findings }
+}

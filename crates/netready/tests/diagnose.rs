@@ -1,0 +1,492 @@
+//! `netready diagnose` against moto's server (`moto[server]` from PyPI, started on a loopback port
+//! by this test binary): each test builds its own VPC through the API (`tests/moto/scenario.py`,
+//! boto3), serves the task metadata and the container credentials on loopback, runs the real
+//! binary with `AWS_ENDPOINT_URL` pointing at moto, and asserts the paths, access types, findings
+//! and exit code.
+//!
+//! Without moto (and pip cannot install it) the tests say SKIPPED; with `CI` set they fail.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_netready");
+const REGION: &str = "eu-west-3";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn workspace_file(path: &str) -> PathBuf {
+    manifest_dir().join("../..").join(path)
+}
+
+/// A moto server on a free loopback port, killed when dropped.
+struct Moto {
+    url: String,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // Closing the guard's stdin makes it stop the server and exit.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs moto's server under a small Python guard that stops it when this test process exits: the
+/// guard reads its stdin, a pipe from us, and the pipe closes with us (a static `OnceLock` is never
+/// dropped, so `Drop` alone would leave the server running).
+const GUARD: &str = "import subprocess, sys\n\
+p = subprocess.Popen(sys.argv[1:])\n\
+try:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait(10)\n";
+
+/// The command that starts moto's server: `moto_server`, else `python3 -m moto.server`, after
+/// installing `moto[server]` with pip when it is missing.
+fn moto_server_command() -> Option<Vec<String>> {
+    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if ok(Command::new("moto_server").arg("--help")) {
+        return Some(vec!["moto_server".into()]);
+    }
+    let module_ok = || ok(Command::new("python3").args(["-c", "import moto.server, flask, flask_cors, boto3"]));
+    if !module_ok() {
+        eprintln!("diagnose tests: installing moto[server] with pip");
+        let pip = |extra: &[&str]| {
+            ok(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(extra).arg("moto[server]"))
+        };
+        let _ = pip(&[]) || pip(&["--break-system-packages"]);
+    }
+    module_ok().then(|| vec!["python3".into(), "-m".into(), "moto.server".into()])
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Moto {
+    fn start() -> Result<Moto, String> {
+        let server = moto_server_command().ok_or("moto[server] is not installed and pip could not install it")?;
+        let port = free_port();
+        let child = Command::new("python3")
+            .args(["-c", GUARD])
+            .args(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start moto_server: {e}"))?;
+        let moto = Moto { url: format!("http://127.0.0.1:{port}"), child };
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if http("POST", &format!("{}/moto-api/reset", moto.url), "").is_ok() {
+                return Ok(moto);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err("moto_server did not answer within 30s".into())
+    }
+
+    /// Builds a scenario: its ids and addresses.
+    fn scenario(&self, name: &str, deny: Option<&str>) -> Value {
+        let script = manifest_dir().join("tests/moto/scenario.py");
+        let policy = workspace_file("docs/iam-diagnosis-policy.json");
+        let mut cmd = Command::new("python3");
+        cmd.arg(&script).arg(&self.url).arg(name);
+        if let Some(action) = deny {
+            cmd.args(["--deny", action]).arg(&policy);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "scenario {name}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+/// Starts moto, or says why not: a skip, or a failure under CI.
+fn moto_or_skip(moto: &Result<Moto, String>) -> Option<&Moto> {
+    match moto {
+        Ok(m) => Some(m),
+        Err(why) if std::env::var_os("CI").is_some() => panic!("moto is required under CI but {why}"),
+        Err(why) => {
+            netready_lab::record_skip(&format!("{why}; install moto[server] (scripts/install-test-deps.sh)"));
+            None
+        }
+    }
+}
+
+/// One moto for the tests that do not change its IAM enforcement (each builds its own VPC).
+fn shared() -> Option<&'static Moto> {
+    static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
+    moto_or_skip(MOTO.get_or_init(Moto::start))
+}
+
+fn http(method: &str, url: &str, body: &str) -> Result<String, String> {
+    let rest = url.strip_prefix("http://").ok_or("not http")?;
+    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+    let mut stream = TcpStream::connect(host).map_err(|e| e.to_string())?;
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .map_err(|e| e.to_string())?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
+    if response.starts_with("HTTP/1.1 2") || response.starts_with("HTTP/1.0 2") {
+        Ok(response)
+    } else {
+        Err(response.lines().next().unwrap_or_default().to_owned())
+    }
+}
+
+/// The ECS task metadata endpoint v4 (`/task` and the container document) and the container
+/// credentials endpoint (`/creds`), on a loopback port, in a thread.
+fn serve_task(task_arn: &str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let cluster = task_arn.split('/').nth(1).unwrap_or("default").to_owned();
+    let task = serde_json::json!({
+        "Cluster": cluster,
+        "TaskARN": task_arn,
+        "AvailabilityZone": format!("{REGION}a"),
+        "Containers": [{"Name": "runner", "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.1.10"], "IPv4SubnetCIDRBlock": "10.0.1.0/24"}]}],
+    })
+    .to_string();
+    let container = serde_json::json!({
+        "Name": "runner",
+        "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": ["10.0.1.10"], "IPv4SubnetCIDRBlock": "10.0.1.0/24"}],
+    })
+    .to_string();
+    let creds = serde_json::json!({
+        "AccessKeyId": "AKIAIOSFODNN7EXAMPLE",
+        "SecretAccessKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "Token": "container-session-token",
+        "Expiration": "2099-01-01T00:00:00Z",
+    })
+    .to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).is_err() || header == "\r\n" || header.is_empty() {
+                    break;
+                }
+            }
+            let body = match path.as_str() {
+                "/v4/task" => &task,
+                "/v4" => &container,
+                "/creds" => &creds,
+                _ => "{}",
+            };
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    base
+}
+
+struct Run {
+    code: i32,
+    json: Value,
+    stderr: String,
+}
+
+/// Runs `netready diagnose --output json` as a task would: metadata and container credentials on
+/// loopback, the AWS API at moto.
+fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
+    let base = serve_task(scenario["task_arn"].as_str().unwrap());
+    let mut cmd = Command::new(BIN);
+    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]);
+    for (service, address) in scenario["addresses"].as_object().unwrap() {
+        cmd.arg("--address").arg(format!("{service}={}", address.as_str().unwrap()));
+    }
+    for var in ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"]
+    {
+        cmd.env_remove(var);
+    }
+    cmd.env("ECS_CONTAINER_METADATA_URI_V4", format!("{base}/v4"))
+        .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", format!("{base}/creds"))
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1");
+    for (k, v) in extra_env {
+        if v.is_empty() {
+            cmd.env_remove(k);
+        } else {
+            cmd.env(k, v);
+        }
+    }
+    let out: Output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let json = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    Run { code: out.status.code().unwrap_or(-1), json, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
+    run.json["endpoints"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap()
+}
+
+fn access(run: &Run, service: &str) -> String {
+    endpoint(run, service)["access_type"].as_str().unwrap().to_owned()
+}
+
+fn finding_ids(run: &Run) -> Vec<String> {
+    run.json["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn finding<'a>(run: &'a Run, id: &str) -> &'a Value {
+    run.json["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == id)
+        .unwrap_or_else(|| panic!("no finding {id} in {:#}", run.json["findings"]))
+}
+
+const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"];
+
+#[test]
+fn nat_path() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("nat", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}\n{}", run.json, run.stderr);
+    for service in SERVICES {
+        assert_eq!(access(&run, service), "nat_gateway", "{service}");
+    }
+    let route = &endpoint(&run, "s3")["addresses"][0]["route"];
+    assert_eq!(route["route_table_id"], s["route_table"]);
+    assert_eq!(route["destination"], "0.0.0.0/0");
+    assert_eq!(route["target_id"], s["nat"]);
+    assert_eq!(route["target_type"], "nat_gateway");
+    assert_eq!(run.json["task"]["eni"], s["eni"]);
+    assert_eq!(run.json["task"]["public_ip"], serde_json::json!({"address": null, "source": "ec2"}));
+    assert_eq!(finding_ids(&run), Vec::<String>::new());
+}
+
+#[test]
+fn internet_gateway_with_a_public_ip_from_ec2() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("igw_eip", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(access(&run, "logs"), "internet_gateway");
+    assert_eq!(run.json["task"]["public_ip"]["address"], s["public_ip"]);
+    assert_eq!(run.json["task"]["public_ip"]["source"], "ec2");
+    assert_eq!(finding_ids(&run), Vec::<String>::new());
+}
+
+#[test]
+fn internet_gateway_without_a_public_ip_is_an_error() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("igw_no_public_ip", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 1);
+    let f = finding(&run, "public_ip.missing");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 5);
+    assert!(f["resources"].as_array().unwrap().contains(&s["eni"]));
+}
+
+#[test]
+fn s3_gateway_endpoint_is_gateway_endpoint() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("s3_gateway", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(access(&run, "s3"), "gateway_endpoint");
+    assert_eq!(access(&run, "logs"), "nat_gateway");
+    let route = &endpoint(&run, "s3")["addresses"][0]["route"];
+    assert_eq!(route["destination"], s["s3_prefix_list"]);
+    assert_eq!(route["target_id"], s["s3_endpoint"]);
+    assert_eq!(finding_ids(&run), Vec::<String>::new());
+}
+
+#[test]
+fn s3_gateway_endpoint_not_associated() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("s3_gateway_unassociated", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 0, "a warning: NAT carries S3");
+    assert_eq!(access(&run, "s3"), "nat_gateway");
+    let f = finding(&run, "gateway_endpoint.not_associated");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["resources"], serde_json::json!([s["s3_endpoint"], s["route_table"]]));
+    assert_eq!(f["endpoints"], serde_json::json!(["s3"]));
+}
+
+#[test]
+fn interface_endpoint_with_private_dns_has_no_finding() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("interface_private_dns", None);
+    let run = diagnose(moto, &s, &[]);
+    let ids = finding_ids(&run);
+    assert!(!ids.iter().any(|i| i.starts_with("vpc_endpoint.") || i.starts_with("vpc.")), "{ids:?}");
+}
+
+#[test]
+fn interface_endpoint_without_private_dns_and_no_other_path() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("interface_no_private_dns", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 1);
+    let f = finding(&run, "vpc_endpoint.private_dns_disabled");
+    assert_eq!(f["severity"], "error");
+    assert_eq!(f["resources"], serde_json::json!([s["endpoint"]]));
+    assert_eq!(f["endpoints"], serde_json::json!(["logs"]));
+    assert_eq!(finding(&run, "route.no_route")["severity"], "error");
+    // No endpoint at all for the others, and no route: missing.
+    let missing: Vec<&Value> =
+        run.json["findings"].as_array().unwrap().iter().filter(|f| f["id"] == "vpc_endpoint.missing").collect();
+    assert_eq!(missing.len(), 4, "{:#}", run.json["findings"]);
+}
+
+#[test]
+fn interface_endpoint_security_group_denies_the_task() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("interface_sg_denies", None);
+    let run = diagnose(moto, &s, &[]);
+    let f = finding(&run, "vpc_endpoint.ingress_denied");
+    assert!(f["resources"].as_array().unwrap().contains(&s["endpoint_sg"]));
+    assert_eq!(f["endpoints"], serde_json::json!(["logs"]));
+}
+
+#[test]
+fn dns_support_off_with_private_dns_endpoints() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("dns_support_off", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 1);
+    let f = finding(&run, "vpc.dns_support_disabled");
+    assert_eq!(f["resources"], serde_json::json!([s["vpc"]]));
+}
+
+#[test]
+fn transit_gateway_route() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("tgw", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}", run.json);
+    for service in SERVICES {
+        assert_eq!(access(&run, service), "transit_gateway", "{service}");
+    }
+    assert_eq!(endpoint(&run, "s3")["addresses"][0]["route"]["target_id"], s["tgw"]);
+}
+
+#[test]
+fn security_group_without_443_egress() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("sg_no_443", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 1);
+    let f = finding(&run, "security_group.egress_denied");
+    assert_eq!(f["resources"], serde_json::json!([s["task_sg"]]));
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 5);
+}
+
+#[test]
+fn network_acl_denies_443_out() {
+    let Some(moto) = shared() else { return };
+    let s = moto.scenario("nacl_deny", None);
+    let run = diagnose(moto, &s, &[]);
+    assert_eq!(run.code, 1);
+    let f = finding(&run, "network_acl.egress_denied");
+    assert_eq!(f["resources"], serde_json::json!([s["network_acl"]]));
+    assert!(f["what"].as_str().unwrap().contains("rule 90"), "{}", f["what"]);
+    assert!(!finding_ids(&run).contains(&"network_acl.ingress_denied".to_owned()));
+}
+
+#[test]
+fn a_user_lacking_one_action_gets_a_permission_finding() {
+    // Its own moto: IAM enforcement is switched on for the whole server.
+    let moto = Moto::start();
+    let Some(moto) = moto_or_skip(&moto) else { return };
+    let s = moto.scenario("nat", Some("ec2:DescribeNetworkAcls"));
+    http("POST", &format!("{}/moto-api/reset-auth", moto.url), "0").unwrap();
+    let key = s["access_key_id"].as_str().unwrap();
+    let secret = s["secret_access_key"].as_str().unwrap();
+    let run = diagnose(
+        moto,
+        &s,
+        &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""), ("AWS_ACCESS_KEY_ID", key), ("AWS_SECRET_ACCESS_KEY", secret)],
+    );
+    let f = finding(&run, "permission.denied");
+    assert_eq!(f["resources"], serde_json::json!(["ec2:DescribeNetworkAcls"]));
+    assert!(f["remedy"].as_str().unwrap().contains("grant ec2:DescribeNetworkAcls"));
+    assert_eq!(f["severity"], "warning");
+    // The rest was read: the NAT path is still known.
+    assert_eq!(access(&run, "s3"), "nat_gateway");
+    assert_eq!(run.code, 0, "{:#}", run.json);
+
+    // Lacking ecs:DescribeTasks, the ENI cannot be found: one finding names it.
+    let s = {
+        http("POST", &format!("{}/moto-api/reset-auth", moto.url), "inf").unwrap();
+        moto.scenario("nat", Some("ecs:DescribeTasks"))
+    };
+    http("POST", &format!("{}/moto-api/reset-auth", moto.url), "0").unwrap();
+    let run = diagnose(
+        moto,
+        &s,
+        &[
+            ("AWS_CONTAINER_CREDENTIALS_FULL_URI", ""),
+            ("AWS_ACCESS_KEY_ID", s["access_key_id"].as_str().unwrap()),
+            ("AWS_SECRET_ACCESS_KEY", s["secret_access_key"].as_str().unwrap()),
+        ],
+    );
+    let f = finding(&run, "permission.denied");
+    assert_eq!(f["resources"], serde_json::json!(["ecs:DescribeTasks"]));
+    assert!(finding_ids(&run).contains(&"diagnosis.skipped".to_owned()));
+}
+
+#[test]
+fn required_without_credentials_is_an_error_and_auto_a_note() {
+    let Some(moto) = shared() else { return };
+    let s = serde_json::json!({"task_arn": "arn:aws:ecs:eu-west-3:123456789012:task/c/1", "addresses": {"s3": "52.95.155.10"}});
+    let none = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")];
+    let run = diagnose(moto, &s, &none);
+    assert_eq!(run.code, 0);
+    assert_eq!(finding_ids(&run), ["diagnosis.skipped"]);
+    let run = diagnose(moto, &s, &[none[0], ("NETREADY_AWS_API", "required")]);
+    assert_eq!(run.code, 1);
+    assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "error");
+}
+
+#[test]
+fn usage_errors_exit_2_and_name_the_flag_or_variable() {
+    let out = Command::new(BIN).args(["diagnose", "--aws-api", "maybe"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--aws-api"));
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3"])
+        .env("NETREADY_ADDRESSES", "s4=1.2.3.4")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NETREADY_ADDRESSES"));
+    let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3", "--timeout", "soon"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env python3
+"""Builds one VPC scenario in a moto server through the AWS API (boto3) and prints what the test
+needs as JSON: the task ARN and ENI, the resource ids, and an address per endpoint.
+
+Each call makes a new VPC, cluster and task, so scenarios do not see each other.
+
+  scenario.py ENDPOINT_URL SCENARIO [--deny ACTION]
+
+Every scenario: VPC 10.0.0.0/16 (DNS support and hostnames on), task subnet 10.0.1.0/24 and
+endpoint subnet 10.0.2.0/24 in eu-west-3a, the subnet's own route table, a task security group
+(default allow-all egress) and a Fargate task (awsvpc) through ECS RunTask.
+"""
+
+import json
+import sys
+import uuid
+
+import boto3
+
+REGION = "eu-west-3"
+
+
+def client(service, url, key="testing", secret="testing"):
+    return boto3.client(
+        service,
+        endpoint_url=url,
+        region_name=REGION,
+        aws_access_key_id=key,
+        aws_secret_access_key=secret,
+    )
+
+
+def main():
+    url, scenario = sys.argv[1], sys.argv[2]
+    deny = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--deny" else None
+    ec2, ecs = client("ec2", url), client("ecs", url)
+    name = f"{scenario}-{uuid.uuid4().hex[:8]}"
+    out = {"scenario": scenario}
+
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": True})
+    # moto's RunTask needs hostnames on (it names the task ENI); real VPCs with private DNS do too.
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+    endpoint_subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.2.0/24", AvailabilityZone=f"{REGION}a")["Subnet"][
+        "SubnetId"
+    ]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+    task_sg = ec2.create_security_group(GroupName=f"task-{name}", Description="task", VpcId=vpc)["GroupId"]
+    out.update(vpc=vpc, subnet=subnet, route_table=table, task_sg=task_sg)
+
+    s3_list = next(p for p in ec2.describe_prefix_lists()["PrefixLists"] if p["PrefixListName"] == f"com.amazonaws.{REGION}.s3")
+    entries = ec2.get_managed_prefix_list_entries(PrefixListId=s3_list["PrefixListId"])["Entries"]
+    first = entries[0]["Cidr"].split("/")[0].split(".")
+    # An address inside the S3 prefix list moto has (not the region's real ranges).
+    s3_address = ".".join(first[:3] + [str(int(first[3]) + 10)])
+    out["s3_prefix_list"] = s3_list["PrefixListId"]
+    out["addresses"] = {
+        "secretsmanager": "35.180.1.1",
+        "logs": "35.180.1.2",
+        "ecr_api": "35.180.1.3",
+        "ecr_dkr": "35.180.1.4",
+        "s3": s3_address,
+    }
+
+    def igw():
+        gw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=gw, VpcId=vpc)
+        return gw
+
+    def nat():
+        public = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.100.0/24", AvailabilityZone=f"{REGION}a")["Subnet"]["SubnetId"]
+        public_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=public_table, SubnetId=public)
+        ec2.create_route(RouteTableId=public_table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw())
+        eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        gw = ec2.create_nat_gateway(SubnetId=public, AllocationId=eip)["NatGateway"]["NatGatewayId"]
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=gw)
+        out["nat"] = gw
+        return public_table
+
+    def interface(service, private_dns, ingress):
+        sg = ec2.create_security_group(GroupName=f"endpoints-{name}", Description="endpoints", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[ingress(sg)])
+        ep = ec2.create_vpc_endpoint(
+            VpcId=vpc,
+            ServiceName=f"com.amazonaws.{REGION}.{service}",
+            VpcEndpointType="Interface",
+            SubnetIds=[endpoint_subnet],
+            SecurityGroupIds=[sg],
+            PrivateDnsEnabled=private_dns,
+        )["VpcEndpoint"]
+        out["endpoint_sg"] = sg
+        out["endpoint"] = ep["VpcEndpointId"]
+        return ep
+
+    from_task = lambda sg: {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "UserIdGroupPairs": [{"GroupId": task_sg}]}
+    from_elsewhere = lambda sg: {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "10.0.9.0/24"}]}
+
+    if scenario == "nat":
+        nat()
+    elif scenario in ("igw_eip", "igw_no_public_ip"):
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw())
+    elif scenario == "s3_gateway":
+        nat()
+        out["s3_endpoint"] = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=[table]
+        )["VpcEndpoint"]["VpcEndpointId"]
+    elif scenario == "s3_gateway_unassociated":
+        public_table = nat()
+        out["s3_endpoint"] = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=[public_table]
+        )["VpcEndpoint"]["VpcEndpointId"]
+    elif scenario == "interface_private_dns":
+        nat()
+        interface("logs", True, from_task)
+    elif scenario == "interface_no_private_dns":
+        interface("logs", False, from_task)
+    elif scenario == "interface_sg_denies":
+        nat()
+        interface("logs", True, from_elsewhere)
+    elif scenario == "dns_support_off":
+        nat()
+        interface("logs", True, from_task)
+    elif scenario == "tgw":
+        tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
+        ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=tgw)
+        out["tgw"] = tgw
+    elif scenario == "sg_no_443":
+        nat()
+        ec2.revoke_security_group_egress(
+            GroupId=task_sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+        )
+        ec2.authorize_security_group_egress(
+            GroupId=task_sg,
+            IpPermissions=[{"IpProtocol": "tcp", "FromPort": 80, "ToPort": 80, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+        )
+    elif scenario == "nacl_deny":
+        nat()
+        acl = ec2.create_network_acl(VpcId=vpc)["NetworkAcl"]["NetworkAclId"]
+        for number, egress, protocol, ports, action in [
+            (90, True, "6", (443, 443), "deny"),
+            (100, True, "-1", None, "allow"),
+            (100, False, "-1", None, "allow"),
+        ]:
+            kwargs = {"PortRange": {"From": ports[0], "To": ports[1]}} if ports else {}
+            ec2.create_network_acl_entry(
+                NetworkAclId=acl,
+                RuleNumber=number,
+                Protocol=protocol,
+                RuleAction=action,
+                Egress=egress,
+                CidrBlock="0.0.0.0/0",
+                **kwargs,
+            )
+        association = next(
+            a["NetworkAclAssociationId"]
+            for a in ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnet]}])[
+                "NetworkAcls"
+            ][0]["Associations"]
+            if a["SubnetId"] == subnet
+        )
+        ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl)
+        out["network_acl"] = acl
+    else:
+        raise SystemExit(f"unknown scenario {scenario}")
+
+    ecs.create_cluster(clusterName=name)
+    ecs.register_task_definition(
+        family=name,
+        networkMode="awsvpc",
+        requiresCompatibilities=["FARGATE"],
+        cpu="256",
+        memory="512",
+        # moto's RunTask needs memory at container level.
+        containerDefinitions=[{"name": "runner", "image": "busybox", "memory": 512}],
+    )
+    task = ecs.run_task(
+        cluster=name,
+        taskDefinition=name,
+        launchType="FARGATE",
+        networkConfiguration={
+            "awsvpcConfiguration": {
+                "subnets": [subnet],
+                "securityGroups": [task_sg],
+                "assignPublicIp": "ENABLED" if scenario == "igw_eip" else "DISABLED",
+            }
+        },
+    )["tasks"][0]
+    out["task_arn"] = task["taskArn"]
+    details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+    out["eni"] = details["networkInterfaceId"]
+    out["task_ip"] = details["privateIPv4Address"]
+    if scenario == "igw_eip":
+        # moto gives the task ENI no public IP for assignPublicIp ENABLED: an Elastic IP does.
+        eip = ec2.allocate_address(Domain="vpc")
+        ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=out["eni"])
+        out["public_ip"] = eip["PublicIp"]
+    if scenario == "dns_support_off":
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": False})
+
+    if deny:
+        # A user allowed every action of the diagnosis policy except one.
+        iam = client("iam", url)
+        with open(sys.argv[5]) as f:
+            policy = json.load(f)
+        actions = [a for a in policy["Statement"][0]["Action"] if a != deny]
+        user = f"netready-{name}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(
+            UserName=user,
+            PolicyName="diagnosis",
+            PolicyDocument=json.dumps(
+                {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}
+            ),
+        )
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        out["access_key_id"] = key["AccessKeyId"]
+        out["secret_access_key"] = key["SecretAccessKey"]
+
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
