@@ -489,9 +489,17 @@ mod tests {
 
     /// A scripted DNS server on loopback, UDP and TCP on the same port.
     async fn scripted_server(script: Script) -> SocketAddr {
-        let socket = std::sync::Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-        let addr = socket.local_addr().unwrap();
-        let tcp = tokio::net::TcpListener::bind(addr).await.unwrap();
+        // A free UDP port whose TCP twin is free too (another test may hold it): try a few.
+        let mut bound = None;
+        for _ in 0..50 {
+            let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+            let addr = socket.local_addr().unwrap();
+            if let Ok(tcp) = tokio::net::TcpListener::bind(addr).await {
+                bound = Some((std::sync::Arc::new(socket), addr, tcp));
+                break;
+            }
+        }
+        let (socket, addr, tcp) = bound.expect("a UDP and TCP port pair on loopback");
         let udp_script = script.clone();
         tokio::spawn(async move {
             let mut buf = [0u8; 1500];
