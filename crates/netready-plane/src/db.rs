@@ -46,11 +46,20 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0004_compact_history.sqlite.sql"),
         postgres: include_str!("../migrations/0004_compact_history.postgres.sql"),
     },
+    Migration {
+        version: 5,
+        name: "checks",
+        sqlite: include_str!("../migrations/0005_checks.sqlite.sql"),
+        postgres: include_str!("../migrations/0005_checks.postgres.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.
 const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, \
      s.status, s.degraded, s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id";
+
+/// The tables that hold reports, for the storage benchmark.
+const HISTORY_TABLES: [&str; 5] = ["checks", "history_bodies", "latest_reports", "runner_state", "status_changes"];
 
 /// How many reports one commit may carry.
 const MAX_BATCH: usize = 512;
@@ -172,6 +181,11 @@ pub struct Store {
     metrics: std::sync::Arc<crate::observe::Metrics>,
 }
 
+/// The canonical spelling of an instant, as reports are identified: `2026-11-26T13:27:11.123Z`.
+pub fn rfc3339_ms(ms: i64) -> String {
+    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0))).to_string()
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
@@ -288,7 +302,7 @@ impl Store {
     /// Deletes a runner with its reports, state and status changes; false when there is none.
     pub async fn delete_runner(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["status_changes", "report_bodies", "reports", "runner_state"] {
+        for table in ["status_changes", "history_bodies", "latest_reports", "checks", "runner_state"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
         }
         let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -405,7 +419,8 @@ impl Store {
     /// state from one moment beside a report from another.
     pub async fn runner_with_report(&self, id: &str) -> Result<Option<(RunnerRow, Option<String>)>, StoreError> {
         let sql = RUNNER_WITH_STATE.replacen("SELECT ", "SELECT b.body, ", 1)
-            + " LEFT JOIN report_bodies b ON b.runner_id = s.runner_id AND b.checked_at = s.checked_at WHERE r.id = $1";
+            + " LEFT JOIN latest_reports b ON b.runner_id = s.runner_id AND b.checked_at_ms = s.checked_at_ms \
+               WHERE r.id = $1";
         let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
         row.map(|r| Ok((RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? }, r.try_get("body")?))).transpose()
     }
@@ -431,7 +446,7 @@ impl Store {
 
     pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
         let rows = sqlx::query(
-            "SELECT checked_at, received_at, status, degraded, summary FROM reports WHERE runner_id = $1 \
+            "SELECT checked_at_ms, received_at, status, degraded, summary FROM checks WHERE runner_id = $1 \
              ORDER BY checked_at_ms DESC LIMIT $2",
         )
         .bind(id)
@@ -441,7 +456,7 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(ReportSummary {
-                    checked_at: r.try_get("checked_at")?,
+                    checked_at: rfc3339_ms(r.try_get("checked_at_ms")?),
                     received_at: r.try_get("received_at")?,
                     status: r.try_get("status")?,
                     degraded: r.try_get("degraded")?,
@@ -452,7 +467,8 @@ impl Store {
     }
 
     /// Bytes the database takes for reports: on SQLite the whole file after a WAL checkpoint, on
-    /// PostgreSQL the reports table with its indexes and TOAST. For the storage benchmark.
+    /// PostgreSQL every table that holds reports, with its indexes and TOAST, after a `VACUUM`.
+    /// For the storage benchmark.
     pub async fn report_storage_bytes(&self) -> Result<i64, StoreError> {
         match self.backend {
             Backend::Sqlite => {
@@ -462,22 +478,29 @@ impl Store {
                 Ok(pages * size)
             }
             Backend::Postgres => {
-                sqlx::raw_sql("VACUUM reports").execute(&self.pool).await?;
-                Ok(sqlx::query_scalar("SELECT pg_total_relation_size('reports')::BIGINT").fetch_one(&self.pool).await?)
+                let mut total = 0;
+                for table in HISTORY_TABLES {
+                    sqlx::raw_sql(&format!("VACUUM {table}")).execute(&self.pool).await?;
+                    total += sqlx::query_scalar::<_, i64>(&format!("SELECT pg_total_relation_size('{table}')::BIGINT"))
+                        .fetch_one(&self.pool)
+                        .await?;
+                }
+                Ok(total)
             }
         }
     }
 
-    /// How many of a runner's stored reports keep their full body (the rest are compact rows).
+    /// How many of a runner's past reports keep their full body in history (the first of each
+    /// run, and late reports); the newest report's body is kept besides, in `latest_reports`.
     pub async fn count_bodies(&self, id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM report_bodies WHERE runner_id = $1")
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM history_bodies WHERE runner_id = $1")
             .bind(id)
             .fetch_one(&self.pool)
             .await?)
     }
 
     pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
-        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM reports WHERE runner_id = $1")
+        Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM checks WHERE runner_id = $1")
             .bind(id)
             .fetch_one(&self.pool)
             .await?)
@@ -539,22 +562,17 @@ impl Store {
         !self.writer.is_closed()
     }
 
-    /// Deletes reports and status changes received before `before_ms`, except each runner's
-    /// newest report. Returns how many reports went.
+    /// Deletes checks (with their bodies) and status changes from before `before_ms`, except each
+    /// runner's newest check. Returns how many checks went.
     pub async fn prune(&self, before_ms: i64) -> Result<u64, StoreError> {
         let done = sqlx::query(
-            "DELETE FROM reports WHERE received_at < $1 AND NOT EXISTS (SELECT 1 FROM runner_state s \
-             WHERE s.runner_id = reports.runner_id AND s.checked_at = reports.checked_at)",
+            "DELETE FROM checks WHERE checked_at_ms < $1 AND NOT EXISTS (SELECT 1 FROM runner_state s \
+             WHERE s.runner_id = checks.runner_id AND s.checked_at_ms = checks.checked_at_ms)",
         )
         .bind(before_ms)
         .execute(&self.pool)
         .await?;
-        sqlx::query(
-            "DELETE FROM report_bodies WHERE NOT EXISTS (SELECT 1 FROM reports r \
-             WHERE r.runner_id = report_bodies.runner_id AND r.checked_at = report_bodies.checked_at)",
-        )
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("DELETE FROM history_bodies WHERE checked_at_ms < $1").bind(before_ms).execute(&self.pool).await?;
         sqlx::query("DELETE FROM status_changes WHERE at_ms < $1").bind(before_ms).execute(&self.pool).await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at < $1").bind(now_ms()).execute(&self.pool).await?;
         Ok(done.rows_affected())
@@ -585,6 +603,22 @@ fn state_of(r: &sqlx::any::AnyRow) -> Result<Option<State>, StoreError> {
 }
 
 async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
+    migrate_up_to(pool, backend, i64::MAX).await
+}
+
+/// Applies the database's schema up to `version` only, and nothing else: for tests of a
+/// migration over data that an older plane wrote. Not a way to run a plane on an old schema.
+#[doc(hidden)]
+pub async fn migrate_database_up_to(database: &str, version: i64) -> Result<(), StoreError> {
+    install_default_drivers();
+    let (url, backend) = database_url(database)?;
+    let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+    let done = migrate_up_to(&pool, backend, version).await;
+    pool.close().await;
+    done
+}
+
+async fn migrate_up_to(pool: &AnyPool, backend: Backend, up_to: i64) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     if backend == Backend::Postgres {
         // Several replicas may start at once: one migrates, the others wait.
@@ -597,7 +631,7 @@ async fn migrate(pool: &AnyPool, backend: Backend) -> Result<(), StoreError> {
         )
         .execute(&mut *conn)
         .await?;
-        for Migration { version, name, sqlite, postgres } in MIGRATIONS {
+        for Migration { version, name, sqlite, postgres } in MIGRATIONS.iter().filter(|m| m.version <= up_to) {
             let sql = if backend == Backend::Postgres { postgres } else { sqlite };
             let checksum = hex(&Sha256::digest(sql.as_bytes()));
             let applied: Option<String> =
@@ -687,21 +721,19 @@ struct Current {
     status: String,
     degraded: String,
     fingerprint: String,
-    /// Whether the state's report keeps its body as the first of its run.
-    run_start: bool,
 }
 
 /// Commits a batch in a handful of statements, whatever its size: per-runner locks (PostgreSQL),
-/// the current state of the runners concerned, the reports (duplicates skipped; bodies only where
-/// history needs them), the bodies that became redundant, the new states, the status changes.
+/// the current state of the runners concerned, the compact rows (duplicates skipped), the bodies
+/// history keeps (only when a run starts), the runners' latest bodies, the new states, the status
+/// changes. A steady network costs four statements per batch (five on PostgreSQL).
 async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
     use std::collections::{BTreeMap, HashSet};
 
     let received = now_ms();
     // The same report twice in one batch: the second is a duplicate.
     let mut seen = HashSet::new();
-    let firsts: Vec<bool> =
-        batch.iter().map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at.as_str()))).collect();
+    let firsts: Vec<bool> = batch.iter().map(|(r, _)| seen.insert((r.runner_id.as_str(), r.checked_at_ms))).collect();
     let fresh: Vec<&NewReport> = batch.iter().zip(&firsts).filter(|(_, first)| **first).map(|((r, _), _)| r).collect();
     let mut ids: Vec<&str> = fresh.iter().map(|r| r.runner_id.as_str()).collect();
     ids.sort_unstable();
@@ -725,7 +757,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
 
     // The runners' current state.
     let sql = format!(
-        "SELECT runner_id, checked_at, checked_at_ms, status, degraded, fingerprint, run_start FROM runner_state \
+        "SELECT runner_id, checked_at, checked_at_ms, status, degraded, fingerprint FROM runner_state \
          WHERE runner_id IN ({})",
         (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
     );
@@ -743,30 +775,27 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
                 status: row.try_get("status")?,
                 degraded: row.try_get("degraded")?,
                 fingerprint: row.try_get("fingerprint")?,
-                run_start: row.try_get::<i64, _>("run_start")? != 0,
             },
         );
     }
 
     // Walk each runner's reports in time order. A report newer than the state becomes the state
-    // (it cannot be stored already: the state is the newest stored), a different status is a
-    // change, and one equal to the state but for timings continues its run: the state's body is
-    // then redundant unless it started the run. Older reports are history only, kept whole.
+    // (it cannot be stored already: the state is the newest stored) and the runner's latest body;
+    // a different status is a change. A report that differs from the one before it in more than
+    // timings starts a run, and its body is kept in history; one equal but for timings continues
+    // the run, and history keeps only its compact row. Older reports are history only, kept whole.
     let mut per_runner: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (i, r) in fresh.iter().enumerate() {
         per_runner.entry(r.runner_id.as_str()).or_default().push(i);
     }
-    let mut keep_body = vec![true; fresh.len()];
     let mut run_start = vec![true; fresh.len()];
-    let mut blank: Vec<(String, String)> = Vec::new();
     let mut states: Vec<(&str, Current)> = Vec::new();
+    let mut latest: Vec<usize> = Vec::new();
     let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
     for (id, mut indexes) in per_runner {
         indexes.sort_by_key(|i| fresh[*i].checked_at_ms);
         let mut state = current.get(id).cloned();
-        // The newest report taken so far in this batch, whose body may still be blanked here.
-        let mut in_batch: Option<usize> = None;
-        let mut advanced = false;
+        let mut newest: Option<usize> = None;
         for i in indexes {
             let r = fresh[i];
             if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
@@ -776,94 +805,86 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
             if previous.as_deref() != Some(r.status.as_str()) {
                 changes.push((id, r.checked_at_ms, previous, r.status.clone()));
             }
-            let same = state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
-            run_start[i] = !same;
-            if let (true, Some(s)) = (same, &state)
-                && !s.run_start
-            {
-                match in_batch {
-                    Some(j) => keep_body[j] = false,
-                    None => blank.push((id.to_owned(), s.checked_at.clone())),
-                }
-            }
+            run_start[i] = !state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
             state = Some(Current {
                 checked_at: r.checked_at.clone(),
                 checked_at_ms: r.checked_at_ms,
                 status: r.status.clone(),
                 degraded: r.degraded.clone(),
                 fingerprint: r.fingerprint.clone(),
-                run_start: run_start[i],
             });
-            in_batch = Some(i);
-            advanced = true;
+            newest = Some(i);
         }
         // Only a newer report moves the state (and the runner's freshness): a late or
         // backfilled one is history only.
-        if let (true, Some(state)) = (advanced, state) {
+        if let (Some(i), Some(state)) = (newest, state) {
             states.push((id, state));
+            latest.push(i);
         }
     }
 
-    // The compact rows (their `body` column stays empty since schema 4), then the bodies history keeps.
+    // The compact rows, then the bodies history keeps, then each runner's latest body.
     let sql = format!(
-        "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body, summary, \
-         run_start) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING RETURNING runner_id, checked_at",
-        placeholders(fresh.len(), 9)
+        "INSERT INTO checks (runner_id, checked_at_ms, received_at, run_start, status, degraded, summary) \
+         VALUES {} ON CONFLICT (runner_id, checked_at_ms) DO NOTHING RETURNING runner_id, checked_at_ms",
+        placeholders(fresh.len(), 7)
     );
     let mut q = sqlx::query(&sql);
     for (i, r) in fresh.iter().enumerate() {
         q = q
             .bind(&r.runner_id)
-            .bind(&r.checked_at)
             .bind(r.checked_at_ms)
             .bind(received)
+            .bind(i16::from(run_start[i]))
             .bind(&r.status)
             .bind(&r.degraded)
-            .bind("")
-            .bind(&r.summary)
-            .bind(i64::from(run_start[i]));
+            .bind(&r.summary);
     }
     let mut inserted = HashSet::new();
     for row in q.fetch_all(&mut *tx).await? {
-        inserted.insert((row.try_get::<String, _>("runner_id")?, row.try_get::<String, _>("checked_at")?));
+        inserted.insert((row.try_get::<String, _>("runner_id")?, row.try_get::<i64, _>("checked_at_ms")?));
     }
-    let bodies: Vec<&NewReport> = fresh
+    let kept: Vec<&NewReport> = fresh
         .iter()
         .enumerate()
-        .filter(|(i, r)| keep_body[*i] && inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())))
+        .filter(|(i, r)| run_start[*i] && inserted.contains(&(r.runner_id.clone(), r.checked_at_ms)))
         .map(|(_, r)| *r)
         .collect();
-    if !bodies.is_empty() {
+    if !kept.is_empty() {
         let sql = format!(
-            "INSERT INTO report_bodies (runner_id, checked_at, body) VALUES {} ON CONFLICT (runner_id, checked_at) DO NOTHING",
-            placeholders(bodies.len(), 3)
+            "INSERT INTO history_bodies (runner_id, checked_at_ms, body) VALUES {} \
+             ON CONFLICT (runner_id, checked_at_ms) DO NOTHING",
+            placeholders(kept.len(), 3)
         );
         let mut q = sqlx::query(&sql);
-        for r in &bodies {
-            q = q.bind(&r.runner_id).bind(&r.checked_at).bind(&r.body);
+        for r in &kept {
+            q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
         q.execute(&mut *tx).await?;
     }
-    if !blank.is_empty() {
+    if !latest.is_empty() {
         let sql = format!(
-            "DELETE FROM report_bodies WHERE (runner_id, checked_at) IN (VALUES {})",
-            placeholders(blank.len(), 2)
+            "INSERT INTO latest_reports (runner_id, checked_at_ms, body) VALUES {} \
+             ON CONFLICT (runner_id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms, body = excluded.body \
+             WHERE latest_reports.checked_at_ms < excluded.checked_at_ms",
+            placeholders(latest.len(), 3)
         );
         let mut q = sqlx::query(&sql);
-        for (id, at) in &blank {
-            q = q.bind(id).bind(at);
+        for i in &latest {
+            let r = fresh[*i];
+            q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
         q.execute(&mut *tx).await?;
     }
     if !states.is_empty() {
         let sql = format!(
             "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at, \
-             fingerprint, run_start) VALUES {} \
+             fingerprint) VALUES {} \
              ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, checked_at_ms = excluded.checked_at_ms, \
              status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at, \
-             fingerprint = excluded.fingerprint, run_start = excluded.run_start \
+             fingerprint = excluded.fingerprint \
              WHERE runner_state.checked_at_ms < excluded.checked_at_ms",
-            placeholders(states.len(), 8)
+            placeholders(states.len(), 7)
         );
         let mut q = sqlx::query(&sql);
         for (id, s) in &states {
@@ -874,8 +895,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
                 .bind(&s.status)
                 .bind(&s.degraded)
                 .bind(received)
-                .bind(&s.fingerprint)
-                .bind(i64::from(s.run_start));
+                .bind(&s.fingerprint);
         }
         q.execute(&mut *tx).await?;
     }
@@ -895,12 +915,12 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
 }
 
 /// Each request's answer: created when its report was inserted by this batch, else a duplicate.
-fn stored_of(batch: &[Job], firsts: &[bool], inserted: &std::collections::HashSet<(String, String)>) -> Vec<Stored> {
+fn stored_of(batch: &[Job], firsts: &[bool], inserted: &std::collections::HashSet<(String, i64)>) -> Vec<Stored> {
     batch
         .iter()
         .zip(firsts)
         .map(|((r, _), first)| {
-            if *first && inserted.contains(&(r.runner_id.clone(), r.checked_at.clone())) {
+            if *first && inserted.contains(&(r.runner_id.clone(), r.checked_at_ms)) {
                 Stored::Created
             } else {
                 Stored::Duplicate

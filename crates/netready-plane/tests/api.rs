@@ -323,6 +323,84 @@ async fn migrations_apply_once_and_reopen_cleanly() {
     assert_eq!(store.runner(&id).await.unwrap().unwrap().name, "kept");
 }
 
+/// What a plane of schema 4 stored (compact rows in `reports`, bodies in `report_bodies` keyed by
+/// the text timestamp) is all there after schema 5: the history, the newest body, the first body
+/// of each run; two spellings of one instant become one check.
+async fn schema_4_history_survives_the_move_to_checks(url: &str) {
+    netready_plane::db::migrate_database_up_to(url, 4).await.unwrap();
+    {
+        use sqlx::any::{AnyPoolOptions, install_default_drivers};
+        install_default_drivers();
+        let url = if url.starts_with("postgres") { url.to_owned() } else { format!("sqlite://{url}") };
+        let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        sqlx::query("INSERT INTO runners (id, name, token_hash, created_at) VALUES ('rn-000000000004', 'old', 'h', 0)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let rows = [
+            ("2026-11-26T10:00:00.000Z", 1_795_687_200_000i64, "degraded", 1),
+            ("2026-11-26T10:05:00.000Z", 1_795_687_500_000, "degraded", 0),
+            ("2026-11-26T10:05:00.0000Z", 1_795_687_500_000, "degraded", 0),
+            ("2026-11-26T10:10:00.000Z", 1_795_687_800_000, "ready", 1),
+        ];
+        for (at, ms, status, run_start) in rows {
+            sqlx::query(
+                "INSERT INTO reports (runner_id, checked_at, checked_at_ms, received_at, status, degraded, body, \
+                 summary, run_start) VALUES ('rn-000000000004', $1, $2, $2, $3, '[]', '', 'fv1', $4)",
+            )
+            .bind(at)
+            .bind(ms)
+            .bind(status)
+            .bind(run_start)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        for at in ["2026-11-26T10:00:00.000Z", "2026-11-26T10:10:00.000Z"] {
+            let mut body = report();
+            body["checked_at"] = json!(at);
+            sqlx::query("INSERT INTO report_bodies (runner_id, checked_at, body) VALUES ('rn-000000000004', $1, $2)")
+                .bind(at)
+                .bind(body.to_string())
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+        sqlx::query(
+            "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at, \
+             fingerprint, run_start) VALUES ('rn-000000000004', '2026-11-26T10:10:00.000Z', 1795687800000, 'ready', \
+             '[]', 1795687800000, 'f', 1)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    let store = netready_plane::Store::open(url).await.unwrap();
+    assert_eq!(store.count_reports("rn-000000000004").await.unwrap(), 3, "two spellings of 10:05 are one check");
+    assert_eq!(store.count_bodies("rn-000000000004").await.unwrap(), 2, "the run starts at 10:00 and 10:10");
+    let router = router(&store);
+    let one = call(&router, admin_get("/api/v1/runners/rn-000000000004")).await.json();
+    assert_eq!(one["report"]["checked_at"], "2026-11-26T10:10:00.000Z", "the newest body: {one}");
+    let history = call(&router, admin_get("/api/v1/runners/rn-000000000004/history")).await.json();
+    let times: Vec<&str> =
+        history["reports"].as_array().unwrap().iter().map(|r| r["checked_at"].as_str().unwrap()).collect();
+    assert_eq!(times, ["2026-11-26T10:10:00.000Z", "2026-11-26T10:05:00.000Z", "2026-11-26T10:00:00.000Z"]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn schema_4_history_survives_the_move_to_checks_sqlite() {
+    let db = support::sqlite();
+    schema_4_history_survives_the_move_to_checks(&db.url).await;
+}
+
+#[tokio::test]
+async fn schema_4_history_survives_the_move_to_checks_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    schema_4_history_survives_the_move_to_checks(&db.url).await;
+}
+
 #[tokio::test]
 async fn openapi_and_health_are_public() {
     let db = support::sqlite();
@@ -470,11 +548,17 @@ async fn postgres_stores_reports_with_lz4_when_the_server_has_it() {
     use sqlx::Connection;
     let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let method: Option<String> =
-        sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM report_bodies LIMIT 1")
+        sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM latest_reports LIMIT 1")
             .fetch_one(&mut c)
             .await
             .unwrap();
     // Debian's PostgreSQL 15 has lz4; a 5 KiB report is compressed inline.
+    assert_eq!(method.as_deref(), Some("lz4"));
+    let method: Option<String> =
+        sqlx::query_scalar("SELECT pg_column_compression(body)::text FROM history_bodies LIMIT 1")
+            .fetch_one(&mut c)
+            .await
+            .unwrap();
     assert_eq!(method.as_deref(), Some("lz4"));
     store.close().await;
 }
@@ -830,25 +914,32 @@ both_backends!(history_is_compact_when_nothing_changes, |store: netready_plane::
             assert_eq!(call(&router, post_report(&id, Some(&token), r.to_string())).await.status, StatusCode::CREATED);
         }
     };
-    // Ten checks of the same network: the first and the newest keep their body.
-    for i in 0..10 {
+    // Ten checks of the same network: history keeps the first one's body (the newest one's is
+    // kept apart, as the runner's latest report).
+    for i in 1..11 {
         post(i, report()).await;
     }
     assert_eq!(store.count_reports(&id).await.unwrap(), 10);
-    assert_eq!(store.count_bodies(&id).await.unwrap(), 2, "first of the run and the newest");
-    // The network changes: the new report starts a run; the previous newest loses its body.
-    post(10, with_status(report(), "ready")).await;
+    assert_eq!(store.count_bodies(&id).await.unwrap(), 1, "the first of the run");
+    // The network changes: the new report starts a run, whose first body history keeps.
     post(11, with_status(report(), "ready")).await;
     post(12, with_status(report(), "ready")).await;
-    assert_eq!(store.count_bodies(&id).await.unwrap(), 4, "two runs: two starts, the newest, and the old run's start");
+    post(13, with_status(report(), "ready")).await;
+    assert_eq!(store.count_bodies(&id).await.unwrap(), 2, "two runs, two starts");
+    // A late report (older than the newest) is history only, kept whole; the newest stays.
+    post(0, report()).await;
+    assert_eq!(store.count_bodies(&id).await.unwrap(), 3, "the late report is kept whole");
     // The newest report is served whole, the history as compact rows.
     let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
-    assert_eq!(one["report"]["checked_at"], "2026-11-26T10:12:00.000Z");
+    assert_eq!(one["report"]["checked_at"], "2026-11-26T10:13:00.000Z");
+    assert_eq!(one["report"]["status"], "ready");
     assert_eq!(one["report"]["endpoints"].as_array().unwrap().len(), 5);
     let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history"))).await.json();
-    let summaries: Vec<&str> =
-        history["reports"].as_array().unwrap().iter().map(|r| r["summary"].as_str().unwrap()).collect();
-    assert_eq!(summaries.len(), 13);
+    let reports = history["reports"].as_array().unwrap();
+    let summaries: Vec<&str> = reports.iter().map(|r| r["summary"].as_str().unwrap()).collect();
+    assert_eq!(summaries.len(), 14);
+    assert_eq!(reports[0]["checked_at"], "2026-11-26T10:13:00.000Z", "the canonical spelling, from the key");
+    assert_eq!(reports[13]["checked_at"], "2026-11-26T10:00:00.000Z");
     assert!(summaries[0].starts_with("fv") && summaries[0].contains(",fv"), "{summaries:?}");
-    assert!(summaries[12].contains(",nv"), "the oldest had logs at none: {summaries:?}");
+    assert!(summaries[13].contains(",nv"), "the oldest had logs at none: {summaries:?}");
 });
