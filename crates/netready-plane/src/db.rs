@@ -221,6 +221,10 @@ impl Store {
         let (url, backend) = database_url(database)?;
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            // A SQLite connection is a file handle in this process: it cannot go stale, and a
+            // ping before every use is a round trip to its worker thread. PostgreSQL
+            // connections can (a server restart), so they are tested.
+            .test_before_acquire(backend == Backend::Postgres)
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await

@@ -179,6 +179,7 @@ pub fn validate(
     let shape = |e: serde_json::Error| {
         ApiError::unprocessable("invalid_report", format!("the report does not match schema version {version}: {e}"))
     };
+    let fingerprint = fingerprint(&value);
     let (report, body) = match version {
         1 => {
             let v1: netready_check::report::v1::ReportV1 = serde_json::from_value(value).map_err(shape)?;
@@ -240,10 +241,7 @@ pub fn validate(
         ));
     }
     // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
-    let canonical = humantime::format_rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(checked_at_ms as u64),
-    )
-    .to_string();
+    let canonical = crate::db::rfc3339_ms(checked_at_ms);
     let degraded: Vec<Value> = report
         .degraded_endpoints()
         .map(|e| {
@@ -261,35 +259,77 @@ pub fn validate(
         checked_at_ms,
         status: report.status.as_str().to_owned(),
         degraded: Value::Array(degraded).to_string(),
-        fingerprint: fingerprint(&report),
+        fingerprint,
         summary: summary(&report),
         body,
     })
 }
 
 /// What identifies a report but for its timings (and the order DNS gave addresses in): two
-/// reports with the same fingerprint describe the same network. 16 hex digits of SHA-256.
-pub fn fingerprint(report: &Report) -> String {
-    use sha2::Digest;
-    let mut r = report.clone();
-    r.checked_at.clear();
-    r.duration_ms = 0;
-    for e in &mut r.endpoints {
-        e.dns.duration_ms = 0;
-        e.dns.queries.iter_mut().for_each(|q| q.duration_ms = 0);
-        e.dns.addresses.sort_by_key(|a| a.ip);
-        e.connections.sort_by_key(|c| c.ip);
-        for c in &mut e.connections {
-            c.tcp.duration_ms = 0;
-            c.tcp.budget_ms = 0;
-            if let Some(t) = &mut c.tls {
-                t.duration_ms = 0;
-                t.budget_ms = 0;
+/// reports with the same fingerprint describe the same network. 16 hex digits of SHA-256 over the
+/// report as received, without the members that time it (`checked_at`, every `duration_ms` and
+/// `budget_ms`), the elements of `addresses` and `connections` in a fixed order. Read from the
+/// parsed JSON without copying it: this runs for every report.
+pub fn fingerprint(report: &Value) -> String {
+    use sha2::{Digest, Sha256};
+    const TIMINGS: [&str; 3] = ["checked_at", "duration_ms", "budget_ms"];
+    const UNORDERED: [&str; 2] = ["addresses", "connections"];
+
+    fn feed(h: &mut Sha256, v: &Value, unordered: bool) {
+        match v {
+            Value::Null => h.update(b"n"),
+            Value::Bool(b) => h.update(if *b { b"t" } else { b"f" }),
+            Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => {
+                    h.update(b"u");
+                    h.update(u.to_le_bytes());
+                }
+                (None, Some(i)) => {
+                    h.update(b"i");
+                    h.update(i.to_le_bytes());
+                }
+                (None, None) => {
+                    h.update(b"d");
+                    h.update(n.as_f64().unwrap_or(f64::NAN).to_bits().to_le_bytes());
+                }
+            },
+            Value::String(s) => {
+                h.update(b"s");
+                h.update((s.len() as u64).to_le_bytes());
+                h.update(s.as_bytes());
+            }
+            Value::Array(items) if unordered => {
+                let mut digests: Vec<[u8; 32]> = items
+                    .iter()
+                    .map(|item| {
+                        let mut e = Sha256::new();
+                        feed(&mut e, item, false);
+                        e.finalize().into()
+                    })
+                    .collect();
+                digests.sort_unstable();
+                h.update(b"{");
+                digests.iter().for_each(|d| h.update(d));
+            }
+            Value::Array(items) => {
+                h.update(b"[");
+                h.update((items.len() as u64).to_le_bytes());
+                items.iter().for_each(|item| feed(h, item, false));
+            }
+            Value::Object(members) => {
+                h.update(b"o");
+                for (key, value) in members.iter().filter(|(k, _)| !TIMINGS.contains(&k.as_str())) {
+                    h.update((key.len() as u64).to_le_bytes());
+                    h.update(key.as_bytes());
+                    feed(h, value, UNORDERED.contains(&key.as_str()));
+                }
+                h.update(b"e");
             }
         }
     }
-    let bytes = serde_json::to_vec(&r).unwrap_or_default();
-    crate::db::hex(&sha2::Sha256::digest(&bytes)[..8])
+    let mut h = Sha256::new();
+    feed(&mut h, report, false);
+    crate::db::hex(&h.finalize()[..8])
 }
 
 /// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
@@ -323,25 +363,38 @@ pub fn summary(report: &Report) -> String {
 mod tests {
     use super::*;
 
+    fn value() -> Value {
+        serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap()
+    }
+
     fn fixture() -> Report {
-        let v: Value =
-            serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap();
-        Report::from_value(v).unwrap()
+        Report::from_value(value()).unwrap()
     }
 
     #[test]
     fn the_fingerprint_ignores_timings_and_address_order_only() {
-        let a = fixture();
+        let a = value();
+        assert!(a["endpoints"][4]["connections"].as_array().unwrap().len() > 1, "the fixture has two addresses");
         let mut b = a.clone();
-        b.checked_at = "2026-11-26T14:00:00.000Z".into();
-        b.duration_ms += 17;
-        b.endpoints[4].dns.addresses.reverse();
-        b.endpoints[4].connections.reverse();
-        b.endpoints[0].connections[0].tcp.duration_ms += 3;
+        b["checked_at"] = json!("2026-11-26T14:00:00.000Z");
+        b["duration_ms"] = json!(a["duration_ms"].as_u64().unwrap() + 17);
+        b["endpoints"][4]["dns"]["addresses"].as_array_mut().unwrap().reverse();
+        b["endpoints"][4]["connections"].as_array_mut().unwrap().reverse();
+        b["endpoints"][0]["connections"][0]["tcp"]["duration_ms"] = json!(99);
+        b["endpoints"][0]["connections"][0]["tcp"]["budget_ms"] = json!(1);
         assert_eq!(fingerprint(&a), fingerprint(&b));
+        // Anything else is the network: an outcome, the order of the endpoints, a configured timeout.
         let mut c = a.clone();
-        c.endpoints[1].reachability = netready_check::classify::Reachability::Full;
+        c["endpoints"][1]["reachability"] = json!("full");
         assert_ne!(fingerprint(&a), fingerprint(&c));
+        let mut d = a.clone();
+        d["endpoints"].as_array_mut().unwrap().swap(0, 1);
+        assert_ne!(fingerprint(&a), fingerprint(&d));
+        let mut e = a.clone();
+        e["endpoints"][0]["connections"][0]["tcp"] = json!({"outcome": "refused", "error": "x", "duration_ms": 1});
+        assert_ne!(fingerprint(&a), fingerprint(&e));
+        // Strings cannot run into each other: ["ab", "c"] is not ["a", "bc"].
+        assert_ne!(fingerprint(&json!(["ab", "c"])), fingerprint(&json!(["a", "bc"])));
         assert_eq!(fingerprint(&a).len(), 16);
     }
 
