@@ -224,7 +224,7 @@ impl Store {
             // A SQLite connection is a file handle in this process: it cannot go stale, and a
             // ping before every use is a round trip to its worker thread. PostgreSQL
             // connections can (a server restart), so they are tested.
-            .test_before_acquire(backend == Backend::Postgres)
+            .test_before_acquire(false)
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await
@@ -730,7 +730,9 @@ struct Current {
 /// Commits a batch in a handful of statements, whatever its size: per-runner locks (PostgreSQL),
 /// the current state of the runners concerned, the compact rows (duplicates skipped), the bodies
 /// history keeps (only when a run starts), the runners' latest bodies, the new states, the status
-/// changes. A steady network costs four statements per batch (five on PostgreSQL).
+/// changes. A steady network costs four statements per batch on SQLite (the state, then the compact
+/// rows, the latest bodies and the states); on PostgreSQL three round trips (the locks, the state,
+/// then every write in one statement).
 async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
     use std::collections::{BTreeMap, HashSet};
 
@@ -827,99 +829,213 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
         }
     }
 
-    // The compact rows, then the bodies history keeps, then each runner's latest body.
-    let sql = format!(
-        "INSERT INTO checks (runner_id, checked_at_ms, received_at, run_start, status, degraded, summary) \
-         VALUES {} ON CONFLICT (runner_id, checked_at_ms) DO NOTHING RETURNING runner_id, checked_at_ms",
-        placeholders(fresh.len(), 7)
-    );
-    let mut q = sqlx::query(&sql);
-    for (i, r) in fresh.iter().enumerate() {
-        q = q
-            .bind(&r.runner_id)
-            .bind(r.checked_at_ms)
-            .bind(received)
-            .bind(i16::from(run_start[i]))
-            .bind(&r.status)
-            .bind(&r.degraded)
-            .bind(&r.summary);
+    let plan = Plan { fresh, run_start, latest, states, changes, received };
+    let inserted = match backend {
+        Backend::Sqlite => plan.apply_sqlite(&mut tx).await?,
+        Backend::Postgres => plan.apply_postgres(&mut tx).await?,
+    };
+    tx.commit().await?;
+    Ok(stored_of(batch, &firsts, &inserted))
+}
+
+/// What a batch writes, decided from the runners' current state.
+struct Plan<'a> {
+    /// The batch's reports, without the repeats within it.
+    fresh: Vec<&'a NewReport>,
+    /// Per report of `fresh`: whether it starts a run (its body is kept in history).
+    run_start: Vec<bool>,
+    /// Indexes into `fresh` of each advancing runner's newest report.
+    latest: Vec<usize>,
+    states: Vec<(&'a str, Current)>,
+    changes: Vec<(&'a str, i64, Option<String>, String)>,
+    received: i64,
+}
+
+type Inserted = std::collections::HashSet<(String, i64)>;
+
+impl Plan<'_> {
+    fn inserted_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Inserted, sqlx::Error> {
+        rows.iter()
+            .map(|row| Ok((row.try_get::<String, _>("runner_id")?, row.try_get::<i64, _>("checked_at_ms")?)))
+            .collect()
     }
-    let mut inserted = HashSet::new();
-    for row in q.fetch_all(&mut *tx).await? {
-        inserted.insert((row.try_get::<String, _>("runner_id")?, row.try_get::<i64, _>("checked_at_ms")?));
-    }
-    let kept: Vec<&NewReport> = fresh
-        .iter()
-        .enumerate()
-        .filter(|(i, r)| run_start[*i] && inserted.contains(&(r.runner_id.clone(), r.checked_at_ms)))
-        .map(|(_, r)| *r)
-        .collect();
-    if !kept.is_empty() {
+
+    /// SQLite: one statement per table (each a round trip to the connection's thread, no network).
+    async fn apply_sqlite(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Inserted, sqlx::Error> {
         let sql = format!(
-            "INSERT INTO history_bodies (runner_id, checked_at_ms, body) VALUES {} \
-             ON CONFLICT (runner_id, checked_at_ms) DO NOTHING",
-            placeholders(kept.len(), 3)
+            "INSERT INTO checks (runner_id, checked_at_ms, received_at, run_start, status, degraded, summary) \
+             VALUES {} ON CONFLICT (runner_id, checked_at_ms) DO NOTHING RETURNING runner_id, checked_at_ms",
+            placeholders(self.fresh.len(), 7)
         );
         let mut q = sqlx::query(&sql);
+        for (i, r) in self.fresh.iter().enumerate() {
+            q = q
+                .bind(&r.runner_id)
+                .bind(r.checked_at_ms)
+                .bind(self.received)
+                .bind(i16::from(self.run_start[i]))
+                .bind(&r.status)
+                .bind(&r.degraded)
+                .bind(&r.summary);
+        }
+        let inserted = Self::inserted_of(q.fetch_all(&mut **tx).await?)?;
+        let kept: Vec<&NewReport> = self
+            .fresh
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| self.run_start[*i] && inserted.contains(&(r.runner_id.clone(), r.checked_at_ms)))
+            .map(|(_, r)| *r)
+            .collect();
+        if !kept.is_empty() {
+            let sql = format!(
+                "INSERT INTO history_bodies (runner_id, checked_at_ms, body) VALUES {} \
+                 ON CONFLICT (runner_id, checked_at_ms) DO NOTHING",
+                placeholders(kept.len(), 3)
+            );
+            let mut q = sqlx::query(&sql);
+            for r in &kept {
+                q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        if !self.latest.is_empty() {
+            let sql = format!("{} VALUES {} {LATEST_UPSERT}", LATEST_INSERT, placeholders(self.latest.len(), 3));
+            let mut q = sqlx::query(&sql);
+            for i in &self.latest {
+                let r = self.fresh[*i];
+                q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        if !self.states.is_empty() {
+            let sql = format!("{STATE_INSERT} VALUES {} {STATE_UPSERT}", placeholders(self.states.len(), 7));
+            let mut q = sqlx::query(&sql);
+            for (id, s) in &self.states {
+                q = q
+                    .bind(*id)
+                    .bind(&s.checked_at)
+                    .bind(s.checked_at_ms)
+                    .bind(&s.status)
+                    .bind(&s.degraded)
+                    .bind(self.received)
+                    .bind(&s.fingerprint);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        if !self.changes.is_empty() {
+            let sql = format!("{CHANGES_INSERT} VALUES {}", placeholders(self.changes.len(), 4));
+            let mut q = sqlx::query(&sql);
+            for (id, at, from, to) in &self.changes {
+                q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
+            }
+            q.execute(&mut **tx).await?;
+        }
+        Ok(inserted)
+    }
+
+    /// PostgreSQL: every write of the batch in one statement (data-modifying CTEs), so that a
+    /// batch costs one network round trip for its writes, whatever it holds. The history bodies
+    /// join the compact rows the statement inserted, as SQLite's path filters by them.
+    async fn apply_postgres(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<Inserted, sqlx::Error> {
+        let mut n = 0usize;
+        let mut values = |rows: usize, casts: &[&str]| -> String {
+            (0..rows)
+                .map(|_| {
+                    let row: Vec<String> = casts
+                        .iter()
+                        .map(|cast| {
+                            n += 1;
+                            format!("${n}::{cast}")
+                        })
+                        .collect();
+                    format!("({})", row.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let kept: Vec<&NewReport> =
+            self.fresh.iter().enumerate().filter(|(i, _)| self.run_start[*i]).map(|(_, r)| *r).collect();
+        let mut parts = vec![format!(
+            "c AS (INSERT INTO checks (runner_id, checked_at_ms, received_at, run_start, status, degraded, summary) \
+             VALUES {} ON CONFLICT (runner_id, checked_at_ms) DO NOTHING RETURNING runner_id, checked_at_ms)",
+            values(self.fresh.len(), &["text", "bigint", "bigint", "smallint", "text", "text", "text"])
+        )];
+        if !kept.is_empty() {
+            parts.push(format!(
+                "h AS (INSERT INTO history_bodies (runner_id, checked_at_ms, body) SELECT v.r, v.t, v.b \
+                 FROM (VALUES {}) AS v (r, t, b) JOIN c ON c.runner_id = v.r AND c.checked_at_ms = v.t \
+                 ON CONFLICT (runner_id, checked_at_ms) DO NOTHING)",
+                values(kept.len(), &["text", "bigint", "text"])
+            ));
+        }
+        if !self.latest.is_empty() {
+            parts.push(format!(
+                "l AS ({LATEST_INSERT} VALUES {} {LATEST_UPSERT})",
+                values(self.latest.len(), &["text", "bigint", "text"])
+            ));
+        }
+        if !self.states.is_empty() {
+            parts.push(format!(
+                "s AS ({STATE_INSERT} VALUES {} {STATE_UPSERT})",
+                values(self.states.len(), &["text", "text", "bigint", "text", "text", "bigint", "text"])
+            ));
+        }
+        if !self.changes.is_empty() {
+            parts.push(format!(
+                "x AS ({CHANGES_INSERT} VALUES {})",
+                values(self.changes.len(), &["text", "bigint", "text", "text"])
+            ));
+        }
+        let sql = format!("WITH {} SELECT runner_id, checked_at_ms FROM c", parts.join(", "));
+        // Bound in the order the placeholders were numbered.
+        let mut q = sqlx::query(&sql);
+        for (i, r) in self.fresh.iter().enumerate() {
+            q = q
+                .bind(&r.runner_id)
+                .bind(r.checked_at_ms)
+                .bind(self.received)
+                .bind(i16::from(self.run_start[i]))
+                .bind(&r.status)
+                .bind(&r.degraded)
+                .bind(&r.summary);
+        }
         for r in &kept {
             q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
-        q.execute(&mut *tx).await?;
-    }
-    if !latest.is_empty() {
-        let sql = format!(
-            "INSERT INTO latest_reports (runner_id, checked_at_ms, body) VALUES {} \
-             ON CONFLICT (runner_id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms, body = excluded.body \
-             WHERE latest_reports.checked_at_ms < excluded.checked_at_ms",
-            placeholders(latest.len(), 3)
-        );
-        let mut q = sqlx::query(&sql);
-        for i in &latest {
-            let r = fresh[*i];
+        for i in &self.latest {
+            let r = self.fresh[*i];
             q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
-        q.execute(&mut *tx).await?;
-    }
-    if !states.is_empty() {
-        let sql = format!(
-            "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, last_received_at, \
-             fingerprint) VALUES {} \
-             ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, checked_at_ms = excluded.checked_at_ms, \
-             status = excluded.status, degraded = excluded.degraded, last_received_at = excluded.last_received_at, \
-             fingerprint = excluded.fingerprint \
-             WHERE runner_state.checked_at_ms < excluded.checked_at_ms",
-            placeholders(states.len(), 7)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, s) in &states {
+        for (id, s) in &self.states {
             q = q
                 .bind(*id)
                 .bind(&s.checked_at)
                 .bind(s.checked_at_ms)
                 .bind(&s.status)
                 .bind(&s.degraded)
-                .bind(received)
+                .bind(self.received)
                 .bind(&s.fingerprint);
         }
-        q.execute(&mut *tx).await?;
-    }
-    if !changes.is_empty() {
-        let sql = format!(
-            "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status) VALUES {}",
-            placeholders(changes.len(), 4)
-        );
-        let mut q = sqlx::query(&sql);
-        for (id, at, from, to) in &changes {
+        for (id, at, from, to) in &self.changes {
             q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
         }
-        q.execute(&mut *tx).await?;
+        Self::inserted_of(q.fetch_all(&mut **tx).await?)
     }
-    tx.commit().await?;
-    Ok(stored_of(batch, &firsts, &inserted))
 }
 
+const LATEST_INSERT: &str = "INSERT INTO latest_reports (runner_id, checked_at_ms, body)";
+const LATEST_UPSERT: &str = "ON CONFLICT (runner_id) DO UPDATE SET checked_at_ms = excluded.checked_at_ms, \
+     body = excluded.body WHERE latest_reports.checked_at_ms < excluded.checked_at_ms";
+const STATE_INSERT: &str = "INSERT INTO runner_state (runner_id, checked_at, checked_at_ms, status, degraded, \
+     last_received_at, fingerprint)";
+const STATE_UPSERT: &str = "ON CONFLICT (runner_id) DO UPDATE SET checked_at = excluded.checked_at, \
+     checked_at_ms = excluded.checked_at_ms, status = excluded.status, degraded = excluded.degraded, \
+     last_received_at = excluded.last_received_at, fingerprint = excluded.fingerprint \
+     WHERE runner_state.checked_at_ms < excluded.checked_at_ms";
+const CHANGES_INSERT: &str = "INSERT INTO status_changes (runner_id, at_ms, from_status, to_status)";
+
 /// Each request's answer: created when its report was inserted by this batch, else a duplicate.
-fn stored_of(batch: &[Job], firsts: &[bool], inserted: &std::collections::HashSet<(String, i64)>) -> Vec<Stored> {
+fn stored_of(batch: &[Job], firsts: &[bool], inserted: &Inserted) -> Vec<Stored> {
     batch
         .iter()
         .zip(firsts)
