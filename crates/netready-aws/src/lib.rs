@@ -13,7 +13,6 @@
 mod convert;
 
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -22,6 +21,7 @@ use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use aws_smithy_http_client::tls;
+pub use netready_diagnose::AwsApi;
 use netready_diagnose::facts::{Gap, NetworkFacts, PrefixList};
 use tokio::time::Instant;
 
@@ -46,40 +46,6 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 /// How long finding credentials may take (the chain ends with IMDS, which may not answer).
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// `--aws-api`: whether to read the network from the AWS APIs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AwsApi {
-    /// Never.
-    Off,
-    /// When credentials are found.
-    #[default]
-    Auto,
-    /// Always; no credentials is an error.
-    Required,
-}
-
-impl AwsApi {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AwsApi::Off => "off",
-            AwsApi::Auto => "auto",
-            AwsApi::Required => "required",
-        }
-    }
-}
-
-impl FromStr for AwsApi {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "off" => Ok(AwsApi::Off),
-            "auto" => Ok(AwsApi::Auto),
-            "required" => Ok(AwsApi::Required),
-            _ => Err(format!("'{s}' is not one of off, auto, required")),
-        }
-    }
-}
 
 /// Which task to read, and how patiently.
 #[derive(Debug, Clone)]

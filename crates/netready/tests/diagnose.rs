@@ -416,7 +416,7 @@ fn network_acl_denies_443_out() {
     assert_eq!(run.code, 1);
     let f = finding(&run, "network_acl.egress_denied");
     assert_eq!(f["resources"], serde_json::json!([s["network_acl"]]));
-    assert!(f["what"].as_str().unwrap().contains("rule 90"), "{}", f["what"]);
+    assert!(f["message"].as_str().unwrap().contains("rule 90"), "{}", f["message"]);
     assert!(!finding_ids(&run).contains(&"network_acl.ingress_denied".to_owned()));
 }
 

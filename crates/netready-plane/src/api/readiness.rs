@@ -288,7 +288,9 @@ pub fn fingerprint(report: &Report) -> String {
 }
 
 /// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
-/// access type (v, n, i, u) and how long it took in ms (DNS plus the slowest connection).
+/// access type (v vpc_endpoint, n nat_gateway, i internet_gateway, g gateway_endpoint, t
+/// transit_gateway, p vpc_peering, s vpn_gateway (site-to-site), u unknown) and how long it took
+/// in ms (DNS plus the slowest connection).
 pub fn summary(report: &Report) -> String {
     use netready_check::classify::{AccessType, Reachability};
     report
@@ -304,6 +306,10 @@ pub fn summary(report: &Report) -> String {
                 AccessType::VpcEndpoint => 'v',
                 AccessType::NatGateway => 'n',
                 AccessType::InternetGateway => 'i',
+                AccessType::GatewayEndpoint => 'g',
+                AccessType::TransitGateway => 't',
+                AccessType::VpcPeering => 'p',
+                AccessType::VpnGateway => 's',
                 AccessType::Unknown => 'u',
             };
             let slowest = e.connections.iter().map(|c| c.duration_ms()).max().unwrap_or(0);
