@@ -86,6 +86,34 @@ pub enum Discovery {
     Facts(Box<NetworkFacts>),
 }
 
+/// The AWS SDK's credential sources that the environment names, cheapest to tell first: keys,
+/// container credentials (a task role), web identity, a profile or the shared files. `None` when
+/// it names none, so that only instance metadata (IMDS) would be left, which a Fargate task does
+/// not have and which may take seconds to fail: `--aws-api auto` then skips at once.
+pub fn credentials_in_environment(env: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
+    let set = |name: &str| env(name).is_some_and(|v| !v.trim().is_empty());
+    let vars = [
+        ("AWS_ACCESS_KEY_ID", "environment"),
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "container credentials (task role)"),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "container credentials"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "web identity"),
+        ("AWS_PROFILE", "profile"),
+    ];
+    if let Some((_, what)) = vars.iter().find(|(name, _)| set(name)) {
+        return Some(what);
+    }
+    let file = |var: &str, default: &str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .or_else(|| env("HOME").filter(|h| !h.is_empty()).map(|h| format!("{h}/.aws/{default}")))
+            .is_some_and(|p| std::path::Path::new(&p).is_file())
+    };
+    if file("AWS_SHARED_CREDENTIALS_FILE", "credentials") || file("AWS_CONFIG_FILE", "config") {
+        return Some("shared config files");
+    }
+    None
+}
+
 /// A per-call deadline under the overall budget.
 #[derive(Debug, Clone, Copy)]
 struct Clock {
@@ -488,4 +516,29 @@ async fn prefix_lists_of(ec2: &aws_sdk_ec2::Client, clock: &Clock, ids: Vec<Stri
         }
     }
     (lists, gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials_in_environment;
+
+    #[test]
+    fn credentials_named_by_the_environment() {
+        let none = |_: &str| None;
+        assert_eq!(credentials_in_environment(&none), None);
+        let task = |k: &str| (k == "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").then(|| "/v2/credentials/x".to_owned());
+        assert_eq!(credentials_in_environment(&task), Some("container credentials (task role)"));
+        let keys = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "AKIA".to_owned());
+        assert_eq!(credentials_in_environment(&keys), Some("environment"));
+        let empty = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(String::new);
+        assert_eq!(credentials_in_environment(&empty), None);
+        let home = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
+        assert_eq!(credentials_in_environment(&home), None);
+        let file = std::env::temp_dir().join(format!("netready-aws-config-{}", std::process::id()));
+        std::fs::write(&file, "[default]\nregion = eu-west-3\n").ok();
+        let path = file.display().to_string();
+        let config = move |k: &str| (k == "AWS_CONFIG_FILE").then(|| path.clone());
+        assert_eq!(credentials_in_environment(&config), Some("shared config files"));
+        let _ = std::fs::remove_file(file);
+    }
 }

@@ -26,7 +26,7 @@
 //! | `permission.denied` | warning | an API call was refused: the IAM action to grant |
 //! | `discovery.failed` | warning | an API call failed otherwise (timeout, throttling) |
 //! | `diagnosis.skipped` | info | no AWS credentials (`--aws-api auto`) or `--aws-api off` |
-//! | `diagnosis.unavailable` | error | no AWS credentials or no ENI with `--aws-api required` |
+//! | `diagnosis.unavailable` | error/warning | it could not run: error with `--aws-api required` (no credentials, no task, no ENI), warning with `auto` (the task or its ENI not found, an essential call refused) |
 //!
 //! "error/warning": an error when the service has no other working path, a warning when traffic
 //! gets through another way (the endpoint is bypassed, not broken).
@@ -75,8 +75,8 @@ pub struct Finding {
     pub remedy: String,
     /// The endpoints it explains.
     pub endpoints: Vec<ServiceKey>,
-    /// The endpoints' addresses it concerns, when it is about addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The endpoints' addresses it concerns, when it is about addresses (else empty).
+    #[serde(default)]
     pub addresses: Vec<IpAddr>,
 }
 
@@ -96,11 +96,12 @@ impl Finding {
         }
     }
 
-    /// Diagnosis was required (`--aws-api required`) and could not run.
-    pub fn unavailable(reason: &str) -> Finding {
+    /// Diagnosis should have run and could not: an error with `--aws-api required`, a warning
+    /// with `auto` (the task or its ENI not found, an essential call refused).
+    pub fn unavailable(reason: &str, severity: Severity) -> Finding {
         Finding {
             id: "diagnosis.unavailable".into(),
-            severity: Severity::Error,
+            severity,
             resources: Vec::new(),
             message: format!("the network's configuration could not be read: {reason}"),
             remedy: "check the AWS credentials and region, and that the task (or --task-arn/--eni) exists".into(),

@@ -105,8 +105,8 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 (NetworkFacts::default(), vec![Finding::skipped(&reason)], Some("skipped".to_owned()))
             }
             Discovery::Unavailable { reason, gaps } => {
-                let finding =
-                    if mode == AwsApi::Required { Finding::unavailable(&reason) } else { Finding::skipped(&reason) };
+                let severity = if mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
+                let finding = Finding::unavailable(&reason, severity);
                 (NetworkFacts { gaps, ..NetworkFacts::default() }, vec![finding], Some("unavailable".to_owned()))
             }
         };

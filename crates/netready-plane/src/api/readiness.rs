@@ -19,7 +19,7 @@ use crate::db::{NewReport, Stored, now_ms};
 use crate::error::ApiError;
 
 /// The report versions the plane accepts.
-pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 2] = netready_check::report::READABLE_VERSIONS;
+pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 3] = netready_check::report::READABLE_VERSIONS;
 
 /// How far in the future a report's `checked_at` may be (clock skew).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
@@ -180,10 +180,15 @@ pub fn validate(
             let body = serde_json::to_string(&v1).map_err(shape)?;
             (v1.upgrade(), body)
         }
-        _ => {
-            let v2: Report = serde_json::from_value(value).map_err(shape)?;
+        2 => {
+            let v2 = serde_json::from_value::<Report>(value).map_err(shape)?.without_v3();
             let body = serde_json::to_string(&v2).map_err(shape)?;
             (v2, body)
+        }
+        _ => {
+            let v3: Report = serde_json::from_value(value).map_err(shape)?;
+            let body = serde_json::to_string(&v3).map_err(shape)?;
+            (v3, body)
         }
     };
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
@@ -269,6 +274,10 @@ pub fn fingerprint(report: &Report) -> String {
     let mut r = report.clone();
     r.checked_at.clear();
     r.duration_ms = 0;
+    // The agent reads the network every few minutes: when is not what.
+    if let Some(d) = &mut r.diagnosis {
+        d.read_at = None;
+    }
     for e in &mut r.endpoints {
         e.dns.duration_ms = 0;
         e.dns.queries.iter_mut().for_each(|q| q.duration_ms = 0);
