@@ -501,4 +501,28 @@ mod tests {
             read.endpoints.iter().flat_map(|e| &e.connections).all(|c| c.route.is_none() && c.access_type.is_none())
         );
     }
+
+    /// Writes the version 3 fixture (`tests/fixtures/report-v3-degraded.json`): the version 2
+    /// fixture's check with its network read, the logs endpoint's security group admitting only
+    /// another subnet. `cargo test -p netready-check print_v3_fixture -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn print_v3_fixture() {
+        let mut f = facts();
+        f.security_groups.push(SecurityGroup {
+            id: "sg-logs-endpoint".into(),
+            name: "logs-endpoint".into(),
+            ingress: vec![SgRule {
+                protocol: Protocol::Tcp,
+                ports: Some((443, 443)),
+                peer: Peer::Cidr(net("10.0.9.0/24")),
+            }],
+            egress: vec![],
+        });
+        f.vpc_endpoints[1].security_group_ids = vec!["sg-logs-endpoint".into()];
+        let at = humantime::parse_rfc3339("2026-11-26T13:41:02.517Z").unwrap();
+        let report = apply(&probed(), &[], &Discovered::read(AwsApi::Auto, f, at));
+        assert_valid_v3(&report);
+        println!("{}", report.to_json_pretty());
+    }
 }
