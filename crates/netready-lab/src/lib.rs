@@ -17,6 +17,7 @@
 
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
+pub mod moto;
 pub mod tls;
 
 use std::fs;
