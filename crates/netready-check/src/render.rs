@@ -155,27 +155,18 @@ pub fn table(report: &Report) -> String {
 fn network_line(d: &DiagnosisReport) -> String {
     let mode = d.mode.as_str();
     match (&d.network, d.status) {
-        (Some(n), status) => {
-            let mut line = format!(
-                "aws api: {} ({mode}) — {} in {} ({}), {}, route table {}, network ACL {}, VPC endpoints {}",
-                status.as_str(),
-                n.eni_id,
-                n.subnet_id,
-                n.availability_zone,
-                n.vpc_id,
-                n.route_table_id.as_deref().unwrap_or("unread"),
-                n.network_acl_id.as_deref().unwrap_or("unread"),
-                if n.vpc_endpoints.is_empty() {
-                    "none".to_owned()
-                } else {
-                    n.vpc_endpoints.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
-                }
-            );
-            if let Some(at) = &d.read_at {
-                let _ = write!(line, ", read {at}");
-            }
-            line
-        }
+        (Some(n), status) => format!(
+            "aws api: {} ({mode}) — {} in {} ({}), {}, route table {}, network ACL {}, {} VPC endpoint{}",
+            status.as_str(),
+            n.eni_id,
+            n.subnet_id,
+            n.availability_zone,
+            n.vpc_id,
+            n.route_table_id.as_deref().unwrap_or("unread"),
+            n.network_acl_id.as_deref().unwrap_or("unread"),
+            n.vpc_endpoints.len(),
+            if n.vpc_endpoints.len() == 1 { "" } else { "s" }
+        ),
         (None, DiagnosisStatus::Off) => "aws api: off".to_owned(),
         (None, status) => format!(
             "aws api: {} ({mode}){}",

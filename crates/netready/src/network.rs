@@ -80,7 +80,7 @@ impl AwsNetwork {
             call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(budget),
             budget,
         };
-        let discovered = from_discovery(self.mode, netready_aws::discover(&options).await);
+        let discovered = from_discovery(self.mode, discover_aside(options).await);
         self.keep(&task_arn, &discovered);
         discovered
     }
@@ -93,6 +93,31 @@ impl AwsNetwork {
                 .to_owned()
         })
     }
+}
+
+/// Discovery on a thread and runtime of its own: building the SDK's clients (its HTTPS client
+/// reads the system's roots) and its credential chain do blocking work that would otherwise hold
+/// up the probes' timers on the check's single thread. A thread, not `spawn_blocking`: a runtime
+/// waits for its blocking tasks when it shuts down, and a discovery that overruns the check's
+/// deadline must not hold up the process's exit.
+async fn discover_aside(options: Options) -> Discovery {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let started = std::thread::Builder::new().name("aws-discovery".into()).spawn(move || {
+        let discovery = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+            Ok(rt) => rt.block_on(netready_aws::discover(&options)),
+            Err(e) => {
+                Discovery::Unavailable { reason: format!("cannot start the discovery's runtime: {e}"), gaps: vec![] }
+            }
+        };
+        let _ = tx.send(discovery);
+    });
+    if let Err(e) = started {
+        return Discovery::Unavailable { reason: format!("cannot start the discovery's thread: {e}"), gaps: vec![] };
+    }
+    rx.await.unwrap_or_else(|_| Discovery::Unavailable {
+        reason: "the discovery's thread ended early".into(),
+        gaps: vec![],
+    })
 }
 
 /// Why there is nothing to read outside a task.
