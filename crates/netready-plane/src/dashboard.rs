@@ -448,18 +448,19 @@ fn readiness_table(report: &Report) -> Markup {
 
 /// Each dialled address's route and the access type it shows (version 3, with the route table).
 fn address_routes(e: &netready_check::report::EndpointReport) -> Markup {
+    let several = e.connections.len() > 1;
     html! {
         @for c in &e.connections {
             @match (&c.route, c.access_type) {
                 (Some(r), access) => {
-                    span class="nowrap" title=(format!("route table {}, target type {}", r.route_table_id, r.target_type.as_str())) {
-                        (c.ip) " " code { (r.destination) " → " (r.target_id) }
+                    div title=(format!("{}: route table {}, target type {}", c.ip, r.route_table_id, r.target_type.as_str())) {
+                        @if several { span class="muted" { (c.ip) } " " }
+                        code { (r.destination) " → " (r.target_id) }
                         @if r.blackhole() { " " (badge("blackhole")) }
                         @if let Some(a) = access.filter(|a| *a != e.access_type) { " " span class="muted" { (a.as_str()) } }
                     }
-                    br;
                 }
-                (None, Some(_)) => { span class="nowrap" { (c.ip) " no route" } br; }
+                (None, Some(_)) => { div { @if several { span class="muted" { (c.ip) } " " } "no route" } }
                 (None, None) => {}
             }
         }

@@ -408,7 +408,7 @@ fn browser_sees_the_finding(aws: &mut AwsLab, id: &str, dir: &std::path::Path) {
         "binary": "/usr/bin/chromium",
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-                 "--window-size=1500,1100", format!("--user-data-dir={}", profile.display())]
+                 "--window-size=1500,1500", format!("--user-data-dir={}", profile.display())]
     }}}});
     let (status, session) = call("POST", "/session", caps);
     assert_eq!(status, 200, "new session: {session}");
