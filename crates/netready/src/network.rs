@@ -45,7 +45,7 @@ impl AwsNetwork {
         AwsNetwork { cache: Some(Arc::default()), ..AwsNetwork::new(mode) }
     }
 
-    fn from_cache(&self, task_arn: &str) -> Option<Discovered> {
+    fn cached_for(&self, task_arn: &str) -> Option<Discovered> {
         let cache = self.cache.as_ref()?.lock().ok()?;
         cache.as_ref().filter(|c| c.task_arn == task_arn && c.at.elapsed() < FACTS_TTL).map(|c| c.discovered.clone())
     }
@@ -133,7 +133,7 @@ impl NetworkSource for AwsNetwork {
         if self.mode == AwsApi::Off {
             return Discovered::off();
         }
-        if let Some(hit) = task.task_arn.as_deref().and_then(|arn| self.from_cache(arn)) {
+        if let Some(hit) = task.task_arn.as_deref().and_then(|arn| self.cached_for(arn)) {
             return hit;
         }
         self.read_fresh(task, deadline).await
@@ -166,23 +166,34 @@ pub fn from_discovery(mode: AwsApi, discovery: Discovery) -> Discovered {
 /// Whether the probes found something else than last time: an endpoint's reachability, its DNS
 /// outcome, or which addresses were dialled and reached. Timings do not count.
 pub fn probes_changed(before: &Report, after: &Report) -> bool {
-    let key = |r: &Report| -> Vec<(String, String, String, Vec<(std::net::IpAddr, bool)>)> {
-        r.endpoints
-            .iter()
-            .map(|e| {
-                let mut dials: Vec<(std::net::IpAddr, bool)> =
-                    e.connections.iter().map(|c| (c.ip, c.reached())).collect();
-                dials.sort();
-                (
-                    e.service.as_str().to_owned(),
-                    e.reachability.as_str().to_owned(),
-                    e.dns.outcome.as_str().to_owned(),
-                    dials,
-                )
-            })
-            .collect()
-    };
-    key(before) != key(after)
+    probe_results(before) != probe_results(after)
+}
+
+/// One endpoint's probe results, without timings.
+#[derive(Debug, PartialEq, Eq)]
+struct ProbeResult {
+    service: &'static str,
+    reachability: &'static str,
+    dns: &'static str,
+    /// Each dialled address and whether it was reached, in address order.
+    dials: Vec<(std::net::IpAddr, bool)>,
+}
+
+fn probe_results(report: &Report) -> Vec<ProbeResult> {
+    report
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut dials: Vec<(std::net::IpAddr, bool)> = e.connections.iter().map(|c| (c.ip, c.reached())).collect();
+            dials.sort();
+            ProbeResult {
+                service: e.service.as_str(),
+                reachability: e.reachability.as_str(),
+                dns: e.dns.outcome.as_str(),
+                dials,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
