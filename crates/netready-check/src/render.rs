@@ -132,9 +132,12 @@ pub fn table(report: &Report) -> String {
             bullet(&mut out, &f);
         }
     }
-    if let Some(d) = report.diagnosis.as_ref().filter(|d| !d.findings.is_empty()) {
+    // A skipped diagnosis is said once, on the `aws api:` line (the JSON keeps its finding).
+    let findings: Vec<&Finding> =
+        report.diagnosis.iter().flat_map(|d| &d.findings).filter(|f| f.id != "diagnosis.skipped").collect();
+    if !findings.is_empty() {
         let _ = writeln!(out, "\nFindings:");
-        for f in &d.findings {
+        for f in findings {
             findings_entry(&mut out, f);
         }
     }

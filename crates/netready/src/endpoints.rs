@@ -90,14 +90,14 @@ fn only_missing(
         )
         .into());
     }
-    let arn_region = task_arn
-        .as_deref()
-        .and_then(netready_check::metadata::parse_task_arn)
-        .and_then(|a| a.region.parse::<Region>().ok());
+    let arn = task_arn.as_deref().and_then(netready_check::metadata::parse_task_arn);
+    let arn_region = arn.as_ref().and_then(|a| a.region.parse::<Region>().ok());
+    // The registry a pull uses is the task's account's, also when the task is given by ARN.
+    let arn_account = arn.as_ref().and_then(|a| a.account_id.parse::<RegistryId>().ok());
     let region = region.or(meta.region.clone()).or(arn_region).ok_or_else(|| {
         ConfigError("no region: pass --region, or set NETREADY_REGION or AWS_REGION (e.g. eu-west-3)".into())
     })?;
-    let registry = registry.or(meta.account_id.clone());
+    let registry = registry.or(meta.account_id.clone()).or(arn_account);
     let options = Options {
         mode: AwsApi::Required,
         region: Some(region.to_string()),

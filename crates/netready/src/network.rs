@@ -88,9 +88,7 @@ impl AwsNetwork {
     /// Why `auto` does not read (no credentials named by the environment), if so.
     fn no_credentials(&self) -> Option<String> {
         (self.mode == AwsApi::Auto && netready_aws::credentials_in_environment(&self.env).is_none()).then(|| {
-            "no AWS credentials in the environment (a task role's container credentials, AWS_ACCESS_KEY_ID, \
-             AWS_PROFILE or the shared config files)"
-                .to_owned()
+            "no AWS credentials in the environment (task role, AWS_ACCESS_KEY_ID, AWS_PROFILE, config files)".to_owned()
         })
     }
 }

@@ -217,7 +217,10 @@ fn the_check_sees_the_s3_gateway_endpoint_and_the_logs_endpoints_security_group(
     let table = String::from_utf8_lossy(&out.stdout);
     if let Some(path) = std::env::var_os("NETREADY_README_EXAMPLES") {
         let text = format!("$ netready check\n{table}exit {}\n", out.status.code().unwrap_or(-1));
-        std::fs::write(path, text).unwrap();
+        std::fs::write(&path, text).unwrap();
+        let mut json = std::path::PathBuf::from(path).into_os_string();
+        json.push(".json");
+        std::fs::write(json, &run.stdout).unwrap();
     }
     assert!(table.contains(&format!("aws api: ok (auto) — {}", aws.s("eni"))), "{table}");
     assert!(table.contains(&format!("{} → {}", aws.s("s3_prefix_list"), aws.s("s3_endpoint"))), "{table}");
@@ -371,6 +374,12 @@ fn the_agent_reports_routes_and_findings_and_the_runners_page_shows_them() {
         assert!(page.contains(want), "{want} not on the runner's page");
     }
     browser_sees_the_finding(&mut aws, &id, &dir);
+    let mut agent = agent;
+    agent.signal(libc::SIGTERM);
+    assert_eq!(agent.wait_exit(Duration::from_secs(8)), Some(0), "the agent stops cleanly");
+    if let Some(path) = std::env::var_os("NETREADY_README_AGENT_LOG") {
+        std::fs::write(path, agent.output().0).unwrap();
+    }
     drop(agent);
     drop(plane);
     let _ = std::fs::remove_dir_all(&dir);

@@ -16,6 +16,8 @@ use serde::{Deserialize, Serialize};
 use netready_diagnose::facts::EndpointType;
 use netready_diagnose::{AwsApi, Finding, RouteRef};
 
+pub use netready_diagnose::Severity;
+
 use crate::classify::{AccessType, Reachability, Scope};
 use crate::dial::TcpReport;
 use crate::dns::{LookupOutcome, QueryType};
