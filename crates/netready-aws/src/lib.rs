@@ -215,8 +215,8 @@ async fn sdk_config(options: &Options) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// Reads the task's network. Never panics and never exceeds `options.budget` by more than the
-/// credential lookup's own timeout.
+/// Reads the task's network. Never panics; finding credentials and every call together stay
+/// within `options.budget` (loading the SDK's configuration comes before it).
 pub async fn discover(options: &Options) -> Discovery {
     if options.mode == AwsApi::Off {
         return Discovery::Skipped("--aws-api off".into());
@@ -238,6 +238,8 @@ pub async fn discover(options: &Options) -> Discovery {
 /// [`discover`] with a given SDK configuration (region, credentials, endpoint): what tests use to
 /// point it at a server of recorded responses.
 pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Options) -> Discovery {
+    // The budget covers finding credentials too: a caller's deadline (the check's) holds.
+    let budget_end = Instant::now() + options.budget;
     let unavailable = |reason: String, gaps: Vec<Gap>| {
         if options.mode == AwsApi::Auto && gaps.is_empty() && reason.starts_with("no AWS credentials") {
             Discovery::Skipped(reason)
@@ -253,7 +255,12 @@ pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Opti
     };
     match config.credentials_provider() {
         None => return unavailable("no AWS credentials provider".into(), vec![]),
-        Some(provider) => match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+        Some(provider) => match tokio::time::timeout_at(
+            (Instant::now() + CREDENTIALS_TIMEOUT).min(budget_end),
+            provider.provide_credentials(),
+        )
+        .await
+        {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => {
                 return unavailable(
@@ -264,7 +271,7 @@ pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Opti
             Err(_) => return unavailable("no AWS credentials found (the credential chain timed out)".into(), vec![]),
         },
     }
-    let clock = Clock { budget_end: Instant::now() + options.budget, call_timeout: options.call_timeout };
+    let clock = Clock { budget_end, call_timeout: options.call_timeout };
     let ec2 = aws_sdk_ec2::Client::new(config);
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut facts = NetworkFacts { region, ..NetworkFacts::default() };

@@ -296,9 +296,10 @@ pub async fn check_once<N: NetworkSource>(
     let reading = async {
         match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
             Ok(discovered) => discovered,
-            Err(_) => Discovered::not_read(
+            Err(_) => Discovered::unavailable(
                 network.mode(),
                 "reading the network from the AWS APIs did not finish within the check's deadline (--timeout)",
+                Vec::new(),
             ),
         }
     };

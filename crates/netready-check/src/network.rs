@@ -58,6 +58,26 @@ impl Discovered {
         Discovered { mode, status, note: Some(reason.to_owned()), facts: None, findings: vec![finding], read_at: None }
     }
 
+    /// It should have been read and could not be (the task not found, an essential call refused
+    /// or unanswered, the deadline): an error finding with `required`, a warning with `auto`.
+    /// `findings` are the refused or failed calls, if any.
+    pub fn unavailable(mode: AwsApi, reason: &str, findings: Vec<Finding>) -> Discovered {
+        if mode == AwsApi::Off {
+            return Discovered::off();
+        }
+        let severity = if mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
+        let mut all = vec![Finding::unavailable(reason, severity)];
+        all.extend(findings);
+        Discovered {
+            mode,
+            status: DiagnosisStatus::Unavailable,
+            note: Some(reason.to_owned()),
+            facts: None,
+            findings: all,
+            read_at: None,
+        }
+    }
+
     /// Read, completely or with gaps.
     pub fn read(mode: AwsApi, facts: NetworkFacts, read_at: SystemTime) -> Discovered {
         let (status, note) = if facts.gaps.is_empty() {

@@ -104,7 +104,10 @@ impl Finding {
             severity,
             resources: Vec::new(),
             message: format!("the network's configuration could not be read: {reason}"),
-            remedy: "check the AWS credentials and region, and that the task (or --task-arn/--eni) exists".into(),
+            remedy: "check the AWS credentials (in a task: its task role), the region, the path to the ECS and \
+                     EC2 API endpoints (their interface endpoints or NAT), and that the task exists (netready \
+                     diagnose takes --task-arn or --eni)"
+                .into(),
             endpoints: Vec::new(),
             addresses: Vec::new(),
         }

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use netready_aws::{AwsApi, Discovery, Options};
 use netready_check::network::{Discovered, NetworkSource};
-use netready_check::report::{DiagnosisStatus, Report, TaskInfo};
-use netready_diagnose::{Finding, NetworkFacts, Severity};
+use netready_check::report::{Report, TaskInfo};
+use netready_diagnose::NetworkFacts;
 use tokio::time::Instant;
 
 /// How long the agent keeps what it read (unless a probe result changes first).
@@ -144,19 +144,9 @@ pub fn from_discovery(mode: AwsApi, discovery: Discovery) -> Discovered {
         Discovery::Facts(facts) => Discovered::read(mode, *facts, SystemTime::now()),
         Discovery::Skipped(reason) => Discovered::not_read(mode, &reason),
         Discovery::Unavailable { reason, gaps } => {
-            // The refused calls, as findings naming the IAM action, then why nothing could be read.
+            // Why nothing could be read, then the refused calls as findings naming the IAM action.
             let gaps = NetworkFacts { gaps, ..NetworkFacts::default() };
-            let mut findings = netready_diagnose::findings::findings(&gaps, &[], &[]);
-            let severity = if mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
-            findings.insert(0, Finding::unavailable(&reason, severity));
-            Discovered {
-                mode,
-                status: DiagnosisStatus::Unavailable,
-                note: Some(reason),
-                facts: None,
-                findings,
-                read_at: None,
-            }
+            Discovered::unavailable(mode, &reason, netready_diagnose::findings::findings(&gaps, &[], &[]))
         }
     }
 }
@@ -198,6 +188,7 @@ fn probe_results(report: &Report) -> Vec<ProbeResult> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use netready_check::report::DiagnosisStatus;
 
     fn fixture() -> Report {
         let v = serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
@@ -233,10 +224,12 @@ mod tests {
             },
         );
         assert_eq!(d.status, DiagnosisStatus::Unavailable);
-        let ids: Vec<(&str, Severity)> = d.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
-        assert_eq!(ids, [("diagnosis.unavailable", Severity::Warning), ("permission.denied", Severity::Warning)]);
+        let ids: Vec<(&str, netready_diagnose::Severity)> =
+            d.findings.iter().map(|f| (f.id.as_str(), f.severity)).collect();
+        use netready_diagnose::Severity::{Error, Warning};
+        assert_eq!(ids, [("diagnosis.unavailable", Warning), ("permission.denied", Warning)]);
         let required = from_discovery(AwsApi::Required, Discovery::Unavailable { reason: "x".into(), gaps: vec![] });
-        assert_eq!(required.findings[0].severity, Severity::Error);
+        assert_eq!(required.findings[0].severity, Error);
         assert!(required.required_but_unread());
     }
 

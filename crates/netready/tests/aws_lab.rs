@@ -291,6 +291,45 @@ fn required_without_credentials_is_exit_1_with_an_error_finding() {
     assert!(report["diagnosis"]["note"].as_str().unwrap().contains("no AWS credentials in the environment"));
 }
 
+#[test]
+fn a_silent_aws_api_never_makes_the_check_slower_than_its_deadline() {
+    // No moto: the AWS API's address drops every packet, as an endpoint behind a broken route does.
+    if !netready_lab::ready() {
+        return;
+    }
+    let lab = Lab::build(spec(Egress::Nat)).unwrap_or_else(|e| panic!("cannot build the lab: {e}"));
+    lab.ns(&lab.vpc_ns, &["ip", "addr", "add", &format!("{MOTO_IP}/32"), "dev", "lo"]).unwrap();
+    lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", MOTO_IP, "-j", "DROP"]).unwrap();
+    let mut lab = lab;
+    let arn = format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/silent/0123456789abcdef");
+    lab.set_metadata(task_document(&arn), container_document()).unwrap();
+    for (mode, code) in [("auto", 0), ("required", 1)] {
+        let started = Instant::now();
+        let out = lab
+            .task_command(BIN.as_ref())
+            .args(["check", "--output", "json", "--timeout", "1s", "--aws-api", mode])
+            .env("ECS_CONTAINER_METADATA_URI_V4", lab.metadata_uri())
+            .env("AWS_ENDPOINT_URL", format!("http://{MOTO_IP}:{MOTO_PORT}"))
+            .env("AWS_REGION", REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .unwrap();
+        let elapsed = started.elapsed();
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_valid(&report);
+        assert_eq!(report["status"], "ready", "{mode}: the probes are unaffected");
+        assert_eq!(out.status.code(), Some(code), "{mode}");
+        assert!(elapsed < Duration::from_millis(1600), "{mode}: {elapsed:?} for a 1s deadline");
+        assert!(report["duration_ms"].as_u64().unwrap() < 1300, "{mode}: {}", report["duration_ms"]);
+        assert_eq!(report["diagnosis"]["status"], "unavailable", "{mode}");
+        let f = finding(&report, "diagnosis.unavailable");
+        assert_eq!(f["severity"], if mode == "required" { "error" } else { "warning" });
+        assert!(f["message"].as_str().unwrap().contains("did not finish within the check's deadline"), "{f}");
+    }
+}
+
 const PLANE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080));
 
 fn runner_view(aws: &AwsLab, id: &str) -> Option<Value> {
