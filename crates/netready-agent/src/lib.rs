@@ -140,6 +140,13 @@ where
             s.last.replace(report.clone())
         };
         let degraded: Vec<&str> = report.degraded_endpoints().map(|e| e.service.as_str()).collect();
+        let error_findings: Vec<&str> = report
+            .diagnosis
+            .iter()
+            .flat_map(|d| &d.findings)
+            .filter(|f| f.severity == netready_check::report::Severity::Error)
+            .map(|f| f.id.as_str())
+            .collect();
         log::info(
             "check",
             &[
@@ -147,6 +154,8 @@ where
                 ("checked_at", json!(report.checked_at)),
                 ("duration_ms", json!(report.duration_ms)),
                 ("degraded_endpoints", json!(degraded)),
+                ("diagnosis", json!(report.diagnosis.as_ref().map(|d| d.status.as_str()))),
+                ("error_findings", json!(error_findings)),
             ],
         );
         if let Some(changed) = changes::changed_endpoints(previous.as_deref(), &report) {

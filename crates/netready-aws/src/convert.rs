@@ -197,6 +197,12 @@ pub fn endpoint_addresses(
         for id in raw.network_interface_ids() {
             if let Some(ni) = interfaces.iter().find(|n| n.network_interface_id() == Some(id)) {
                 endpoint.addresses.extend(ip(ni.private_ip_address()));
+                // Secondary addresses too (AWS gives an endpoint interface one; others may not).
+                for a in ni.private_ip_addresses().iter().filter_map(|a| ip(a.private_ip_address())) {
+                    if !endpoint.addresses.contains(&a) {
+                        endpoint.addresses.push(a);
+                    }
+                }
                 endpoint.addresses.extend(ni.ipv6_addresses().iter().filter_map(|a| ip(a.ipv6_address())));
             }
         }

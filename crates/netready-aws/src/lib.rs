@@ -13,7 +13,6 @@
 mod convert;
 
 use std::future::Future;
-use std::str::FromStr;
 use std::time::Duration;
 
 use aws_config::BehaviorVersion;
@@ -22,6 +21,7 @@ use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types::{Filter, VpcAttributeName};
 use aws_smithy_http_client::tls;
+pub use netready_diagnose::AwsApi;
 use netready_diagnose::facts::{Gap, NetworkFacts, PrefixList};
 use tokio::time::Instant;
 
@@ -46,40 +46,6 @@ pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 /// How long finding credentials may take (the chain ends with IMDS, which may not answer).
 const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// `--aws-api`: whether to read the network from the AWS APIs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AwsApi {
-    /// Never.
-    Off,
-    /// When credentials are found.
-    #[default]
-    Auto,
-    /// Always; no credentials is an error.
-    Required,
-}
-
-impl AwsApi {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AwsApi::Off => "off",
-            AwsApi::Auto => "auto",
-            AwsApi::Required => "required",
-        }
-    }
-}
-
-impl FromStr for AwsApi {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "off" => Ok(AwsApi::Off),
-            "auto" => Ok(AwsApi::Auto),
-            "required" => Ok(AwsApi::Required),
-            _ => Err(format!("'{s}' is not one of off, auto, required")),
-        }
-    }
-}
 
 /// Which task to read, and how patiently.
 #[derive(Debug, Clone)]
@@ -118,6 +84,34 @@ pub enum Discovery {
     Unavailable { reason: String, gaps: Vec<Gap> },
     /// The facts, with the gaps of what could not be read.
     Facts(Box<NetworkFacts>),
+}
+
+/// The AWS SDK's credential sources that the environment names, cheapest to tell first: keys,
+/// container credentials (a task role), web identity, a profile or the shared files. `None` when
+/// it names none, so that only instance metadata (IMDS) would be left, which a Fargate task does
+/// not have and which may take seconds to fail: `--aws-api auto` then skips at once.
+pub fn credentials_in_environment(env: &dyn Fn(&str) -> Option<String>) -> Option<&'static str> {
+    let set = |name: &str| env(name).is_some_and(|v| !v.trim().is_empty());
+    let vars = [
+        ("AWS_ACCESS_KEY_ID", "environment"),
+        ("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "container credentials (task role)"),
+        ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "container credentials"),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "web identity"),
+        ("AWS_PROFILE", "profile"),
+    ];
+    if let Some((_, what)) = vars.iter().find(|(name, _)| set(name)) {
+        return Some(what);
+    }
+    let file = |var: &str, default: &str| {
+        env(var)
+            .filter(|v| !v.is_empty())
+            .or_else(|| env("HOME").filter(|h| !h.is_empty()).map(|h| format!("{h}/.aws/{default}")))
+            .is_some_and(|p| std::path::Path::new(&p).is_file())
+    };
+    if file("AWS_SHARED_CREDENTIALS_FILE", "credentials") || file("AWS_CONFIG_FILE", "config") {
+        return Some("shared config files");
+    }
+    None
 }
 
 /// A per-call deadline under the overall budget.
@@ -221,8 +215,8 @@ async fn sdk_config(options: &Options) -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// Reads the task's network. Never panics and never exceeds `options.budget` by more than the
-/// credential lookup's own timeout.
+/// Reads the task's network. Never panics; finding credentials and every call together stay
+/// within `options.budget` (loading the SDK's configuration comes before it).
 pub async fn discover(options: &Options) -> Discovery {
     if options.mode == AwsApi::Off {
         return Discovery::Skipped("--aws-api off".into());
@@ -244,6 +238,8 @@ pub async fn discover(options: &Options) -> Discovery {
 /// [`discover`] with a given SDK configuration (region, credentials, endpoint): what tests use to
 /// point it at a server of recorded responses.
 pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Options) -> Discovery {
+    // The budget covers finding credentials too: a caller's deadline (the check's) holds.
+    let budget_end = Instant::now() + options.budget;
     let unavailable = |reason: String, gaps: Vec<Gap>| {
         if options.mode == AwsApi::Auto && gaps.is_empty() && reason.starts_with("no AWS credentials") {
             Discovery::Skipped(reason)
@@ -259,7 +255,12 @@ pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Opti
     };
     match config.credentials_provider() {
         None => return unavailable("no AWS credentials provider".into(), vec![]),
-        Some(provider) => match tokio::time::timeout(CREDENTIALS_TIMEOUT, provider.provide_credentials()).await {
+        Some(provider) => match tokio::time::timeout_at(
+            (Instant::now() + CREDENTIALS_TIMEOUT).min(budget_end),
+            provider.provide_credentials(),
+        )
+        .await
+        {
             Ok(Ok(_)) => {}
             Ok(Err(_)) => {
                 return unavailable(
@@ -270,7 +271,7 @@ pub async fn discover_with_config(config: &aws_config::SdkConfig, options: &Opti
             Err(_) => return unavailable("no AWS credentials found (the credential chain timed out)".into(), vec![]),
         },
     }
-    let clock = Clock { budget_end: Instant::now() + options.budget, call_timeout: options.call_timeout };
+    let clock = Clock { budget_end, call_timeout: options.call_timeout };
     let ec2 = aws_sdk_ec2::Client::new(config);
     let ecs = aws_sdk_ecs::Client::new(config);
     let mut facts = NetworkFacts { region, ..NetworkFacts::default() };
@@ -522,4 +523,29 @@ async fn prefix_lists_of(ec2: &aws_sdk_ec2::Client, clock: &Clock, ids: Vec<Stri
         }
     }
     (lists, gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::credentials_in_environment;
+
+    #[test]
+    fn credentials_named_by_the_environment() {
+        let none = |_: &str| None;
+        assert_eq!(credentials_in_environment(&none), None);
+        let task = |k: &str| (k == "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI").then(|| "/v2/credentials/x".to_owned());
+        assert_eq!(credentials_in_environment(&task), Some("container credentials (task role)"));
+        let keys = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(|| "AKIA".to_owned());
+        assert_eq!(credentials_in_environment(&keys), Some("environment"));
+        let empty = |k: &str| (k == "AWS_ACCESS_KEY_ID").then(String::new);
+        assert_eq!(credentials_in_environment(&empty), None);
+        let home = |k: &str| (k == "HOME").then(|| "/nonexistent-home".to_owned());
+        assert_eq!(credentials_in_environment(&home), None);
+        let file = std::env::temp_dir().join(format!("netready-aws-config-{}", std::process::id()));
+        std::fs::write(&file, "[default]\nregion = eu-west-3\n").ok();
+        let path = file.display().to_string();
+        let config = move |k: &str| (k == "AWS_CONFIG_FILE").then(|| path.clone());
+        assert_eq!(credentials_in_environment(&config), Some("shared config files"));
+        let _ = std::fs::remove_file(file);
+    }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use netready_aws::{Discovery, Options};
 use netready_diagnose::facts::{Gap, NetworkFacts};
-use netready_diagnose::{AccessType, EndpointAddresses, Service, Severity};
+use netready_diagnose::{AccessType, EndpointAddresses, ServiceKey as Service, Severity};
 
 const TASK_ARN: &str = "arn:aws:ecs:eu-west-3:111122223333:task/runners/e9028f8d5d8e4f258373e7b93ce9a3c3";
 
@@ -187,7 +187,7 @@ async fn recorded_network_read_through_the_sdk() {
     let found: Vec<(&str, Severity, Vec<&str>)> = d
         .findings
         .iter()
-        .map(|f| (f.id.as_str(), f.severity, f.endpoints.iter().map(String::as_str).collect()))
+        .map(|f| (f.id.as_str(), f.severity, f.endpoints.iter().map(|e| e.as_str()).collect()))
         .collect();
     assert_eq!(
         found,
@@ -217,7 +217,7 @@ async fn custom_network_acl_without_inbound_entries_denies_the_replies() {
     let d = netready_diagnose::diagnose(&facts, &endpoints());
     let f = d.findings.iter().find(|f| f.id == "network_acl.ingress_denied").unwrap();
     assert_eq!(f.resources, ["acl-0a1b2c3d4e5f6task"]);
-    assert!(f.what.contains("the final * entry"), "{}", f.what);
+    assert!(f.message.contains("the final * entry"), "{}", f.message);
     assert!(!d.findings.iter().any(|f| f.id == "network_acl.egress_denied"));
 }
 

@@ -15,6 +15,7 @@ use crate::dns::{Lookup, LookupOutcome, QueryType, RESOLV_CONF, ResolvConf, Reso
 use crate::endpoints::Endpoint;
 use crate::hints::{HintContext, hints};
 use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource};
+use crate::network::{self, Discovered, NetworkSource};
 use crate::report::{
     AddressReport, ConnectionReport, DnsOutcome, DnsReport, EndpointReport, Family, NotDialled, ProbeInfo, QueryReport,
     Report, SCHEMA_VERSION, millis,
@@ -32,22 +33,7 @@ pub async fn run<R: Resolver, D: Dialer>(
 ) -> Report {
     let deadline = Instant::now() + plan.timeout;
     let probes = plan.endpoints.iter().map(|ep| probe(ep, plan, resolver, dialer, deadline));
-    let mut endpoints = join_all(probes).await;
-
-    let ctx_region = plan.region.to_string();
-    let uses_vpc_endpoints: Vec<bool> = endpoints.iter().map(|e| e.access_type == AccessType::VpcEndpoint).collect();
-    for (i, ep) in endpoints.iter_mut().enumerate() {
-        let others = uses_vpc_endpoints.iter().enumerate().any(|(j, v)| j != i && *v);
-        let ctx = HintContext {
-            region: &ctx_region,
-            subnet_cidr: plan.task.subnet_cidr.as_deref(),
-            public_ip: plan.task.public_ip.assigned,
-            others_use_vpc_endpoints: others,
-            ipv6: plan.ipv6,
-            timeout: plan.timeout,
-        };
-        ep.hints = hints(ep, &ctx);
-    }
+    let endpoints = join_all(probes).await;
 
     Report {
         schema_version: SCHEMA_VERSION,
@@ -59,6 +45,31 @@ pub async fn run<R: Resolver, D: Dialer>(
         proxy: plan.proxy.clone(),
         warnings: plan.warnings.clone(),
         endpoints,
+        diagnosis: None,
+    }
+    .with_hints()
+}
+
+impl Report {
+    /// Every endpoint's hints, from its results and the task (public IP, subnet) and the other
+    /// endpoints (S3 next to interface endpoints). Replaces what was there.
+    pub fn with_hints(mut self) -> Report {
+        let uses_vpc_endpoints: Vec<bool> =
+            self.endpoints.iter().map(|e| e.access_type == AccessType::VpcEndpoint).collect();
+        let timeout = Duration::from_millis(self.probe.timeout_ms);
+        for (i, ep) in self.endpoints.iter_mut().enumerate() {
+            let others = uses_vpc_endpoints.iter().enumerate().any(|(j, v)| j != i && *v);
+            let ctx = HintContext {
+                region: &self.task.region,
+                subnet_cidr: self.task.subnet_cidr.as_deref(),
+                public_ip: self.task.public_ip.assigned,
+                others_use_vpc_endpoints: others,
+                ipv6: self.probe.ipv6,
+                timeout,
+            };
+            ep.hints = hints(ep, &ctx);
+        }
+        self
     }
 }
 
@@ -165,7 +176,7 @@ fn connection_report(c: Connection, fair: Duration) -> ConnectionReport {
         }
         tls
     });
-    ConnectionReport { ip: c.addr.ip(), family: Family::of(c.addr.ip()), tcp, tls }
+    ConnectionReport { ip: c.addr.ip(), family: Family::of(c.addr.ip()), route: None, access_type: None, tcp, tls }
 }
 
 /// The endpoint's DNS outcome from its two queries. A sinkhole answer wins; then any address;
@@ -218,13 +229,36 @@ pub fn dns_outcome(a: &Lookup, aaaa: &Lookup, sinkholes: &[&AddressReport], ipv6
     }
 }
 
-/// The whole check as the CLI and the agent run it: task metadata (when in ECS), the system's
-/// resolvers, direct TCP. Fails only on settings that leave no region.
-pub async fn check_once(
+/// A check's outcome: the report, and what it was made of, so that the diagnosis can be applied
+/// again with other facts (the agent reads the network again when a probe result changes).
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub plan: Plan,
+    /// The probes' report, before the diagnosis was applied.
+    pub probed: Report,
+    pub discovered: Discovered,
+    /// The report: `probed` with `discovered` applied.
+    pub report: Report,
+}
+
+impl Checked {
+    /// Applies other facts to the same probe results.
+    pub fn rediagnose(&mut self, discovered: Discovered) {
+        self.report = network::apply(&self.probed, &self.plan.known_cidrs, &discovered);
+        self.discovered = discovered;
+    }
+}
+
+/// The whole check as the CLI and the agent run it: task metadata (when in ECS), then the probes
+/// — the system's resolvers, direct TCP and TLS — and, concurrently and by the same deadline, the
+/// task's network from `network` (the AWS APIs, `--aws-api`). Fails only on settings that leave
+/// no region.
+pub async fn check_once<N: NetworkSource>(
     settings: &Settings,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     tls: Option<&Arc<TlsProbe>>,
-) -> Result<Report, SettingsError> {
+    network: &N,
+) -> Result<Checked, SettingsError> {
     let started = (SystemTime::now(), Instant::now());
     let mut warnings = Vec::new();
     let metadata = match env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
@@ -258,7 +292,22 @@ pub async fn check_once(
     if let Some(probe) = tls.filter(|_| plan.tls) {
         plan.warnings.extend(probe.warnings().iter().cloned());
     }
-    Ok(run(&plan, &resolver, &dialer, started).await)
+    let deadline = Instant::now() + plan.timeout;
+    let reading = async {
+        match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
+            Ok(discovered) => discovered,
+            Err(_) => Discovered::unavailable(
+                network.mode(),
+                "reading the network from the AWS APIs did not finish within the check's deadline (--timeout)",
+                Vec::new(),
+            ),
+        }
+    };
+    let (probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    let mut report = network::apply(&probed, &plan.known_cidrs, &discovered);
+    // The check took as long as its slower half (never longer than the deadline, plus a little).
+    report.duration_ms = millis(started.1.elapsed());
+    Ok(Checked { plan, probed, discovered, report })
 }
 
 #[cfg(test)]
@@ -401,7 +450,7 @@ mod tests {
         )
         .await;
         assert_eq!(report.status, crate::Status::Ready);
-        assert_eq!(report.schema_version, 2);
+        assert_eq!(report.schema_version, 3);
         assert_eq!(report.probe, ProbeInfo { tls: true, ipv6: false, timeout_ms: 5000 });
         assert!(report.endpoints.iter().all(|e| e.access_type == AccessType::VpcEndpoint && e.hints.is_empty()));
     }

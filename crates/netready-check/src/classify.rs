@@ -31,31 +31,9 @@ impl Scope {
     }
 }
 
-/// How traffic to an endpoint leaves the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccessType {
-    /// The dialled addresses are private: an interface endpoint (PrivateLink) inside the VPC.
-    VpcEndpoint,
-    /// Public addresses, and the task has no public IP: the route must be a NAT gateway.
-    NatGateway,
-    /// Public addresses, and the task has a public IP: the route is an internet gateway.
-    InternetGateway,
-    /// Nothing was dialled (DNS failed or answered a sinkhole), or public addresses while it is not
-    /// known whether the task has a public IP.
-    Unknown,
-}
-
-impl AccessType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccessType::VpcEndpoint => "vpc_endpoint",
-            AccessType::NatGateway => "nat_gateway",
-            AccessType::InternetGateway => "internet_gateway",
-            AccessType::Unknown => "unknown",
-        }
-    }
-}
+/// How traffic to an endpoint leaves the task. The classifier here gives the source document's
+/// three types and `unknown`; the route table (through `netready-diagnose`) refines them.
+pub use netready_diagnose::AccessType;
 
 /// How many of an endpoint's addresses were reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -246,6 +246,8 @@ mod tests {
                 ConnectionReport {
                     ip,
                     family: Family::of(ip),
+                    route: None,
+                    access_type: None,
                     tcp: tcp(outcome.clone()),
                     tls: tls.clone().map(|outcome| TlsReport {
                         outcome,

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{DnsOutcome, EndpointReport, Report, Status};
+use netready_diagnose::Finding;
+
+use crate::report::{DiagnosisReport, DiagnosisStatus, DnsOutcome, EndpointReport, Report, Status};
 
 const WRAP: usize = 100;
 
@@ -48,24 +50,38 @@ pub fn table(report: &Report) -> String {
     if let Some(az) = &t.availability_zone {
         let _ = write!(task, ", {az}");
     }
-    let _ = writeln!(out, "{task}\n");
+    let _ = writeln!(out, "{task}");
+    if let Some(d) = &report.diagnosis {
+        let _ = writeln!(out, "{}", network_line(d));
+    }
+    out.push('\n');
 
-    let header = ["SERVICE", "ACCESS", "REACH", "DNS", "CONNECT", "HOST"];
-    let rows: Vec<[String; 6]> = report
+    // The ROUTE column when the route table was read: each dialled address's route.
+    let routed = report.endpoints.iter().flat_map(|e| &e.connections).any(|c| c.access_type.is_some());
+    let mut header = vec!["SERVICE", "ACCESS", "REACH", "DNS", "CONNECT"];
+    if routed {
+        header.push("ROUTE");
+    }
+    header.push("HOST");
+    let rows: Vec<Vec<String>> = report
         .endpoints
         .iter()
         .map(|e| {
-            [
+            let mut row = vec![
                 e.service.as_str().to_owned(),
                 e.access_type.as_str().to_owned(),
                 e.reachability.as_str().to_owned(),
                 dns_cell(e),
                 connect_cell(e),
-                format!("{}:{}", e.host, e.port),
-            ]
+            ];
+            if routed {
+                row.push(route_cell(e));
+            }
+            row.push(format!("{}:{}", e.host, e.port));
+            row
         })
         .collect();
-    let mut widths = header.map(str::len);
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -116,6 +132,15 @@ pub fn table(report: &Report) -> String {
             bullet(&mut out, &f);
         }
     }
+    // A skipped diagnosis is said once, on the `aws api:` line (the JSON keeps its finding).
+    let findings: Vec<&Finding> =
+        report.diagnosis.iter().flat_map(|d| &d.findings).filter(|f| f.id != "diagnosis.skipped").collect();
+    if !findings.is_empty() {
+        let _ = writeln!(out, "\nFindings:");
+        for f in findings {
+            findings_entry(&mut out, f);
+        }
+    }
     if report.proxy.configured {
         let _ =
             writeln!(out, "\nProxy variables set, and bypassed by the probes: {}", report.proxy.variables.join(", "));
@@ -127,6 +152,83 @@ pub fn table(report: &Report) -> String {
         }
     }
     out
+}
+
+/// What the AWS APIs said, in one line: the network read, or why not.
+fn network_line(d: &DiagnosisReport) -> String {
+    let mode = d.mode.as_str();
+    match (&d.network, d.status) {
+        (Some(n), status) => format!(
+            "aws api: {} ({mode}) — {} in {} ({}), {}, route table {}, network ACL {}, {} VPC endpoint{}",
+            status.as_str(),
+            n.eni_id,
+            n.subnet_id,
+            n.availability_zone,
+            n.vpc_id,
+            n.route_table_id.as_deref().unwrap_or("unread"),
+            n.network_acl_id.as_deref().unwrap_or("unread"),
+            n.vpc_endpoints.len(),
+            if n.vpc_endpoints.len() == 1 { "" } else { "s" }
+        ),
+        (None, DiagnosisStatus::Off) => "aws api: off".to_owned(),
+        (None, status) => format!(
+            "aws api: {} ({mode}){}",
+            status.as_str(),
+            d.note.as_ref().map(|n| format!(": {n}")).unwrap_or_default()
+        ),
+    }
+}
+
+/// The distinct routes an endpoint's dialled addresses take: `0.0.0.0/0 → nat-…`.
+fn route_cell(e: &EndpointReport) -> String {
+    let mut routes: Vec<String> = Vec::new();
+    for c in &e.connections {
+        let text = match (&c.route, c.access_type) {
+            (Some(r), _) => {
+                format!("{} → {}{}", r.destination, r.target_id, if r.blackhole() { " (blackhole)" } else { "" })
+            }
+            (None, Some(_)) => "no route".to_owned(),
+            (None, None) => continue,
+        };
+        if !routes.contains(&text) {
+            routes.push(text);
+        }
+    }
+    if routes.is_empty() { "-".to_owned() } else { routes.join(", ") }
+}
+
+/// One finding: severity, id, resources and endpoints, then what is wrong and the fix, indented.
+fn findings_entry(out: &mut String, f: &Finding) {
+    let resources = if f.resources.is_empty() { String::new() } else { format!(" [{}]", f.resources.join(", ")) };
+    let endpoints: Vec<&str> = f.endpoints.iter().map(|e| e.as_str()).collect();
+    let explains = if endpoints.is_empty() { String::new() } else { format!(" — {}", endpoints.join(", ")) };
+    let _ = writeln!(out, "  {:<7} {}{resources}{explains}", f.severity.as_str().to_uppercase(), f.id);
+    let mut message = f.message.clone();
+    if !f.addresses.is_empty() {
+        let list: Vec<String> = f.addresses.iter().map(ToString::to_string).collect();
+        let _ = write!(message, " ({})", list.join(", "));
+    }
+    indented(out, &message);
+    indented(out, &format!("fix: {}", f.remedy));
+}
+
+/// Writes `text` indented under a finding, wrapped at [`WRAP`] columns.
+fn indented(out: &mut String, text: &str) {
+    const INDENT: &str = "          ";
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && INDENT.len() + line.len() + 1 + word.len() > WRAP {
+            let _ = writeln!(out, "{INDENT}{line}");
+            line.clear();
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.is_empty() {
+        let _ = writeln!(out, "{INDENT}{line}");
+    }
 }
 
 fn source(report: &Report) -> &'static str {

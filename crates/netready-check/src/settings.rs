@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
+use netready_diagnose::AwsApi;
 
 use crate::endpoints::{DEFAULT_PORT, Endpoint, endpoints};
 use crate::metadata::TaskMetadata;
@@ -50,6 +51,7 @@ pub struct RawSettings {
     pub tls: Option<Sourced>,
     pub ca_file: Option<Sourced>,
     pub ipv6: Option<Sourced>,
+    pub aws_api: Option<Sourced>,
 }
 
 /// Validated settings; what is still unknown may come from task metadata.
@@ -67,6 +69,8 @@ pub struct Settings {
     pub ca_file: Option<PathBuf>,
     /// Whether the task has IPv6; `None`: ask task metadata.
     pub ipv6: Option<bool>,
+    /// Whether to read the task's network from the AWS APIs (default: when credentials are found).
+    pub aws_api: AwsApi,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -117,6 +121,12 @@ impl RawSettings {
                 None => None,
             },
             ipv6: self.ipv6.as_ref().map(|v| v.parse(types::parse_bool)).transpose()?,
+            aws_api: self
+                .aws_api
+                .as_ref()
+                .map(|v| v.parse(|s| s.parse::<AwsApi>().map_err(ParseError::new)))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -244,6 +254,7 @@ mod tests {
     fn defaults() {
         let s = RawSettings::default().validate(&env_of(&[])).unwrap();
         assert_eq!((s.timeout, s.port, s.public_ip, s.region), (DEFAULT_TIMEOUT, 443, None, None));
+        assert_eq!(s.aws_api, AwsApi::Auto);
     }
 
     #[test]
@@ -286,6 +297,11 @@ mod tests {
                 },
                 "--vpc-cidr",
                 "10.0.0.0/16",
+            ),
+            (
+                RawSettings { aws_api: Some(Sourced::new("maybe", "NETREADY_AWS_API")), ..Default::default() },
+                "NETREADY_AWS_API",
+                "off, auto, required",
             ),
         ];
         for (raw, origin, expected) in cases {

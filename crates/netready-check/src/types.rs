@@ -151,61 +151,8 @@ impl fmt::Display for RegistryId {
     }
 }
 
-/// The services a runner must reach, in the order the source document lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ServiceKey {
-    #[serde(rename = "secretsmanager")]
-    SecretsManager,
-    Logs,
-    EcrApi,
-    EcrDkr,
-    S3,
-}
-
-impl ServiceKey {
-    pub const ALL: [ServiceKey; 5] =
-        [ServiceKey::SecretsManager, ServiceKey::Logs, ServiceKey::EcrApi, ServiceKey::EcrDkr, ServiceKey::S3];
-
-    /// The key used in reports, metrics and flags.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceKey::SecretsManager => "secretsmanager",
-            ServiceKey::Logs => "logs",
-            ServiceKey::EcrApi => "ecr_api",
-            ServiceKey::EcrDkr => "ecr_dkr",
-            ServiceKey::S3 => "s3",
-        }
-    }
-
-    /// The name people know the service by.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            ServiceKey::SecretsManager => "Secrets Manager",
-            ServiceKey::Logs => "CloudWatch Logs",
-            ServiceKey::EcrApi => "ECR API",
-            ServiceKey::EcrDkr => "ECR Docker",
-            ServiceKey::S3 => "S3",
-        }
-    }
-
-    /// The suffix of the VPC endpoint service name, `com.amazonaws.<region>.<suffix>`.
-    pub fn vpc_endpoint_suffix(self) -> &'static str {
-        match self {
-            ServiceKey::SecretsManager => "secretsmanager",
-            ServiceKey::Logs => "logs",
-            ServiceKey::EcrApi => "ecr.api",
-            ServiceKey::EcrDkr => "ecr.dkr",
-            ServiceKey::S3 => "s3",
-        }
-    }
-}
-
-impl fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The services a runner must reach: one type for the check, the diagnosis and the report.
+pub use netready_diagnose::ServiceKey;
 
 /// Parses `true`/`false` and the stack's `ENABLED`/`DISABLED` spelling of `AssignPublicIp`.
 pub fn parse_bool(s: &str) -> Result<bool, ParseError> {
@@ -310,14 +257,5 @@ mod tests {
         assert_eq!(parse_cidr("10.0.1.7/16").unwrap().to_string(), "10.0.0.0/16");
         assert!(parse_cidr("10.0.0.0/33").is_err());
         assert!(parse_cidr("10.0.0.0").is_err());
-    }
-
-    #[test]
-    fn service_keys_serialize_as_report_keys() {
-        let keys: Vec<String> = ServiceKey::ALL.iter().map(|k| serde_json::to_string(k).unwrap()).collect();
-        assert_eq!(keys, ["\"secretsmanager\"", "\"logs\"", "\"ecr_api\"", "\"ecr_dkr\"", "\"s3\""]);
-        for k in ServiceKey::ALL {
-            assert_eq!(serde_json::to_string(&k).unwrap(), format!("\"{}\"", k.as_str()));
-        }
     }
 }

@@ -92,6 +92,23 @@ pub fn required(region: &Region, registry_id: Option<&RegistryId>) -> Vec<Requir
         .collect()
 }
 
+/// The endpoint of `required`'s service that a VPC has, if any: an interface or gateway endpoint
+/// of the service (with or without the China regions' `cn.` prefix) that is available or on its
+/// way (pending, pending acceptance). One that is failed, rejected, expired or being deleted does
+/// not count.
+pub fn existing<'a>(
+    required: &RequiredEndpoint,
+    region: &Region,
+    endpoints: &'a [netready_diagnose::facts::VpcEndpoint],
+) -> Option<&'a netready_diagnose::facts::VpcEndpoint> {
+    use netready_diagnose::facts::EndpointType as Kind;
+    endpoints.iter().find(|e| {
+        matches!(e.endpoint_type, Kind::Interface | Kind::Gateway)
+            && required.service.matches_endpoint(&e.service_name, region.as_str())
+            && matches!(e.state.to_ascii_lowercase().as_str(), "available" | "pending" | "pendingacceptance")
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -141,6 +158,33 @@ mod tests {
         let region: Region = "cn-northwest-1".parse().unwrap();
         assert_eq!(service_name(ServiceKey::S3, &region, Interface), "cn.com.amazonaws.cn-northwest-1.s3");
         assert_eq!(service_name(ServiceKey::S3, &region, Gateway), "com.amazonaws.cn-northwest-1.s3");
+    }
+
+    #[test]
+    fn an_existing_endpoint_counts_by_service_and_state() {
+        use netready_diagnose::facts::{EndpointType as Kind, VpcEndpoint};
+        let endpoint = |name: &str, kind: Kind, state: &str| VpcEndpoint {
+            id: format!("vpce-{name}-{state}"),
+            service_name: name.to_owned(),
+            endpoint_type: kind,
+            state: state.to_owned(),
+            private_dns_enabled: true,
+            subnet_ids: vec![],
+            security_group_ids: vec![],
+            route_table_ids: vec![],
+            addresses: vec![],
+        };
+        let region: Region = "cn-north-1".parse().unwrap();
+        let all = required(&region, None);
+        let vpc = [
+            endpoint("cn.com.amazonaws.cn-north-1.ecr.api", Kind::Interface, "available"),
+            endpoint("com.amazonaws.cn-north-1.logs", Kind::Interface, "failed"),
+            endpoint("com.amazonaws.cn-north-1.s3", Kind::Gateway, "pending"),
+            endpoint("com.amazonaws.cn-north-1.secretsmanager", Kind::GatewayLoadBalancer, "available"),
+        ];
+        let found: Vec<bool> = all.iter().map(|r| existing(r, &region, &vpc).is_some()).collect();
+        // secretsmanager (only a load balancer endpoint), logs (failed), ecr_dkr: missing.
+        assert_eq!(found, [false, false, true, false, true]);
     }
 
     #[test]

@@ -26,7 +26,7 @@
 //! | `permission.denied` | warning | an API call was refused: the IAM action to grant |
 //! | `discovery.failed` | warning | an API call failed otherwise (timeout, throttling) |
 //! | `diagnosis.skipped` | info | no AWS credentials (`--aws-api auto`) or `--aws-api off` |
-//! | `diagnosis.unavailable` | error | no AWS credentials or no ENI with `--aws-api required` |
+//! | `diagnosis.unavailable` | error/warning | it could not run: error with `--aws-api required` (no credentials, no task, no ENI), warning with `auto` (the task or its ENI not found, an essential call refused) |
 //!
 //! "error/warning": an error when the service has no other working path, a warning when traffic
 //! gets through another way (the endpoint is bypassed, not broken).
@@ -37,7 +37,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::facts::{Destination, EndpointType, Gap, NetworkFacts, SecurityGroup, TargetType};
 use crate::filter::{self, EPHEMERAL_PORTS, NaclVerdict, Verdict};
-use crate::path::{AddressPath, EndpointAddresses, EndpointPath, Service, has_public_ip, interface_endpoints};
+use crate::path::{AddressPath, EndpointAddresses, EndpointPath, has_public_ip, interface_endpoints};
+use crate::service::ServiceKey;
 
 /// The file in the repository that lists the IAM actions diagnosis needs.
 pub const IAM_POLICY_DOC: &str = "docs/iam-diagnosis-policy.json";
@@ -69,13 +70,13 @@ pub struct Finding {
     /// The AWS resources it concerns (`rtb-…`, `sg-…`, `vpce-…`), or the IAM action.
     pub resources: Vec<String>,
     /// What is wrong, in words.
-    pub what: String,
+    pub message: String,
     /// What to change.
     pub remedy: String,
-    /// The endpoints (service keys: `s3`, `ecr_api`) it explains.
-    pub endpoints: Vec<String>,
-    /// The endpoints' addresses it concerns, when it is about addresses.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// The endpoints it explains.
+    pub endpoints: Vec<ServiceKey>,
+    /// The endpoints' addresses it concerns, when it is about addresses (else empty).
+    #[serde(default)]
     pub addresses: Vec<IpAddr>,
 }
 
@@ -86,7 +87,7 @@ impl Finding {
             id: "diagnosis.skipped".into(),
             severity: Severity::Info,
             resources: Vec::new(),
-            what: format!("the network's configuration was not read: {reason}"),
+            message: format!("the network's configuration was not read: {reason}"),
             remedy: "give netready AWS credentials (in a task: a task role with the policy in \
                      docs/iam-diagnosis-policy.json) to see routes, security groups and endpoints"
                 .into(),
@@ -95,14 +96,18 @@ impl Finding {
         }
     }
 
-    /// Diagnosis was required (`--aws-api required`) and could not run.
-    pub fn unavailable(reason: &str) -> Finding {
+    /// Diagnosis should have run and could not: an error with `--aws-api required`, a warning
+    /// with `auto` (the task or its ENI not found, an essential call refused).
+    pub fn unavailable(reason: &str, severity: Severity) -> Finding {
         Finding {
             id: "diagnosis.unavailable".into(),
-            severity: Severity::Error,
+            severity,
             resources: Vec::new(),
-            what: format!("the network's configuration could not be read: {reason}"),
-            remedy: "check the AWS credentials and region, and that the task (or --task-arn/--eni) exists".into(),
+            message: format!("the network's configuration could not be read: {reason}"),
+            remedy: "check the AWS credentials (in a task: its task role), the region, the path to the ECS and \
+                     EC2 API endpoints (their interface endpoints or NAT), and that the task exists (netready \
+                     diagnose takes --task-arn or --eni)"
+                .into(),
             endpoints: Vec::new(),
             addresses: Vec::new(),
         }
@@ -120,12 +125,12 @@ struct New<'a> {
     id: &'a str,
     severity: Severity,
     resources: Vec<String>,
-    what: String,
+    message: String,
     remedy: String,
 }
 
 impl Collector {
-    fn add(&mut self, new: New<'_>, service: Option<Service>, address: Option<IpAddr>) {
+    fn add(&mut self, new: New<'_>, service: Option<ServiceKey>, address: Option<IpAddr>) {
         let index = match self.findings.iter().position(|f| f.id == new.id && f.resources == new.resources) {
             Some(i) => i,
             None => {
@@ -133,7 +138,7 @@ impl Collector {
                     id: new.id.to_owned(),
                     severity: new.severity,
                     resources: new.resources,
-                    what: new.what,
+                    message: new.message,
                     remedy: new.remedy,
                     endpoints: Vec::new(),
                     addresses: Vec::new(),
@@ -144,9 +149,9 @@ impl Collector {
         let Some(finding) = self.findings.get_mut(index) else { return };
         finding.severity = finding.severity.max(new.severity);
         if let Some(service) = service
-            && !finding.endpoints.iter().any(|e| e == service.key())
+            && !finding.endpoints.contains(&service)
         {
-            finding.endpoints.push(service.key().to_owned());
+            finding.endpoints.push(service);
         }
         if let Some(address) = address
             && !finding.addresses.contains(&address)
@@ -198,7 +203,7 @@ pub fn findings(facts: &NetworkFacts, endpoints: &[EndpointAddresses], paths: &[
 
 fn gaps(facts: &NetworkFacts, out: &mut Collector) {
     for gap in &facts.gaps {
-        let (id, what, severity) = match gap {
+        let (id, message, severity) = match gap {
             Gap::Denied { action, message } => (
                 "permission.denied",
                 format!(
@@ -220,7 +225,7 @@ fn gaps(facts: &NetworkFacts, out: &mut Collector) {
             }
             Gap::Failed { .. } => "run the diagnosis again; if it persists, check the AWS endpoint and region".into(),
         };
-        out.add(New { id, severity, resources: vec![gap.action().to_owned()], what, remedy }, None, None);
+        out.add(New { id, severity, resources: vec![gap.action().to_owned()], message, remedy }, None, None);
     }
 }
 
@@ -235,7 +240,7 @@ fn route_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &Addres
                 id: "route.prefix_list_unreadable",
                 severity: Severity::Warning,
                 resources: path.unresolved_prefix_lists.clone(),
-                what: format!(
+                message: format!(
                     "route table {} routes to prefix lists whose entries could not be read ({lists}): the path shown may not be the one taken",
                     table.id
                 ),
@@ -252,7 +257,7 @@ fn route_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &Addres
                 id: "route.no_route",
                 severity: Severity::Error,
                 resources: vec![table.id.clone()],
-                what: format!(
+                message: format!(
                     "route table {} (the task subnet's{}) has no route for these addresses: no {family} route and no more specific one",
                     table.id,
                     if table.main { ", the VPC's main table" } else { "" }
@@ -266,13 +271,13 @@ fn route_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &Addres
         );
         return;
     };
-    if route.blackhole {
+    if route.blackhole() {
         out.add(
             New {
                 id: "route.blackhole",
                 severity: Severity::Error,
                 resources: ids(&[&table.id, &route.target_id]),
-                what: format!(
+                message: format!(
                     "the route to {} in {} points at {}, which no longer exists (state blackhole): traffic is dropped",
                     route.destination, table.id, route.target_id
                 ),
@@ -301,7 +306,7 @@ fn public_ip_missing(table: &str, igw: &str, eni: &str) -> New<'static> {
         id: "public_ip.missing",
         severity: Severity::Error,
         resources: ids(&[eni, table, igw]),
-        what: format!(
+        message: format!(
             "route table {table} sends traffic to the internet gateway {igw}, but the task's ENI {eni} has no public IP: \
              an internet gateway drops traffic from private addresses, so the task has no outbound connectivity \
              (the runner fails to start)"
@@ -324,7 +329,7 @@ fn public_ip_unused(facts: &NetworkFacts, table: &str, target: &str, eni: &str) 
         id: "public_ip.unused",
         severity: Severity::Warning,
         resources: ids(&[eni, table, target]),
-        what: format!(
+        message: format!(
             "the task's ENI {eni} has the public IP {ip}, but route table {table} sends its internet traffic to {via}: \
              AssignPublicIp and the subnet's routes disagree, and the public IP is not used"
         ),
@@ -373,7 +378,7 @@ fn security_group_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path
                 id: "security_group.egress_denied",
                 severity: Severity::Error,
                 resources: resources.clone(),
-                what: format!(
+                message: format!(
                     "the task's security groups ({}) have no egress rule allowing TCP {port} to these addresses",
                     resources.join(", ")
                 ),
@@ -390,7 +395,7 @@ fn security_group_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path
                 id: "security_group.unverifiable",
                 severity: Severity::Warning,
                 resources: resources.clone(),
-                what: format!(
+                message: format!(
                     "whether the task's security groups allow TCP {port} to these addresses depends on {} , which could not be read",
                     unreadable.join(", ")
                 ),
@@ -415,7 +420,7 @@ fn nacl_rules_for(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &Add
                 id: "network_acl.egress_denied",
                 severity: Severity::Error,
                 resources: vec![acl.id.clone()],
-                what: format!(
+                message: format!(
                     "the task subnet's network ACL {} denies outbound TCP {port} to these addresses ({})",
                     acl.id,
                     nacl_rules(&rules)
@@ -435,7 +440,7 @@ fn nacl_rules_for(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &Add
                 id: "network_acl.ingress_denied",
                 severity: Severity::Error,
                 resources: vec![acl.id.clone()],
-                what: format!(
+                message: format!(
                     "the task subnet's network ACL {} denies the replies from these addresses: inbound TCP to the task's \
                      ephemeral ports {} ({}); network ACLs are stateless",
                     acl.id,
@@ -470,7 +475,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.not_available",
                     severity: Severity::Error,
                     resources: vec![e.id.clone()],
-                    what: format!(
+                    message: format!(
                         "interface endpoint {} ({}) is in state {}, not available",
                         e.id, e.service_name, e.state
                     ),
@@ -487,7 +492,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.private_dns_disabled",
                     severity: bypassed,
                     resources: vec![e.id.clone()],
-                    what: format!(
+                    message: format!(
                         "interface endpoint {} ({}) has private DNS disabled: {} resolves to the service's public \
                          addresses, not to the endpoint{}",
                         e.id,
@@ -519,7 +524,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.ingress_denied",
                     severity: if used || !works { Severity::Error } else { Severity::Warning },
                     resources,
-                    what: format!(
+                    message: format!(
                         "the security groups of interface endpoint {} ({}) do not allow inbound TCP {} from the task ({}, groups {})",
                         e.id,
                         e.security_group_ids.join(", "),
@@ -549,7 +554,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.no_subnet_in_az",
                     severity: Severity::Warning,
                     resources: vec![e.id.clone()],
-                    what: format!(
+                    message: format!(
                         "interface endpoint {} has no subnet in the task's availability zone {} (only {}): traffic crosses \
                          zones, and fails with the other zone",
                         e.id,
@@ -581,7 +586,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                         id: "vpc_endpoint.not_available",
                         severity: Severity::Error,
                         resources: vec![g.id.clone()],
-                        what: format!(
+                        message: format!(
                             "gateway endpoint {} ({}) is in state {}, not available",
                             g.id, g.service_name, g.state
                         ),
@@ -604,12 +609,12 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                         id: "gateway_endpoint.not_associated",
                         severity: if works { Severity::Warning } else { Severity::Error },
                         resources: vec![g.id.clone(), table.id.clone()],
-                        what: format!(
+                        message: format!(
                             "gateway endpoint {} ({}) is not associated with the task subnet's route table {}, so {} does not use it{via}",
                             g.id,
                             g.service_name,
                             table.id,
-                            service.key()
+                            service.as_str()
                         ),
                         remedy: format!(
                             "associate the route table (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --add-route-table-ids {})",
@@ -624,7 +629,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
         if !have_interface && gateways.is_empty() && !works && !path.addresses.is_empty() {
             let name = service.endpoint_service_name(&facts.region);
             let vpc = facts.vpc.as_ref().map(|v| v.id.clone()).unwrap_or_default();
-            let kind = if service == Service::S3 {
+            let kind = if service == ServiceKey::S3 {
                 "gateway endpoint (free, on the route table)"
             } else {
                 "interface endpoint with private DNS"
@@ -634,7 +639,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
                     id: "vpc_endpoint.missing",
                     severity: Severity::Error,
                     resources: ids(&[&vpc, &table.id, &name]),
-                    what: format!(
+                    message: format!(
                         "{} has no VPC endpoint ({name}) and no other working path from the task subnet",
                         endpoint.host
                     ),
@@ -649,7 +654,7 @@ fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &End
 
 fn dns_attribute_rules(facts: &NetworkFacts, endpoints: &[EndpointAddresses], out: &mut Collector) {
     let Some(vpc) = &facts.vpc else { return };
-    let relying: Vec<Service> = endpoints
+    let relying: Vec<ServiceKey> = endpoints
         .iter()
         .map(|e| e.service)
         .filter(|s| interface_endpoints(facts, *s).any(|e| e.private_dns_enabled))
@@ -669,7 +674,7 @@ fn dns_attribute_rules(facts: &NetworkFacts, endpoints: &[EndpointAddresses], ou
                         id,
                         severity: Severity::Error,
                         resources: vec![vpc.id.clone()],
-                        what: format!(
+                        message: format!(
                             "VPC {} has {attribute} off, and its interface endpoints rely on private DNS: the services' names \
                              do not resolve to the endpoints",
                             vpc.id

@@ -12,12 +12,51 @@ pub mod filter;
 pub mod findings;
 pub mod path;
 pub mod route;
+pub mod service;
+
+use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 pub use facts::NetworkFacts;
 pub use findings::{Finding, Severity};
-pub use path::{AccessType, EndpointAddresses, EndpointPath, Service};
+pub use path::{AccessType, EndpointAddresses, EndpointPath, RouteRef, RouteState};
+pub use service::ServiceKey;
+
+/// `--aws-api`: whether to read the task's network from the AWS APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AwsApi {
+    /// Never.
+    Off,
+    /// When credentials are found (and there is a task to read).
+    #[default]
+    Auto,
+    /// Always: not being able to read the network is an error.
+    Required,
+}
+
+impl AwsApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AwsApi::Off => "off",
+            AwsApi::Auto => "auto",
+            AwsApi::Required => "required",
+        }
+    }
+}
+
+impl FromStr for AwsApi {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" => Ok(AwsApi::Off),
+            "auto" => Ok(AwsApi::Auto),
+            "required" => Ok(AwsApi::Required),
+            _ => Err(format!("'{s}' is not one of off, auto, required")),
+        }
+    }
+}
 
 /// The paths of every endpoint and the findings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

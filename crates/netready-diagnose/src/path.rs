@@ -7,77 +7,31 @@ use serde::{Deserialize, Serialize};
 
 use crate::facts::{EndpointType, NetworkFacts, Route, TargetType, VpcEndpoint};
 use crate::route;
+use crate::service::ServiceKey;
 
-/// The services a runner must reach. The keys are those of netready's report (`ecr_api`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Service {
-    #[serde(rename = "secretsmanager")]
-    SecretsManager,
-    Logs,
-    EcrApi,
-    EcrDkr,
-    S3,
-}
-
-impl Service {
-    pub const ALL: [Service; 5] =
-        [Service::SecretsManager, Service::Logs, Service::EcrApi, Service::EcrDkr, Service::S3];
-
-    pub fn key(self) -> &'static str {
-        match self {
-            Service::SecretsManager => "secretsmanager",
-            Service::Logs => "logs",
-            Service::EcrApi => "ecr_api",
-            Service::EcrDkr => "ecr_dkr",
-            Service::S3 => "s3",
-        }
-    }
-
-    pub fn parse(key: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|s| s.key() == key)
-    }
-
-    /// The last part of the VPC endpoint service name, `com.amazonaws.<region>.<suffix>`.
-    pub fn endpoint_suffix(self) -> &'static str {
-        match self {
-            Service::SecretsManager => "secretsmanager",
-            Service::Logs => "logs",
-            Service::EcrApi => "ecr.api",
-            Service::EcrDkr => "ecr.dkr",
-            Service::S3 => "s3",
-        }
-    }
-
-    /// The endpoint service name in the `aws` partition (China prefixes some with `cn.`).
-    pub fn endpoint_service_name(self, region: &str) -> String {
-        format!("com.amazonaws.{region}.{}", self.endpoint_suffix())
-    }
-
-    /// Whether a VPC endpoint's service name is this service's in `region`: `com.amazonaws.…` or
-    /// the China regions' `cn.com.amazonaws.…`.
-    pub fn matches_endpoint(self, service_name: &str, region: &str) -> bool {
-        let name = service_name.strip_prefix("cn.").unwrap_or(service_name);
-        name == self.endpoint_service_name(region)
-    }
-}
-
-/// How traffic to an address leaves the task. The source document's three types and `unknown`,
-/// plus what the route table shows.
+/// How traffic to an endpoint leaves the task: the source document's three types and `unknown`
+/// (all a check can tell from DNS and the public IP), and what only the route table shows.
+/// Reports, the check and the diagnosis share this one type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessType {
-    /// An interface endpoint (PrivateLink) in the VPC.
+    /// The dialled addresses are inside the VPC: an interface endpoint (PrivateLink). With the
+    /// route table, any address the `local` route carries.
     VpcEndpoint,
-    /// A gateway endpoint (S3), through a prefix-list route to `vpce-…`.
-    GatewayEndpoint,
+    /// Public addresses, and the task has no public IP (or the route's target is a NAT gateway).
     NatGateway,
+    /// Public addresses, and the task has a public IP (or the route's target is an internet gateway).
     InternetGateway,
+    /// Route table only: S3 through a prefix-list route to a gateway endpoint (`vpce-…`).
+    GatewayEndpoint,
+    /// Route table only: a route to a transit gateway (`tgw-…`).
     TransitGateway,
+    /// Route table only: a route to a VPC peering connection (`pcx-…`).
     VpcPeering,
+    /// Route table only: a route to a virtual private gateway (`vgw-…`, site-to-site VPN).
     VpnGateway,
-    /// Inside the VPC, but not a known interface endpoint of the service (a proxy, another host).
-    Local,
+    /// Nothing was dialled, the public IP is not known, or the route goes nowhere known (no route,
+    /// a blackhole, an appliance).
     Unknown,
 }
 
@@ -85,21 +39,29 @@ impl AccessType {
     pub fn as_str(self) -> &'static str {
         match self {
             AccessType::VpcEndpoint => "vpc_endpoint",
-            AccessType::GatewayEndpoint => "gateway_endpoint",
             AccessType::NatGateway => "nat_gateway",
             AccessType::InternetGateway => "internet_gateway",
+            AccessType::GatewayEndpoint => "gateway_endpoint",
             AccessType::TransitGateway => "transit_gateway",
             AccessType::VpcPeering => "vpc_peering",
             AccessType::VpnGateway => "vpn_gateway",
-            AccessType::Local => "local",
             AccessType::Unknown => "unknown",
         }
     }
 
     /// Whether traffic stays inside the VPC.
     pub fn in_vpc(self) -> bool {
-        matches!(self, AccessType::VpcEndpoint | AccessType::Local)
+        self == AccessType::VpcEndpoint
     }
+}
+
+/// Whether a route forwards or drops, as EC2's `State` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteState {
+    Active,
+    /// The target no longer exists: traffic is dropped.
+    Blackhole,
 }
 
 /// The route an address takes, as the report shows it.
@@ -110,13 +72,19 @@ pub struct RouteRef {
     pub destination: String,
     pub target_id: String,
     pub target_type: TargetType,
-    pub blackhole: bool,
+    pub state: RouteState,
+}
+
+impl RouteRef {
+    pub fn blackhole(&self) -> bool {
+        self.state == RouteState::Blackhole
+    }
 }
 
 /// An endpoint and the addresses its name resolved to (those a check dials).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndpointAddresses {
-    pub service: Service,
+    pub service: ServiceKey,
     pub host: String,
     pub port: u16,
     pub addresses: Vec<IpAddr>,
@@ -141,7 +109,7 @@ impl AddressPath {
     /// A route that forwards (not a blackhole, not an IGW without a public IP for IPv4).
     pub fn works(&self, facts: &NetworkFacts) -> bool {
         let Some(route) = &self.route else { return false };
-        if route.blackhole {
+        if route.blackhole() {
             return false;
         }
         !(route.target_type == TargetType::InternetGateway && self.address.is_ipv4() && !has_public_ip(facts))
@@ -151,7 +119,7 @@ impl AddressPath {
 /// The paths of one endpoint's addresses and the endpoint's access type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointPath {
-    pub service: Service,
+    pub service: ServiceKey,
     pub host: String,
     pub access_type: AccessType,
     pub addresses: Vec<AddressPath>,
@@ -162,14 +130,14 @@ pub fn has_public_ip(facts: &NetworkFacts) -> bool {
 }
 
 /// The interface endpoints of `service` in the facts.
-pub fn interface_endpoints(facts: &NetworkFacts, service: Service) -> impl Iterator<Item = &VpcEndpoint> {
+pub fn interface_endpoints(facts: &NetworkFacts, service: ServiceKey) -> impl Iterator<Item = &VpcEndpoint> {
     facts.vpc_endpoints.iter().filter(move |e| {
         e.endpoint_type == EndpointType::Interface && service.matches_endpoint(&e.service_name, &facts.region)
     })
 }
 
 /// The path of one address of `service`.
-pub fn address_path(facts: &NetworkFacts, service: Service, address: IpAddr) -> AddressPath {
+pub fn address_path(facts: &NetworkFacts, service: ServiceKey, address: IpAddr) -> AddressPath {
     let Some(table) = &facts.route_table else {
         return AddressPath {
             address,
@@ -197,7 +165,7 @@ pub fn address_path(facts: &NetworkFacts, service: Service, address: IpAddr) -> 
             destination: route.destination.to_string(),
             target_id: route.target.clone(),
             target_type: route.target_type(),
-            blackhole: route.blackhole,
+            state: if route.blackhole { RouteState::Blackhole } else { RouteState::Active },
         }),
         access_type: if route.blackhole { AccessType::Unknown } else { access_type },
         vpc_endpoint_id,
@@ -218,7 +186,7 @@ fn fallback(facts: &NetworkFacts, address: IpAddr) -> AccessType {
     }
 }
 
-fn refine(facts: &NetworkFacts, service: Service, address: IpAddr, route: &Route) -> (AccessType, Option<String>) {
+fn refine(facts: &NetworkFacts, service: ServiceKey, address: IpAddr, route: &Route) -> (AccessType, Option<String>) {
     match route.target_type() {
         TargetType::Local => {
             if let Some(e) = facts.vpc_endpoints.iter().find(|e| e.addresses.contains(&address)) {
@@ -230,7 +198,10 @@ fn refine(facts: &NetworkFacts, service: Service, address: IpAddr, route: &Route
             if !candidates.is_empty() && candidates.iter().all(|e| e.addresses.is_empty()) {
                 return (AccessType::VpcEndpoint, candidates.first().map(|e| e.id.clone()));
             }
-            (AccessType::Local, None)
+            // Inside the VPC, not a known endpoint's address (a proxy, another host): the source
+            // document's rule, private means VPC endpoint; the route and the missing
+            // `vpc_endpoint_id` tell the difference.
+            (AccessType::VpcEndpoint, None)
         }
         TargetType::VpcEndpoint => {
             let endpoint = facts.vpc_endpoints.iter().find(|e| e.id == route.target);

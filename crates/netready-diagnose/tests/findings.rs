@@ -7,7 +7,7 @@
 use std::net::IpAddr;
 
 use netready_diagnose::facts::*;
-use netready_diagnose::{AccessType, EndpointAddresses, Service, Severity, diagnose};
+use netready_diagnose::{AccessType, EndpointAddresses, ServiceKey, Severity, diagnose};
 
 const REGION: &str = "eu-west-3";
 const S3_ADDR: &str = "52.95.155.10";
@@ -154,31 +154,31 @@ fn endpoints(private: bool) -> Vec<EndpointAddresses> {
     let addr = |private_addr: &str, public_addr: &str| vec![ip(if private { private_addr } else { public_addr })];
     vec![
         EndpointAddresses {
-            service: Service::SecretsManager,
+            service: ServiceKey::SecretsManager,
             host: format!("secretsmanager.{REGION}.amazonaws.com"),
             port: 443,
             addresses: addr("10.0.2.10", "35.180.1.1"),
         },
         EndpointAddresses {
-            service: Service::Logs,
+            service: ServiceKey::Logs,
             host: format!("logs.{REGION}.amazonaws.com"),
             port: 443,
             addresses: addr("10.0.2.11", "35.180.1.2"),
         },
         EndpointAddresses {
-            service: Service::EcrApi,
+            service: ServiceKey::EcrApi,
             host: format!("api.ecr.{REGION}.amazonaws.com"),
             port: 443,
             addresses: addr("10.0.2.12", "35.180.1.3"),
         },
         EndpointAddresses {
-            service: Service::EcrDkr,
+            service: ServiceKey::EcrDkr,
             host: format!("111122223333.dkr.ecr.{REGION}.amazonaws.com"),
             port: 443,
             addresses: addr("10.0.2.13", "35.180.1.4"),
         },
         EndpointAddresses {
-            service: Service::S3,
+            service: ServiceKey::S3,
             host: format!("s3.{REGION}.amazonaws.com"),
             port: 443,
             addresses: vec![ip(S3_ADDR)],
@@ -194,7 +194,11 @@ fn access(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<&'static
 type Found = (String, Severity, Vec<String>);
 
 fn found(facts: &NetworkFacts, endpoints: &[EndpointAddresses]) -> Vec<Found> {
-    diagnose(facts, endpoints).findings.into_iter().map(|f| (f.id, f.severity, f.endpoints)).collect()
+    diagnose(facts, endpoints)
+        .findings
+        .into_iter()
+        .map(|f| (f.id, f.severity, f.endpoints.iter().map(|e| e.as_str().to_owned()).collect()))
+        .collect()
 }
 
 fn one(id: &str, severity: Severity, endpoints: &[&str]) -> Found {
@@ -257,7 +261,11 @@ fn private_addresses_outside_the_vpc_through_a_transit_gateway() {
     eps[2].addresses = vec![ip("10.0.7.7")]; // something in this VPC
     let d = diagnose(&facts, &eps);
     assert_eq!(d.paths[1].access_type, AccessType::TransitGateway);
-    assert_eq!(d.paths[2].access_type, AccessType::Local);
+    // In this VPC but no endpoint's: the local route, vpc_endpoint as the source document's rule
+    // says, and no endpoint id.
+    assert_eq!(d.paths[2].access_type, AccessType::VpcEndpoint);
+    assert_eq!(d.paths[2].addresses[0].vpc_endpoint_id, None);
+    assert_eq!(d.paths[2].addresses[0].route.as_ref().unwrap().target_id, "local");
     assert_eq!(d.paths[0].access_type, AccessType::NatGateway);
 }
 
@@ -506,7 +514,7 @@ fn findings_carry_resources_remedy_and_addresses() {
     let d = diagnose(&facts, &endpoints(true));
     let f = &d.findings[0];
     assert_eq!(f.resources, ["vpce-s3", "rtb-task"]);
-    assert!(f.what.contains("through nat-1"), "{}", f.what);
+    assert!(f.message.contains("through nat-1"), "{}", f.message);
     assert!(f.remedy.contains("--add-route-table-ids rtb-task"), "{}", f.remedy);
     assert_eq!(d.paths[4].access_type, AccessType::NatGateway);
 

@@ -17,6 +17,7 @@
 
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
+pub mod moto;
 pub mod tls;
 
 use std::fs;
@@ -232,6 +233,9 @@ pub struct Lab {
     /// Connections accepted, per listening address.
     pub accepted: Arc<std::sync::Mutex<Vec<(String, SocketAddr)>>>,
     tls: Option<tls::LabTls>,
+    /// The task metadata documents served, (task, container); replaced by [`Lab::set_metadata`].
+    metadata: Arc<std::sync::Mutex<Option<(String, String)>>>,
+    metadata_served: bool,
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -255,6 +259,8 @@ impl Lab {
             children: Vec::new(),
             accepted: Arc::default(),
             tls: None,
+            metadata: Arc::default(),
+            metadata_served: false,
         };
         lab.tls = if lab.spec.tls { Some(tls::LabTls::new(&lab.spec.names())?) } else { None };
         if let Some(t) = &lab.tls {
@@ -361,8 +367,8 @@ impl Lab {
         for addr in s.listeners.clone() {
             self.listen(&addr, s.port)?;
         }
-        if let Some((task, container)) = s.metadata.clone() {
-            self.serve_metadata(task, container)?;
+        if let Some(docs) = s.metadata.clone() {
+            self.set_metadata(docs.0, docs.1)?;
         }
         self.start_dnsmasq()?;
         fs::create_dir_all(format!("/etc/netns/{t}")).map_err(|e| LabError(format!("/etc/netns/{t}: {e}")))?;
@@ -443,17 +449,30 @@ impl Lab {
         Ok(())
     }
 
-    fn serve_metadata(&mut self, task: String, container: String) -> Result<(), LabError> {
+    /// Serves these task metadata documents from now on (starting the server at [`METADATA_IP`] if
+    /// the lab had none): a test that learns the task ARN after the lab is built (from moto) says it.
+    pub fn set_metadata(&mut self, task: String, container: String) -> Result<(), LabError> {
+        if let Ok(mut docs) = self.metadata.lock() {
+            *docs = Some((task, container));
+        }
+        if self.metadata_served {
+            return Ok(());
+        }
+        self.metadata_served = true;
         let sock: SocketAddr = format!("{METADATA_IP}:80").parse().map_err(|_| LabError("metadata address".into()))?;
         let ns = self.vpc_ns.clone();
         let listener = in_netns(&ns, move || TcpListener::bind(sock))?
             .map_err(|e| LabError(format!("bind {sock} in {ns}: {e}")))?;
         listener.set_nonblocking(true).map_err(|e| LabError(e.to_string()))?;
         let stop = self.stop.clone();
+        let docs = self.metadata.clone();
         self.threads.push(std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
-                    Ok((conn, _)) => serve_one(conn, &task, &container),
+                    Ok((conn, _)) => {
+                        let current = docs.lock().ok().and_then(|d| d.clone()).unwrap_or_default();
+                        serve_one(conn, &current.0, &current.1);
+                    }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -461,15 +480,57 @@ impl Lab {
         Ok(())
     }
 
-    fn start_dnsmasq(&mut self) -> Result<(), LabError> {
-        let hosts = self.dir.join("hosts");
+    /// From now on the VPC resolver answers `host` with `addrs` (instead of what it answered), each
+    /// of which exists and listens (with TLS, when the lab has it: `host` must have been one of the
+    /// lab's names when it was built, for its certificate).
+    pub fn set_dns(&mut self, host: &str, addrs: &[&str]) -> Result<(), LabError> {
+        for addr in addrs {
+            let ip: IpAddr =
+                addr.parse().map_err(|_| LabError(format!("lab address '{addr}' is not an IP address")))?;
+            let ns = self.owner(addr)?;
+            let prefix = if ip.is_ipv6() { format!("{addr}/128") } else { format!("{addr}/32") };
+            let out = Command::new("ip")
+                .args(["netns", "exec", &ns, "ip", "addr", "add", &prefix, "dev", "lo"])
+                .output()
+                .map_err(|e| LabError(format!("ip: {e}")))?;
+            let exists = String::from_utf8_lossy(&out.stderr).contains("File exists");
+            if !out.status.success() && !exists {
+                return Err(LabError(format!("ip addr add {addr}: {}", String::from_utf8_lossy(&out.stderr))));
+            }
+            if !self.spec.listeners.iter().any(|l| l == addr) {
+                self.spec.listeners.push((*addr).to_owned());
+                self.listen(addr, self.spec.port)?;
+            }
+        }
+        let addrs: Vec<String> = addrs.iter().map(|a| (*a).to_owned()).collect();
+        match self.spec.dns.iter_mut().find(|(name, _)| name == host) {
+            Some(entry) => entry.1 = addrs,
+            None => self.spec.dns.push((host.to_owned(), addrs)),
+        }
+        self.write_hosts()?;
+        // dnsmasq reads its --addn-hosts file again on SIGHUP (and keeps no cache: --cache-size=0).
+        let pid = self.children.first().map(|c| c.id()).ok_or_else(|| LabError("dnsmasq is not running".into()))?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(pid as libc::pid_t, libc::SIGHUP);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        Ok(())
+    }
+
+    fn write_hosts(&self) -> Result<(), LabError> {
         let mut text = String::new();
         for (name, addrs) in &self.spec.dns {
             for a in addrs {
                 text.push_str(&format!("{a} {name}\n"));
             }
         }
-        fs::write(&hosts, text).map_err(|e| LabError(format!("hosts file: {e}")))?;
+        fs::write(self.dir.join("hosts"), text).map_err(|e| LabError(format!("hosts file: {e}")))
+    }
+
+    fn start_dnsmasq(&mut self) -> Result<(), LabError> {
+        let hosts = self.dir.join("hosts");
+        self.write_hosts()?;
         let mut args: Vec<String> = vec![
             "netns".into(),
             "exec".into(),

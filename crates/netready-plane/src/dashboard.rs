@@ -39,8 +39,8 @@ table{border-collapse:collapse;background:#fff;width:100%;font-size:14px}
 th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eaeef2}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
-.ready,.full,.ok{background:#1a7f37}.degraded,.none,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
-.partial,.stale{background:#bf8700}.unknown{background:#6e7781}
+.ready,.full,.ok{background:#1a7f37}.degraded,.none,.blackhole,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
+.partial,.stale,.warning{background:#bf8700}.unknown,.info{background:#6e7781}
 .muted{color:#57606a;font-size:12px}
 .nowrap{white-space:nowrap}
 form.filters{margin:0 0 12px;display:flex;gap:8px}
@@ -384,11 +384,13 @@ fn readiness_table(report: &Report) -> Markup {
             " (" (task.public_ip.source.as_str()) ")"
             " · " (if report.probe.tls { "TCP + TLS" } else { "TCP only" })
             @if report.schema_version == 1 { " · report version 1 (no TLS phase)" }
+            @if report.schema_version == 2 { " · report version 2 (no AWS API diagnosis)" }
+            @if let Some(d) = &report.diagnosis { " · aws api " (d.status.as_str()) " (" (d.mode.as_str()) ")" }
             @if report.proxy.configured { " · proxy variables set (bypassed)" }
         }
         table id="readiness" {
             thead { tr {
-                th { "Service" } th { "Host" } th { "Access type" } th { "Reachability" } th { "Addresses" }
+                th { "Service" } th { "Host" } th { "Access type" } th { "Route" } th { "Reachability" } th { "Addresses" }
                 th { "DNS" } th { "TCP" } th { "TLS" } th { "Errors and hints" }
             } }
             tbody {
@@ -397,6 +399,7 @@ fn readiness_table(report: &Report) -> Markup {
                         td { (e.service.as_str()) }
                         td { code { (e.host) ":" (e.port) } }
                         td { (e.access_type.as_str()) }
+                        td class="route" { (address_routes(e)) }
                         td { (badge(e.reachability.as_str())) }
                         td {
                             @for a in &e.dns.addresses {
@@ -435,9 +438,72 @@ fn readiness_table(report: &Report) -> Markup {
                 }
             }
         }
+        @if let Some(d) = &report.diagnosis { (diagnosis(d)) }
         @if !report.warnings.is_empty() {
             h3 { "Warnings" }
             ul { @for x in &report.warnings { li { (x) } } }
+        }
+    }
+}
+
+/// Each dialled address's route and the access type it shows (version 3, with the route table).
+fn address_routes(e: &netready_check::report::EndpointReport) -> Markup {
+    let several = e.connections.len() > 1;
+    html! {
+        @for c in &e.connections {
+            @match (&c.route, c.access_type) {
+                (Some(r), access) => {
+                    div title=(format!("{}: route table {}, target type {}", c.ip, r.route_table_id, r.target_type.as_str())) {
+                        @if several { span class="muted" { (c.ip) } " " }
+                        code { (r.destination) " → " (r.target_id) }
+                        @if r.blackhole() { " " (badge("blackhole")) }
+                        @if let Some(a) = access.filter(|a| *a != e.access_type) { " " span class="muted" { (a.as_str()) } }
+                    }
+                }
+                (None, Some(_)) => { div { @if several { span class="muted" { (c.ip) } " " } "no route" } }
+                (None, None) => {}
+            }
+        }
+    }
+}
+
+/// What the AWS APIs said about the task's network: the network read, and the findings.
+fn diagnosis(d: &netready_check::report::DiagnosisReport) -> Markup {
+    html! {
+        h3 { "Findings" }
+        p class="muted" id="diagnosis" {
+            "aws api " (d.status.as_str()) " (" (d.mode.as_str()) ")"
+            @if let Some(note) = &d.note { ": " (note) }
+            @if let Some(n) = &d.network {
+                " · " (n.eni_id) " in " (n.subnet_id) ", " (n.vpc_id)
+                " · route table " (n.route_table_id.as_deref().unwrap_or("not read"))
+                " · network ACL " (n.network_acl_id.as_deref().unwrap_or("not read"))
+                " · " (n.vpc_endpoints.len()) " VPC endpoints"
+            }
+            @if let Some(at) = &d.read_at { " · read " (at) }
+        }
+        @if d.findings.is_empty() {
+            p { "No findings." }
+        } @else {
+            table id="findings" {
+                thead { tr { th { "Severity" } th { "Finding" } th { "Endpoints" } th { "What is wrong" } th { "Remedy" } } }
+                tbody {
+                    @for f in &d.findings {
+                        tr data-finding=(f.id) {
+                            td { (badge(f.severity.as_str())) }
+                            td { code { (f.id) } @for r in &f.resources { br; span class="muted" { (r) } } }
+                            td { @for (i, e) in f.endpoints.iter().enumerate() { @if i > 0 { ", " } (e.as_str()) } }
+                            td {
+                                (f.message)
+                                @if !f.addresses.is_empty() {
+                                    " " span class="muted" { "(" @for (i, a) in f.addresses.iter().enumerate() { @if i > 0 { ", " } (a) } ")" }
+                                }
+                            }
+                            td { (f.remedy) }
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -79,6 +79,57 @@ both_backends!(a_version_2_report_shows_its_tls_phase, |store: netready_plane::S
     assert_eq!(degraded, ["logs", "ecr_dkr"]);
 });
 
+both_backends!(a_version_3_report_carries_routes_and_findings_to_the_page, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "diagnosing-agent").await.unwrap();
+    let router = router(&store);
+    let v3 = report_v3();
+    let a = call(&router, post_report(&id, Some(&token), v3.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"], v3, "the stored report is the one sent");
+    let history = call(&router, admin_get(&format!("/api/v1/runners/{id}/history"))).await.json();
+    let summary = history["reports"][0]["summary"].as_str().unwrap();
+    assert!(summary.split(',').nth(4).unwrap().starts_with("fg"), "s3 through its gateway endpoint: {summary}");
+
+    let page = call(&router, admin_get(&format!("/dashboard/runners/{id}"))).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let finding = &v3["diagnosis"]["findings"][0];
+    for want in [
+        "id=\"findings\"",
+        "vpc_endpoint.ingress_denied",
+        finding["resources"][1].as_str().unwrap(),
+        "do not allow inbound TCP 443 from the task",
+        "add an inbound rule allowing TCP 443",
+        "gateway_endpoint",
+        "pl-6da54004 → vpce-0s31a2b3c4d5e6f7",
+        "rtb-0a1b2c3d4e5f6a7b8",
+        "aws api ok",
+    ] {
+        assert!(page.text.contains(want), "{want} not on the page");
+    }
+    // The route and the access type of each address, in the readiness table.
+    let logs_row = page.text.split("data-service=\"logs\"").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(logs_row.contains("10.0.0.0/16 → local"), "{logs_row}");
+});
+
+both_backends!(a_version_2_body_keeps_nothing_version_3_defines, |store: netready_plane::Store| async move {
+    let (id, token) = add_runner(&store, "v2-agent").await.unwrap();
+    let router = router(&store);
+    // A version 2 report carrying fields of version 3 (a version 2 reader ignores unknown fields):
+    // stored as what version 2 defines.
+    let mut r = report();
+    let v3 = report_v3();
+    r["diagnosis"] = v3["diagnosis"].clone();
+    r["endpoints"][4]["connections"][0]["route"] = v3["endpoints"][4]["connections"][0]["route"].clone();
+    let a = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+    assert_eq!(one["report"], report(), "the version 2 report, without what only version 3 defines");
+    let page = call(&router, admin_get(&format!("/dashboard/runners/{id}"))).await;
+    assert!(!page.text.contains("vpc_endpoint.ingress_denied"));
+    assert!(page.text.contains("report version 2 (no AWS API diagnosis)"), "{}", page.text);
+});
+
 both_backends!(the_same_checked_at_twice_is_one_report, |store: netready_plane::Store| async move {
     let (id, token) = add_runner(&store, "r").await.unwrap();
     let router = router(&store);
@@ -149,8 +200,16 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     let router = router(&store);
     let mut wrong_type = report();
     wrong_type["endpoints"][0]["port"] = json!("443");
-    let mut v3 = report();
-    v3["schema_version"] = json!(3);
+    let mut v4 = report_v3();
+    v4["schema_version"] = json!(4);
+    let mut v2_shape_as_v3 = report();
+    v2_shape_as_v3["schema_version"] = json!(3);
+    let mut bad_severity = report_v3();
+    bad_severity["diagnosis"]["findings"][0]["severity"] = json!("fatal");
+    let mut bad_route = report_v3();
+    bad_route["endpoints"][4]["connections"][0]["route"]["state"] = json!("gone");
+    let mut refined_in_v2 = report();
+    refined_in_v2["endpoints"][4]["access_type"] = json!("gateway_endpoint");
     let mut v1_shape_as_v2 = report_v1();
     v1_shape_as_v2["schema_version"] = json!(2);
     let mut bad_tls = report();
@@ -179,7 +238,26 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
         ("{not json".into(), StatusCode::BAD_REQUEST, "bad_request", "not valid JSON"),
         (wrong_type.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/port"),
         (bad_enum.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/1/access_type"),
-        (v3.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "unsupported_schema_version", "accepted versions: [1, 2]"),
+        (
+            v4.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unsupported_schema_version",
+            "accepted versions: [1, 2, 3]",
+        ),
+        (v2_shape_as_v3.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "\"diagnosis\""),
+        (
+            bad_severity.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            "/diagnosis/findings/0/severity",
+        ),
+        (
+            bad_route.to_string(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_report",
+            "/endpoints/4/connections/0/route/state",
+        ),
+        (refined_in_v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/4/access_type"),
         (v1_shape_as_v2.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "schema version 2"),
         (bad_tls.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/connections/0/tls"),
         (
@@ -442,17 +520,26 @@ fn embedded(schema: &str, component: &str) -> Value {
 fn the_openapi_document_carries_the_shipped_report_schemas() {
     let doc: Value = serde_json::from_str(netready_plane::api::OPENAPI).unwrap();
     let schemas = &doc["components"]["schemas"];
-    for (version, component) in [(1, "ReportV1"), (2, "ReportV2")] {
+    // Every version the plane accepts, and only those (scripts/openapi-report-schemas.py embeds them).
+    assert_eq!(netready_plane::api::readiness::ACCEPTED_SCHEMA_VERSIONS, [1, 2, 3]);
+    for version in netready_plane::api::readiness::ACCEPTED_SCHEMA_VERSIONS {
+        let component = format!("ReportV{version}");
         let shipped = netready_check::report::schema_of(version).unwrap();
         assert_eq!(
-            schemas[component],
-            embedded(shipped, component),
-            "regenerate {component} in openapi/plane-v1.json from schema/report-v{version}.schema.json"
+            schemas[&component],
+            embedded(shipped, &component),
+            "regenerate {component} in openapi/plane-v1.json from schema/report-v{version}.schema.json \
+             (scripts/openapi-report-schemas.py)"
         );
     }
     let one_of: Vec<&str> =
         schemas["Report"]["oneOf"].as_array().unwrap().iter().map(|r| r["$ref"].as_str().unwrap()).collect();
-    assert_eq!(one_of, ["#/components/schemas/ReportV1", "#/components/schemas/ReportV2"]);
+    assert_eq!(
+        one_of,
+        ["#/components/schemas/ReportV1", "#/components/schemas/ReportV2", "#/components/schemas/ReportV3"]
+    );
+    let report_versions = schemas.as_object().unwrap().keys().filter(|k| k.starts_with("ReportV")).count();
+    assert_eq!(report_versions, 3, "no report schema beyond the accepted versions");
     for path in [
         "/api/v1/runners/{id}/network-readiness",
         "/api/v1/runners",

@@ -1,14 +1,21 @@
 //! `netready agent`: validates the agent's settings (each error names its flag or variable), then
-//! hands over to `netready-agent` with the real check.
+//! hands over to `netready-agent` with the real check, whose network facts (`--aws-api`) are kept
+//! for a few minutes and read again when a probe result changes.
 
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use netready_agent::schedule::DEFAULT_INTERVAL;
 use netready_agent::{AgentConfig, DEFAULT_LISTEN};
+use netready_check::Report;
+use netready_check::log;
 use netready_check::types::parse_duration;
+use serde_json::json;
+use tokio::time::Instant;
 
 use crate::cli::AgentArgs;
+use crate::network::AwsNetwork;
 use crate::{ConfigError, env, runtime};
 
 /// Checks closer together than this would hammer the VPC resolver for no benefit.
@@ -30,9 +37,50 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         println!("listen:          {}", config.listen);
         return Ok(ExitCode::SUCCESS);
     }
+    let network = AwsNetwork::cached(settings.aws_api);
+    let previous: Arc<Mutex<Option<Report>>> = Arc::default();
     let check = move || {
-        let (settings, tls) = (settings.clone(), tls.clone());
-        async move { netready_check::check_once(&settings, &env, tls.as_ref()).await.map_err(|e| e.to_string()) }
+        let (settings, tls, network, previous) = (settings.clone(), tls.clone(), network.clone(), previous.clone());
+        async move {
+            let started = SystemTime::now();
+            let mut checked =
+                netready_check::check_once(&settings, &env, tls.as_ref(), &network).await.map_err(|e| e.to_string())?;
+            // What was read for an earlier check may no longer hold when the probes see something
+            // new: read again and apply that to this check's results.
+            let changed = previous
+                .lock()
+                .ok()
+                .and_then(|p| p.as_ref().map(|p| crate::network::probes_changed(p, &checked.probed)))
+                .unwrap_or(false);
+            let from_cache = checked.discovered.read_at.is_some_and(|at| at < started);
+            if changed && from_cache {
+                let deadline = Instant::now() + checked.plan.timeout;
+                match tokio::time::timeout_at(deadline, network.read_fresh(&checked.plan.task, deadline)).await {
+                    Ok(fresh) => {
+                        log::info(
+                            "a probe result changed: read the task's network again",
+                            &[("diagnosis", json!(fresh.status.as_str()))],
+                        );
+                        checked.rediagnose(fresh);
+                    }
+                    Err(_) => log::warn(
+                        "a probe result changed, and reading the task's network again did not finish in time; \
+                         the report keeps what was read before",
+                        &[],
+                    ),
+                }
+            }
+            if let Ok(mut p) = previous.lock() {
+                *p = Some(checked.probed.clone());
+            }
+            if checked.discovered.required_but_unread() {
+                log::error(
+                    "--aws-api required, and the task's network could not be read",
+                    &[("reason", json!(checked.discovered.note))],
+                );
+            }
+            Ok(checked.report)
+        }
     };
     runtime(false)?.block_on(netready_agent::run(config, check)).map_err(anyhow::Error::msg)?;
     Ok(ExitCode::SUCCESS)

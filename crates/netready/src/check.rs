@@ -17,14 +17,17 @@ pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         println!("output:          {}", format!("{:?}", args.output).to_lowercase());
         return Ok(ExitCode::SUCCESS);
     }
-    let report = runtime(false)?.block_on(netready_check::check_once(&settings, &env, tls.as_ref()))?;
+    let network = crate::network::AwsNetwork::new(settings.aws_api);
+    let checked = runtime(false)?.block_on(netready_check::check_once(&settings, &env, tls.as_ref(), &network))?;
+    let report = &checked.report;
     match args.output {
-        Output::Table => print!("{}", render::table(&report)),
+        Output::Table => print!("{}", render::table(report)),
         Output::Json => println!("{}", report.to_json_pretty()),
     }
+    // --aws-api required and the network could not be read: not the check that was asked for.
     Ok(match report.status {
-        Status::Ready => ExitCode::SUCCESS,
-        Status::Degraded => ExitCode::from(1),
+        Status::Ready if !checked.discovered.required_but_unread() => ExitCode::SUCCESS,
+        Status::Ready | Status::Degraded => ExitCode::from(1),
     })
 }
 
@@ -57,6 +60,7 @@ pub fn describe(s: &Settings) -> String {
     let _ = writeln!(out, "ca file:         {ca}");
     let ipv6 = s.ipv6.map_or("(from task metadata)".to_owned(), |b| b.to_string());
     let _ = writeln!(out, "ipv6:            {ipv6}");
+    let _ = writeln!(out, "aws api:         {}", s.aws_api.as_str());
     out
 }
 

@@ -96,9 +96,22 @@ pub struct EndpointsArgs {
     #[arg(long, value_enum, default_value_t = EndpointsFormat::Table)]
     pub format: EndpointsFormat,
 
-    /// Only what the VPC lacks (needs the AWS API diagnosis, which this version does not have)
+    /// Only what the task's VPC lacks: reads its endpoints from the AWS APIs (in a task, or with
+    /// --task-arn/--eni and credentials); a service with an interface or gateway endpoint is left out
     #[arg(long)]
     pub only_missing: bool,
+
+    /// With --only-missing: the task whose VPC to read [default: task metadata's TaskARN]
+    #[arg(long, env = "NETREADY_TASK_ARN", value_name = "ARN")]
+    pub task_arn: Option<String>,
+
+    /// With --only-missing: a network interface of the VPC to read, instead of --task-arn
+    #[arg(long, env = "NETREADY_ENI", value_name = "ENI_ID")]
+    pub eni: Option<String>,
+
+    /// With --only-missing: how long reading the VPC may take, e.g. 5s [default: 10s]
+    #[arg(long, env = "NETREADY_TIMEOUT", value_name = "DURATION")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -273,7 +286,7 @@ pub struct CheckArgs {
 pub enum Output {
     /// One row per endpoint, then hints: for people.
     Table,
-    /// The report as JSON (schema/report-v2.schema.json): for machines.
+    /// The report as JSON (schema/report-v3.schema.json): for machines.
     Json,
 }
 
@@ -317,6 +330,12 @@ pub struct ProbeArgs {
     /// Whether the task has IPv6, so AAAA addresses are dialled too [default: task metadata, else false]
     #[arg(long, env = "NETREADY_IPV6", value_name = "true|false")]
     pub ipv6: Option<String>,
+
+    /// Read the task's network from the AWS APIs, beside the probes and by their deadline: off, auto
+    /// (when the environment has AWS credentials and task metadata names the task) or required (not
+    /// being able to is an error finding, and exit code 1) [default: auto]
+    #[arg(long, env = "NETREADY_AWS_API", value_name = "off|auto|required")]
+    pub aws_api: Option<String>,
 }
 
 impl ProbeArgs {
@@ -342,6 +361,7 @@ impl ProbeArgs {
             tls: self.tls.as_deref().map(|v| tag("tls", "--tls", "NETREADY_TLS", v)),
             ca_file: self.ca_file.as_deref().map(|v| tag("ca_file", "--ca-file", "NETREADY_CA_FILE", v)),
             ipv6: self.ipv6.as_deref().map(|v| tag("ipv6", "--ipv6", "NETREADY_IPV6", v)),
+            aws_api: self.aws_api.as_deref().map(|v| tag("aws_api", "--aws-api", "NETREADY_AWS_API", v)),
         }
     }
 }

@@ -15,7 +15,7 @@ use netready_check::dns::{QueryType, RESOLV_CONF, ResolvConf, Resolver, StubReso
 use netready_check::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource, TaskMetadata};
 use netready_check::{RawSettings, Sourced};
 use netready_diagnose::facts::NetworkFacts;
-use netready_diagnose::{AccessType, Diagnosis, EndpointAddresses, Finding, Service, Severity};
+use netready_diagnose::{AccessType, Diagnosis, EndpointAddresses, Finding, ServiceKey, Severity};
 use serde_json::json;
 
 use crate::ConfigError;
@@ -52,11 +52,11 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         Some(v) => netready_check::types::parse_duration(v)
             .map_err(|e| ConfigError(format!("{}: {e}", origin("timeout", "--timeout", "NETREADY_TIMEOUT"))))?,
     };
-    let mut overrides: BTreeMap<Service, Vec<IpAddr>> = BTreeMap::new();
+    let mut overrides: BTreeMap<ServiceKey, Vec<IpAddr>> = BTreeMap::new();
     for value in &args.addresses {
         let flag = origin("addresses", "--address", "NETREADY_ADDRESSES");
         let parsed =
-            value.split_once('=').and_then(|(s, ip)| Some((Service::parse(s.trim())?, ip.trim().parse().ok()?)));
+            value.split_once('=').and_then(|(s, ip)| Some((ServiceKey::parse(s.trim())?, ip.trim().parse().ok()?)));
         let Some((service, ip)) = parsed else {
             return Err(ConfigError(format!(
                 "{flag}: '{value}' is not SERVICE=IP (services: secretsmanager, logs, ecr_api, ecr_dkr, s3)"
@@ -105,8 +105,8 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 (NetworkFacts::default(), vec![Finding::skipped(&reason)], Some("skipped".to_owned()))
             }
             Discovery::Unavailable { reason, gaps } => {
-                let finding =
-                    if mode == AwsApi::Required { Finding::unavailable(&reason) } else { Finding::skipped(&reason) };
+                let severity = if mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
+                let finding = Finding::unavailable(&reason, severity);
                 (NetworkFacts { gaps, ..NetworkFacts::default() }, vec![finding], Some("unavailable".to_owned()))
             }
         };
@@ -149,15 +149,11 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
     Ok(if diagnosis.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn service_of(key: netready_check::types::ServiceKey) -> Service {
-    Service::parse(key.as_str()).unwrap_or(Service::S3)
-}
-
 /// A and AAAA for every endpoint, concurrently, from the servers of /etc/resolv.conf (or the
 /// `--address` overrides). Special-purpose answers (sinkholes) are left out: they go nowhere.
 async fn resolve(
     endpoints: &[netready_check::endpoints::Endpoint],
-    overrides: &BTreeMap<Service, Vec<IpAddr>>,
+    overrides: &BTreeMap<ServiceKey, Vec<IpAddr>>,
     deadline: tokio::time::Instant,
 ) -> Vec<Resolved> {
     let (conf, _) = ResolvConf::load(RESOLV_CONF);
@@ -165,7 +161,7 @@ async fn resolve(
     let lookups = endpoints.iter().map(|e| {
         let resolver = &resolver;
         async move {
-            let service = service_of(e.service);
+            let service = e.service;
             if let Some(addresses) = overrides.get(&service) {
                 let endpoint =
                     EndpointAddresses { service, host: e.host.clone(), port: e.port, addresses: addresses.clone() };
@@ -253,7 +249,7 @@ fn table(
     for (path, dns) in d.paths.iter().zip(dns) {
         if path.addresses.is_empty() {
             rows.push([
-                path.service.key().into(),
+                path.service.as_str().into(),
                 path.access_type.as_str().into(),
                 "-".into(),
                 format!("no address (dns: {dns})"),
@@ -267,7 +263,7 @@ fn table(
                     r.route_table_id,
                     r.destination,
                     r.target_id,
-                    if r.blackhole { " (blackhole)" } else { "" },
+                    if r.blackhole() { " (blackhole)" } else { "" },
                     a.vpc_endpoint_id
                         .as_ref()
                         .filter(|id| *id != &r.target_id)
@@ -279,7 +275,7 @@ fn table(
             };
             let access = if i == 0 { path.access_type.as_str() } else { a.access_type.as_str() };
             rows.push([
-                if i == 0 { path.service.key().into() } else { String::new() },
+                if i == 0 { path.service.as_str().into() } else { String::new() },
                 access.into(),
                 a.address.to_string(),
                 route,
@@ -305,10 +301,14 @@ fn table(
     }
     let _ = writeln!(out, "\nFindings:");
     for f in &d.findings {
-        let explains = if f.endpoints.is_empty() { String::new() } else { format!(" — {}", f.endpoints.join(", ")) };
+        let explains = if f.endpoints.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", f.endpoints.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "))
+        };
         let resources = if f.resources.is_empty() { String::new() } else { format!(" [{}]", f.resources.join(", ")) };
         let _ = writeln!(out, "  {:<7} {}{resources}{explains}", f.severity.as_str().to_uppercase(), f.id);
-        let mut what = f.what.clone();
+        let mut what = f.message.clone();
         if !f.addresses.is_empty() {
             let list: Vec<String> = f.addresses.iter().map(ToString::to_string).collect();
             let _ = write!(what, " ({})", list.join(", "));

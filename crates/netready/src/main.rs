@@ -1,5 +1,6 @@
 //! The `netready` binary: parse, dispatch, map the outcome to an exit code (0 ready, 1 degraded,
-//! 2 usage or configuration error). The work lives in the library crates.
+//! 2 usage or configuration error). The work lives in the library crates; `network` is the glue
+//! between the check and the AWS SDK.
 
 mod agent;
 mod check;
@@ -7,6 +8,7 @@ mod cli;
 mod diagnose;
 mod endpoints;
 mod healthcheck;
+mod network;
 mod plane;
 
 use std::process::ExitCode;

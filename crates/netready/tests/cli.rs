@@ -60,6 +60,14 @@ rejects!(unknown_flag, args: ["check", "--regoin", "eu-west-3"], env: [],
 rejects!(no_region_anywhere, args: ["check"], env: [],
     says: ["no region: pass --region, or set NETREADY_REGION or AWS_REGION"]);
 rejects!(no_subcommand, args: [], env: [], says: ["Usage: netready"]);
+rejects!(bad_aws_api_flag, args: ["check", "--region", "eu-west-3", "--aws-api", "sometimes"], env: [],
+    says: ["invalid value for --aws-api: 'sometimes' is not one of off, auto, required"]);
+rejects!(bad_aws_api_variable, args: ["agent", "--region", "eu-west-3"], env: [("NETREADY_AWS_API", "yes")],
+    says: ["invalid value for NETREADY_AWS_API: 'yes'"]);
+rejects!(only_missing_outside_a_task, args: ["endpoints", "--region", "eu-west-3", "--only-missing"], env: [],
+    says: ["--only-missing reads the task's VPC", "--task-arn (NETREADY_TASK_ARN)", "--eni (NETREADY_ENI)"]);
+rejects!(only_missing_bad_timeout, args: ["endpoints", "--only-missing", "--eni", "eni-1", "--timeout", "soon"], env: [],
+    says: ["invalid value for --timeout: 'soon'"]);
 
 #[test]
 fn the_flag_wins_over_its_variable() {

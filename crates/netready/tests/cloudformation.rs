@@ -357,14 +357,11 @@ fn endpoints_lists_every_required_host_with_its_service_name() {
 }
 
 #[test]
-fn endpoints_says_what_it_cannot_do_yet_and_names_bad_input() {
+fn endpoints_names_bad_input() {
+    // --only-missing reads a task's VPC: outside a task and without --task-arn/--eni, there is none.
     let out = netready(&["endpoints", "--region", "eu-west-3", "--only-missing"], &[]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--only-missing needs the AWS API diagnosis"),
-        "{}",
-        text(&out)
-    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--only-missing reads the task's VPC"), "{}", text(&out));
     let out = netready(&["endpoints"], &[("NETREADY_REGION", "Paris")]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

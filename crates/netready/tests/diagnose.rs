@@ -4,16 +4,16 @@
 //! binary with `AWS_ENDPOINT_URL` pointing at moto, and asserts the paths, access types, findings
 //! and exit code.
 //!
-//! Without moto (and pip cannot install it) the tests say SKIPPED; with `CI` set they fail.
+//! Without moto (and pip cannot install it) the tests say SKIPPED; with `CI` or
+//! `NETREADY_LAB=required` set they fail.
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -28,124 +28,28 @@ fn workspace_file(path: &str) -> PathBuf {
     manifest_dir().join("../..").join(path)
 }
 
-/// A moto server on a free loopback port, killed when dropped.
-struct Moto {
-    url: String,
-    child: Child,
+use netready_lab::moto::Moto;
+
+/// Builds a scenario in `moto`: its ids and addresses.
+fn scenario(moto: &Moto, name: &str, deny: Option<&str>) -> Value {
+    let script = manifest_dir().join("tests/moto/scenario.py");
+    let policy = workspace_file("docs/iam-diagnosis-policy.json").display().to_string();
+    let extra: Vec<&str> = match deny {
+        Some(action) => vec!["--deny", action, &policy],
+        None => vec![],
+    };
+    let out = moto.scenario(&script, name, &extra).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&out).unwrap()
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        // Closing the guard's stdin makes it stop the server and exit.
-        drop(self.child.stdin.take());
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs moto's server under a small Python guard that stops it when this test process exits: the
-/// guard reads its stdin, a pipe from us, and the pipe closes with us (a static `OnceLock` is never
-/// dropped, so `Drop` alone would leave the server running).
-const GUARD: &str = "import subprocess, sys\n\
-p = subprocess.Popen(sys.argv[1:])\n\
-try:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait(10)\n";
-
-/// The command that starts moto's server: `moto_server`, else `python3 -m moto.server`, after
-/// installing `moto[server]` with pip when it is missing.
-fn moto_server_command() -> Option<Vec<String>> {
-    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    if ok(Command::new("moto_server").arg("--help")) {
-        return Some(vec!["moto_server".into()]);
-    }
-    let module_ok = || ok(Command::new("python3").args(["-c", "import moto.server, flask, flask_cors, boto3"]));
-    if !module_ok() {
-        eprintln!("diagnose tests: installing moto[server] with pip");
-        let pip = |extra: &[&str]| {
-            ok(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(extra).arg("moto[server]"))
-        };
-        let _ = pip(&[]) || pip(&["--break-system-packages"]);
-    }
-    module_ok().then(|| vec!["python3".into(), "-m".into(), "moto.server".into()])
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-impl Moto {
-    fn start() -> Result<Moto, String> {
-        let server = moto_server_command().ok_or("moto[server] is not installed and pip could not install it")?;
-        let port = free_port();
-        let child = Command::new("python3")
-            .args(["-c", GUARD])
-            .args(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start moto_server: {e}"))?;
-        let moto = Moto { url: format!("http://127.0.0.1:{port}"), child };
-        let until = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < until {
-            if http("POST", &format!("{}/moto-api/reset", moto.url), "").is_ok() {
-                return Ok(moto);
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Err("moto_server did not answer within 30s".into())
-    }
-
-    /// Builds a scenario: its ids and addresses.
-    fn scenario(&self, name: &str, deny: Option<&str>) -> Value {
-        let script = manifest_dir().join("tests/moto/scenario.py");
-        let policy = workspace_file("docs/iam-diagnosis-policy.json");
-        let mut cmd = Command::new("python3");
-        cmd.arg(&script).arg(&self.url).arg(name);
-        if let Some(action) = deny {
-            cmd.args(["--deny", action]).arg(&policy);
-        }
-        let out = cmd.output().unwrap();
-        assert!(out.status.success(), "scenario {name}: {}", String::from_utf8_lossy(&out.stderr));
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-/// Starts moto, or says why not: a skip, or a failure under CI.
 fn moto_or_skip(moto: &Result<Moto, String>) -> Option<&Moto> {
-    match moto {
-        Ok(m) => Some(m),
-        Err(why) if std::env::var_os("CI").is_some() => panic!("moto is required under CI but {why}"),
-        Err(why) => {
-            netready_lab::record_skip(&format!("{why}; install moto[server] (scripts/install-test-deps.sh)"));
-            None
-        }
-    }
+    netready_lab::moto::or_skip(moto)
 }
 
 /// One moto for the tests that do not change its IAM enforcement (each builds its own VPC).
 fn shared() -> Option<&'static Moto> {
     static MOTO: OnceLock<Result<Moto, String>> = OnceLock::new();
     moto_or_skip(MOTO.get_or_init(Moto::start))
-}
-
-fn http(method: &str, url: &str, body: &str) -> Result<String, String> {
-    let rest = url.strip_prefix("http://").ok_or("not http")?;
-    let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-    let mut stream = TcpStream::connect(host).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .map_err(|e| e.to_string())?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).map_err(|e| e.to_string())?;
-    if response.starts_with("HTTP/1.1 2") || response.starts_with("HTTP/1.0 2") {
-        Ok(response)
-    } else {
-        Err(response.lines().next().unwrap_or_default().to_owned())
-    }
 }
 
 /// The ECS task metadata endpoint v4 (`/task` and the container document) and the container
@@ -210,15 +114,11 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `netready diagnose --output json` as a task would: metadata and container credentials on
-/// loopback, the AWS API at moto.
-fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
+/// The binary as a task would run it: task metadata and container credentials on loopback, the
+/// AWS API at moto, nothing else from this machine's AWS configuration.
+fn as_task(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Command {
     let base = serve_task(scenario["task_arn"].as_str().unwrap());
     let mut cmd = Command::new(BIN);
-    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]);
-    for (service, address) in scenario["addresses"].as_object().unwrap() {
-        cmd.arg("--address").arg(format!("{service}={}", address.as_str().unwrap()));
-    }
     for var in ["AWS_PROFILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION"]
     {
         cmd.env_remove(var);
@@ -238,6 +138,16 @@ fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
         } else {
             cmd.env(k, v);
         }
+    }
+    cmd
+}
+
+/// Runs `netready diagnose --output json` as a task would.
+fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
+    let mut cmd = as_task(moto, scenario, extra_env);
+    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]);
+    for (service, address) in scenario["addresses"].as_object().unwrap() {
+        cmd.arg("--address").arg(format!("{service}={}", address.as_str().unwrap()));
     }
     let out: Output = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -272,7 +182,7 @@ const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3
 #[test]
 fn nat_path() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("nat", None);
+    let s = scenario(moto, "nat", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}\n{}", run.json, run.stderr);
     for service in SERVICES {
@@ -291,7 +201,7 @@ fn nat_path() {
 #[test]
 fn internet_gateway_with_a_public_ip_from_ec2() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("igw_eip", None);
+    let s = scenario(moto, "igw_eip", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "logs"), "internet_gateway");
@@ -303,7 +213,7 @@ fn internet_gateway_with_a_public_ip_from_ec2() {
 #[test]
 fn internet_gateway_without_a_public_ip_is_an_error() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("igw_no_public_ip", None);
+    let s = scenario(moto, "igw_no_public_ip", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 1);
     let f = finding(&run, "public_ip.missing");
@@ -315,7 +225,7 @@ fn internet_gateway_without_a_public_ip_is_an_error() {
 #[test]
 fn s3_gateway_endpoint_is_gateway_endpoint() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("s3_gateway", None);
+    let s = scenario(moto, "s3_gateway", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "s3"), "gateway_endpoint");
@@ -329,7 +239,7 @@ fn s3_gateway_endpoint_is_gateway_endpoint() {
 #[test]
 fn s3_gateway_endpoint_not_associated() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("s3_gateway_unassociated", None);
+    let s = scenario(moto, "s3_gateway_unassociated", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "a warning: NAT carries S3");
     assert_eq!(access(&run, "s3"), "nat_gateway");
@@ -342,7 +252,7 @@ fn s3_gateway_endpoint_not_associated() {
 #[test]
 fn interface_endpoint_with_private_dns_has_no_finding() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("interface_private_dns", None);
+    let s = scenario(moto, "interface_private_dns", None);
     let run = diagnose(moto, &s, &[]);
     let ids = finding_ids(&run);
     assert!(!ids.iter().any(|i| i.starts_with("vpc_endpoint.") || i.starts_with("vpc.")), "{ids:?}");
@@ -351,7 +261,7 @@ fn interface_endpoint_with_private_dns_has_no_finding() {
 #[test]
 fn interface_endpoint_without_private_dns_and_no_other_path() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("interface_no_private_dns", None);
+    let s = scenario(moto, "interface_no_private_dns", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 1);
     let f = finding(&run, "vpc_endpoint.private_dns_disabled");
@@ -368,7 +278,7 @@ fn interface_endpoint_without_private_dns_and_no_other_path() {
 #[test]
 fn interface_endpoint_security_group_denies_the_task() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("interface_sg_denies", None);
+    let s = scenario(moto, "interface_sg_denies", None);
     let run = diagnose(moto, &s, &[]);
     let f = finding(&run, "vpc_endpoint.ingress_denied");
     assert!(f["resources"].as_array().unwrap().contains(&s["endpoint_sg"]));
@@ -378,7 +288,7 @@ fn interface_endpoint_security_group_denies_the_task() {
 #[test]
 fn dns_support_off_with_private_dns_endpoints() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("dns_support_off", None);
+    let s = scenario(moto, "dns_support_off", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 1);
     let f = finding(&run, "vpc.dns_support_disabled");
@@ -388,7 +298,7 @@ fn dns_support_off_with_private_dns_endpoints() {
 #[test]
 fn transit_gateway_route() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("tgw", None);
+    let s = scenario(moto, "tgw", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}", run.json);
     for service in SERVICES {
@@ -400,7 +310,7 @@ fn transit_gateway_route() {
 #[test]
 fn security_group_without_443_egress() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("sg_no_443", None);
+    let s = scenario(moto, "sg_no_443", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 1);
     let f = finding(&run, "security_group.egress_denied");
@@ -411,12 +321,12 @@ fn security_group_without_443_egress() {
 #[test]
 fn network_acl_denies_443_out() {
     let Some(moto) = shared() else { return };
-    let s = moto.scenario("nacl_deny", None);
+    let s = scenario(moto, "nacl_deny", None);
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 1);
     let f = finding(&run, "network_acl.egress_denied");
     assert_eq!(f["resources"], serde_json::json!([s["network_acl"]]));
-    assert!(f["what"].as_str().unwrap().contains("rule 90"), "{}", f["what"]);
+    assert!(f["message"].as_str().unwrap().contains("rule 90"), "{}", f["message"]);
     assert!(!finding_ids(&run).contains(&"network_acl.ingress_denied".to_owned()));
 }
 
@@ -425,8 +335,8 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     // Its own moto: IAM enforcement is switched on for the whole server.
     let moto = Moto::start();
     let Some(moto) = moto_or_skip(&moto) else { return };
-    let s = moto.scenario("nat", Some("ec2:DescribeNetworkAcls"));
-    http("POST", &format!("{}/moto-api/reset-auth", moto.url), "0").unwrap();
+    let s = scenario(moto, "nat", Some("ec2:DescribeNetworkAcls"));
+    moto.post("/moto-api/reset-auth", "0").unwrap();
     let key = s["access_key_id"].as_str().unwrap();
     let secret = s["secret_access_key"].as_str().unwrap();
     let run = diagnose(
@@ -444,10 +354,10 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
 
     // Lacking ecs:DescribeTasks, the ENI cannot be found: one finding names it.
     let s = {
-        http("POST", &format!("{}/moto-api/reset-auth", moto.url), "inf").unwrap();
-        moto.scenario("nat", Some("ecs:DescribeTasks"))
+        moto.post("/moto-api/reset-auth", "inf").unwrap();
+        scenario(moto, "nat", Some("ecs:DescribeTasks"))
     };
-    http("POST", &format!("{}/moto-api/reset-auth", moto.url), "0").unwrap();
+    moto.post("/moto-api/reset-auth", "0").unwrap();
     let run = diagnose(
         moto,
         &s,
@@ -459,7 +369,8 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     );
     let f = finding(&run, "permission.denied");
     assert_eq!(f["resources"], serde_json::json!(["ecs:DescribeTasks"]));
-    assert!(finding_ids(&run).contains(&"diagnosis.skipped".to_owned()));
+    assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "warning", "auto: a warning, not an error");
+    assert_eq!(run.code, 0);
 }
 
 #[test]
@@ -473,6 +384,69 @@ fn required_without_credentials_is_an_error_and_auto_a_note() {
     let run = diagnose(moto, &s, &[none[0], ("NETREADY_AWS_API", "required")]);
     assert_eq!(run.code, 1);
     assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "error");
+}
+
+/// `netready endpoints --only-missing --format json` in the scenario's task: the services listed.
+fn only_missing(moto: &Moto, scenario: &Value, format: &str) -> (i32, String, String) {
+    let out = as_task(moto, scenario, &[])
+        .args(["endpoints", "--only-missing", "--format", format, "--timeout", "20s"])
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn only_missing_lists_the_services_the_vpc_has_no_endpoint_for() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "interface_private_dns", None);
+    let (code, stdout, stderr) = only_missing(moto, &s, "json");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let list: Value = serde_json::from_str(&stdout).unwrap();
+    let services: Vec<&str> =
+        list["endpoints"].as_array().unwrap().iter().map(|e| e["service"].as_str().unwrap()).collect();
+    assert_eq!(services, ["secretsmanager", "ecr_api", "ecr_dkr", "s3"], "logs has its interface endpoint");
+    assert_eq!(list["vpc_id"], s["vpc"]);
+    assert_eq!(list["present"], serde_json::json!([{"service": "logs", "vpc_endpoint_id": s["endpoint"]}]));
+
+    // The S3 gateway endpoint counts too; the template creates only the four interface endpoints.
+    let s = scenario(moto, "s3_gateway", None);
+    let (code, stdout, _) = only_missing(moto, &s, "cloudformation");
+    assert_eq!(code, 0);
+    let template: Value = serde_json::from_str(&stdout).unwrap();
+    let mut resources: Vec<&String> = template["Resources"].as_object().unwrap().keys().collect();
+    resources.sort();
+    assert_eq!(
+        resources,
+        [
+            "EcrApiInterfaceEndpoint",
+            "EcrDkrInterfaceEndpoint",
+            "EndpointSecurityGroup",
+            "LogsInterfaceEndpoint",
+            "SecretsmanagerInterfaceEndpoint"
+        ]
+    );
+    let (code, table, _) = only_missing(moto, &s, "table");
+    assert_eq!(code, 0);
+    assert!(table.contains(&format!("present: s3 ({})", s["s3_endpoint"].as_str().unwrap())), "{table}");
+    assert!(!table.contains("s3.eu-west-3.amazonaws.com:443"), "{table}");
+}
+
+#[test]
+fn only_missing_without_credentials_says_why_and_exits_2() {
+    let Some(moto) = shared() else { return };
+    let s = serde_json::json!({"task_arn": "arn:aws:ecs:eu-west-3:123456789012:task/c/1"});
+    let out = as_task(moto, &s, &[("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")])
+        .args(["endpoints", "--only-missing", "--timeout", "5s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--only-missing: cannot read the VPC: no AWS credentials"), "{stderr}");
+    assert!(out.stdout.is_empty());
 }
 
 #[test]

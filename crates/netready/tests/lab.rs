@@ -74,10 +74,10 @@ fn check(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn assert_valid(report: &Value) {
-    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V2).expect("schema is JSON");
+    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V3).expect("schema is JSON");
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match schema/report-v2.schema.json: {errors:#?}\n{report:#}");
+    assert!(errors.is_empty(), "report does not match schema/report-v3.schema.json: {errors:#?}\n{report:#}");
 }
 
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {

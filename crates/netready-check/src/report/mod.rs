@@ -1,15 +1,22 @@
 //! The readiness report: the JSON contract between the check, its users and the management plane.
 //!
-//! This build writes version 2 (`schema/report-v2.schema.json`, every field documented there); a
-//! test checks that real reports validate against it. Version 1 ([`v1`]) is still read, and read
-//! as version 2. A change a strict reader would refuse — a new enum value, a new required field —
-//! is a new `schema_version`.
+//! This build writes version 3 (`schema/report-v3.schema.json`, every field documented there); a
+//! test checks that real reports validate against it. Versions 1 ([`v1`]) and 2 are still read,
+//! and read as the newest [`Report`]: a version 2 report is a version 3 report without the
+//! diagnosis (its `connections[].route`, `connections[].access_type` and `diagnosis` are absent),
+//! a version 1 report is upgraded field by field. A change a strict reader would refuse — a new
+//! enum value, a new required field — is a new `schema_version`.
 
 pub mod v1;
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
+
+use netready_diagnose::facts::EndpointType;
+use netready_diagnose::{AwsApi, Finding, RouteRef};
+
+pub use netready_diagnose::Severity;
 
 use crate::classify::{AccessType, Reachability, Scope};
 use crate::dial::TcpReport;
@@ -20,19 +27,23 @@ use crate::types::ServiceKey;
 pub use v1::SCHEMA_V1;
 
 /// The version of the report format this build writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The schema of version 2, as shipped in the repository.
 pub const SCHEMA_V2: &str = include_str!("../../../../schema/report-v2.schema.json");
 
+/// The schema of version 3, as shipped in the repository.
+pub const SCHEMA_V3: &str = include_str!("../../../../schema/report-v3.schema.json");
+
 /// The report versions this build can read, oldest first.
-pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
+pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
 
 /// The shipped schema of a report version.
 pub fn schema_of(version: u32) -> Option<&'static str> {
     match version {
         1 => Some(SCHEMA_V1),
         2 => Some(SCHEMA_V2),
+        3 => Some(SCHEMA_V3),
         _ => None,
     }
 }
@@ -68,6 +79,82 @@ pub struct Report {
     pub proxy: ProxyInfo,
     pub warnings: Vec<String>,
     pub endpoints: Vec<EndpointReport>,
+    /// What the AWS APIs said about the task's network (version 3; `None` in a report read from
+    /// an older version, and in a check's probes before the diagnosis is applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<DiagnosisReport>,
+}
+
+/// How the diagnosis went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiagnosisStatus {
+    /// The network was read completely.
+    Ok,
+    /// Read, with gaps (calls refused or failed).
+    Partial,
+    /// `--aws-api auto` and no credentials, or no task to read.
+    Skipped,
+    /// It should have run and could not.
+    Unavailable,
+    /// `--aws-api off`.
+    Off,
+}
+
+impl DiagnosisStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiagnosisStatus::Ok => "ok",
+            DiagnosisStatus::Partial => "partial",
+            DiagnosisStatus::Skipped => "skipped",
+            DiagnosisStatus::Unavailable => "unavailable",
+            DiagnosisStatus::Off => "off",
+        }
+    }
+
+    /// Whether the network was read (routes and findings are there).
+    pub fn read(self) -> bool {
+        matches!(self, DiagnosisStatus::Ok | DiagnosisStatus::Partial)
+    }
+}
+
+/// The report's `diagnosis`: how reading the network went, what was read, and the findings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiagnosisReport {
+    pub status: DiagnosisStatus,
+    pub mode: AwsApi,
+    /// Why skipped, unavailable or partial.
+    pub note: Option<String>,
+    /// When the network was read, RFC 3339 UTC (earlier than `checked_at` for facts the agent kept).
+    pub read_at: Option<String>,
+    pub network: Option<NetworkReport>,
+    /// Errors first.
+    pub findings: Vec<Finding>,
+}
+
+/// The task's network as read, in brief.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkReport {
+    pub eni_id: String,
+    pub subnet_id: String,
+    pub vpc_id: String,
+    pub availability_zone: String,
+    pub vpc_cidrs: Vec<String>,
+    pub security_group_ids: Vec<String>,
+    pub route_table_id: Option<String>,
+    pub network_acl_id: Option<String>,
+    pub vpc_endpoints: Vec<VpcEndpointReport>,
+}
+
+/// One of the VPC's endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpcEndpointReport {
+    pub id: String,
+    pub service_name: String,
+    #[serde(rename = "type")]
+    pub endpoint_type: EndpointType,
+    pub state: String,
+    pub private_dns_enabled: bool,
 }
 
 /// How the check probed: what "reached" means in this report.
@@ -267,6 +354,14 @@ pub struct AddressReport {
 pub struct ConnectionReport {
     pub ip: IpAddr,
     pub family: Family,
+    /// The route this address takes in the task subnet's route table (version 3, with the
+    /// diagnosis; `None` when the table was not read or no route matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteRef>,
+    /// How traffic to this address leaves the task, from its route (version 3: present exactly
+    /// when the route table was read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<AccessType>,
     pub tcp: TcpReport,
     /// The TLS handshake, when TLS is on and TCP connected.
     pub tls: Option<TlsReport>,
@@ -343,16 +438,29 @@ impl Report {
         }
     }
 
-    /// Reads a report of any readable version as version 2 (a version 1 report is upgraded; its
-    /// `schema_version` stays 1). Does not validate against the JSON Schema: callers that take
-    /// input from outside do that first.
+    /// Reads a report of any readable version as the newest (its `schema_version` stays what it
+    /// was): version 1 is upgraded, version 2 is read without what only version 3 defines.
+    /// Does not validate against the JSON Schema: callers that take input from outside do that
+    /// first.
     pub fn from_value(value: serde_json::Value) -> Result<Report, ReadError> {
         let version = Self::version_of(&value)?;
         let shape = |e: serde_json::Error| ReadError::Shape { version, reason: e.to_string() };
         match version {
             1 => serde_json::from_value::<v1::ReportV1>(value).map(v1::ReportV1::upgrade).map_err(shape),
+            2 => serde_json::from_value::<Report>(value).map(Report::without_v3).map_err(shape),
             _ => serde_json::from_value::<Report>(value).map_err(shape),
         }
+    }
+
+    /// The report without the fields version 3 added: what a version 2 report means (fields a
+    /// version does not define are ignored, so a version 2 body carrying them keeps none).
+    pub fn without_v3(mut self) -> Report {
+        self.diagnosis = None;
+        for c in self.endpoints.iter_mut().flat_map(|e| e.connections.iter_mut()) {
+            c.route = None;
+            c.access_type = None;
+        }
+        self
     }
 }
 

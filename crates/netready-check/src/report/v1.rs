@@ -131,6 +131,7 @@ impl ReportV1 {
             proxy: self.proxy,
             warnings: self.warnings,
             endpoints: Vec::new(),
+            diagnosis: None,
         }
         .with_endpoints(self.endpoints)
     }
@@ -200,6 +201,8 @@ fn upgrade_endpoint(e: EndpointV1) -> EndpointReport {
                 ConnectionReport {
                     ip: c.ip,
                     family: Family::of(c.ip),
+                    route: None,
+                    access_type: None,
                     tcp: TcpReport {
                         outcome: match c.outcome {
                             DialOutcomeV1::Ok => TcpOutcome::Ok,

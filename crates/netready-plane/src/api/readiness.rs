@@ -19,7 +19,7 @@ use crate::db::{NewReport, Stored, now_ms};
 use crate::error::ApiError;
 
 /// The report versions the plane accepts.
-pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 2] = netready_check::report::READABLE_VERSIONS;
+pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 3] = netready_check::report::READABLE_VERSIONS;
 
 /// How far in the future a report's `checked_at` may be (clock skew).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
@@ -186,10 +186,15 @@ pub fn validate(
             let body = serde_json::to_string(&v1).map_err(shape)?;
             (v1.upgrade(), body)
         }
-        _ => {
-            let v2: Report = serde_json::from_value(value).map_err(shape)?;
+        2 => {
+            let v2 = serde_json::from_value::<Report>(value).map_err(shape)?.without_v3();
             let body = serde_json::to_string(&v2).map_err(shape)?;
             (v2, body)
+        }
+        _ => {
+            let v3: Report = serde_json::from_value(value).map_err(shape)?;
+            let body = serde_json::to_string(&v3).map_err(shape)?;
+            (v3, body)
         }
     };
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
@@ -268,11 +273,12 @@ pub fn validate(
 /// What identifies a report but for its timings (and the order DNS gave addresses in): two
 /// reports with the same fingerprint describe the same network. 16 hex digits of SHA-256 over the
 /// report as received, without the members that time it (`checked_at`, every `duration_ms` and
-/// `budget_ms`), the elements of `addresses` and `connections` in a fixed order. Read from the
+/// `budget_ms`, and the diagnosis's `read_at`: the agent reads the network every few minutes, and
+/// when is not what), the elements of `addresses` and `connections` in a fixed order. Read from the
 /// parsed JSON without copying it: this runs for every report.
 pub fn fingerprint(report: &Value) -> String {
     use sha2::{Digest, Sha256};
-    const TIMINGS: [&str; 3] = ["checked_at", "duration_ms", "budget_ms"];
+    const TIMINGS: [&str; 4] = ["checked_at", "duration_ms", "budget_ms", "read_at"];
     const UNORDERED: [&str; 2] = ["addresses", "connections"];
 
     fn feed(h: &mut Sha256, v: &Value, unordered: bool) {
@@ -333,7 +339,9 @@ pub fn fingerprint(report: &Value) -> String {
 }
 
 /// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
-/// access type (v, n, i, u) and how long it took in ms (DNS plus the slowest connection).
+/// access type (v vpc_endpoint, n nat_gateway, i internet_gateway, g gateway_endpoint, t
+/// transit_gateway, p vpc_peering, s vpn_gateway (site-to-site), u unknown) and how long it took
+/// in ms (DNS plus the slowest connection).
 pub fn summary(report: &Report) -> String {
     use netready_check::classify::{AccessType, Reachability};
     report
@@ -349,6 +357,10 @@ pub fn summary(report: &Report) -> String {
                 AccessType::VpcEndpoint => 'v',
                 AccessType::NatGateway => 'n',
                 AccessType::InternetGateway => 'i',
+                AccessType::GatewayEndpoint => 'g',
+                AccessType::TransitGateway => 't',
+                AccessType::VpcPeering => 'p',
+                AccessType::VpnGateway => 's',
                 AccessType::Unknown => 'u',
             };
             let slowest = e.connections.iter().map(|c| c.duration_ms()).max().unwrap_or(0);
@@ -393,6 +405,9 @@ mod tests {
         let mut e = a.clone();
         e["endpoints"][0]["connections"][0]["tcp"] = json!({"outcome": "refused", "error": "x", "duration_ms": 1});
         assert_ne!(fingerprint(&a), fingerprint(&e));
+        // When the agent read the network is not what it read.
+        let read = |at: &str| json!({"diagnosis": {"status": "ok", "read_at": at}});
+        assert_eq!(fingerprint(&read("2026-11-26T10:00:00Z")), fingerprint(&read("2026-11-26T10:05:00Z")));
         // Strings cannot run into each other: ["ab", "c"] is not ["a", "bc"].
         assert_ne!(fingerprint(&json!(["ab", "c"])), fingerprint(&json!(["a", "bc"])));
         assert_eq!(fingerprint(&a).len(), 16);

@@ -134,9 +134,16 @@ pub async fn call(router: &Router, req: Request<Body>) -> Answer {
     Answer { status, headers, text: String::from_utf8_lossy(&bytes).into_owned() }
 }
 
-/// A degraded report of the current version (2): logs times out.
+/// A degraded version 2 report: logs times out.
 pub fn report() -> Value {
     serde_json::from_str(include_str!("../../../../tests/fixtures/report-v2-degraded.json")).unwrap()
+}
+
+/// The same check as the current version (3) reports it, with the network read: routes, access
+/// types from them (S3 through its gateway endpoint) and a finding (the logs endpoint's security
+/// group admits another subnet only).
+pub fn report_v3() -> Value {
+    serde_json::from_str(include_str!("../../../../tests/fixtures/report-v3-degraded.json")).unwrap()
 }
 
 /// `report` with `status`, its endpoints agreeing (ready: the logs endpoint reached too).

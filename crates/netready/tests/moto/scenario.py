@@ -123,6 +123,39 @@ def main():
     elif scenario == "dns_support_off":
         nat()
         interface("logs", True, from_task)
+    elif scenario == "lab":
+        # The namespace lab's VPC (crates/netready-lab) as EC2 describes it: interface endpoints with
+        # private DNS for Secrets Manager, ECR API and ECR Docker admitting the task's group; CloudWatch
+        # Logs' endpoint with a group that admits another subnet only; S3 through its gateway endpoint;
+        # NAT for the rest. moto puts an endpoint's interface outside its subnet: each also carries the
+        # lab's address of its service (10.0.2.10-13) as a secondary address.
+        nat()
+        out["s3_endpoint"] = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=[table]
+        )["VpcEndpoint"]["VpcEndpointId"]
+        admits_task = ec2.create_security_group(GroupName=f"endpoints-{name}", Description="endpoints", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=admits_task, IpPermissions=[from_task(admits_task)])
+        logs_sg = ec2.create_security_group(GroupName=f"logs-endpoint-{name}", Description="logs", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=logs_sg, IpPermissions=[from_elsewhere(logs_sg)])
+        out["endpoints"] = {}
+        for service, suffix, address, group in [
+            ("secretsmanager", "secretsmanager", "10.0.2.10", admits_task),
+            ("logs", "logs", "10.0.2.11", logs_sg),
+            ("ecr_api", "ecr.api", "10.0.2.12", admits_task),
+            ("ecr_dkr", "ecr.dkr", "10.0.2.13", admits_task),
+        ]:
+            ep = ec2.create_vpc_endpoint(
+                VpcId=vpc,
+                ServiceName=f"com.amazonaws.{REGION}.{suffix}",
+                VpcEndpointType="Interface",
+                SubnetIds=[endpoint_subnet],
+                SecurityGroupIds=[group],
+                PrivateDnsEnabled=True,
+            )["VpcEndpoint"]
+            ec2.assign_private_ip_addresses(NetworkInterfaceId=ep["NetworkInterfaceIds"][0], PrivateIpAddresses=[address])
+            out["endpoints"][service] = ep["VpcEndpointId"]
+            out["addresses"][service] = address
+        out["logs_sg"] = logs_sg
     elif scenario == "tgw":
         tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
         ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=tgw)

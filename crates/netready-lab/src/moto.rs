@@ -1,0 +1,151 @@
+//! moto's server (`moto[server]` from PyPI) as the AWS API for tests: on a loopback port, or inside
+//! a lab namespace so that a task namespace reaches it the way a task reaches AWS. Scenarios are
+//! built through the API by `crates/netready/tests/moto/scenario.py` (boto3).
+//!
+//! The server runs under a small Python guard that stops it when the test process exits: the
+//! guard reads its stdin, a pipe from us, and the pipe closes with us (a `static` is never
+//! dropped, so `Drop` alone could leave a server running).
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{LabError, http, http_in};
+
+const GUARD: &str = "import subprocess, sys\n\
+p = subprocess.Popen(sys.argv[1:])\n\
+try:\n    sys.stdin.read()\nfinally:\n    p.terminate()\n    p.wait(10)\n";
+
+/// A moto server, stopped when dropped.
+#[derive(Debug)]
+pub struct Moto {
+    /// `http://host:port`, as `AWS_ENDPOINT_URL` takes it.
+    pub url: String,
+    /// The namespace it runs in; `None`: this one (loopback).
+    pub ns: Option<String>,
+    addr: std::net::SocketAddr,
+    child: Child,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        // Closing the guard's stdin makes it stop the server and exit.
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
+/// The command that starts moto's server: `moto_server`, else `python3 -m moto.server`, after
+/// installing `moto[server]` with pip when it is missing. `None` when neither works.
+pub fn server_command() -> Option<Vec<String>> {
+    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    if ok(Command::new("moto_server").arg("--help")) {
+        return Some(vec!["moto_server".into()]);
+    }
+    let module_ok = || ok(Command::new("python3").args(["-c", "import moto.server, flask, flask_cors, boto3"]));
+    if !module_ok() {
+        eprintln!("moto tests: installing moto[server] with pip");
+        let pip = |extra: &[&str]| {
+            ok(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(extra).arg("moto[server]"))
+        };
+        let _ = pip(&[]) || pip(&["--break-system-packages"]);
+    }
+    module_ok().then(|| vec!["python3".into(), "-m".into(), "moto.server".into()])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").ok().and_then(|l| l.local_addr().ok()).map_or(5000, |a| a.port())
+}
+
+impl Moto {
+    /// On a free loopback port of this namespace.
+    pub fn start() -> Result<Moto, String> {
+        Moto::spawn(None, "127.0.0.1", free_port())
+    }
+
+    /// Inside namespace `ns`, listening on `ip:port` (an address of that namespace).
+    pub fn start_in(ns: &str, ip: &str, port: u16) -> Result<Moto, String> {
+        Moto::spawn(Some(ns), ip, port)
+    }
+
+    fn spawn(ns: Option<&str>, ip: &str, port: u16) -> Result<Moto, String> {
+        let server = server_command().ok_or("moto[server] is not installed and pip could not install it")?;
+        let mut cmd = match ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3"]);
+                c
+            }
+            None => Command::new("python3"),
+        };
+        let child = cmd
+            .args(["-c", GUARD])
+            .args(&server)
+            .args(["-H", ip, "-p", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start moto_server: {e}"))?;
+        let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().map_err(|_| format!("bad address {ip}"))?;
+        let moto = Moto { url: format!("http://{ip}:{port}"), ns: ns.map(str::to_owned), addr, child };
+        let until = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < until {
+            if moto.post("/moto-api/reset", "").is_ok() {
+                return Ok(moto);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Err("moto_server did not answer within 30s".into())
+    }
+
+    /// POSTs `body` (plain text) to moto's own API, e.g. `/moto-api/reset-auth` with `0` or `inf`.
+    pub fn post(&self, path: &str, body: &str) -> Result<String, String> {
+        let headers = [("Content-Type", "text/plain")];
+        let answer = match &self.ns {
+            Some(ns) => http_in(ns, self.addr, "POST", path, &headers, body.as_bytes()),
+            None => http(self.addr, "POST", path, &headers, body.as_bytes()),
+        };
+        match answer {
+            Ok((status, text)) if (200..300).contains(&status) => Ok(text),
+            Ok((status, text)) => Err(format!("HTTP {status}: {text}")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Builds scenario `name` with `script` (scenario.py) and returns what it prints (JSON text).
+    /// `extra` are more arguments (`--deny ACTION POLICY`).
+    pub fn scenario(&self, script: &Path, name: &str, extra: &[&str]) -> Result<String, LabError> {
+        let mut cmd = match &self.ns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "python3"]);
+                c
+            }
+            None => Command::new("python3"),
+        };
+        let out = cmd
+            .arg(script)
+            .arg(&self.url)
+            .arg(name)
+            .args(extra)
+            .output()
+            .map_err(|e| LabError(format!("python3: {e}")))?;
+        if !out.status.success() {
+            return Err(LabError(format!("scenario {name}: {}", String::from_utf8_lossy(&out.stderr))));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The moto server, or why not: a recorded skip, or a panic when tests must run (CI).
+pub fn or_skip(moto: &Result<Moto, String>) -> Option<&Moto> {
+    match moto {
+        Ok(m) => Some(m),
+        Err(why) if crate::lab_required() => panic!("moto is required (CI or NETREADY_LAB=required) but {why}"),
+        Err(why) => {
+            crate::record_skip(&format!("{why}; install moto[server] (scripts/install-test-deps.sh)"));
+            None
+        }
+    }
+}
