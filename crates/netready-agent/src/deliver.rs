@@ -74,13 +74,14 @@ impl PlaneClient {
         runner_id: &str,
         token: &str,
         ca_file: Option<&std::path::Path>,
-    ) -> Result<Self, String> {
-        netready_check::metadata::install_crypto_provider();
+    ) -> Result<Self, crate::AgentError> {
+        use crate::AgentError;
+        netready_process::install_crypto_provider();
         let mut builder = reqwest::Client::builder();
         if let Some(path) = ca_file {
-            let pem = std::fs::read(path).map_err(|e| format!("cannot read the CA file {}: {e}", path.display()))?;
+            let pem = std::fs::read(path).map_err(|source| AgentError::CaFile { path: path.to_owned(), source })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| format!("the CA file {} holds no usable PEM certificate: {e}", path.display()))?;
+                .map_err(|source| AgentError::CaFilePem { path: path.to_owned(), source })?;
             builder = builder.tls_certs_merge(certs);
         }
         let client = builder
@@ -88,7 +89,7 @@ impl PlaneClient {
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("netready-agent/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+            .map_err(AgentError::HttpClient)?;
         let url = format!("{}/api/v1/runners/{runner_id}/network-readiness", plane_url.trim_end_matches('/'));
         Ok(Self { client, url, token: token.to_owned() })
     }

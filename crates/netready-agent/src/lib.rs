@@ -15,7 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use netready_check::{Report, log};
+use netready_check::Report;
+use netready_process::log;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -51,10 +52,24 @@ impl std::fmt::Debug for AgentConfig {
     }
 }
 
+/// Why the agent could not start. Once running, it does not stop on errors: a check that cannot
+/// run or a report the plane refuses is logged and tried again.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("cannot read the CA file {}: {source}", path.display())]
+    CaFile { path: std::path::PathBuf, source: std::io::Error },
+    #[error("the CA file {} holds no usable PEM certificate: {source}", path.display())]
+    CaFilePem { path: std::path::PathBuf, source: reqwest::Error },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(reqwest::Error),
+    #[error("cannot listen on {addr} (--listen): {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+}
+
 /// Runs until SIGTERM or SIGINT. `check` runs one check (in production, `check_once` with the
 /// system's resolver and direct TCP); when it cannot run at all (no region known), the error is
 /// logged and the next check comes at the next interval.
-pub async fn run<F, Fut>(config: AgentConfig, check: F) -> Result<(), String>
+pub async fn run<F, Fut>(config: AgentConfig, check: F) -> Result<(), AgentError>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<Report, String>> + Send + 'static,
@@ -63,7 +78,7 @@ where
         PlaneClient::new(&config.plane_url, &config.runner_id, &config.runner_token, config.ca_file.as_deref())?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {} (--listen): {e}", config.listen))?;
+        .map_err(|source| AgentError::Listen { addr: config.listen, source })?;
     let shared: Shared = Arc::default();
     let liveness = status::Liveness::default();
     log::info(
@@ -107,7 +122,7 @@ where
         })
     };
 
-    shutdown_signal().await;
+    netready_process::shutdown_signal().await;
     log::info("stopping: no more checks; letting an in-flight report finish", &[]);
     checker.abort();
     let _ = stop_tx.send(true);
@@ -276,17 +291,4 @@ async fn reporter(
             }
         }
     }
-}
-
-/// Resolves on SIGTERM (how ECS stops a task) or SIGINT.
-pub async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
 }

@@ -13,7 +13,6 @@ pub mod dial;
 pub mod dns;
 pub mod endpoints;
 pub mod hints;
-pub mod log;
 pub mod metadata;
 pub mod network;
 pub mod render;

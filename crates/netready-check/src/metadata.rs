@@ -179,7 +179,7 @@ pub struct HttpMetadata {
 impl HttpMetadata {
     /// `base` is the value of `ECS_CONTAINER_METADATA_URI_V4`.
     pub fn new(base: &str) -> Result<Self, String> {
-        install_crypto_provider();
+        netready_process::install_crypto_provider();
         let client = reqwest::Client::builder()
             .no_proxy()
             .timeout(METADATA_TIMEOUT)
@@ -196,12 +196,6 @@ impl HttpMetadata {
         }
         response.text().await.map_err(|e| describe(url, &e))
     }
-}
-
-/// Installs ring as rustls' process-wide crypto provider, once; building any HTTP client needs
-/// one when the binary links rustls without a default provider (as netready does: no aws-lc).
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn describe(url: &str, err: &reqwest::Error) -> String {

@@ -184,7 +184,7 @@ async fn login(
     }
     if !constant_time_eq(form.token.as_bytes(), state.admin_token.as_bytes()) {
         state.logins.failed(client, now);
-        netready_check::log::warn(
+        netready_process::log::warn(
             "dashboard login failed",
             &[("client", serde_json::json!(client.map(|c| c.to_string())))],
         );

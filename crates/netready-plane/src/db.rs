@@ -211,7 +211,7 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
 
 /// A database URL with its password replaced, for messages.
 pub fn redact(url: &str) -> String {
-    netready_check::log::redact_url(url)
+    netready_process::log::redact_url(url)
 }
 
 impl Store {

@@ -46,7 +46,7 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        netready_check::log::error("storage error", &[("error", serde_json::Value::String(err.to_string()))]);
+        netready_process::log::error("storage error", &[("error", serde_json::Value::String(err.to_string()))]);
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable; retry later")
             .retry_after(5)
     }

@@ -21,10 +21,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use netready_check::log;
+use netready_process::log;
 use serde_json::json;
 
-pub use db::Store;
+pub use db::{Store, StoreError};
 
 /// Default: a runner is stale after two 5-minute intervals without a report.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
@@ -136,13 +136,26 @@ pub struct ServeConfig {
     pub tls: Option<tls::TlsFiles>,
 }
 
+/// Why the plane could not start or went down.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaneError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
-pub async fn serve(config: ServeConfig) -> Result<(), String> {
-    let store = Store::open(&config.database).await.map_err(|e| e.to_string())?;
+pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
+    let store = Store::open(&config.database).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(|source| PlaneError::Listen { addr: config.listen, source })?;
+    let local = listener.local_addr().map_err(|source| PlaneError::Listen { addr: config.listen, source })?;
     log::info(
         "plane listening",
         &[
@@ -160,15 +173,15 @@ pub async fn serve(config: ServeConfig) -> Result<(), String> {
     let app =
         app(AppState { https: config.tls.is_some(), ..state }).into_make_service_with_connect_info::<SocketAddr>();
     let result = match &config.tls {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await,
+        None => axum::serve(listener, app).with_graceful_shutdown(netready_process::shutdown_signal()).await,
         Some(files) => {
             use axum::serve::ListenerExt as _;
             // tap_io gives the listener axum's connect-info support (the client's address).
-            let listener = tls::TlsListener::new(listener, files.clone()).map_err(|e| e.to_string())?.tap_io(|_| {});
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await
+            let listener = tls::TlsListener::new(listener, files.clone())?.tap_io(|_| {});
+            axum::serve(listener, app).with_graceful_shutdown(netready_process::shutdown_signal()).await
         }
     }
-    .map_err(|e| format!("server error: {e}"));
+    .map_err(PlaneError::Serve);
     pruner.abort();
     store.close().await;
     log::info("plane stopped", &[]);
@@ -188,33 +201,14 @@ async fn prune_forever(store: Store, retention: Duration) {
     }
 }
 
-/// Resolves on SIGTERM (how ECS stops a task) or SIGINT.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-}
-
 /// `runner add`: creates a runner; returns its id and token (the token is not stored).
-pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), String> {
+pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), StoreError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
-        return Err("a runner name must have 1 to 200 characters".into());
+        return Err(StoreError::Invalid("a runner name must have 1 to 200 characters".into()));
     }
     let id = auth::new_runner_id();
     let token = auth::new_token();
-    store.add_runner(&id, name, &auth::token_hash(&token)).await.map_err(|e| e.to_string())?;
+    store.add_runner(&id, name, &auth::token_hash(&token)).await?;
     Ok((id, token))
 }

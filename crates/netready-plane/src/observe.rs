@@ -183,7 +183,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
     let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_owned());
     let runner_id = route.as_deref().and_then(|r| runner_id_of(r, req.uri().path()));
     let response = next.run(req).await;
-    netready_check::log::info(
+    netready_process::log::info(
         "request",
         &[
             ("method", json!(method)),

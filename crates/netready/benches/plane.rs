@@ -99,7 +99,7 @@ async fn run(name: &str, db: Db) -> String {
         .spawn()
         .expect("start plane");
     let mut plane = KillOnDrop(plane);
-    netready_check::metadata::install_crypto_provider();
+    netready_process::install_crypto_provider();
     let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(CONCURRENCY).build().expect("client");
     let base = format!("http://{addr}");
     for _ in 0..200 {

@@ -9,8 +9,8 @@ use std::time::SystemTime;
 use netready_agent::schedule::DEFAULT_INTERVAL;
 use netready_agent::{AgentConfig, DEFAULT_LISTEN};
 use netready_check::Report;
-use netready_check::log;
 use netready_check::types::parse_duration;
+use netready_process::log;
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -29,7 +29,7 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     crate::check::require_region(&settings)?;
     if args.check_config.check_config {
         print!("netready agent: settings are valid\n{}", crate::check::describe(&settings));
-        println!("plane url:       {}", netready_check::log::redact_url(&config.plane_url));
+        println!("plane url:       {}", netready_process::log::redact_url(&config.plane_url));
         println!("runner id:       {}", config.runner_id);
         let token_from = if args.runner_token_file.is_some() { "--runner-token-file" } else { "NETREADY_RUNNER_TOKEN" };
         println!("runner token:    set ({token_from}; not shown)");
@@ -82,7 +82,7 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
             Ok(checked.report)
         }
     };
-    runtime(false)?.block_on(netready_agent::run(config, check)).map_err(anyhow::Error::msg)?;
+    runtime(false)?.block_on(netready_agent::run(config, check))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -117,7 +117,7 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
         return Err(ConfigError(format!(
             "invalid value for {}: '{}' is not a URL: expected http(s)://host[:port]",
             origin("NETREADY_PLANE_URL", "--plane-url"),
-            netready_check::log::redact_url(&plane_url)
+            netready_process::log::redact_url(&plane_url)
         )));
     }
     let allow_insecure = match &args.allow_insecure_plane {
@@ -134,7 +134,7 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
             "refusing to send the runner token in clear text to {}: use an https:// plane URL (TLS at the plane or \
              its load balancer), or pass --allow-insecure-plane (NETREADY_ALLOW_INSECURE_PLANE=true) for a plane on \
              a network you trust",
-            netready_check::log::redact_url(&plane_url)
+            netready_process::log::redact_url(&plane_url)
         )));
     }
     let runner_id = args.runner_id.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {

@@ -97,7 +97,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         );
         return Ok(ExitCode::SUCCESS);
     }
-    runtime(true)?.block_on(netready_plane::serve(config)).map_err(anyhow::Error::msg)?;
+    runtime(true)?.block_on(netready_plane::serve(config))?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -107,7 +107,10 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
         match cmd {
             RunnerCommand::Add { db, name } => {
                 let store = open(&db.database).await?;
-                let (id, token) = netready_plane::add_runner(&store, name).await.map_err(ConfigError)?;
+                let (id, token) = netready_plane::add_runner(&store, name).await.map_err(|e| match e {
+                    netready_plane::StoreError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
+                    other => other.into(),
+                })?;
                 println!("runner id:    {id}");
                 println!("runner token: {token}");
                 eprintln!(

@@ -52,7 +52,7 @@ async fn create(
     require_admin(&state, &headers).await?;
     let name = valid_name(&body.name)?;
     let (id, token) = crate::add_runner(&state.store, name).await.map_err(|e| {
-        netready_check::log::error("cannot add a runner", &[("error", json!(e))]);
+        netready_process::log::error("cannot add a runner", &[("error", json!(e.to_string()))]);
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "storage_unavailable",
@@ -94,7 +94,7 @@ async fn rotate(
     if !state.store.rotate_token(id, &token_hash(&token)).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
-    netready_check::log::info("runner token rotated", &[("runner_id", json!(id))]);
+    netready_process::log::info("runner token rotated", &[("runner_id", json!(id))]);
     Ok(Json(json!({ "id": id, "token": token })))
 }
 
@@ -121,6 +121,6 @@ async fn delete(
     if !state.store.delete_runner(id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
-    netready_check::log::info("runner deleted", &[("runner_id", json!(id))]);
+    netready_process::log::info("runner deleted", &[("runner_id", json!(id))]);
     Ok(StatusCode::NO_CONTENT)
 }
