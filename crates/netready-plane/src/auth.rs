@@ -5,13 +5,6 @@ use sha2::{Digest, Sha256};
 
 use crate::db::hex;
 
-/// A new runner id, `rn-` and 12 hex digits.
-pub fn new_runner_id() -> String {
-    let mut bytes = [0u8; 6];
-    fill(&mut bytes);
-    format!("rn-{}", hex(&bytes))
-}
-
 /// A new runner token, `nrt_` and 64 hex digits (256 random bits).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
@@ -66,7 +59,7 @@ impl LoginThrottle {
     }
 }
 
-fn fill(bytes: &mut [u8]) {
+pub(crate) fn fill(bytes: &mut [u8]) {
     // The OS random source failing is not something to recover from.
     getrandom::fill(bytes).expect("the operating system's random number generator is unavailable");
 }
@@ -99,7 +92,6 @@ mod tests {
         let (a, b) = (new_token(), new_token());
         assert_ne!(a, b);
         assert!(a.starts_with("nrt_") && a.len() == 68);
-        assert!(new_runner_id().starts_with("rn-"));
         assert_eq!(token_hash("x"), token_hash("x"));
         assert_ne!(token_hash(&a), token_hash(&b));
         assert!(!token_hash(&a).contains(&a[4..]));

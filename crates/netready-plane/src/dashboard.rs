@@ -321,7 +321,7 @@ async fn details_page(
         return Ok(unauthorized_redirect());
     }
     let found = match crate::api::runners::known_id(&id) {
-        Ok(id) => state.store.runner_with_report(id).await?,
+        Ok(id) => state.store.runner_with_report(&id).await?,
         Err(_) => None,
     };
     let Some((row, body)) = found else {

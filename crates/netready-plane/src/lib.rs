@@ -13,6 +13,7 @@ pub mod error;
 pub mod limits;
 pub mod observe;
 pub mod readiness;
+pub mod runner_id;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ use netready_process::log;
 use serde_json::json;
 
 pub use db::{Store, StoreError};
+pub use runner_id::RunnerId;
 
 /// Default: a runner is stale after two 5-minute intervals without a report.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
@@ -202,12 +204,12 @@ async fn prune_forever(store: Store, retention: Duration) {
 }
 
 /// `runner add`: creates a runner; returns its id and token (the token is not stored).
-pub async fn add_runner(store: &Store, name: &str) -> Result<(String, String), StoreError> {
+pub async fn add_runner(store: &Store, name: &str) -> Result<(RunnerId, String), StoreError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 200 {
         return Err(StoreError::Invalid("a runner name must have 1 to 200 characters".into()));
     }
-    let id = auth::new_runner_id();
+    let id = RunnerId::generate();
     let token = auth::new_token();
     store.add_runner(&id, name, &auth::token_hash(&token)).await?;
     Ok((id, token))

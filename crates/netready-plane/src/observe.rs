@@ -200,7 +200,7 @@ pub async fn access_log(req: Request, next: Next) -> Response {
 fn runner_id_of(route: &str, path: &str) -> Option<String> {
     let index = route.split('/').position(|s| s == "{id}")?;
     let segment = path.split('/').nth(index)?;
-    crate::api::runners::is_runner_id(segment).then(|| segment.to_owned())
+    crate::runner_id::RunnerId::parse(segment).ok().map(|id| id.to_string())
 }
 
 #[cfg(test)]

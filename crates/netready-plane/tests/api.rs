@@ -176,11 +176,11 @@ both_backends!(tokens_are_checked_and_nothing_is_stored_without_one, |store: net
     let router = router(&store);
     let body = report().to_string();
     let cases = [
-        (a.clone(), None, StatusCode::UNAUTHORIZED, "missing runner token"),
-        (a.clone(), Some("nrt_0000".to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
-        (a.clone(), Some(token_b.clone()), StatusCode::FORBIDDEN, "only report for its own runner"),
+        (a.to_string(), None, StatusCode::UNAUTHORIZED, "missing runner token"),
+        (a.to_string(), Some("nrt_0000".to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
+        (a.to_string(), Some(token_b.clone()), StatusCode::FORBIDDEN, "only report for its own runner"),
         ("rn-doesnotexist".to_owned(), Some(token_a.clone()), StatusCode::FORBIDDEN, "own runner"),
-        (a.clone(), Some(ADMIN.to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
+        (a.to_string(), Some(ADMIN.to_owned()), StatusCode::UNAUTHORIZED, "unknown runner token"),
     ];
     for (runner, token, status, says) in cases {
         let ans = call(&router, post_report(&runner, token.as_deref(), body.clone())).await;

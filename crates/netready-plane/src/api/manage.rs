@@ -77,10 +77,10 @@ async fn rename(
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     let name = valid_name(&body.name)?;
-    if !state.store.rename_runner(id, name).await? {
+    if !state.store.rename_runner(&id, name).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
-    Ok(Json(summary_of(&state, id).await?))
+    Ok(Json(summary_of(&state, &id).await?))
 }
 
 async fn rotate(
@@ -91,7 +91,7 @@ async fn rotate(
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     let token = new_token();
-    if !state.store.rotate_token(id, &token_hash(&token)).await? {
+    if !state.store.rotate_token(&id, &token_hash(&token)).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
     netready_process::log::info("runner token rotated", &[("runner_id", json!(id))]);
@@ -105,10 +105,10 @@ async fn revoke(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
-    if !state.store.revoke_runner(id).await? {
+    if !state.store.revoke_runner(&id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
-    Ok(Json(summary_of(&state, id).await?))
+    Ok(Json(summary_of(&state, &id).await?))
 }
 
 async fn delete(
@@ -118,7 +118,7 @@ async fn delete(
 ) -> Result<StatusCode, ApiError> {
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
-    if !state.store.delete_runner(id).await? {
+    if !state.store.delete_runner(&id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
     netready_process::log::info("runner deleted", &[("runner_id", json!(id))]);

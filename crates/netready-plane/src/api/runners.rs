@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::api::require_admin;
+use crate::runner_id::RunnerId;
 use std::collections::BTreeMap;
 
 use crate::db::{ListFilter, RunnerRow, now_ms};
@@ -59,20 +60,9 @@ pub fn rfc3339(ms: i64) -> String {
     humantime::format_rfc3339_millis(t).to_string()
 }
 
-/// Whether `id` can be a runner id at all (`rn-` and hex today; letters, digits, `-` and `_`, at
-/// most 64, for ids made by other versions). Anything else cannot name a runner: it is answered
-/// 404 without asking the database.
-pub fn is_runner_id(id: &str) -> bool {
-    (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// `id` when it can name a runner; a 404 that does not echo it back otherwise.
-pub fn known_id(id: &str) -> Result<&str, ApiError> {
-    if is_runner_id(id) {
-        Ok(id)
-    } else {
-        Err(ApiError::not_found("no such runner: runner ids are letters, digits, '-' and '_' such as rn-3f9a1c2b7d4e"))
-    }
+pub fn known_id(id: &str) -> Result<RunnerId, ApiError> {
+    RunnerId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
 }
 
 /// A search text: printable, at most 200 characters.
@@ -176,7 +166,7 @@ async fn show(
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     let (row, body) =
-        state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+        state.store.runner_with_report(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
     let report = match body {
         Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
         None => Value::Null,
@@ -204,7 +194,7 @@ async fn history(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| ApiError::bad_request(format!("limit '{s}' is not a number from 1 to 1000")))?,
     };
-    let id = known_id(&id)?.to_owned();
+    let id = known_id(&id)?;
     if state.store.runner(&id).await?.is_none() {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
