@@ -9,14 +9,14 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use netready_check::Report;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::AppState;
-use crate::api::runners::{ListQuery, RunnerSummary, matching, rfc3339, summarize};
+use crate::api::runners::{readiness_filter, rfc3339, search_text};
 use crate::api::{SESSION_COOKIE, SESSION_TTL_MS, is_admin, session_cookie};
 use crate::auth::constant_time_eq;
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::runners::{self, ListRequest, RunnerSummary};
 
 /// How many runners one list page shows.
 const PAGE_SIZE: usize = 200;
@@ -244,13 +244,13 @@ async fn list_page(
         return Ok(unauthorized_redirect());
     }
     let page_no = params.page.unwrap_or(1).max(1);
-    let query = ListQuery {
-        readiness: params.readiness.clone(),
-        q: params.q.clone(),
-        limit: None,
-        offset: Some(((page_no - 1) * PAGE_SIZE).to_string()),
+    let request = ListRequest {
+        readiness: readiness_filter(params.readiness.as_deref())?,
+        text: search_text(params.q.as_deref())?,
+        limit: PAGE_SIZE as i64,
+        offset: i64::try_from((page_no - 1).saturating_mul(PAGE_SIZE)).unwrap_or(i64::MAX),
     };
-    let list = matching(&state, &query, PAGE_SIZE as i64).await?;
+    let list = runners::list(&state, &request).await?;
     let pages = (list.count as usize).div_ceil(PAGE_SIZE).max(1);
     let shown: &[RunnerSummary] = &list.runners;
     let selected = params.readiness.clone().unwrap_or_default();
@@ -320,19 +320,18 @@ async fn details_page(
     if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
     }
-    let found = match crate::api::runners::known_id(&id) {
-        Ok(id) => state.store.runner_with_report(&id).await?,
+    let found = match crate::runner_id::RunnerId::parse(&id) {
+        Ok(id) => runners::details(&state, &id).await?,
         Err(_) => None,
     };
-    let Some((row, body)) = found else {
+    let Some(details) = found else {
         return Ok(
             (StatusCode::NOT_FOUND, page("Not found", html! { p { "No runner " code { (id) } "." } })).into_response()
         );
     };
-    let summary = summarize(&row, now_ms(), state.stale_after_ms);
-    // Stored reports were validated at ingest; a version 1 report is read as version 2.
-    let report: Option<Report> =
-        body.and_then(|b| serde_json::from_str::<Value>(&b).ok()).and_then(|v| Report::from_value(v).ok());
+    // Stored reports were validated at ingest; an older version is read as the newest.
+    let report: Option<Report> = details.report();
+    let summary = details.summary;
     let changes = state.store.changes(&id, 50).await?;
     let recent = state.store.recent_reports(&id, 96).await?;
     let body = html! {

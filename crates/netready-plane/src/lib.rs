@@ -14,6 +14,7 @@ pub mod limits;
 pub mod observe;
 pub mod readiness;
 pub mod runner_id;
+pub mod runners;
 pub mod tls;
 
 use std::net::SocketAddr;

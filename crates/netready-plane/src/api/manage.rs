@@ -12,10 +12,11 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::api::require_admin;
-use crate::api::runners::{known_id, summarize};
+use crate::api::runners::known_id;
 use crate::auth::{new_token, token_hash};
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::runners::summarize;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

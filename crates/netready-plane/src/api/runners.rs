@@ -5,17 +5,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
 use crate::api::require_admin;
 use crate::runner_id::RunnerId;
-use std::collections::BTreeMap;
 
-use crate::db::{ListFilter, RunnerRow, now_ms};
 use crate::error::ApiError;
-use crate::readiness::{Readiness, readiness};
+use crate::readiness::Readiness;
+use crate::runners::{self, ListRequest, RunnerList};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,41 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/runners/{id}/history", get(history))
 }
 
-/// One runner in a list.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunnerSummary {
-    pub id: String,
-    pub name: String,
-    pub readiness: Readiness,
-    pub revoked: bool,
-    /// The newest report's `checked_at`, if any.
-    pub last_checked_at: Option<String>,
-    /// When the plane last received a report, RFC 3339.
-    pub last_received_at: Option<String>,
-    /// The endpoints that were not fully reachable in the newest report.
-    pub degraded_endpoints: Vec<Value>,
-}
-
-pub fn summarize(row: &RunnerRow, now: i64, stale_after_ms: i64) -> RunnerSummary {
-    RunnerSummary {
-        id: row.runner.id.clone(),
-        name: row.runner.name.clone(),
-        readiness: readiness(row.state.as_ref(), now, stale_after_ms),
-        revoked: row.runner.revoked_at.is_some(),
-        last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
-        last_received_at: row.state.as_ref().map(|s| rfc3339(s.last_received_at)),
-        degraded_endpoints: row
-            .state
-            .as_ref()
-            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s.degraded).ok())
-            .unwrap_or_default(),
-    }
-}
-
-pub fn rfc3339(ms: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
-    humantime::format_rfc3339_millis(t).to_string()
-}
+/// An instant (ms since the epoch) as the API writes times: `2026-11-26T13:27:11.123Z`.
+pub use crate::db::rfc3339_ms as rfc3339;
 
 /// `id` when it can name a runner; a 404 that does not echo it back otherwise.
 pub fn known_id(id: &str) -> Result<RunnerId, ApiError> {
@@ -66,7 +32,7 @@ pub fn known_id(id: &str) -> Result<RunnerId, ApiError> {
 }
 
 /// A search text: printable, at most 200 characters.
-fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
+pub fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
         return Ok(None);
     };
@@ -94,18 +60,6 @@ pub struct ListQuery {
     pub offset: Option<String>,
 }
 
-/// A page of runners.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunnerList {
-    /// How many runners match the filters.
-    pub count: i64,
-    /// How many runners match the text filter, by readiness.
-    pub counts: BTreeMap<&'static str, i64>,
-    pub limit: i64,
-    pub offset: i64,
-    pub runners: Vec<RunnerSummary>,
-}
-
 fn number(
     value: Option<&str>,
     name: &str,
@@ -120,33 +74,25 @@ fn number(
     }
 }
 
-/// The runners that match `query`, problems first (degraded, stale, unknown, ready), then by name.
-pub async fn matching(state: &AppState, query: &ListQuery, default_limit: i64) -> Result<RunnerList, ApiError> {
-    let wanted = match query.readiness.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => Some(Readiness::parse(s).ok_or_else(|| {
-            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
-        })?),
-        None => None,
-    };
-    let limit = number(query.limit.as_deref(), "limit", default_limit, 1..=MAX_LIMIT)?;
-    let offset = number(query.offset.as_deref(), "offset", 0, 0..=i64::MAX)?;
-    let now = now_ms();
-    let filter = ListFilter {
-        rank: wanted.map(Readiness::rank),
+/// What the list API's query asks for, checked: the service's request. The dashboard makes one
+/// from its own parameters.
+pub fn list_request(query: &ListQuery, default_limit: i64) -> Result<ListRequest, ApiError> {
+    Ok(ListRequest {
+        readiness: readiness_filter(query.readiness.as_deref())?,
         text: search_text(query.q.as_deref())?,
-        limit,
-        offset,
-        now_ms: now,
-        stale_after_ms: state.stale_after_ms,
-    };
-    let page = state.store.list_runners(&filter).await?;
-    Ok(RunnerList {
-        count: page.total,
-        counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
-        limit,
-        offset,
-        runners: page.runners.iter().map(|r| summarize(r, now, state.stale_after_ms)).collect(),
+        limit: number(query.limit.as_deref(), "limit", default_limit, 1..=MAX_LIMIT)?,
+        offset: number(query.offset.as_deref(), "offset", 0, 0..=i64::MAX)?,
     })
+}
+
+/// A readiness to filter by, or none for an empty value.
+pub fn readiness_filter(value: Option<&str>) -> Result<Option<Readiness>, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        Some(s) => Readiness::parse(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
+        }),
+        None => Ok(None),
+    }
 }
 
 async fn list(
@@ -155,7 +101,8 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<RunnerList>, ApiError> {
     require_admin(&state, &headers).await?;
-    Ok(Json(matching(&state, &query, 1000).await?))
+    let request = list_request(&query, 1000)?;
+    Ok(Json(runners::list(&state, &request).await?))
 }
 
 async fn show(
@@ -165,13 +112,10 @@ async fn show(
 ) -> Result<Json<Value>, ApiError> {
     require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
-    let (row, body) =
-        state.store.runner_with_report(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    let report = match body {
-        Some(body) => serde_json::from_str::<Value>(&body).unwrap_or(Value::Null),
-        None => Value::Null,
-    };
-    Ok(Json(serde_json::json!({ "runner": summarize(&row, now_ms(), state.stale_after_ms), "report": report })))
+    let details =
+        runners::details(&state, &id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
+    // The report as it was stored: a version 1 report stays version 1 here.
+    Ok(Json(serde_json::json!({ "runner": details.summary, "report": details.stored_json() })))
 }
 
 #[derive(Debug, Deserialize)]

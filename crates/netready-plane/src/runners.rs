@@ -1,0 +1,120 @@
+//! The runners as the API and the dashboard both show them: a filtered, ordered page of runners
+//! with their readiness, and one runner with its newest report. Typed requests in, typed answers
+//! out: the API turns query strings into a [`ListRequest`] and the answers into JSON, the
+//! dashboard its own parameters into the same request and the answers into HTML.
+
+use std::collections::BTreeMap;
+
+use netready_check::Report;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::AppState;
+use crate::db::{ListFilter, RunnerRow, StoreError, now_ms, rfc3339_ms};
+use crate::readiness::{Readiness, readiness};
+use crate::runner_id::RunnerId;
+
+/// Which runners, checked by whoever made it.
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    /// Only runners with this readiness.
+    pub readiness: Option<Readiness>,
+    /// Only names or ids containing this text, case-insensitively.
+    pub text: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// One runner in a list.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerSummary {
+    pub id: String,
+    pub name: String,
+    pub readiness: Readiness,
+    pub revoked: bool,
+    /// The newest report's `checked_at`, if any.
+    pub last_checked_at: Option<String>,
+    /// When the plane last received a report, RFC 3339.
+    pub last_received_at: Option<String>,
+    /// The endpoints that were not fully reachable in the newest report.
+    pub degraded_endpoints: Vec<Value>,
+}
+
+pub fn summarize(row: &RunnerRow, now: i64, stale_after_ms: i64) -> RunnerSummary {
+    RunnerSummary {
+        id: row.runner.id.clone(),
+        name: row.runner.name.clone(),
+        readiness: readiness(row.state.as_ref(), now, stale_after_ms),
+        revoked: row.runner.revoked_at.is_some(),
+        last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
+        last_received_at: row.state.as_ref().map(|s| rfc3339_ms(s.last_received_at)),
+        degraded_endpoints: row
+            .state
+            .as_ref()
+            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s.degraded).ok())
+            .unwrap_or_default(),
+    }
+}
+
+/// A page of runners.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunnerList {
+    /// How many runners match the filters.
+    pub count: i64,
+    /// How many runners match the text filter, by readiness.
+    pub counts: BTreeMap<&'static str, i64>,
+    pub limit: i64,
+    pub offset: i64,
+    pub runners: Vec<RunnerSummary>,
+}
+
+/// The runners that match, problems first (degraded, stale, unknown, ready), then by name.
+pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList, StoreError> {
+    let now = now_ms();
+    let filter = ListFilter {
+        rank: request.readiness.map(Readiness::rank),
+        text: request.text.clone(),
+        limit: request.limit,
+        offset: request.offset,
+        now_ms: now,
+        stale_after_ms: state.stale_after_ms,
+    };
+    let page = state.store.list_runners(&filter).await?;
+    Ok(RunnerList {
+        count: page.total,
+        counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
+        limit: request.limit,
+        offset: request.offset,
+        runners: page.runners.iter().map(|r| summarize(r, now, state.stale_after_ms)).collect(),
+    })
+}
+
+/// One runner with its newest report (read together with its state).
+#[derive(Debug, Clone)]
+pub struct RunnerDetails {
+    pub summary: RunnerSummary,
+    /// The newest report's body as stored (in its own schema version).
+    body: Option<String>,
+}
+
+impl RunnerDetails {
+    /// The newest report, typed (an older version read as the newest); `None` before any.
+    /// Stored reports were validated at ingest.
+    pub fn report(&self) -> Option<Report> {
+        let value = serde_json::from_str::<Value>(self.body.as_deref()?).ok()?;
+        Report::from_value(value).ok()
+    }
+
+    /// The newest report's JSON as stored; `null` before any.
+    pub fn stored_json(&self) -> Value {
+        self.body.as_deref().and_then(|b| serde_json::from_str(b).ok()).unwrap_or(Value::Null)
+    }
+}
+
+pub async fn details(state: &AppState, id: &RunnerId) -> Result<Option<RunnerDetails>, StoreError> {
+    Ok(state
+        .store
+        .runner_with_report(id)
+        .await?
+        .map(|(row, body)| RunnerDetails { summary: summarize(&row, now_ms(), state.stale_after_ms), body }))
+}
