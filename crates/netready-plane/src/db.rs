@@ -713,6 +713,27 @@ impl Store {
             .collect()
     }
 
+    /// The statuses of the checks of `ids` since `since_ms`, oldest first: (runner id, time, status).
+    pub async fn recent_statuses(&self, ids: &[&str], since_ms: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT runner_id, checked_at_ms, status FROM checks WHERE checked_at_ms >= $1 AND runner_id IN ({}) \
+             ORDER BY runner_id, checked_at_ms",
+            (2..2 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(since_ms);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("runner_id")?, r.try_get("checked_at_ms")?, r.try_get("status")?)))
+            .collect()
+    }
+
     /// A runner with its state.
     pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
         let sql = format!("{RUNNER_WITH_STATE} WHERE r.id = $1");

@@ -85,7 +85,7 @@ pub struct FleetQuery {
 
 /// The query, checked: every rejection is a 400 that names the parameter.
 pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result<FleetFilter, ApiError> {
-    let nonempty = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let nonempty = |v: &Option<String>| v.as_deref().filter(|v| !v.is_empty()).map(str::to_owned);
     let region = nonempty(&query.region);
     if let Some(r) = &region {
         let ok = r.len() <= 32 && r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');

@@ -174,3 +174,86 @@ both_backends!(the_fleet_is_guarded_and_refuses_bad_parameters, |store: netready
         assert!(a.json()["message"].as_str().unwrap().contains(word), "{query}: {}", a.text);
     }
 });
+
+both_backends!(badges_are_svg_guarded_and_cacheable, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let id = seed(&store, &router, "badge <runner>", &placed(report(), "10.0.3.0/24", "eu-west-3b", 0)).await;
+    let path = format!("/api/v1/runners/{id}/badge.svg");
+    let a = call(&router, admin_get(&path)).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.headers["content-type"], "image/svg+xml; charset=utf-8");
+    assert_eq!(a.headers["cache-control"], "private, max-age=60");
+    assert!(a.text.starts_with("<svg") && a.text.contains("badge &lt;runner&gt;: degraded"), "{}", a.text);
+    // Unchanged: 304 without a body.
+    let etag = a.headers["etag"].to_str().unwrap().to_owned();
+    let again = Request::get(&path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("if-none-match", &etag)
+        .body(Body::empty())
+        .unwrap();
+    let b = call(&router, again).await;
+    assert_eq!((b.status, b.text.as_str()), (StatusCode::NOT_MODIFIED, ""));
+    // Without the admin token: the badge token of this runner only.
+    let anonymous = |p: &str| Request::get(p).body(Body::empty()).unwrap();
+    assert_eq!(call(&router, anonymous(&path)).await.status, StatusCode::UNAUTHORIZED);
+    let token = netready_plane::api::badges::badge_token(ADMIN, &id);
+    let a = call(&router, anonymous(&format!("{path}?token={token}"))).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    let fleet_token = netready_plane::api::badges::badge_token(ADMIN, "fleet");
+    assert_eq!(call(&router, anonymous(&format!("{path}?token={fleet_token}"))).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        call(&router, anonymous(&format!("/api/v1/fleet/badge.svg?token={token}"))).await.status,
+        StatusCode::UNAUTHORIZED,
+        "a runner's badge token does not read the fleet's"
+    );
+    let f = call(&router, anonymous(&format!("/api/v1/fleet/badge.svg?token={fleet_token}"))).await;
+    assert_eq!(f.status, StatusCode::OK);
+    assert!(f.text.contains("netready fleet: 1 of 1 degraded"), "{}", f.text);
+    let missing = call(&router, admin_get("/api/v1/runners/rn-000000000000/badge.svg")).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(missing.json()["error"], "not_found");
+});
+
+both_backends!(the_pages_show_causes_pills_relative_times_and_uptime, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let now = std::time::SystemTime::now();
+    let at = |ago_s: u64| humantime::format_rfc3339_millis(now - std::time::Duration::from_secs(ago_s)).to_string();
+    let (id, token) = add_runner(&store, "uptime-runner").await.unwrap();
+    // Three checks in the last day (two ready), one more a few days ago (ready): 66.6 % and 75 %.
+    for (ago_s, status) in [(3 * 86_400, "ready"), (3 * 3600, "ready"), (2 * 3600, "degraded"), (180, "ready")] {
+        let mut r = with_status(placed(report(), "10.0.3.0/24", "eu-west-3b", 0), status);
+        r["checked_at"] = json!(at(ago_s));
+        let a = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    }
+    let mut bad = placed(report(), "10.0.3.0/24", "eu-west-3b", 0);
+    bad["checked_at"] = json!(at(60));
+    seed(&store, &router, "broken-runner", &bad).await;
+
+    let list = call(&router, admin_get("/dashboard")).await;
+    assert_eq!(list.status, StatusCode::OK);
+    let row = |name: &str| list.text.split(name).nth(1).unwrap().split("</tr>").next().unwrap().to_owned();
+    let ok = row("uptime-runner");
+    assert!(ok.contains(">3 min ago</time>"), "{ok}");
+    assert!(ok.contains("title=\"2 of 3 checks ready\">66.6 %"), "{ok}");
+    assert!(
+        ok.contains("title=\"3 of 4 checks ready\">75 %") || ok.contains("title=\"3 of 4 checks ready\">75.0 %"),
+        "{ok}"
+    );
+    let broken = row("broken-runner");
+    assert!(broken.contains("class=\"badge none\"") && broken.contains("logs none"), "{broken}");
+    assert!(list.text.contains("class=\"legend"), "the timeline has a legend");
+    assert!(list.text.contains("href=\"/dashboard/fleet\""), "the list links to the fleet");
+
+    let fleet = call(&router, admin_get("/dashboard/fleet")).await;
+    assert_eq!(fleet.status, StatusCode::OK);
+    assert!(
+        fleet.text.contains("logs unreachable on 1 runner, in 10.0.3.0/24 (eu-west-3b), TCP timeout"),
+        "{}",
+        fleet.text
+    );
+    assert!(fleet.text.contains("/api/v1/fleet/badge.svg?token="));
+    let bad_query = call(&router, admin_get("/dashboard/fleet?service=lambda")).await;
+    assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
+    assert!(bad_query.text.contains("unknown service"));
+});

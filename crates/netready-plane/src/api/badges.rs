@@ -45,19 +45,19 @@ pub fn badge_token(admin_token: &str, subject: &str) -> String {
 }
 
 async fn allowed(state: &AppState, headers: &HeaderMap, query: &BadgeQuery, subject: &str) -> Result<(), ApiError> {
-    if let Some(token) = query.token.as_deref().filter(|t| !t.is_empty()) {
-        if constant_time_eq(token.as_bytes(), badge_token(&state.admin_token, subject).as_bytes()) {
-            return Ok(());
-        }
-        return Err(ApiError::unauthorized("wrong badge token: copy the badge's URL from the dashboard"));
-    }
     if is_admin(state, headers).await? {
         return Ok(());
     }
-    Err(ApiError::unauthorized(
-        "a badge needs the admin token ('Authorization: Bearer <NETREADY_ADMIN_TOKEN>') or its badge token (?token=…, \
-         shown on the dashboard)",
-    ))
+    match query.token.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) if constant_time_eq(token.as_bytes(), badge_token(&state.admin_token, subject).as_bytes()) => {
+            Ok(())
+        }
+        Some(_) => Err(ApiError::unauthorized("wrong badge token: copy the badge's URL from the dashboard")),
+        None => Err(ApiError::unauthorized(
+            "a badge needs the admin token ('Authorization: Bearer <NETREADY_ADMIN_TOKEN>') or its badge token \
+             (?token=…, shown on the dashboard)",
+        )),
+    }
 }
 
 async fn runner_badge(
