@@ -59,7 +59,8 @@ ul.hints{margin:0;padding-left:18px}
 .legend{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center;margin:6px 0}
 .legend i{display:inline-block;width:10px;height:14px;border-radius:2px;vertical-align:middle;margin-right:4px}
 .legend i.none{background:#d0d7de}
-code{font-size:13px;overflow-wrap:anywhere}
+code{font-size:13px}
+code.url{overflow-wrap:anywhere}
 form.logout{margin-left:auto}
 .cause{background:#fff;border:1px solid #d0d7de;border-left:4px solid #cf222e;border-radius:4px;padding:8px 12px;margin:0 0 10px}
 .cause.partial{border-left-color:#bf8700}
@@ -447,9 +448,9 @@ async fn fleet_page(
                                 @for a in &s.by_access_type {
                                     div class="nowrap" {
                                         (a.access_type) ": "
-                                        @if a.counts.full > 0 { span class="badge full" { (a.counts.full) " full" } }
-                                        @if a.counts.partial > 0 { span class="badge partial" { (a.counts.partial) " partly" } }
-                                        @if a.counts.none > 0 { span class="badge none" { (a.counts.none) " not" } }
+                                        @if a.counts.full > 0 { span class="badge full" { (a.counts.full) " full" } " " }
+                                        @if a.counts.partial > 0 { span class="badge partial" { (a.counts.partial) " partly" } " " }
+                                        @if a.counts.none > 0 { span class="badge none" { (a.counts.none) " not" } " " }
                                     }
                                 }
                             }
@@ -462,7 +463,7 @@ async fn fleet_page(
                 img src=(badge_url) alt="netready fleet status";
                 br;
                 span class="muted" { "For a wiki or README (reads this badge only; changes with the admin token): " }
-                code id="fleet-badge-url" { (badge_url) }
+                code class="url" id="fleet-badge-url" { (badge_url) }
             }
         }
     };
@@ -508,6 +509,7 @@ fn endpoint_pills(endpoints: &[Value]) -> Markup {
             span class={"badge " (reach)} title={(e["host"].as_str().unwrap_or("")) " · " (e["access_type"].as_str().unwrap_or("")) " · " (reach)} {
                 (e["service"].as_str().unwrap_or("?")) " " (reach)
             }
+            " "
         }
     }
 }
@@ -529,8 +531,12 @@ fn uptime_cell(counts: Option<(i64, i64)>) -> Markup {
     match counts {
         Some((ready, all)) if all > 0 => {
             let share = ready as f64 * 100.0 / all as f64;
-            let text =
-                if ready == all { "100 %".to_owned() } else { format!("{:.1} %", (share * 10.0).floor() / 10.0) };
+            let text = match ready {
+                r if r == all => "100 %".to_owned(),
+                0 => "0 %".to_owned(),
+                // Rounded down: 99.96 % is not 100 %.
+                _ => format!("{:.1} %", (share * 10.0).floor() / 10.0),
+            };
             html! { span title={(ready) " of " (all) " checks ready"} { (text) } }
         }
         _ => html! { span class="muted" title="no checks in this period" { "—" } },
@@ -587,7 +593,7 @@ async fn details_page(
             @let badge_url = format!("/api/v1/runners/{}/badge.svg?token={}", summary.id, crate::api::badges::badge_token(&state.admin_token, &summary.id));
             p {
                 img src=(badge_url) alt="status badge";
-                " " span class="muted" { "Badge URL (reads this badge only): " } code class="badge-url" { (badge_url) }
+                " " span class="muted" { "Badge URL (reads this badge only): " } code class="url badge-url" { (badge_url) }
             }
             h2 { "Status history" }
             (timeline_legend("Recent reports, oldest first:"))

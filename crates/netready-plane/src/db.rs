@@ -204,6 +204,7 @@ pub struct GroupRow {
     pub availability_zone: Option<String>,
     pub vpc_id: Option<String>,
     pub account_id: Option<String>,
+    pub hint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -642,7 +643,7 @@ impl Store {
 
         const WHERE: &str = "subnet_cidr, availability_zone, vpc_id, account_id";
         let sql = format!(
-            "SELECT {CAUSE}, {WHERE}, COUNT(*) AS n FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} \
+            "SELECT {CAUSE}, {WHERE}, COUNT(*) AS n, MIN(hint) AS hint FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} \
              GROUP BY {CAUSE}, {WHERE} ORDER BY n DESC, {CAUSE}, {WHERE} LIMIT ${next}"
         );
         let groups = bind(&sql, filter)
@@ -658,6 +659,7 @@ impl Store {
                     availability_zone: r.try_get("availability_zone")?,
                     vpc_id: r.try_get("vpc_id")?,
                     account_id: r.try_get("account_id")?,
+                    hint: r.try_get("hint")?,
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;

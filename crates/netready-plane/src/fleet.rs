@@ -190,7 +190,7 @@ pub struct Cause {
     pub account_id: Option<String>,
     /// How many distinct subnets, zones, VPCs, accounts the runners are in (those that are known).
     pub spread: Spread,
-    /// The first hint of one of its endpoints (they agree but for names and addresses).
+    /// The first hint of an endpoint of its largest group (hints name the subnet and addresses).
     pub hint: Option<String>,
     /// A diagnosis finding that names the endpoint (version 3 reports with the AWS API).
     pub finding: Option<String>,
@@ -330,7 +330,8 @@ fn cause_of(c: CauseRow, groups: &[crate::db::GroupRow]) -> Cause {
         phase,
         outcome,
         runners: c.runners,
-        hint: c.hint,
+        // The hint of the cause's largest group names that group's subnet; any other as a fallback.
+        hint: groups.iter().find(|g| g.key == c.key).and_then(|g| g.hint.clone()).or(c.hint),
         finding: c.finding,
     }
 }
