@@ -257,3 +257,12 @@ both_backends!(the_pages_show_causes_pills_relative_times_and_uptime, |store: ne
     assert_eq!(bad_query.status, StatusCode::BAD_REQUEST);
     assert!(bad_query.text.contains("unknown service"));
 });
+
+both_backends!(a_malformed_badge_token_is_a_bad_request, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    for token in ["", "xyz", "0123456789ABCDEF0123456789abcdef"] {
+        let a = call(&router, admin_get(&format!("/api/v1/fleet/badge.svg?token={token}"))).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{token:?}: {}", a.text);
+        assert_eq!(a.json()["error"], "bad_request");
+    }
+});

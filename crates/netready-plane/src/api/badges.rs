@@ -45,10 +45,17 @@ pub fn badge_token(admin_token: &str, subject: &str) -> String {
 }
 
 async fn allowed(state: &AppState, headers: &HeaderMap, query: &BadgeQuery, subject: &str) -> Result<(), ApiError> {
+    if let Some(t) = &query.token
+        && !(t.len() == 32 && t.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    {
+        return Err(ApiError::bad_request(
+            "token is not a badge token: expected 32 lower-case hex digits, as in the badge's URL on the dashboard",
+        ));
+    }
     if is_admin(state, headers).await? {
         return Ok(());
     }
-    match query.token.as_deref().filter(|t| !t.is_empty()) {
+    match query.token.as_deref() {
         Some(token) if constant_time_eq(token.as_bytes(), badge_token(&state.admin_token, subject).as_bytes()) => {
             Ok(())
         }
