@@ -27,6 +27,8 @@ CREATE TABLE runner_endpoints (
     finding            TEXT,
     PRIMARY KEY (runner_id, service)
 );
--- The degraded rows, for the grouping by cause; the whole table is scanned for the counts.
+-- The counts per service, region and access type read this index alone, in its order (no sort).
+CREATE INDEX runner_endpoints_reach ON runner_endpoints (service, region, access_type, reachability, received_at);
+-- The degraded rows, for the grouping by cause.
 CREATE INDEX runner_endpoints_degraded ON runner_endpoints (service, region, reachability)
     WHERE reachability <> 'full';

@@ -588,9 +588,40 @@ impl Store {
             count("partial"),
             count("none")
         );
-        let reach = bind(&sql, filter)
-            .fetch_all(&self.pool)
-            .await?
+        const CAUSE: &str = "service, region, reachability, access_type, phase, outcome";
+        let shared = |c: &str| format!("COUNT(DISTINCT {c}) AS {c}_distinct, COUNT({c}) AS {c}_known, MIN({c}) AS {c}");
+        let cause_sql = format!(
+            "SELECT {CAUSE}, COUNT(*) AS n, {}, {}, {}, {}, MIN(hint) AS hint, MIN(finding) AS finding \
+             FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} GROUP BY {CAUSE} \
+             ORDER BY n DESC, {CAUSE} LIMIT ${next}",
+            shared("subnet_cidr"),
+            shared("availability_zone"),
+            shared("vpc_id"),
+            shared("account_id"),
+        );
+        const WHERE: &str = "subnet_cidr, availability_zone, vpc_id, account_id";
+        let group_sql = format!(
+            "SELECT {CAUSE}, {WHERE}, COUNT(*) AS n, MIN(hint) AS hint FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} \
+             GROUP BY {CAUSE}, {WHERE} ORDER BY n DESC, {CAUSE}, {WHERE} LIMIT ${next}"
+        );
+        // The runners themselves: how many, how many never reported, are stale, are degraded.
+        let runners_query = sqlx::query(
+            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN s.runner_id IS NULL THEN 1 ELSE 0 END), 0) AS never, \
+             COALESCE(SUM(CASE WHEN s.last_received_at < $1 THEN 1 ELSE 0 END), 0) AS stale, \
+             COALESCE(SUM(CASE WHEN s.last_received_at >= $1 AND s.status <> 'ready' THEN 1 ELSE 0 END), 0) AS degraded \
+             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id",
+        )
+        .bind(filter.stale_before_ms)
+        .fetch_one(&self.pool);
+        // Four queries at once, each on its own pooled connection (SQLite's WAL lets readers run
+        // side by side): the page waits for the slowest, not for the sum.
+        let (reach, causes, groups, row) = tokio::try_join!(
+            bind(&sql, filter).fetch_all(&self.pool),
+            bind(&cause_sql, filter).bind(filter.limit).fetch_all(&self.pool),
+            bind(&group_sql, filter).bind(filter.limit).fetch_all(&self.pool),
+            runners_query,
+        )?;
+        let reach = reach
             .iter()
             .map(|r| {
                 Ok(ReachCount {
@@ -604,21 +635,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
-        const CAUSE: &str = "service, region, reachability, access_type, phase, outcome";
-        let shared = |c: &str| format!("COUNT(DISTINCT {c}) AS {c}_distinct, COUNT({c}) AS {c}_known, MIN({c}) AS {c}");
-        let sql = format!(
-            "SELECT {CAUSE}, COUNT(*) AS n, {}, {}, {}, {}, MIN(hint) AS hint, MIN(finding) AS finding \
-             FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} GROUP BY {CAUSE} \
-             ORDER BY n DESC, {CAUSE} LIMIT ${next}",
-            shared("subnet_cidr"),
-            shared("availability_zone"),
-            shared("vpc_id"),
-            shared("account_id"),
-        );
-        let causes = bind(&sql, filter)
-            .bind(filter.limit)
-            .fetch_all(&self.pool)
-            .await?
+        let causes = causes
             .iter()
             .map(|r| {
                 let share = |c: &str| -> Result<Shared, StoreError> {
@@ -641,15 +658,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
-        const WHERE: &str = "subnet_cidr, availability_zone, vpc_id, account_id";
-        let sql = format!(
-            "SELECT {CAUSE}, {WHERE}, COUNT(*) AS n, MIN(hint) AS hint FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} \
-             GROUP BY {CAUSE}, {WHERE} ORDER BY n DESC, {CAUSE}, {WHERE} LIMIT ${next}"
-        );
-        let groups = bind(&sql, filter)
-            .bind(filter.limit)
-            .fetch_all(&self.pool)
-            .await?
+        let groups = groups
             .iter()
             .map(|r| {
                 Ok(GroupRow {
@@ -664,16 +673,6 @@ impl Store {
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
 
-        // The runners themselves: how many, how many never reported, are stale, are degraded.
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN s.runner_id IS NULL THEN 1 ELSE 0 END), 0) AS never, \
-             COALESCE(SUM(CASE WHEN s.last_received_at < $1 THEN 1 ELSE 0 END), 0) AS stale, \
-             COALESCE(SUM(CASE WHEN s.last_received_at >= $1 AND s.status <> 'ready' THEN 1 ELSE 0 END), 0) AS degraded \
-             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id",
-        )
-        .bind(filter.stale_before_ms)
-        .fetch_one(&self.pool)
-        .await?;
         let runners = FleetRunners {
             total: row.try_get("total")?,
             never_reported: row.try_get("never")?,
