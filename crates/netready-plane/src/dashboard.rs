@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use netready_check::Report;
 use serde::Deserialize;
+use serde_json::Value;
 
 use crate::AppState;
 use crate::api::runners::{readiness_filter, rfc3339, search_text};
@@ -27,28 +28,55 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/dashboard", get(list_page))
+        .route("/dashboard/fleet", get(fleet_page))
         .route("/dashboard/runners/{id}", get(details_page))
 }
 
 const STYLE: &str = r#"
+*{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:0;color:#1f2328;background:#f6f8fa}
-header{background:#24292f;color:#fff;padding:10px 24px;display:flex;gap:24px;align-items:center}
+header{background:#24292f;color:#fff;padding:10px 24px;display:flex;flex-wrap:wrap;gap:8px 24px;align-items:center}
 header a{color:#fff;text-decoration:none;font-weight:600}
-main{padding:16px 24px}
+header .tag{color:#d0d7de;font-size:13px}
+main{padding:16px 24px;max-width:100%}
+h1{font-size:26px;overflow-wrap:anywhere}
 table{border-collapse:collapse;background:#fff;width:100%;font-size:14px}
 th,td{border:1px solid #d0d7de;padding:6px 8px;text-align:left;vertical-align:top}
 th{background:#eaeef2}
-.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
+.scroll{overflow-x:auto;max-width:100%}
+.badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;margin:1px 2px 1px 0;white-space:nowrap}
 .ready,.full,.ok{background:#1a7f37}.degraded,.none,.blackhole,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
 .partial,.stale,.warning{background:#bf8700}.unknown,.info{background:#6e7781}
 .muted{color:#57606a;font-size:12px}
 .nowrap{white-space:nowrap}
-form.filters{margin:0 0 12px;display:flex;gap:8px}
+.wrap{overflow-wrap:anywhere}
+form.filters{margin:0 0 12px;display:flex;flex-wrap:wrap;gap:8px}
+form.filters input[type=search]{min-width:0;flex:1 1 180px;max-width:320px}
 ul.hints{margin:0;padding-left:18px}
 .timeline{display:flex;gap:2px;flex-wrap:wrap;margin:8px 0}
 .timeline span{width:10px;height:22px;display:inline-block;border-radius:2px}
+.timeline.mini{margin:2px 0;gap:1px}
+.timeline.mini span{width:5px;height:14px;border-radius:1px}
+.legend{display:flex;flex-wrap:wrap;gap:4px 14px;align-items:center;margin:6px 0}
+.legend i{display:inline-block;width:10px;height:14px;border-radius:2px;vertical-align:middle;margin-right:4px}
+.legend i.none{background:#d0d7de}
 code{font-size:13px}
+code.url{overflow-wrap:anywhere}
 form.logout{margin-left:auto}
+.cause{background:#fff;border:1px solid #d0d7de;border-left:4px solid #cf222e;border-radius:4px;padding:8px 12px;margin:0 0 10px}
+.cause.partial{border-left-color:#bf8700}
+.cause p{margin:4px 0}
+.cause .line{font-weight:600;font-size:15px}
+.cause table{margin-top:6px;font-size:13px}
+@media (max-width:700px){
+main{padding:12px}
+header{padding:8px 12px}
+#runners thead{display:none}
+#runners,#runners tbody,#runners tr,#runners td{display:block;width:100%}
+#runners tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 8px;background:#fff;padding:4px 0}
+#runners td{border:none;padding:3px 10px}
+#runners td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:12px}
+}
 "#;
 
 /// Reloads the page's content every 15 seconds while it is open, keeping the URL's filters.
@@ -131,7 +159,9 @@ fn page(title: &str, body: Markup) -> Markup {
             body {
                 header {
                     a href="/dashboard" { "netready" }
-                    span { "Fargate network readiness" }
+                    a href="/dashboard" { "Runners" }
+                    a href="/dashboard/fleet" { "Fleet" }
+                    span class="tag" { "Fargate network readiness" }
                     form class="logout" method="post" action="/logout" { button type="submit" { "Log out" } }
                 }
                 main { (body) }
@@ -254,6 +284,20 @@ async fn list_page(
     let pages = (list.count as usize).div_ceil(PAGE_SIZE).max(1);
     let shown: &[RunnerSummary] = &list.runners;
     let selected = params.readiness.clone().unwrap_or_default();
+    let now = now_ms();
+    // Uptime and the recent checks, for this page's runners only: two queries.
+    let ids: Vec<&str> = shown.iter().map(|r| r.id.as_str()).collect();
+    let uptime: std::collections::HashMap<String, crate::db::Uptime> = state
+        .store
+        .uptime(&ids, now - DAY_MS, now - 7 * DAY_MS)
+        .await?
+        .into_iter()
+        .map(|u| (u.runner_id.clone(), u))
+        .collect();
+    let mut recent: std::collections::HashMap<String, Vec<(i64, String)>> = std::collections::HashMap::new();
+    for (id, at, status) in state.store.recent_statuses(&ids, now - TIMELINE_MS).await? {
+        recent.entry(id).or_default().push((at, status));
+    }
     let body = html! {
         div id="content" {
             h1 { "Runners" }
@@ -266,25 +310,40 @@ async fn list_page(
                     }
                 }
                 button type="submit" { "Filter" }
+                a href="/dashboard/fleet" { "Fleet view →" }
             }
             p class="muted" {
                 (list.count) " runners"
                 @for (name, n) in &list.counts { " · " (n) " " (name) }
-                " · page " (page_no) " of " (pages) " · updated " (rfc3339(now_ms()))
+                " · page " (page_no) " of " (pages) " · updated " (when(now, now))
             }
+            (timeline_legend("Last 2 h of checks, oldest first:"))
             table id="runners" {
-                thead { tr { th { "Runner" } th { "Readiness" } th { "Last check" } th { "Degraded endpoints" } } }
+                thead { tr {
+                    th { "Runner" } th { "Readiness" } th { "Last check" } th { "Degraded endpoints" }
+                    th { "Recent checks" } th { "Uptime 24 h" } th { "Uptime 7 d" }
+                } }
                 tbody {
                     @for r in shown {
                         tr data-readiness=(r.readiness.as_str()) {
-                            td { a href={"/dashboard/runners/" (r.id)} { (r.name) } br; span class="muted" { (r.id) @if r.revoked { " · revoked" } } }
-                            td { (badge(r.readiness.as_str())) }
-                            td { (r.last_checked_at.clone().unwrap_or_else(|| "never".into())) }
-                            td {
-                                @for e in &r.degraded_endpoints {
-                                    span { (e["service"].as_str().unwrap_or("?")) " (" (e["reachability"].as_str().unwrap_or("?")) ") " }
+                            td class="wrap" { a href={"/dashboard/runners/" (r.id)} { (r.name) } br; span class="muted" { (r.id) @if r.revoked { " · revoked" } } }
+                            td data-label="Readiness" { (badge(r.readiness.as_str())) }
+                            td data-label="Last check" class="last-check" {
+                                @match r.last_checked_at.as_deref().and_then(parse_ms) {
+                                    Some(at) => (when(at, now)),
+                                    None => "never",
                                 }
                             }
+                            td data-label="Degraded" class="degraded-endpoints" { (endpoint_pills(&r.degraded_endpoints)) }
+                            td data-label="Recent" {
+                                div class="timeline mini" {
+                                    @for (at, status) in recent.get(&r.id).map(|v| &v[v.len().saturating_sub(TIMELINE_CHECKS)..]).unwrap_or(&[]) {
+                                        span class=(status) title={(rfc3339(*at)) ": " (status)} {}
+                                    }
+                                }
+                            }
+                            td data-label="24 h" class="uptime-day" { (uptime_cell(uptime.get(&r.id).map(|u| u.day))) }
+                            td data-label="7 d" class="uptime-week" { (uptime_cell(uptime.get(&r.id).map(|u| u.week))) }
                         }
                     }
                 }
@@ -301,6 +360,188 @@ async fn list_page(
         }
     };
     Ok(page("Runners", body).into_response())
+}
+
+async fn fleet_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<crate::fleet::FleetQuery>,
+) -> Result<Response, ApiError> {
+    if !is_admin(&state, &headers).await? {
+        return Ok(unauthorized_redirect());
+    }
+    let fleet = match crate::fleet::fleet(&state, &query).await {
+        Ok(f) => f,
+        Err(e) if e.status == StatusCode::BAD_REQUEST => {
+            let body = html! { p { (e.message) } p { a href="/dashboard/fleet" { "The whole fleet" } } };
+            return Ok((StatusCode::BAD_REQUEST, page("Fleet", body)).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let now = now_ms();
+    let badge_url = format!(
+        "/api/v1/fleet/badge.svg?token={}",
+        crate::api::badges::badge_token(&state.admin_token, crate::api::badges::FLEET)
+    );
+    let service = query.service.clone().unwrap_or_default();
+    let r = &fleet.runners;
+    let body = html! {
+        div id="content" {
+            p { a href="/dashboard" { "← Runners" } }
+            h1 { "Fleet" }
+            form class="filters" method="get" action="/dashboard/fleet" {
+                select name="service" {
+                    option value="" selected[service.is_empty()] { "All services" }
+                    @for s in crate::fleet::SERVICES { option value=(s) selected[service == s] { (s) } }
+                }
+                input type="search" name="region" placeholder="Region, e.g. eu-west-3" value=(query.region.clone().unwrap_or_default());
+                label { input type="checkbox" name="include_stale" value="true" checked[fleet.include_stale]; " count stale runners" }
+                button type="submit" { "Filter" }
+            }
+            p class="muted" id="fleet-counts" {
+                (r.total) " runners · " (r.degraded) " degraded · " (r.stale) " stale"
+                @if !fleet.include_stale { " (not counted below)" }
+                " · " (r.never_reported) " never reported · updated " (when(now, now))
+            }
+            h2 { "What is broken, and what the broken runners share" }
+            @if fleet.causes.is_empty() {
+                p id="no-causes" { "Every counted runner reaches every service fully." }
+            }
+            div id="causes" {
+                @for c in &fleet.causes {
+                    div class={"cause " (c.reachability)} data-service=(c.service) {
+                        p class="line" { (c.summary) }
+                        p class="muted" {
+                            "region " (c.region) " · access type " (c.access_type)
+                            @if let Some(a) = &c.account_id { " · account " (a) }
+                            @if let Some(v) = &c.vpc_id { " · " (v) }
+                            @if let Some(f) = &c.finding { " · finding " code { (f) } }
+                        }
+                        @if let Some(h) = &c.hint { p class="hint" { "Hint: " (h) } }
+                        @if c.groups.len() > 1 || c.subnet_cidr.is_none() {
+                            div class="scroll" { table class="groups" {
+                                thead { tr { th { "Runners" } th { "Subnet" } th { "Zone" } th { "VPC" } th { "Account" } } }
+                                tbody {
+                                    @for g in &c.groups {
+                                        tr {
+                                            td { (g.runners) }
+                                            td { (g.subnet_cidr.as_deref().unwrap_or("not reported")) }
+                                            td { (g.availability_zone.as_deref().unwrap_or("not reported")) }
+                                            td { (g.vpc_id.as_deref().unwrap_or("not read (no AWS API)")) }
+                                            td { (g.account_id.as_deref().unwrap_or("not reported")) }
+                                        }
+                                    }
+                                }
+                            } }
+                        }
+                    }
+                }
+            }
+            h2 { "Services by region" }
+            div class="scroll" { table id="services" {
+                thead { tr { th { "Service" } th { "Region" } th { "Runners" } th { "Full" } th { "Partly" } th { "Not" } th { "By access type" } } }
+                tbody {
+                    @for s in &fleet.services {
+                        tr data-service=(s.service) {
+                            td { (s.service) } td { (s.region) } td { (s.counts.runners) }
+                            td { (s.counts.full) } td { (s.counts.partial) } td { (s.counts.none) }
+                            td {
+                                @for a in &s.by_access_type {
+                                    div class="nowrap" {
+                                        (a.access_type) ": "
+                                        @if a.counts.full > 0 { span class="badge full" { (a.counts.full) " full" } " " }
+                                        @if a.counts.partial > 0 { span class="badge partial" { (a.counts.partial) " partly" } " " }
+                                        @if a.counts.none > 0 { span class="badge none" { (a.counts.none) " not" } " " }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            } }
+            h2 { "Badge" }
+            p {
+                img src=(badge_url) alt="netready fleet status";
+                br;
+                span class="muted" { "For a wiki or README (reads this badge only; changes with the admin token): " }
+                code class="url" id="fleet-badge-url" { (badge_url) }
+            }
+        }
+    };
+    Ok(page("Fleet", body).into_response())
+}
+
+const DAY_MS: i64 = 24 * 3600 * 1000;
+/// The list's strip of recent checks: the last two hours, at most this many checks.
+const TIMELINE_MS: i64 = 2 * 3600 * 1000;
+const TIMELINE_CHECKS: usize = 24;
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+fn parse_ms(t: &str) -> Option<i64> {
+    humantime::parse_rfc3339(t)
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .and_then(|d| i64::try_from(d.as_millis()).ok())
+}
+
+/// "3 min ago", in words of the largest unit (a time ahead of `now` by clock skew is "just now").
+pub fn ago(at_ms: i64, now_ms: i64) -> String {
+    let s = (now_ms - at_ms).max(0) / 1000;
+    match s {
+        0..=9 => "just now".to_owned(),
+        10..=59 => format!("{s} s ago"),
+        60..=3599 => format!("{} min ago", s / 60),
+        3600..=86_399 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
+}
+
+/// A relative time with the exact one on hover.
+fn when(at_ms: i64, now_ms: i64) -> Markup {
+    html! { time datetime=(rfc3339(at_ms)) title=(rfc3339(at_ms)) { (ago(at_ms, now_ms)) } }
+}
+
+/// The degraded endpoints as the details page shows reachability: a coloured pill each.
+fn endpoint_pills(endpoints: &[Value]) -> Markup {
+    html! {
+        @for e in endpoints {
+            @let reach = e["reachability"].as_str().unwrap_or("unknown");
+            span class={"badge " (reach)} title={(e["host"].as_str().unwrap_or("")) " · " (e["access_type"].as_str().unwrap_or("")) " · " (reach)} {
+                (e["service"].as_str().unwrap_or("?")) " " (reach)
+            }
+            " "
+        }
+    }
+}
+
+/// What the timeline's colours mean.
+fn timeline_legend(caption: &str) -> Markup {
+    html! {
+        div class="legend muted" {
+            span { (caption) }
+            span { i class="ready" {} "ready" }
+            span { i class="degraded" {} "degraded (an endpoint not fully reachable)" }
+            span { "gaps: no check" }
+        }
+    }
+}
+
+/// "99.3 %" of (ready, all) checks, the counts on hover; "—" without checks.
+fn uptime_cell(counts: Option<(i64, i64)>) -> Markup {
+    match counts {
+        Some((ready, all)) if all > 0 => {
+            let share = ready as f64 * 100.0 / all as f64;
+            let text = match ready {
+                r if r == all => "100 %".to_owned(),
+                0 => "0 %".to_owned(),
+                // Rounded down: 99.96 % is not 100 %.
+                _ => format!("{:.1} %", (share * 10.0).floor() / 10.0),
+            };
+            html! { span title={(ready) " of " (all) " checks ready"} { (text) } }
+        }
+        _ => html! { span class="muted" title="no checks in this period" { "—" } },
+    }
 }
 
 fn urlencode(s: &str) -> String {
@@ -349,7 +590,13 @@ async fn details_page(
                 None => p { "No report yet." },
                 Some(report) => (readiness_table(report)),
             }
+            @let badge_url = format!("/api/v1/runners/{}/badge.svg?token={}", summary.id, crate::api::badges::badge_token(&state.admin_token, &summary.id));
+            p {
+                img src=(badge_url) alt="status badge";
+                " " span class="muted" { "Badge URL (reads this badge only): " } code class="url badge-url" { (badge_url) }
+            }
             h2 { "Status history" }
+            (timeline_legend("Recent reports, oldest first:"))
             div class="timeline" title="Recent reports, oldest first" {
                 @for r in recent.iter().rev() {
                     span class=(r.status) title={(r.checked_at) ": " (r.status)} {}
@@ -387,7 +634,7 @@ fn readiness_table(report: &Report) -> Markup {
             @if let Some(d) = &report.diagnosis { " · aws api " (d.status.as_str()) " (" (d.mode.as_str()) ")" }
             @if report.proxy.configured { " · proxy variables set (bypassed)" }
         }
-        table id="readiness" {
+        div class="scroll" { table id="readiness" {
             thead { tr {
                 th { "Service" } th { "Host" } th { "Access type" } th { "Route" } th { "Reachability" } th { "Addresses" }
                 th { "DNS" } th { "TCP" } th { "TLS" } th { "Errors and hints" }
@@ -436,7 +683,7 @@ fn readiness_table(report: &Report) -> Markup {
                     }
                 }
             }
-        }
+        } }
         @if let Some(d) = &report.diagnosis { (diagnosis(d)) }
         @if !report.warnings.is_empty() {
             h3 { "Warnings" }
@@ -484,7 +731,7 @@ fn diagnosis(d: &netready_check::report::DiagnosisReport) -> Markup {
         @if d.findings.is_empty() {
             p { "No findings." }
         } @else {
-            table id="findings" {
+            div class="scroll" { table id="findings" {
                 thead { tr { th { "Severity" } th { "Finding" } th { "Endpoints" } th { "What is wrong" } th { "Remedy" } } }
                 tbody {
                     @for f in &d.findings {
@@ -502,7 +749,7 @@ fn diagnosis(d: &netready_check::report::DiagnosisReport) -> Markup {
                         }
                     }
                 }
-            }
+            } }
         }
     }
 }

@@ -52,6 +52,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0005_checks.sqlite.sql"),
         postgres: include_str!("../migrations/0005_checks.postgres.sql"),
     },
+    Migration {
+        version: 6,
+        name: "runner_endpoints",
+        sqlite: include_str!("../migrations/0006_runner_endpoints.sql"),
+        postgres: include_str!("../migrations/0006_runner_endpoints.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.
@@ -132,6 +138,110 @@ pub struct RunnerPage {
     pub runners: Vec<RunnerRow>,
 }
 
+/// What the fleet view counts.
+#[derive(Debug, Clone)]
+pub struct FleetFilter {
+    /// Only endpoints of runners whose newest report arrived since then.
+    pub fresh_since_ms: i64,
+    /// Runners that reported before this are stale (for the counts of runners).
+    pub stale_before_ms: i64,
+    pub region: Option<String>,
+    pub service: Option<String>,
+    /// At most this many causes, and this many groups.
+    pub limit: i64,
+}
+
+/// Runners reaching one service in one region through one access type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReachCount {
+    pub service: String,
+    pub region: String,
+    pub access_type: String,
+    pub full: i64,
+    pub partial: i64,
+    pub none: i64,
+}
+
+/// What a cause's rows have in one column: how many distinct values, how many rows know it, and
+/// the value when there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shared {
+    pub distinct: i64,
+    pub known: i64,
+    /// The smallest value (the only one when `distinct` is 1).
+    pub one: Option<String>,
+}
+
+/// What degraded endpoints have in common: the service, where, how it is reached and what failed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct CauseKey {
+    pub service: String,
+    pub region: String,
+    pub reachability: String,
+    pub access_type: String,
+    pub phase: Option<String>,
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CauseRow {
+    pub key: CauseKey,
+    pub runners: i64,
+    pub subnet_cidr: Shared,
+    pub availability_zone: Shared,
+    pub vpc_id: Shared,
+    pub account_id: Shared,
+    pub hint: Option<String>,
+    pub finding: Option<String>,
+}
+
+/// A cause in one place (subnet, zone, VPC, account).
+#[derive(Debug, Clone)]
+pub struct GroupRow {
+    pub key: CauseKey,
+    pub runners: i64,
+    pub subnet_cidr: Option<String>,
+    pub availability_zone: Option<String>,
+    pub vpc_id: Option<String>,
+    pub account_id: Option<String>,
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct FleetRunners {
+    pub total: i64,
+    pub never_reported: i64,
+    pub stale: i64,
+    pub degraded: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct FleetData {
+    pub runners: FleetRunners,
+    pub reach: Vec<ReachCount>,
+    pub causes: Vec<CauseRow>,
+    pub groups: Vec<GroupRow>,
+}
+
+/// A runner's checks over a day and a week: (ready, all).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Uptime {
+    pub runner_id: String,
+    pub day: (i64, i64),
+    pub week: (i64, i64),
+}
+
+fn cause_key(r: &sqlx::any::AnyRow) -> Result<CauseKey, StoreError> {
+    Ok(CauseKey {
+        service: r.try_get("service")?,
+        region: r.try_get("region")?,
+        reachability: r.try_get("reachability")?,
+        access_type: r.try_get("access_type")?,
+        phase: r.try_get("phase")?,
+        outcome: r.try_get("outcome")?,
+    })
+}
+
 /// A report ready to store.
 #[derive(Debug, Clone)]
 pub struct NewReport {
@@ -145,6 +255,37 @@ pub struct NewReport {
     pub fingerprint: String,
     /// Per endpoint, in order: reachability, access type and duration, e.g. `fv12,nv2000,…`.
     pub summary: String,
+    /// Where the task runs, for the fleet view.
+    pub placement: Placement,
+    /// Per endpoint (one per service), for the fleet view.
+    pub endpoints: Vec<EndpointFacts>,
+}
+
+/// Where a report's task runs. `None` where the report does not say (see migration 6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Placement {
+    pub region: String,
+    pub subnet_cidr: Option<String>,
+    pub subnet_id: Option<String>,
+    pub availability_zone: Option<String>,
+    pub vpc_id: Option<String>,
+    pub account_id: Option<String>,
+}
+
+/// How one endpoint of a report fared, as the fleet view groups it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct EndpointFacts {
+    pub service: String,
+    pub reachability: String,
+    pub access_type: String,
+    /// The first phase that failed (`dns`, `address`, `tcp`, `tls`); `None` when fully reachable.
+    pub phase: Option<String>,
+    /// That phase's outcome (`nxdomain`, `not_dialled`, `timeout`, `reset`, …).
+    pub outcome: Option<String>,
+    /// The endpoint's first hint.
+    pub hint: Option<String>,
+    /// The id of the first diagnosis finding that names this endpoint (version 3), errors first.
+    pub finding: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +447,9 @@ impl Store {
     /// Deletes a runner with its reports, state and status changes; false when there is none.
     pub async fn delete_runner(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["status_changes", "history_bodies", "latest_reports", "checks", "runner_state"] {
+        for table in
+            ["status_changes", "history_bodies", "latest_reports", "checks", "runner_endpoints", "runner_state"]
+        {
             sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
         }
         let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
@@ -410,6 +553,193 @@ impl Store {
             None => by_rank.iter().sum(),
         };
         Ok(RunnerPage { total, by_rank, runners })
+    }
+
+    /// The fleet view, computed by the database from `runner_endpoints`: per service, region and
+    /// access type how many runners reach it fully, partly, not; the degraded endpoints grouped by
+    /// cause (service, region, reachability, access type, failing phase and outcome) with what the
+    /// runners of each cause share; and the finest groups (each cause by subnet, zone, VPC,
+    /// account), most runners first. Three GROUP BY queries and a count, whatever the fleet's size.
+    pub async fn fleet(&self, filter: &FleetFilter) -> Result<FleetData, StoreError> {
+        let mut conditions = vec!["received_at >= $1".to_owned()];
+        let mut next = 2;
+        for (column, value) in [("region", &filter.region), ("service", &filter.service)] {
+            if value.is_some() {
+                conditions.push(format!("{column} = ${next}"));
+                next += 1;
+            }
+        }
+        let filtered = conditions.join(" AND ");
+        fn bind<'q>(
+            sql: &'q str,
+            filter: &FleetFilter,
+        ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+            let mut q = sqlx::query(sql).bind(filter.fresh_since_ms);
+            for v in [&filter.region, &filter.service].into_iter().flatten() {
+                q = q.bind(v.clone());
+            }
+            q
+        }
+        let count = |reach: &str| format!("SUM(CASE WHEN reachability = '{reach}' THEN 1 ELSE 0 END) AS {reach}_n");
+        let sql = format!(
+            "SELECT service, region, access_type, {}, {}, {} FROM runner_endpoints WHERE {filtered} \
+             GROUP BY service, region, access_type ORDER BY service, region, access_type",
+            count("full"),
+            count("partial"),
+            count("none")
+        );
+        const CAUSE: &str = "service, region, reachability, access_type, phase, outcome";
+        let shared = |c: &str| format!("COUNT(DISTINCT {c}) AS {c}_distinct, COUNT({c}) AS {c}_known, MIN({c}) AS {c}");
+        let cause_sql = format!(
+            "SELECT {CAUSE}, COUNT(*) AS n, {}, {}, {}, {}, MIN(hint) AS hint, MIN(finding) AS finding \
+             FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} GROUP BY {CAUSE} \
+             ORDER BY n DESC, {CAUSE} LIMIT ${next}",
+            shared("subnet_cidr"),
+            shared("availability_zone"),
+            shared("vpc_id"),
+            shared("account_id"),
+        );
+        const WHERE: &str = "subnet_cidr, availability_zone, vpc_id, account_id";
+        let group_sql = format!(
+            "SELECT {CAUSE}, {WHERE}, COUNT(*) AS n, MIN(hint) AS hint FROM runner_endpoints WHERE reachability <> 'full' AND {filtered} \
+             GROUP BY {CAUSE}, {WHERE} ORDER BY n DESC, {CAUSE}, {WHERE} LIMIT ${next}"
+        );
+        // The runners themselves: how many, how many never reported, are stale, are degraded.
+        let runners_query = sqlx::query(
+            "SELECT COUNT(*) AS total, COALESCE(SUM(CASE WHEN s.runner_id IS NULL THEN 1 ELSE 0 END), 0) AS never, \
+             COALESCE(SUM(CASE WHEN s.last_received_at < $1 THEN 1 ELSE 0 END), 0) AS stale, \
+             COALESCE(SUM(CASE WHEN s.last_received_at >= $1 AND s.status <> 'ready' THEN 1 ELSE 0 END), 0) AS degraded \
+             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id",
+        )
+        .bind(filter.stale_before_ms)
+        .fetch_one(&self.pool);
+        // Four queries at once, each on its own pooled connection (SQLite's WAL lets readers run
+        // side by side): the page waits for the slowest, not for the sum.
+        let (reach, causes, groups, row) = tokio::try_join!(
+            bind(&sql, filter).fetch_all(&self.pool),
+            bind(&cause_sql, filter).bind(filter.limit).fetch_all(&self.pool),
+            bind(&group_sql, filter).bind(filter.limit).fetch_all(&self.pool),
+            runners_query,
+        )?;
+        let reach = reach
+            .iter()
+            .map(|r| {
+                Ok(ReachCount {
+                    service: r.try_get("service")?,
+                    region: r.try_get("region")?,
+                    access_type: r.try_get("access_type")?,
+                    full: r.try_get("full_n")?,
+                    partial: r.try_get("partial_n")?,
+                    none: r.try_get("none_n")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let causes = causes
+            .iter()
+            .map(|r| {
+                let share = |c: &str| -> Result<Shared, StoreError> {
+                    Ok(Shared {
+                        distinct: r.try_get(format!("{c}_distinct").as_str())?,
+                        known: r.try_get(format!("{c}_known").as_str())?,
+                        one: r.try_get(c)?,
+                    })
+                };
+                Ok(CauseRow {
+                    key: cause_key(r)?,
+                    runners: r.try_get("n")?,
+                    subnet_cidr: share("subnet_cidr")?,
+                    availability_zone: share("availability_zone")?,
+                    vpc_id: share("vpc_id")?,
+                    account_id: share("account_id")?,
+                    hint: r.try_get("hint")?,
+                    finding: r.try_get("finding")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let groups = groups
+            .iter()
+            .map(|r| {
+                Ok(GroupRow {
+                    key: cause_key(r)?,
+                    runners: r.try_get("n")?,
+                    subnet_cidr: r.try_get("subnet_cidr")?,
+                    availability_zone: r.try_get("availability_zone")?,
+                    vpc_id: r.try_get("vpc_id")?,
+                    account_id: r.try_get("account_id")?,
+                    hint: r.try_get("hint")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+
+        let runners = FleetRunners {
+            total: row.try_get("total")?,
+            never_reported: row.try_get("never")?,
+            stale: row.try_get("stale")?,
+            degraded: row.try_get("degraded")?,
+        };
+        Ok(FleetData { runners, reach, causes, groups })
+    }
+
+    /// Per runner of `ids`: of its checks since `day_since_ms` and since `week_since_ms`, how many
+    /// and how many ready. One query over the `checks` primary key; runners without checks in the
+    /// week are absent.
+    pub async fn uptime(&self, ids: &[&str], day_since_ms: i64, week_since_ms: i64) -> Result<Vec<Uptime>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT runner_id, \
+             SUM(CASE WHEN checked_at_ms >= $1 THEN 1 ELSE 0 END) AS day_n, \
+             SUM(CASE WHEN checked_at_ms >= $1 AND status = 'ready' THEN 1 ELSE 0 END) AS day_ready, \
+             COUNT(*) AS week_n, SUM(CASE WHEN status = 'ready' THEN 1 ELSE 0 END) AS week_ready \
+             FROM checks WHERE checked_at_ms >= $2 AND runner_id IN ({}) GROUP BY runner_id",
+            (3..3 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(day_since_ms).bind(week_since_ms);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(Uptime {
+                    runner_id: r.try_get("runner_id")?,
+                    day: (r.try_get("day_ready")?, r.try_get("day_n")?),
+                    week: (r.try_get("week_ready")?, r.try_get("week_n")?),
+                })
+            })
+            .collect()
+    }
+
+    /// The statuses of the checks of `ids` since `since_ms`, oldest first: (runner id, time, status).
+    pub async fn recent_statuses(&self, ids: &[&str], since_ms: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT runner_id, checked_at_ms, status FROM checks WHERE checked_at_ms >= $1 AND runner_id IN ({}) \
+             ORDER BY runner_id, checked_at_ms",
+            (2..2 + ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(since_ms);
+        for id in ids {
+            q = q.bind(*id);
+        }
+        q.fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get("runner_id")?, r.try_get("checked_at_ms")?, r.try_get("status")?)))
+            .collect()
+    }
+
+    /// A runner with its state.
+    pub async fn runner_row(&self, id: &str) -> Result<Option<RunnerRow>, StoreError> {
+        let sql = format!("{RUNNER_WITH_STATE} WHERE r.id = $1");
+        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        row.map(|r| Ok(RunnerRow { runner: runner_of(&r)?, state: state_of(&r)? })).transpose()
     }
 
     /// Every runner with its state, in name order.
@@ -922,6 +1252,21 @@ impl Plan<'_> {
             }
             q.execute(&mut **tx).await?;
         }
+        if !self.latest.is_empty() {
+            // The fleet view's rows: the advancing runners' rows are replaced by their newest report's.
+            let (rows, ids, _) = self.endpoint_rows();
+            sqlx::query("DELETE FROM runner_endpoints WHERE runner_id IN (SELECT value FROM json_each($1))")
+                .bind(ids)
+                .execute(&mut **tx)
+                .await?;
+            let select: Vec<String> = ENDPOINT_COLUMNS.iter().map(|(c, _)| format!("value ->> '{c}'")).collect();
+            let sql = format!(
+                "INSERT INTO runner_endpoints ({}) SELECT {} FROM json_each($1)",
+                endpoint_columns(),
+                select.join(", ")
+            );
+            sqlx::query(&sql).bind(rows).execute(&mut **tx).await?;
+        }
         if !self.changes.is_empty() {
             let sql = format!("{CHANGES_INSERT} VALUES {}", placeholders(self.changes.len(), 4));
             let mut q = sqlx::query(&sql);
@@ -986,6 +1331,31 @@ impl Plan<'_> {
                 values(self.changes.len(), &["text", "bigint", "text", "text"])
             ));
         }
+        // The fleet view's rows, as JSON (two parameters whatever the batch holds): each advancing
+        // runner's endpoints upserted, and its rows for services its newest report no longer has
+        // deleted — disjoint rows, as the sub-statements of one statement must be.
+        let endpoints = (!self.latest.is_empty()).then(|| self.endpoint_rows());
+        if endpoints.is_some() {
+            let types: Vec<String> = ENDPOINT_COLUMNS.iter().map(|(c, t)| format!("{c} {t}")).collect();
+            let updates: Vec<String> =
+                ENDPOINT_COLUMNS.iter().skip(2).map(|(c, _)| format!("{c} = excluded.{c}")).collect();
+            n += 1;
+            parts.push(format!(
+                "e AS (INSERT INTO runner_endpoints ({cols}) SELECT {cols} FROM json_to_recordset(${n}::json) AS x ({}) \
+                 ON CONFLICT (runner_id, service) DO UPDATE SET {} \
+                 WHERE runner_endpoints.checked_at_ms < excluded.checked_at_ms)",
+                types.join(", "),
+                updates.join(", "),
+                cols = endpoint_columns(),
+            ));
+            n += 1;
+            parts.push(format!(
+                "ed AS (DELETE FROM runner_endpoints d USING json_to_recordset(${n}::json) \
+                 AS y (runner_id text, checked_at_ms bigint, services text) \
+                 WHERE d.runner_id = y.runner_id AND d.checked_at_ms < y.checked_at_ms \
+                 AND NOT (d.service = ANY (string_to_array(y.services, ','))))"
+            ));
+        }
         let sql = format!("WITH {} SELECT runner_id, checked_at_ms FROM c", parts.join(", "));
         // Bound in the order the placeholders were numbered.
         let mut q = sqlx::query(&sql);
@@ -1019,8 +1389,71 @@ impl Plan<'_> {
         for (id, at, from, to) in &self.changes {
             q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
         }
+        if let Some((rows, _, services)) = endpoints {
+            q = q.bind(rows).bind(services);
+        }
         Self::inserted_of(q.fetch_all(&mut **tx).await?)
     }
+}
+
+impl Plan<'_> {
+    /// The advancing runners' endpoint rows as a JSON array of objects (the columns of
+    /// [`ENDPOINT_COLUMNS`]), their ids as a JSON array, and per runner its newest report's time and
+    /// services (`{runner_id, checked_at_ms, services: "logs,s3"}`), for the statements that
+    /// replace their rows.
+    fn endpoint_rows(&self) -> (String, String, String) {
+        let mut rows = Vec::new();
+        let mut ids = Vec::new();
+        let mut services = Vec::new();
+        for i in &self.latest {
+            let r = self.fresh[*i];
+            let p = &r.placement;
+            for e in &r.endpoints {
+                rows.push(serde_json::json!({
+                    "runner_id": r.runner_id, "service": e.service, "checked_at_ms": r.checked_at_ms,
+                    "received_at": self.received, "region": p.region, "reachability": e.reachability,
+                    "access_type": e.access_type, "phase": e.phase, "outcome": e.outcome,
+                    "subnet_cidr": p.subnet_cidr, "subnet_id": p.subnet_id,
+                    "availability_zone": p.availability_zone, "vpc_id": p.vpc_id, "account_id": p.account_id,
+                    "hint": e.hint, "finding": e.finding,
+                }));
+            }
+            ids.push(serde_json::Value::String(r.runner_id.clone()));
+            let list: Vec<&str> = r.endpoints.iter().map(|e| e.service.as_str()).collect();
+            services.push(serde_json::json!({
+                "runner_id": r.runner_id, "checked_at_ms": r.checked_at_ms, "services": list.join(","),
+            }));
+        }
+        (
+            serde_json::Value::Array(rows).to_string(),
+            serde_json::Value::Array(ids).to_string(),
+            serde_json::Value::Array(services).to_string(),
+        )
+    }
+}
+
+/// The columns of `runner_endpoints` with their PostgreSQL types; the key first.
+const ENDPOINT_COLUMNS: [(&str, &str); 16] = [
+    ("runner_id", "text"),
+    ("service", "text"),
+    ("checked_at_ms", "bigint"),
+    ("received_at", "bigint"),
+    ("region", "text"),
+    ("reachability", "text"),
+    ("access_type", "text"),
+    ("phase", "text"),
+    ("outcome", "text"),
+    ("subnet_cidr", "text"),
+    ("subnet_id", "text"),
+    ("availability_zone", "text"),
+    ("vpc_id", "text"),
+    ("account_id", "text"),
+    ("hint", "text"),
+    ("finding", "text"),
+];
+
+fn endpoint_columns() -> String {
+    ENDPOINT_COLUMNS.iter().map(|(c, _)| *c).collect::<Vec<_>>().join(", ")
 }
 
 const LATEST_INSERT: &str = "INSERT INTO latest_reports (runner_id, checked_at_ms, body)";

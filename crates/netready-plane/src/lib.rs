@@ -10,6 +10,7 @@ pub mod auth;
 pub mod dashboard;
 pub mod db;
 pub mod error;
+pub mod fleet;
 pub mod limits;
 pub mod observe;
 pub mod readiness;

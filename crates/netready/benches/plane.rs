@@ -1,5 +1,6 @@
 //! Benchmark of the plane (release binary, real database): report ingest throughput and latency
-//! with 10,000 registered runners, and the dashboard's list page at 10,000 runners.
+//! with 10,000 registered runners, the dashboard's list page at 10,000 runners, and the fleet view
+//! (API and page) over their newest reports (degraded, spread over 100 subnets in 3 zones).
 //! SQLite always; PostgreSQL when NETREADY_TEST_POSTGRES_URL names a server
 //! (`scripts/test-postgres.sh start` prints one).
 //!
@@ -142,7 +143,12 @@ async fn run(name: &str, db: Db) -> String {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
                 let (id, token) = &runners[(n as usize * 7919) % RUNNERS];
                 let at = UNIX_EPOCH + Duration::from_millis(epoch + n);
-                let body = template.replace("__CHECKED_AT__", &humantime::format_rfc3339_millis(at).to_string());
+                // Runners sit in 100 subnets over 3 zones: the fleet view has groups to find.
+                let k = (n as usize * 7919) % RUNNERS;
+                let body = template
+                    .replace("__CHECKED_AT__", &humantime::format_rfc3339_millis(at).to_string())
+                    .replace("10.0.1.0/24", &format!("10.{}.{}.0/24", k % 100 / 50, k % 50))
+                    .replace("eu-west-3a", ["eu-west-3a", "eu-west-3b", "eu-west-3c"][k % 100 % 3]);
                 let t = Instant::now();
                 let res = client
                     .post(format!("{base}/api/v1/runners/{id}/network-readiness"))
@@ -191,11 +197,30 @@ async fn run(name: &str, db: Db) -> String {
     }
     page.sort();
     api.sort();
+    // The fleet view over the same runners: the API and the page.
+    let mut fleet_api = Vec::new();
+    let mut fleet_page = Vec::new();
+    let mut causes = 0;
+    for _ in 0..20 {
+        let t = Instant::now();
+        let r = client.get(format!("{base}/api/v1/fleet")).bearer_auth(ADMIN).send().await.expect("fleet");
+        assert_eq!(r.status().as_u16(), 200);
+        let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.expect("body")).expect("fleet JSON");
+        fleet_api.push(t.elapsed());
+        causes = v["causes"].as_array().map_or(0, |c| c.len());
+        let t = Instant::now();
+        let r = client.get(format!("{base}/dashboard/fleet")).bearer_auth(ADMIN).send().await.expect("fleet page");
+        assert_eq!(r.status().as_u16(), 200);
+        let _ = r.bytes().await;
+        fleet_page.push(t.elapsed());
+    }
+    fleet_api.sort();
+    fleet_page.sort();
     let _ = Command::new("kill").args(["-TERM", &plane.0.id().to_string()]).status();
     let _ = plane.0.wait();
     let _ = std::thread::spawn(db.cleanup).join();
     format!(
-        "| {name} | {RUNNERS} | {CONCURRENCY} | {} | {rate:.0} | {} | {} | {} | {errors} | {cpu_per_report:.3} ms | {} / {} | {} / {} ({} KiB) |",
+        "| {name} | {RUNNERS} | {CONCURRENCY} | {} | {rate:.0} | {} | {} | {} | {errors} | {cpu_per_report:.3} ms | {} / {} | {} / {} ({} KiB) | {} / {} ({causes} causes) | {} / {} |",
         latencies.len(),
         ms(percentile(&latencies, 0.5)),
         ms(percentile(&latencies, 0.99)),
@@ -205,6 +230,10 @@ async fn run(name: &str, db: Db) -> String {
         ms(percentile(&page, 0.5)),
         ms(percentile(&page, 0.99)),
         page_bytes / 1024,
+        ms(percentile(&fleet_api, 0.5)),
+        ms(percentile(&fleet_api, 0.99)),
+        ms(percentile(&fleet_page, 0.5)),
+        ms(percentile(&fleet_page, 0.99)),
     )
 }
 
@@ -219,9 +248,9 @@ fn main() {
         Err(_) => eprintln!("PostgreSQL skipped: set NETREADY_TEST_POSTGRES_URL (scripts/test-postgres.sh start)"),
     }
     println!(
-        "| backend | runners | concurrency | reports | reports/s | p50 | p99 | max | errors | plane CPU per report | API list (10,000) p50 / p99 | dashboard list p50 / p99 (page) |"
+        "| backend | runners | concurrency | reports | reports/s | p50 | p99 | max | errors | plane CPU per report | API list (10,000) p50 / p99 | dashboard list p50 / p99 (page) | fleet API p50 / p99 | fleet page p50 / p99 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         println!("{r}");
     }

@@ -1,7 +1,9 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver): log in, find
-//! the degraded runner first in the list, open it, see the Fargate network readiness table.
-//! Writes a screenshot of the details page; with NETREADY_UPDATE_SCREENSHOT=1 it replaces
-//! docs/dashboard-runner-details.png.
+//! the degraded runner first in the list, open it, see the Fargate network readiness table; the
+//! fleet page groups degraded runners by what they share; the list at phone width (390 px) does
+//! not scroll sideways. Writes screenshots of the details page, the fleet page and the phone-width
+//! list; with NETREADY_UPDATE_SCREENSHOT=1 they replace docs/dashboard-runner-details.png,
+//! docs/dashboard-fleet.png and docs/dashboard-list-phone.png.
 
 #![allow(clippy::unwrap_used)]
 
@@ -71,6 +73,19 @@ impl Session {
     }
     fn url(&self) -> String {
         self.call("GET", "/url", Value::Null).as_str().unwrap_or_default().to_owned()
+    }
+    /// Runs `script` (a function body) in the page; its return value.
+    fn script(&self, script: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({ "script": script, "args": [] }))
+    }
+    /// Emulates a device `width` CSS pixels wide (Chrome DevTools, through chromedriver).
+    fn emulate_width(&self, width: u32, height: u32) {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            json!({"cmd": "Emulation.setDeviceMetricsOverride",
+                   "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}}),
+        );
     }
     fn screenshot(&self) -> Vec<u8> {
         let b64 = self.call("GET", "/screenshot", Value::Null).as_str().unwrap().to_owned();
@@ -158,6 +173,29 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     ready["endpoints"][1]["connections"][0]["error"] = Value::Null;
     ready["endpoints"][1]["hints"] = json!([]);
     post(&ok_id, &ok_token, &ready);
+    // The fleet: four runners in 10.0.3.0/24 (eu-west-3b) whose logs connections time out, two in
+    // 10.0.1.0/24 whose logs handshakes are reset (a firewall filtering by server name).
+    for i in 0..4 {
+        let (id, token) = add(&format!("eu-west-3 / subnet-3b-runner-{i}"));
+        let mut r = report.clone();
+        r["task"]["subnet_cidr"] = json!("10.0.3.0/24");
+        r["task"]["availability_zone"] = json!("eu-west-3b");
+        r["task"]["private_ipv4"] = json!(format!("10.0.3.{}", 10 + i));
+        let hint = r["endpoints"][1]["hints"][0].as_str().unwrap().replace("10.0.1.0/24", "10.0.3.0/24");
+        r["endpoints"][1]["hints"][0] = json!(hint);
+        post(&id, &token, &r);
+    }
+    for i in 0..2 {
+        let (id, token) = add(&format!("eu-west-3 / subnet-1a-runner-{i}"));
+        let mut r = report.clone();
+        r["endpoints"][1]["connections"][0]["tcp"] = json!({"outcome": "ok", "duration_ms": 1, "budget_ms": 1999});
+        r["endpoints"][1]["connections"][0]["tls"] = json!({"outcome": "reset", "error": "connection reset by peer",
+            "duration_ms": 2, "budget_ms": 1998, "version": null, "certificate": null});
+        r["endpoints"][1]["hints"] = json!([
+            "TCP to 10.0.2.11 connects but the TLS ClientHello for logs.eu-west-3.amazonaws.com is reset: a firewall filtering by server name drops it — allow logs.eu-west-3.amazonaws.com in its allow-list."
+        ]);
+        post(&id, &token, &r);
+    }
 
     let driver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new("/usr/bin/chromedriver");
@@ -190,7 +228,8 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let first = s.wait_for("#runners tbody tr:first-child");
     let first_text = s.text(&first);
     assert!(first_text.contains("build-fleet-b") && first_text.contains("degraded"), "{first_text}");
-    assert!(first_text.contains("logs (none)"), "{first_text}");
+    assert!(first_text.contains("logs none"), "{first_text}");
+    assert!(first_text.contains("just now") || first_text.contains(" ago"), "relative times: {first_text}");
     let link = s.wait_for("#runners tbody tr[data-readiness=degraded] a");
     s.click(&link);
 
@@ -222,6 +261,48 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard-runner-details.png");
         std::fs::write(docs, &png).unwrap();
     }
+
+    let update = std::env::var("NETREADY_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1");
+    let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs");
+
+    // The fleet page: each cause in one line, with what its runners share and the hint.
+    s.goto(&format!("http://{addr}/dashboard/fleet"));
+    let causes = s.text(&s.wait_for("#causes"));
+    for want in [
+        "logs unreachable on 5 runners, in 2 subnets and 2 zones, TCP timeout",
+        "logs unreachable on 2 runners, all in 10.0.1.0/24 (eu-west-3a), TLS reset",
+        "Hint: TCP to 10.0.2.11 connects but the TLS ClientHello",
+        "inbound TCP 443 from the task subnet 10.0.3.0/24",
+    ] {
+        assert!(causes.contains(want), "{want} not among the causes:\n{causes}");
+    }
+    let words = |t: String| t.split_whitespace().collect::<Vec<_>>().join(" ");
+    let groups = words(s.text(&s.wait_for("#causes .cause:first-child table.groups")));
+    assert!(groups.contains("4 10.0.3.0/24 eu-west-3b") && groups.contains("1 10.0.1.0/24 eu-west-3a"), "{groups}");
+    let services = words(s.text(&s.wait_for("#services tr[data-service=logs]")));
+    assert!(services.contains("vpc_endpoint: 1 full 7 not"), "{services}");
+    let png = s.screenshot();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n", "a PNG screenshot");
+    std::fs::write(dir.join("fleet.png"), &png).unwrap();
+    if update {
+        std::fs::write(format!("{docs}/dashboard-fleet.png"), &png).unwrap();
+    }
+
+    // The list at phone width: cards, no sideways scrolling of the page.
+    s.emulate_width(390, 844);
+    s.goto(&format!("http://{addr}/dashboard"));
+    s.wait_for("#runners tbody tr");
+    let width = s.script("return [window.innerWidth, document.documentElement.scrollWidth];");
+    assert_eq!(width[0], 390, "the viewport is 390 px wide: {width}");
+    assert!(width[1].as_u64().unwrap() <= 390, "the page scrolls sideways at 390 px: {width}");
+    let png = s.screenshot();
+    std::fs::write(dir.join("list-phone.png"), &png).unwrap();
+    if update {
+        std::fs::write(format!("{docs}/dashboard-list-phone.png"), &png).unwrap();
+    }
+    s.emulate_width(1500, 900);
+    s.goto(&format!("http://{addr}/dashboard/runners/{bad_id}"));
+    s.wait_for("#readiness");
 
     // The page updates itself while open: the runner recovers, and without a reload the badge
     // turns green (the page refreshes its content every 15 s).

@@ -1,5 +1,7 @@
 //! The HTTP API, versioned under `/api/v1`. Each resource module owns its routes and types.
 
+pub mod badges;
+pub mod fleet;
 pub mod manage;
 pub mod readiness;
 pub mod runners;
@@ -18,6 +20,8 @@ pub fn routes() -> Router<AppState> {
         .merge(readiness::routes())
         .merge(runners::routes())
         .merge(manage::routes())
+        .merge(fleet::routes())
+        .merge(badges::routes())
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
 }
 

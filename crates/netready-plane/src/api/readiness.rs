@@ -258,7 +258,10 @@ pub fn validate(
             })
         })
         .collect();
+    let (placement, endpoints) = crate::fleet::facts(&report);
     Ok(NewReport {
+        placement,
+        endpoints,
         runner_id: runner_id.to_owned(),
         checked_at: canonical,
         checked_at_ms,

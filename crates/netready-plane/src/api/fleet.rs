@@ -1,0 +1,26 @@
+//! `GET /api/v1/fleet` (admin token): per required service and region, how many runners reach it
+//! fully, partly, not, by access type; the degraded endpoints grouped by cause and place. See
+//! [`crate::fleet`].
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+
+use crate::AppState;
+use crate::api::require_admin;
+use crate::error::ApiError;
+use crate::fleet::{Fleet, FleetQuery, fleet};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/fleet", get(show))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<FleetQuery>,
+) -> Result<Json<Fleet>, ApiError> {
+    require_admin(&state, &headers).await?;
+    Ok(Json(fleet(&state, &query).await?))
+}
