@@ -7,7 +7,10 @@
 -- `tls`/`reset`, `address`/`not_dialled`), NULL when the endpoint is fully reachable. Columns a
 -- report does not carry are NULL: the VPC and subnet id come only with the AWS API diagnosis
 -- (schema version 3), the zone, subnet CIDR and account from task metadata.
--- Existing runners get their rows with their next report (every 5 minutes by default).
+-- The writer replaces a runner's rows only when its newest report starts a run (differs from the
+-- one before in more than timings); freshness comes from `runner_state`. Existing runners get their
+-- rows with their next report (every 5 minutes by default): their fingerprints are cleared below,
+-- so that report starts a run.
 CREATE TABLE runner_endpoints (
     runner_id          TEXT NOT NULL,
     service            TEXT NOT NULL,
@@ -27,8 +30,9 @@ CREATE TABLE runner_endpoints (
     finding            TEXT,
     PRIMARY KEY (runner_id, service)
 );
--- The counts per service, region and access type read this index alone, in its order (no sort).
-CREATE INDEX runner_endpoints_reach ON runner_endpoints (service, region, access_type, reachability, received_at);
+-- The counts per service, region and access type read this index and the runners' freshness.
+CREATE INDEX runner_endpoints_reach ON runner_endpoints (service, region, access_type, reachability, runner_id);
 -- The degraded rows, for the grouping by cause.
 CREATE INDEX runner_endpoints_degraded ON runner_endpoints (service, region, reachability)
     WHERE reachability <> 'full';
+UPDATE runner_state SET fingerprint = '';
