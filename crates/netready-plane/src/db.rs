@@ -836,6 +836,18 @@ impl Store {
             .await?)
     }
 
+    /// When each of a runner's fleet rows was written (the `checked_at_ms` of the report that
+    /// wrote it), in service order. For tests: a steady network must not rewrite them.
+    #[doc(hidden)]
+    pub async fn fleet_rows_written(&self, id: &str) -> Result<Vec<i64>, StoreError> {
+        Ok(sqlx::query_scalar::<_, i64>(
+            "SELECT checked_at_ms FROM runner_endpoints WHERE runner_id = $1 ORDER BY service",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn count_reports(&self, id: &str) -> Result<i64, StoreError> {
         Ok(sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM checks WHERE runner_id = $1")
             .bind(id)

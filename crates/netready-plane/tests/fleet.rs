@@ -157,6 +157,34 @@ both_backends!(stale_runners_count_only_when_asked, |store: netready_plane::Stor
     assert_eq!((f["services"].as_array().unwrap().len(), f["causes"].as_array().unwrap().len()), (5, 1));
 });
 
+both_backends!(a_steady_network_does_not_rewrite_fleet_rows, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let (id, token) = add_runner(&store, "steady").await.unwrap();
+    let post = |at: &str, r: Value| {
+        let (router, id, token) = (router.clone(), id.clone(), token.clone());
+        let mut r = r;
+        r["checked_at"] = json!(at);
+        async move {
+            let a = call(&router, post_report(&id, Some(&token), r.to_string())).await;
+            assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        }
+    };
+    let degraded = placed(report(), "10.0.3.0/24", "eu-west-3b", 0);
+    post("2026-11-26T10:00:00.000Z", degraded.clone()).await;
+    let first = store.fleet_rows_written(&id).await.unwrap();
+    assert_eq!(first.len(), 5);
+    // The same network, later, with other timings: the rows stay as they were.
+    let mut later = degraded.clone();
+    later["duration_ms"] = json!(1234);
+    post("2026-11-26T10:05:00.000Z", later).await;
+    assert_eq!(store.fleet_rows_written(&id).await.unwrap(), first);
+    // The network changes: the rows follow.
+    post("2026-11-26T10:10:00.000Z", with_status(report(), "ready")).await;
+    assert!(store.fleet_rows_written(&id).await.unwrap().iter().all(|t| *t > first[0]));
+    let f = call(&router, get_fleet("?include_stale=true")).await.json();
+    assert_eq!(f["causes"].as_array().unwrap().len(), 0, "{f}");
+});
+
 both_backends!(the_fleet_is_guarded_and_refuses_bad_parameters, |store: netready_plane::Store| async move {
     let router = router(&store);
     let a = call(&router, Request::get("/api/v1/fleet").body(Body::empty()).unwrap()).await;
