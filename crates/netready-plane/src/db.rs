@@ -562,9 +562,10 @@ impl Store {
     /// account), most runners first. Three GROUP BY queries and a count, whatever the fleet's size.
     pub async fn fleet(&self, filter: &FleetFilter) -> Result<FleetData, StoreError> {
         // Freshness is the runner's (its state's last report), not the row's: rows are written only
-        // when a runner's network changes.
+        // when a runner's network changes. The stale runners are the few to leave out (a set to
+        // probe that is small, where the fresh ones would be nearly all).
         let mut conditions =
-            vec!["runner_id IN (SELECT runner_id FROM runner_state WHERE last_received_at >= $1)".to_owned()];
+            vec!["runner_id NOT IN (SELECT runner_id FROM runner_state WHERE last_received_at < $1)".to_owned()];
         let mut next = 2;
         for (column, value) in [("region", &filter.region), ("service", &filter.service)] {
             if value.is_some() {
