@@ -18,6 +18,8 @@ use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::runners::{self, ListRequest, RunnerSummary};
 
+mod alerts;
+
 /// How many runners one list page shows.
 const PAGE_SIZE: usize = 200;
 
@@ -28,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(logout))
         .route("/dashboard", get(list_page))
         .route("/dashboard/runners/{id}", get(details_page))
+        .route("/dashboard/alerts", get(alerts::alerts_page))
 }
 
 const STYLE: &str = r#"
@@ -132,6 +135,7 @@ fn page(title: &str, body: Markup) -> Markup {
                 header {
                     a href="/dashboard" { "netready" }
                     span { "Fargate network readiness" }
+                    a href="/dashboard/alerts" { "Alerts" }
                     form class="logout" method="post" action="/logout" { button type="submit" { "Log out" } }
                 }
                 main { (body) }

@@ -1,5 +1,6 @@
 //! The HTTP API, versioned under `/api/v1`. Each resource module owns its routes and types.
 
+pub mod alerts;
 pub mod manage;
 pub mod readiness;
 pub mod runners;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(readiness::routes())
         .merge(runners::routes())
         .merge(manage::routes())
+        .merge(alerts::routes())
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
 }
 
