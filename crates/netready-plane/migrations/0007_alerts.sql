@@ -28,7 +28,9 @@ INSERT INTO alert_trackers (runner_id, announced, candidate, since_ms, checks)
 
 -- The outbox: one row per notification and channel, written with the change that caused it. The
 -- id is the idempotency key; a delivery worker claims a due row for `claimed_until` (a lease), so
--- a plane that dies mid-delivery leaves it to be retried once the lease runs out.
+-- a plane that dies mid-delivery leaves it to be retried once the lease runs out. A runner's
+-- notifications to a channel go out in order — (created_at, at_ms), at_ms being when the change
+-- was confirmed — one at a time: a later one waits until the earlier one is delivered.
 CREATE TABLE alert_outbox (
     id               TEXT PRIMARY KEY,
     channel_id       TEXT NOT NULL,
@@ -36,6 +38,7 @@ CREATE TABLE alert_outbox (
     kind             TEXT NOT NULL,
     payload          TEXT NOT NULL,
     created_at       BIGINT NOT NULL,
+    at_ms            BIGINT NOT NULL,
     attempts         BIGINT NOT NULL,
     next_attempt_at  BIGINT NOT NULL,
     claimed_until    BIGINT,
@@ -44,3 +47,5 @@ CREATE TABLE alert_outbox (
 );
 CREATE INDEX alert_outbox_pending ON alert_outbox (next_attempt_at) WHERE delivered_at IS NULL;
 CREATE INDEX alert_outbox_by_time ON alert_outbox (created_at);
+CREATE INDEX alert_outbox_pending_by_runner ON alert_outbox (channel_id, runner_id, created_at)
+    WHERE delivered_at IS NULL;

@@ -91,6 +91,8 @@ struct OutboxRow {
     runner_id: String,
     kind: &'static str,
     payload: String,
+    /// When the change was confirmed: orders a runner's notifications written together.
+    at_ms: i64,
 }
 
 /// What a report batch writes for alerts.
@@ -226,6 +228,7 @@ async fn outbox_rows(
                 runner_id: runner.id.clone(),
                 kind: transition.kind().as_str(),
                 payload,
+                at_ms: transition.at_ms,
             });
         }
     }
@@ -260,13 +263,22 @@ async fn write_outbox(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[OutboxR
     }
     let now = now_ms();
     let sql = format!(
-        "INSERT INTO alert_outbox (id, channel_id, runner_id, kind, payload, created_at, attempts, next_attempt_at) \
-         VALUES {} ON CONFLICT (id) DO NOTHING",
-        placeholders(rows.len(), 8)
+        "INSERT INTO alert_outbox (id, channel_id, runner_id, kind, payload, created_at, at_ms, attempts, \
+         next_attempt_at) VALUES {} ON CONFLICT (id) DO NOTHING",
+        placeholders(rows.len(), 9)
     );
     let mut q = sqlx::query(&sql);
     for r in rows {
-        q = q.bind(&r.id).bind(&r.channel_id).bind(&r.runner_id).bind(r.kind).bind(&r.payload).bind(now).bind(0i64).bind(now);
+        q = q
+            .bind(&r.id)
+            .bind(&r.channel_id)
+            .bind(&r.runner_id)
+            .bind(r.kind)
+            .bind(&r.payload)
+            .bind(now)
+            .bind(r.at_ms)
+            .bind(0i64)
+            .bind(now);
     }
     q.execute(&mut **tx).await?;
     Ok(())
@@ -417,14 +429,24 @@ impl Store {
 
     /// Claims up to `limit` due notifications for `lease_ms`: each is counted as an attempt and
     /// no other worker takes it until the lease runs out (a worker that dies mid-delivery leaves
-    /// it to be retried then).
+    /// it to be retried then). A notification waits while an earlier one of the same runner to
+    /// the same channel is undelivered, so that a receiver gets a runner's changes in order.
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
-        let due = "delivered_at IS NULL AND next_attempt_at <= $2 AND (claimed_until IS NULL OR claimed_until <= $2)";
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let due = |t: &str| {
+            format!(
+                "{t}delivered_at IS NULL AND {t}next_attempt_at <= $2 AND ({t}claimed_until IS NULL OR {t}claimed_until <= $2)"
+            )
+        };
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
         let sql = format!(
-            "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {due} AND id IN \
-             (SELECT id FROM alert_outbox WHERE {due} ORDER BY next_attempt_at LIMIT $3 {lock}) \
-             RETURNING id, channel_id, payload, attempts"
+            "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN \
+             (SELECT o.id FROM alert_outbox o WHERE {} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+             WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
+             AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
+             ORDER BY o.next_attempt_at LIMIT $3 {lock}) \
+             RETURNING id, channel_id, payload, attempts",
+            due(""),
+            due("o.")
         );
         let rows = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
