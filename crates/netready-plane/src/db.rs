@@ -316,9 +316,11 @@ impl Store {
     /// Deletes a runner with its reports, state and status changes; false when there is none.
     pub async fn delete_runner(&self, id: &str) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
-        for table in ["status_changes", "history_bodies", "latest_reports", "checks", "runner_state", "alert_trackers"] {
+        for table in ["status_changes", "history_bodies", "latest_reports", "checks", "runner_state"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
         }
+        // Its alert tracker; notifications already written stay in the outbox and are delivered.
+        sqlx::query("DELETE FROM alert_trackers WHERE runner_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)

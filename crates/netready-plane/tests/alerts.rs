@@ -26,7 +26,12 @@ fn at(i: u64) -> String {
 }
 
 fn settings() -> Settings {
-    Settings { lease: Duration::from_secs(30), retry_max: Duration::from_secs(1), poll: Duration::from_millis(100), stale_after: Duration::from_secs(600) }
+    Settings {
+        lease: Duration::from_secs(30),
+        retry_max: Duration::from_secs(1),
+        poll: Duration::from_millis(100),
+        stale_after: Duration::from_secs(600),
+    }
 }
 
 async fn post(router: &axum::Router, id: &str, token: &str, status: &str, i: u64) {
@@ -37,7 +42,11 @@ async fn post(router: &axum::Router, id: &str, token: &str, status: &str, i: u64
 }
 
 async fn webhook(router: &axum::Router, url: &str) -> (String, String) {
-    let a = call(router, admin_json("POST", "/api/v1/alerts/channels", json!({"name": "ops", "kind": "webhook", "url": url}))).await;
+    let a = call(
+        router,
+        admin_json("POST", "/api/v1/alerts/channels", json!({"name": "ops", "kind": "webhook", "url": url})),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let v = a.json();
     (v["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
@@ -120,12 +129,16 @@ both_backends!(a_confirmed_change_is_delivered_signed_and_a_flap_is_not, |store:
     let got = receiver.received();
     assert_eq!(got.len(), 2);
     let body: Value = serde_json::from_str(&got[1].body).unwrap();
-    assert_eq!((body["kind"].as_str(), body["from"].as_str(), body["to"].as_str()), (Some("recovered"), Some("degraded"), Some("ready")));
+    assert_eq!(
+        (body["kind"].as_str(), body["from"].as_str(), body["to"].as_str()),
+        (Some("recovered"), Some("degraded"), Some("ready"))
+    );
     verify(&secret, &got[1]);
 
     // The delivery state, through the API, the metrics and the dashboard.
     let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
-    let states: Vec<&str> = n["notifications"].as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
+    let states: Vec<&str> =
+        n["notifications"].as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
     assert_eq!(states, ["delivered", "delivered"]);
     assert_eq!(n["notifications"][0]["channel_id"], channel.as_str());
     let metrics = call(&router, admin_get("/metrics")).await.text;
@@ -163,14 +176,25 @@ both_backends!(a_receiver_that_is_down_gets_the_notification_once_it_is_up, |sto
     assert_eq!(got[0].header("idempotency-key"), got[1].header("idempotency-key"), "a retry keeps its key");
     verify(&secret, &got[1]);
     let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
-    assert_eq!((n["notifications"][0]["state"].as_str(), n["notifications"][0]["attempts"].as_i64()), (Some("delivered"), Some(2)));
+    assert_eq!(
+        (n["notifications"][0]["state"].as_str(), n["notifications"][0]["attempts"].as_i64()),
+        (Some("delivered"), Some(2))
+    );
 });
 
 both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
     store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
-    let a = call(&router, admin_json("POST", "/api/v1/alerts/channels", json!({"name": "slack", "kind": "slack", "url": receiver.url("/services/T0/B0/XYZ")}))).await;
+    let a = call(
+        &router,
+        admin_json(
+            "POST",
+            "/api/v1/alerts/channels",
+            json!({"name": "slack", "kind": "slack", "url": receiver.url("/services/T0/B0/XYZ")}),
+        ),
+    )
+    .await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     assert!(a.json().get("secret").is_none(), "{}", a.text);
     assert!(!a.text.contains("XYZ"), "a Slack URL's path is its secret: {}", a.text);
@@ -196,7 +220,10 @@ both_backends!(channels_are_managed_through_the_api, |store: Store| async move {
         (json!({"name": "x", "kind": "email", "url": "https://h.example/x"}), "expected webhook or slack"),
         (json!({"name": "", "kind": "webhook", "url": "https://h.example/x"}), "1 to 100 printable"),
         (json!({"name": "x", "kind": "webhook", "url": "https://h.example/x", "secret": "short"}), "16 to 512"),
-        (json!({"name": "x", "kind": "slack", "url": "https://h.example/x", "secret": "0123456789abcdef"}), "takes no secret"),
+        (
+            json!({"name": "x", "kind": "slack", "url": "https://h.example/x", "secret": "0123456789abcdef"}),
+            "takes no secret",
+        ),
     ] {
         let a = call(&router, create(body.clone())).await;
         assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", a.text);
@@ -217,9 +244,22 @@ both_backends!(channels_are_managed_through_the_api, |store: Store| async move {
     let path = format!("/api/v1/alerts/channels/{}", created["id"].as_str().unwrap());
     assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NO_CONTENT);
     assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NOT_FOUND);
-    assert_eq!(call(&router, admin_json("DELETE", "/api/v1/alerts/channels/%00", json!(null))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&router, admin_json("DELETE", "/api/v1/alerts/channels/%00", json!(null))).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(call(&router, admin_get("/api/v1/alerts/notifications?limit=0")).await.status, StatusCode::BAD_REQUEST);
-    let stored = channels::add(&store, channels::NewChannel { name: "direct".into(), kind: "webhook".into(), url: "https://h.example/y".into(), secret: None }).await.unwrap();
+    let stored = channels::add(
+        &store,
+        channels::NewChannel {
+            name: "direct".into(),
+            kind: "webhook".into(),
+            url: "https://h.example/y".into(),
+            secret: None,
+        },
+    )
+    .await
+    .unwrap();
     assert!(stored.secret.starts_with("whsec_") && stored.secret.len() == 70);
 });
 
@@ -302,6 +342,10 @@ both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recover
     post(&router, &id2, &token2, "ready", 1).await;
     post(&router, &id2, &token2, "ready", 2).await;
     drain(&store, &Sender::new().unwrap()).await;
-    let kinds: Vec<String> = receiver.received().iter().map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["kind"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["kind"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(kinds, ["stale", "recovered"]);
 });

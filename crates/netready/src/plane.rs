@@ -233,7 +233,9 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
 /// `d` when it is at least `min`; a configuration error naming `origin` otherwise.
 fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> anyhow::Result<std::time::Duration> {
     if d < min {
-        return Err(ConfigError(format!("invalid value for {origin}: {d:?} is too short: expected at least {min:?}")).into());
+        return Err(
+            ConfigError(format!("invalid value for {origin}: {d:?} is too short: expected at least {min:?}")).into()
+        );
     }
     Ok(d)
 }
@@ -260,7 +262,7 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 if !channel.secret.is_empty() {
                     println!("channel secret: {}", channel.secret);
                     eprintln!(
-                        "The secret is shown once: the receiver checks X-Netready-Signature (HMAC-SHA256 of                          X-Netready-Timestamp, '.', and the body) with it."
+                        "The secret is shown once: the receiver checks X-Netready-Signature (HMAC-SHA256 of X-Netready-Timestamp, '.', and the body) with it."
                     );
                 }
                 store.close().await;

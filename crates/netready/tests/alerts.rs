@@ -106,7 +106,10 @@ fn alert_channels_through_the_cli() {
     for (args, says) in [
         (vec!["add", "x", "--url", "http://hooks.example.com/x"], "plain http:// is only allowed to this machine"),
         (vec!["add", "x", "--kind", "pager", "--url", "https://h.example/x"], "expected webhook or slack"),
-        (vec!["add", "x", "--url", "https://h.example/x", "--secret-file", "/nonexistent/secret"], "cannot read --secret-file"),
+        (
+            vec!["add", "x", "--url", "https://h.example/x", "--secret-file", "/nonexistent/secret"],
+            "cannot read --secret-file",
+        ),
         (vec!["remove", "nope"], "is not a channel id"),
         (vec!["remove", "ch-000000000000"], "no channel 'ch-000000000000'"),
     ] {
@@ -194,7 +197,8 @@ fn two_plane_processes_on_one_postgres_send_each_notification_once() {
     let (a, b) = (free_addr(), free_addr());
     let planes = [start_plane(&db, a), start_plane(&db, b)];
     for (n, (id, token)) in runners.iter().enumerate() {
-        let (status, body) = netready_lab::post_report(if n % 2 == 0 { a } else { b }, id, token, &degraded_report(1)).unwrap();
+        let (status, body) =
+            netready_lab::post_report(if n % 2 == 0 { a } else { b }, id, token, &degraded_report(1)).unwrap();
         assert_eq!(status, 201, "{body}");
     }
     let done = eventually(Duration::from_secs(20), || {

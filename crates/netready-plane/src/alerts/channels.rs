@@ -53,7 +53,7 @@ impl From<&Channel> for ChannelView {
 /// Checks and stores a channel; returns it with its secret (the only time it is shown).
 pub async fn add(store: &Store, new: NewChannel) -> Result<Channel, ChannelError> {
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || new.name.chars().count() > 100 || new.name.chars().any(char::is_control) {
         return Err(ChannelError::Invalid(
             "a channel name must have 1 to 100 printable characters, such as ops-webhook".into(),
         ));
@@ -69,23 +69,20 @@ pub async fn add(store: &Store, new: NewChannel) -> Result<Channel, ChannelError
         (ChannelKind::Slack, None) => String::new(),
         (ChannelKind::Webhook, None) => new_secret(),
         (ChannelKind::Webhook, Some(s)) => {
-            let s = s.trim().to_owned();
-            if s.chars().count() < 16 || s.len() > 512 || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            // A file's trailing newline is not part of the secret.
+            let s = s.strip_suffix('\n').map(|s| s.strip_suffix('\r').unwrap_or(s)).unwrap_or(&s).to_owned();
+            if !(16..=512).contains(&s.len()) || !s.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
                 return Err(ChannelError::Invalid(
-                    "a webhook secret must have 16 to 512 characters without spaces; leave it out to have one generated"
+                    "a webhook secret must have 16 to 512 printable ASCII characters without spaces; leave it out to \
+                     have one generated"
                         .into(),
                 ));
             }
             s
         }
     };
-    let channel =
-        Channel { id: new_channel_id(), name: name.to_owned(), kind, url, secret, created_at: now_ms() };
+    let channel = Channel { id: new_channel_id(), name: name.to_owned(), kind, url, secret, created_at: now_ms() };
     store.add_alert_channel(&channel).await?;
-    netready_process::log::info(
-        "alert channel added",
-        &[("channel_id", serde_json::json!(channel.id)), ("kind", serde_json::json!(kind.as_str()))],
-    );
     Ok(channel)
 }
 

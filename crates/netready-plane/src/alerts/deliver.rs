@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, backoff, signature};
+use super::{
+    ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, backoff, signature,
+};
 use crate::db::alerts::{Channel, Claimed};
 use crate::db::now_ms;
 use crate::{Store, StoreError};
@@ -34,7 +36,12 @@ pub struct Settings {
 
 impl Settings {
     pub fn new(stale_after: Duration) -> Self {
-        Self { lease: super::DEFAULT_LEASE, retry_max: super::DEFAULT_RETRY_MAX, poll: super::DEFAULT_POLL, stale_after }
+        Self {
+            lease: super::DEFAULT_LEASE,
+            retry_max: super::DEFAULT_RETRY_MAX,
+            poll: super::DEFAULT_POLL,
+            stale_after,
+        }
     }
 }
 

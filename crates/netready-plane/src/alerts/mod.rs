@@ -245,31 +245,49 @@ impl ChannelKind {
     }
 }
 
-/// A channel's URL, checked: `https://…`, or `http://` to this machine only (a receiver beside
-/// the plane); no user-info (credentials belong in the secret); at most 2,000 characters.
+/// A channel's URL, checked — exactly the OpenAPI document's patterns, so that the API accepts
+/// what it documents and nothing else:
+/// - `https://` + a host part (printable ASCII without `/?#@`) + an optional path, query or
+///   fragment (printable ASCII);
+/// - `http://` only to this machine: `localhost`, `127.x.x.x` or `[::1]`, an optional port.
+///
+/// No user-info (credentials belong in the secret); at most 2,000 characters.
 pub fn check_url(url: &str) -> Result<String, String> {
-    let url = url.trim();
-    let hint = "expected https://host/path (http:// only to localhost, 127.0.0.1 or [::1])";
-    if url.len() > 2000 || url.chars().any(char::is_control) {
-        return Err(format!("the URL is too long or has control characters: {hint}"));
+    let hint = "expected https://host/path (http:// only to localhost, 127.0.0.1 or [::1]), printable ASCII";
+    let printable = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b));
+    if url.len() > 2000 || !printable(url) {
+        return Err(format!("the URL is longer than 2,000 characters or has spaces or non-ASCII characters: {hint}"));
     }
     let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("'{url}' is not a URL: {hint}"))?;
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     if authority.contains('@') {
         return Err(format!("the URL must not carry user-info (user:password@): {hint}"));
     }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        v6.split(']').next().unwrap_or("")
-    } else {
-        authority.rsplit_once(':').map_or(authority, |(h, _)| h)
-    };
-    if host.is_empty() || host.contains(' ') {
+    if authority.is_empty() {
         return Err(format!("'{url}' has no host: {hint}"));
     }
-    match scheme.to_ascii_lowercase().as_str() {
+    match scheme {
         "https" => Ok(url.to_owned()),
-        "http" if matches!(host, "localhost" | "::1") || host.starts_with("127.") => Ok(url.to_owned()),
-        "http" => Err(format!("plain http:// is only allowed to this machine (the alert would cross the network in clear text): {hint}")),
+        "http" => {
+            let (host, port) = match authority.strip_prefix("[::1]") {
+                Some(port) => ("[::1]", port),
+                None => authority.find(':').map_or((authority, ""), |i| authority.split_at(i)),
+            };
+            let port_ok = port.is_empty()
+                || port.strip_prefix(':').is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+            let loopback = host == "localhost"
+                || host == "[::1]"
+                || host
+                    .strip_prefix("127.")
+                    .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
+            if loopback && port_ok {
+                Ok(url.to_owned())
+            } else {
+                Err(format!(
+                    "plain http:// is only allowed to this machine (the alert would cross the network in clear text): {hint}"
+                ))
+            }
+        }
         _ => Err(format!("unsupported scheme '{scheme}': {hint}")),
     }
 }
@@ -312,7 +330,12 @@ mod tests {
     use super::*;
     use Readiness::{Degraded as D, Ready as R, Stale as S};
 
-    fn run(policy: Policy, start: Tracker, seq: &[(Readiness, i64)]) -> (Tracker, Vec<(Option<Readiness>, Readiness)>) {
+    /// Announced changes, as (from, to).
+    type Announced = Vec<(Option<Readiness>, Readiness)>;
+    /// A table row: name, policy, start, observations, what is announced.
+    type Row = (&'static str, Policy, Tracker, Vec<(Readiness, i64)>, Announced);
+
+    fn run(policy: Policy, start: Tracker, seq: &[(Readiness, i64)]) -> (Tracker, Announced) {
         let mut t = start;
         let mut out = Vec::new();
         for (r, at) in seq {
@@ -330,7 +353,7 @@ mod tests {
         let minute = Policy { after_checks: 1, min_duration_ms: 60_000 };
         let ready = Tracker { announced: Some(R), candidate: None };
         #[rustfmt::skip]
-        let rows: Vec<(&str, Policy, Tracker, Vec<(Readiness, i64)>, Vec<(Option<Readiness>, Readiness)>)> = vec![
+        let rows: Vec<Row> = vec![
             ("first ready: silent", two, Tracker::default(), vec![(R, 0)], vec![]),
             ("first degraded: announced after two checks", two, Tracker::default(), vec![(D, 0), (D, 1)], vec![(None, D)]),
             ("first degraded once: not yet", two, Tracker::default(), vec![(D, 0)], vec![]),
@@ -389,7 +412,10 @@ mod tests {
         assert_eq!(e["at"], "1970-01-01T00:00:02.000Z");
         assert_eq!(e["degraded_endpoints"][0]["service"], "logs");
         let text = slack_body(&e)["text"].as_str().unwrap().to_owned();
-        assert!(text.contains("eu-west-3/build (rn-abc) is degraded") && text.contains("logs none (vpc_endpoint)"), "{text}");
+        assert!(
+            text.contains("eu-west-3/build (rn-abc) is degraded") && text.contains("logs none (vpc_endpoint)"),
+            "{text}"
+        );
         let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
         let e = event("x", &runner, &back, degraded);
         assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
@@ -425,10 +451,28 @@ mod tests {
         assert!(check_url("http://127.0.0.1:9000/hook").is_ok());
         assert!(check_url("http://[::1]:9000/hook").is_ok());
         assert!(check_url("http://localhost/hook").is_ok());
-        for bad in ["http://hooks.example.com/x", "ftp://x/y", "hooks.example.com", "https://u:p@h/x", "https:///x", "https://h/a\tb"] {
+        assert!(check_url("http://127.0.0.1/").is_ok());
+        for bad in [
+            "http://hooks.example.com/x",
+            "ftp://x/y",
+            "hooks.example.com",
+            "https://u:p@h/x",
+            "https:///x",
+            "https://h/a\tb",
+            "HTTPS://h/x",
+            " https://h/x",
+            "http://127.x/",
+            "http://127.0.0.1:/",
+            "http://127.0.0.1:8a/",
+            "http://[::2]/",
+            "https://h/é",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
-        assert_eq!(display_url(ChannelKind::Slack, "https://hooks.slack.com/services/T0/B0/XYZ"), "https://hooks.slack.com/…");
+        assert_eq!(
+            display_url(ChannelKind::Slack, "https://hooks.slack.com/services/T0/B0/XYZ"),
+            "https://hooks.slack.com/…"
+        );
         assert_eq!(display_url(ChannelKind::Webhook, "https://h.example/a/b?token=x"), "https://h.example/a/b?…");
         assert_eq!(display_url(ChannelKind::Webhook, "https://h.example/a"), "https://h.example/a");
         assert!(ChannelKind::parse("email").unwrap_err().contains("webhook or slack"));

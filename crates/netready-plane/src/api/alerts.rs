@@ -28,7 +28,14 @@ pub struct CreateChannel {
     pub name: String,
     pub kind: String,
     pub url: String,
-    pub secret: Option<String>,
+    /// Absent: generated. `null` is refused, as the document says (a string or nothing).
+    #[serde(default, deserialize_with = "present")]
+    pub secret: Option<Option<String>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`); `#[serde(default)]` gives `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 async fn create(
@@ -37,11 +44,25 @@ async fn create(
     Json(body): Json<CreateChannel>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers).await?;
-    let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret: body.secret };
+    let secret = match body.secret {
+        Some(None) => {
+            return Err(ApiError::unprocessable(
+                "invalid_channel",
+                "secret is null: give a string of 16 to 512 printable ASCII characters, or leave it out to have one generated",
+            ));
+        }
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret };
     let channel = channels::add(&state.store, new).await.map_err(|e| match e {
         ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),
         ChannelError::Store(e) => e.into(),
     })?;
+    netready_process::log::info(
+        "alert channel added",
+        &[("channel_id", json!(channel.id)), ("kind", json!(channel.kind.as_str()))],
+    );
     let mut view = serde_json::to_value(ChannelView::from(&channel)).unwrap_or_default();
     if !channel.secret.is_empty() {
         view["secret"] = json!(channel.secret);

@@ -204,7 +204,8 @@ async fn outbox_rows(
     let mut ids: Vec<&str> = transitions.iter().map(|(id, _, _)| *id).collect();
     ids.sort_unstable();
     ids.dedup();
-    let sql = format!("SELECT id, name FROM runners WHERE id IN ({})", placeholders(ids.len(), 1).replace(['(', ')'], ""));
+    let sql =
+        format!("SELECT id, name FROM runners WHERE id IN ({})", placeholders(ids.len(), 1).replace(['(', ')'], ""));
     let mut q = sqlx::query(&sql);
     for id in &ids {
         q = q.bind(*id);
@@ -487,7 +488,10 @@ impl Store {
 
     /// Drops a notification that can no longer be sent (its channel was removed).
     pub async fn drop_alert(&self, id: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM alert_outbox WHERE id = $1 AND delivered_at IS NULL").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM alert_outbox WHERE id = $1 AND delivered_at IS NULL")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
