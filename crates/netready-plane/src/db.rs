@@ -749,7 +749,8 @@ struct Current {
 /// history keeps (only when a run starts), the runners' latest bodies, the new states, the status
 /// changes. A steady network costs four statements per batch on SQLite (the state, then the compact
 /// rows, the latest bodies and the states); on PostgreSQL three round trips (the locks, the state,
-/// then every write in one statement).
+/// then every write in one statement). Alerts add one read (the batch's trackers, by key) and,
+/// only while a change is pending or confirmed, the tracker and outbox writes (`db::alerts`).
 async fn write_batch(
     pool: &AnyPool,
     backend: Backend,
