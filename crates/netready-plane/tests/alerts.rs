@@ -349,3 +349,36 @@ both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recover
         .collect();
     assert_eq!(kinds, ["stale", "recovered"]);
 });
+
+both_backends!(only_newer_checks_count_and_a_change_without_channels_queues_nothing, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    let (id, token) = add_runner(&store, "counted").await.unwrap();
+    let sender = Sender::new().unwrap();
+
+    // Degraded, confirmed while there is no channel: the tracker moves, nothing is queued.
+    post(&router, &id, &token, "ready", 0).await;
+    post(&router, &id, &token, "degraded", 10).await;
+    post(&router, &id, &token, "degraded", 11).await;
+    assert_eq!(store.alert_counts().await.unwrap(), Default::default());
+    webhook(&router, &receiver.url("/hook")).await;
+
+    // A repeat of the newest check and a late (older) check are not consecutive checks.
+    post(&router, &id, &token, "ready", 20).await;
+    let mut repeat = with_status(report(), "ready");
+    repeat["checked_at"] = json!(at(20));
+    let a = call(&router, post_report(&id, Some(&token), repeat.to_string())).await;
+    assert_eq!(a.json()["duplicate"], true, "{}", a.text);
+    post(&router, &id, &token, "ready", 15).await;
+    drain(&store, &sender).await;
+    assert!(receiver.received().is_empty(), "one newer ready check only: {:?}", receiver.received());
+
+    // The second newer one confirms the recovery (from the degraded announced without a channel).
+    post(&router, &id, &token, "ready", 21).await;
+    drain(&store, &sender).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!((body["kind"].as_str(), body["since"].as_str()), (Some("recovered"), Some(at(20).as_str())));
+});
