@@ -19,6 +19,7 @@
 
 pub mod moto;
 pub mod tls;
+pub mod webhook;
 
 use std::fs;
 use std::io::{Read, Write};

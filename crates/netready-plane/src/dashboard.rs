@@ -19,6 +19,8 @@ use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::runners::{self, ListRequest, RunnerSummary};
 
+mod alerts;
+
 /// How many runners one list page shows.
 const PAGE_SIZE: usize = 200;
 
@@ -30,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard", get(list_page))
         .route("/dashboard/fleet", get(fleet_page))
         .route("/dashboard/runners/{id}", get(details_page))
+        .route("/dashboard/alerts", get(alerts::alerts_page))
 }
 
 const STYLE: &str = r#"
@@ -161,6 +164,7 @@ fn page(title: &str, body: Markup) -> Markup {
                     a href="/dashboard" { "netready" }
                     a href="/dashboard" { "Runners" }
                     a href="/dashboard/fleet" { "Fleet" }
+                    a href="/dashboard/alerts" { "Alerts" }
                     span class="tag" { "Fargate network readiness" }
                     form class="logout" method="post" action="/logout" { button type="submit" { "Log out" } }
                 }

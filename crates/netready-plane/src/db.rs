@@ -12,6 +12,8 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+pub mod alerts;
+
 /// A migration: the same SQL for both backends, or one text each where they differ.
 struct Migration {
     version: i64,
@@ -57,6 +59,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "runner_endpoints",
         sqlite: include_str!("../migrations/0006_runner_endpoints.sql"),
         postgres: include_str!("../migrations/0006_runner_endpoints.sql"),
+    },
+    Migration {
+        version: 7,
+        name: "alerts",
+        sqlite: include_str!("../migrations/0007_alerts.sql"),
+        postgres: include_str!("../migrations/0007_alerts.sql"),
     },
 ];
 
@@ -320,6 +328,7 @@ pub struct Store {
     backend: Backend,
     writer: mpsc::Sender<Job>,
     metrics: std::sync::Arc<crate::observe::Metrics>,
+    alerts: alerts::AlertShared,
 }
 
 /// The canonical spelling of an instant, as reports are identified: `2026-11-26T13:27:11.123Z`.
@@ -381,8 +390,9 @@ impl Store {
         // requests wait for room, with their own body already read.
         let (tx, rx) = mpsc::channel::<Job>(WRITER_QUEUE);
         let metrics = std::sync::Arc::new(crate::observe::Metrics::default());
-        tokio::spawn(writer(pool.clone(), backend, rx, metrics.clone()));
-        Ok(Store { pool, backend, writer: tx, metrics })
+        let alerts = alerts::AlertShared::default();
+        tokio::spawn(writer(pool.clone(), backend, rx, metrics.clone(), alerts.clone()));
+        Ok(Store { pool, backend, writer: tx, metrics, alerts })
     }
 
     pub fn backend(&self) -> Backend {
@@ -452,6 +462,8 @@ impl Store {
         {
             sqlx::query(&format!("DELETE FROM {table} WHERE runner_id = $1")).bind(id).execute(&mut *tx).await?;
         }
+        // Its alert tracker; notifications already written stay in the outbox and are delivered.
+        sqlx::query("DELETE FROM alert_trackers WHERE runner_id = $1").bind(id).execute(&mut *tx).await?;
         let done = sqlx::query("DELETE FROM runners WHERE id = $1").bind(id).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(done.rows_affected() > 0)
@@ -1027,6 +1039,7 @@ async fn writer(
     backend: Backend,
     mut rx: mpsc::Receiver<Job>,
     metrics: std::sync::Arc<crate::observe::Metrics>,
+    alerts: alerts::AlertShared,
 ) {
     let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
     while let Some(job) = rx.recv().await {
@@ -1038,8 +1051,12 @@ async fn writer(
             }
         }
         let started = std::time::Instant::now();
-        match write_batch(&pool, backend, &batch).await {
-            Ok(results) => {
+        let policy = alerts.policy.read().map(|p| *p).unwrap_or_default();
+        match write_batch(&pool, backend, &batch, policy).await {
+            Ok((results, notified)) => {
+                if notified {
+                    alerts.wake.notify_one();
+                }
                 metrics.batch(batch.len(), started.elapsed());
                 for ((_, reply), stored) in batch.drain(..).zip(results) {
                     let _ = reply.send(Ok(stored));
@@ -1078,8 +1095,14 @@ struct Current {
 /// history keeps (only when a run starts), the runners' latest bodies, the new states, the status
 /// changes. A steady network costs four statements per batch on SQLite (the state, then the compact
 /// rows, the latest bodies and the states); on PostgreSQL three round trips (the locks, the state,
-/// then every write in one statement).
-async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<Vec<Stored>, sqlx::Error> {
+/// then every write in one statement). Alerts add one read (the batch's trackers, by key) and,
+/// only while a change is pending or confirmed, the tracker and outbox writes (`db::alerts`).
+async fn write_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Job],
+    policy: crate::alerts::Policy,
+) -> Result<(Vec<Stored>, bool), sqlx::Error> {
     use std::collections::{BTreeMap, HashSet};
 
     let received = now_ms();
@@ -1144,6 +1167,8 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
     let mut states: Vec<(&str, Current)> = Vec::new();
     let mut latest: Vec<usize> = Vec::new();
     let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
+    // Alerts: every report that moves a runner's state, per runner in time order.
+    let mut observed: Vec<usize> = Vec::new();
     for (id, mut indexes) in per_runner {
         indexes.sort_by_key(|i| fresh[*i].checked_at_ms);
         let mut state = current.get(id).cloned();
@@ -1166,6 +1191,7 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
                 fingerprint: r.fingerprint.clone(),
             });
             newest = Some(i);
+            observed.push(i);
         }
         // Only a newer report moves the state (and the runner's freshness): a late or
         // backfilled one is history only.
@@ -1175,13 +1201,16 @@ async fn write_batch(pool: &AnyPool, backend: Backend, batch: &[Job]) -> Result<
         }
     }
 
+    // Alerts: the trackers and notifications these reports cause, in this transaction.
+    let alerts = alerts::plan_batch(&mut tx, &fresh, &observed, policy).await?;
     let plan = Plan { fresh, run_start, latest, states, changes, received };
     let inserted = match backend {
         Backend::Sqlite => plan.apply_sqlite(&mut tx).await?,
         Backend::Postgres => plan.apply_postgres(&mut tx).await?,
     };
+    alerts.apply(&mut tx).await?;
     tx.commit().await?;
-    Ok(stored_of(batch, &firsts, &inserted))
+    Ok((stored_of(batch, &firsts, &inserted), alerts.notifies()))
 }
 
 /// What a batch writes, decided from the runners' current state.

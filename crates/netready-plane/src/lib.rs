@@ -5,6 +5,7 @@
 //! [`readiness`] decides ready/degraded/stale/unknown. [`app`] builds the router from a state, so
 //! tests drive it without a socket; [`serve`] runs it.
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod dashboard;
@@ -138,6 +139,28 @@ pub struct ServeConfig {
     pub ingest_interval: Duration,
     /// Serve HTTPS with this certificate and key (reloaded on SIGHUP); plain HTTP when `None`.
     pub tls: Option<tls::TlsFiles>,
+    /// When a readiness change is announced, and how notifications are delivered.
+    pub alerts: AlertConfig,
+}
+
+/// Alerts' settings for `serve`.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertConfig {
+    pub policy: alerts::Policy,
+    pub lease: Duration,
+    pub retry_max: Duration,
+    pub poll: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            policy: alerts::Policy::default(),
+            lease: alerts::DEFAULT_LEASE,
+            retry_max: alerts::DEFAULT_RETRY_MAX,
+            poll: alerts::DEFAULT_POLL,
+        }
+    }
 }
 
 /// Why the plane could not start or went down.
@@ -151,6 +174,8 @@ pub enum PlaneError {
     Tls(#[from] tls::TlsError),
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("cannot build the HTTP client for alerts: {0}")]
+    AlertClient(reqwest::Error),
 }
 
 /// Opens the store (running migrations), serves until SIGTERM or SIGINT, then drains.
@@ -169,6 +194,17 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
         ],
     );
     let pruner = tokio::spawn(prune_forever(store.clone(), config.retention));
+    store.set_alert_policy(config.alerts.policy);
+    let delivery = tokio::spawn(alerts::deliver::run(
+        store.clone(),
+        alerts::deliver::Settings {
+            lease: config.alerts.lease,
+            retry_max: config.alerts.retry_max,
+            poll: config.alerts.poll,
+            stale_after: config.stale_after,
+        },
+        alerts::deliver::Sender::new().map_err(PlaneError::AlertClient)?,
+    ));
     let state = AppState {
         max_age_ms: config.retention.as_millis() as i64,
         rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
@@ -187,6 +223,8 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
     }
     .map_err(PlaneError::Serve);
     pruner.abort();
+    // A notification being sent now stays claimed until its lease ends, then is sent again.
+    delivery.abort();
     store.close().await;
     log::info("plane stopped", &[]);
     result
@@ -201,6 +239,9 @@ async fn prune_forever(store: Store, retention: Duration) {
             Ok(n) if n > 0 => log::info("pruned old reports", &[("reports", json!(n))]),
             Ok(_) => {}
             Err(e) => log::warn("pruning failed", &[("error", json!(e.to_string()))]),
+        }
+        if let Err(e) = store.prune_alerts(before).await {
+            log::warn("pruning delivered notifications failed", &[("error", json!(e.to_string()))]);
         }
     }
 }

@@ -172,6 +172,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     m.batch_size.render(&mut out, "netready_plane_commit_batch_reports", "Reports committed per transaction.");
     m.commit_seconds.render(&mut out, "netready_plane_commit_seconds", "Time to commit one batch of reports.");
+    crate::alerts::deliver::render_metrics(&state.store, &mut out).await;
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], out).into_response()
 }
 

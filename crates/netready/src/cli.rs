@@ -176,6 +176,41 @@ pub enum PlaneCommand {
     /// Manage the runners allowed to report.
     #[command(subcommand)]
     Runner(RunnerCommand),
+    /// Manage where readiness changes are announced (webhooks, Slack).
+    #[command(subcommand)]
+    Alert(AlertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertCommand {
+    /// Add a channel: prints its id and, for a webhook, the signing secret (shown once)
+    Add {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// A name people recognise, e.g. ops-pager
+        name: String,
+        /// webhook (signed JSON) or slack (an incoming-webhook URL)
+        #[arg(long, value_name = "webhook|slack", default_value = "webhook")]
+        kind: String,
+        /// Where to POST: https://…, or http:// to this machine only
+        #[arg(long, value_name = "URL")]
+        url: String,
+        /// A file holding the webhook's signing secret (16 to 512 characters) [default: generated]
+        #[arg(long, env = "NETREADY_ALERT_SECRET_FILE", value_name = "PATH")]
+        secret_file: Option<String>,
+    },
+    /// List the channels (never their secrets)
+    List {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// Remove a channel with its undelivered notifications
+    Remove {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The channel id
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -218,6 +253,26 @@ pub struct PlaneServeArgs {
     /// After the burst, one report per this long per runner; faster is answered 429 [default: 1s]
     #[arg(long, env = "NETREADY_INGEST_INTERVAL", value_name = "DURATION")]
     pub ingest_interval: Option<String>,
+
+    /// A new readiness is announced after this many consecutive checks agree [default: 2]
+    #[arg(long, env = "NETREADY_ALERT_AFTER_CHECKS", value_name = "N")]
+    pub alert_after_checks: Option<String>,
+
+    /// ... and once it has lasted this long, from its first check [default: 0s]
+    #[arg(long, env = "NETREADY_ALERT_MIN_DURATION", value_name = "DURATION")]
+    pub alert_min_duration: Option<String>,
+
+    /// The longest wait between two delivery attempts (1 s doubling up to it) [default: 5m]
+    #[arg(long, env = "NETREADY_ALERT_RETRY_MAX", value_name = "DURATION")]
+    pub alert_retry_max: Option<String>,
+
+    /// How long a notification being sent is held before it is tried again (after a crash) [default: 1m]
+    #[arg(long, env = "NETREADY_ALERT_LEASE", value_name = "DURATION")]
+    pub alert_lease: Option<String>,
+
+    /// How often to look for due notifications and stale runners [default: 5s]
+    #[arg(long, env = "NETREADY_ALERT_POLL", value_name = "DURATION")]
+    pub alert_poll: Option<String>,
 
     #[command(flatten)]
     pub check_config: CheckConfigArg,

@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use netready_check::types::parse_duration;
 use netready_plane::{DEFAULT_RETENTION, DEFAULT_STALE_AFTER, ServeConfig, Store};
 
-use crate::cli::{PlaneCommand, PlaneServeArgs, RunnerCommand};
+use crate::cli::{AlertCommand, PlaneCommand, PlaneServeArgs, RunnerCommand};
 use crate::{ConfigError, runtime};
 
 /// The smallest admin token accepted: it guards every report.
@@ -16,6 +16,7 @@ pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<Exi
     match cmd {
         PlaneCommand::Serve(args) => serve(args, matches.subcommand_matches("serve").unwrap_or(matches)),
         PlaneCommand::Runner(cmd) => runner(cmd),
+        PlaneCommand::Alert(cmd) => alert(cmd),
     }
 }
 
@@ -70,6 +71,51 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
             netready_plane::limits::RATE_REFILL,
         )?,
+        alerts: netready_plane::AlertConfig {
+            policy: netready_plane::alerts::Policy {
+                after_checks: match &args.alert_after_checks {
+                    None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
+                    Some(s) => s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+                        ConfigError(format!(
+                            "invalid value for {}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2",
+                            origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS")
+                        ))
+                    })?,
+                },
+                min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
+                    None | Some("0" | "0s") => 0,
+                    Some(_) => duration(
+                        &args.alert_min_duration,
+                        &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
+                        netready_plane::alerts::DEFAULT_MIN_DURATION,
+                    )?
+                    .as_millis() as i64,
+                },
+            },
+            retry_max: duration(
+                &args.alert_retry_max,
+                &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
+                netready_plane::alerts::DEFAULT_RETRY_MAX,
+            )?,
+            lease: at_least(
+                duration(
+                    &args.alert_lease,
+                    &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+                    netready_plane::alerts::DEFAULT_LEASE,
+                )?,
+                std::time::Duration::from_secs(1),
+                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+            )?,
+            poll: at_least(
+                duration(
+                    &args.alert_poll,
+                    &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+                    netready_plane::alerts::DEFAULT_POLL,
+                )?,
+                std::time::Duration::from_millis(100),
+                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+            )?,
+        },
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
@@ -94,6 +140,15 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         println!(
             "ingest:          burst {}, then one report per {:?} per runner",
             config.ingest_burst, config.ingest_interval
+        );
+        let a = &config.alerts;
+        println!(
+            "alerts:          after {} consecutive checks and {:?}; retries up to every {:?}, lease {:?}, poll {:?}",
+            a.policy.after_checks,
+            std::time::Duration::from_millis(a.policy.min_duration_ms as u64),
+            a.retry_max,
+            a.lease,
+            a.poll
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -168,6 +223,70 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
                     bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
                 }
                 println!("deleted {id} with its reports");
+                store.close().await;
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `d` when it is at least `min`; a configuration error naming `origin` otherwise.
+fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> anyhow::Result<std::time::Duration> {
+    if d < min {
+        return Err(
+            ConfigError(format!("invalid value for {origin}: {d:?} is too short: expected at least {min:?}")).into()
+        );
+    }
+    Ok(d)
+}
+
+fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
+    use netready_plane::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
+    let rt = runtime(false)?;
+    rt.block_on(async {
+        match cmd {
+            AlertCommand::Add { db, name, kind, url, secret_file } => {
+                let secret = match secret_file {
+                    None => None,
+                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                        ConfigError(format!("cannot read --secret-file / NETREADY_ALERT_SECRET_FILE '{path}': {e}"))
+                    })?),
+                };
+                let store = open(&db.database).await?;
+                let new = NewChannel { name: name.clone(), kind: kind.clone(), url: url.clone(), secret };
+                let channel = channels::add(&store, new).await.map_err(|e| match e {
+                    ChannelError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
+                    ChannelError::Store(e) => e.into(),
+                })?;
+                println!("channel id:     {}", channel.id);
+                if !channel.secret.is_empty() {
+                    println!("channel secret: {}", channel.secret);
+                    eprintln!(
+                        "The secret is shown once: the receiver checks X-Netready-Signature (HMAC-SHA256 of X-Netready-Timestamp, '.', and the body) with it."
+                    );
+                }
+                store.close().await;
+            }
+            AlertCommand::List { db } => {
+                let store = open(&db.database).await?;
+                println!("{:<15}  {:<7}  {:<24}  URL", "ID", "KIND", "NAME");
+                for c in store.alert_channels().await? {
+                    let v = ChannelView::from(&c);
+                    println!("{:<15}  {:<7}  {:<24}  {}", v.id, v.kind.as_str(), v.name, v.url);
+                }
+                store.close().await;
+            }
+            AlertCommand::Remove { db, id } => {
+                if !is_channel_id(id) {
+                    bail!(ConfigError(format!(
+                        "'{id}' is not a channel id: expected ch- and 12 hex digits, see `netready plane alert list`"
+                    )));
+                }
+                let store = open(&db.database).await?;
+                if !store.remove_alert_channel(id).await? {
+                    bail!(ConfigError(format!("no channel '{id}': see `netready plane alert list`")));
+                }
+                println!("removed {id} with its undelivered notifications");
                 store.close().await;
             }
         }

@@ -1,5 +1,6 @@
 //! The HTTP API, versioned under `/api/v1`. Each resource module owns its routes and types.
 
+pub mod alerts;
 pub mod badges;
 pub mod fleet;
 pub mod manage;
@@ -22,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .merge(manage::routes())
         .merge(fleet::routes())
         .merge(badges::routes())
+        .merge(alerts::routes())
         .route("/api/v1/openapi.json", axum::routing::get(openapi))
 }
 

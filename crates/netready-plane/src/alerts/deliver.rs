@@ -1,0 +1,228 @@
+//! The delivery worker `serve` runs beside the API: it announces runners that went stale, claims
+//! due notifications from the outbox (a lease per row), sends them, and records the outcome —
+//! delivered, or a retry after a backoff. It never touches the report writer: a receiver that is
+//! down or slow delays only notifications, never ingest.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{
+    ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, backoff, signature,
+};
+use crate::db::alerts::{Channel, Claimed};
+use crate::db::now_ms;
+use crate::{Store, StoreError};
+use netready_process::log;
+
+/// How many notifications one worker sends at once.
+const CONCURRENCY: i64 = 16;
+
+/// How the worker runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings {
+    /// How long a claimed notification is held before another worker may retry it (longer than
+    /// one attempt's deadline).
+    pub lease: Duration,
+    /// The longest wait between attempts.
+    pub retry_max: Duration,
+    /// How often to look for due notifications and stale runners when nothing woke the worker.
+    pub poll: Duration,
+    /// A runner with nothing received for this long is stale.
+    pub stale_after: Duration,
+}
+
+impl Settings {
+    pub fn new(stale_after: Duration) -> Self {
+        Self {
+            lease: super::DEFAULT_LEASE,
+            retry_max: super::DEFAULT_RETRY_MAX,
+            poll: super::DEFAULT_POLL,
+            stale_after,
+        }
+    }
+}
+
+/// This process's delivery attempts, by result.
+#[derive(Debug, Default)]
+pub struct Counters {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One attempt's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The receiver answered 2xx.
+    Delivered { status: u16 },
+    /// Anything else: the reason, without the URL (a Slack URL is a secret).
+    Failed { reason: String },
+}
+
+/// Sends notifications over HTTP(S).
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+}
+
+impl Sender {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        netready_process::install_crypto_provider();
+        let client = reqwest::Client::builder()
+            .timeout(SEND_TIMEOUT)
+            .connect_timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("netready-plane/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    /// One attempt to send `payload` (the event JSON) to `channel`.
+    pub async fn send(&self, channel: &Channel, id: &str, payload: &str) -> Outcome {
+        let body = match channel.kind {
+            ChannelKind::Webhook => payload.to_owned(),
+            ChannelKind::Slack => match serde_json::from_str::<serde_json::Value>(payload) {
+                Ok(event) => super::slack_body(&event).to_string(),
+                Err(e) => return Outcome::Failed { reason: format!("the stored notification is not JSON: {e}") },
+            },
+        };
+        let timestamp = now_ms() / 1000;
+        let mut request = self
+            .client
+            .post(&channel.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(HEADER_IDEMPOTENCY_KEY, id);
+        if channel.kind == ChannelKind::Webhook {
+            request = request
+                .header(HEADER_TIMESTAMP, timestamp.to_string())
+                .header(HEADER_SIGNATURE, signature(&channel.secret, timestamp, body.as_bytes()));
+        }
+        match request.body(body).send().await {
+            Ok(r) if r.status().is_success() => Outcome::Delivered { status: r.status().as_u16() },
+            Ok(r) => Outcome::Failed { reason: format!("the receiver answered {}", r.status().as_u16()) },
+            Err(e) => Outcome::Failed { reason: describe(&e) },
+        }
+    }
+}
+
+/// A transport error in words, without the URL.
+fn describe(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    let mut source = std::error::Error::source(e);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
+}
+
+/// Runs until the task is aborted: sweeps stale runners and delivers due notifications.
+pub async fn run(store: Store, settings: Settings, sender: Sender) {
+    let mut last_sweep: Option<tokio::time::Instant> = None;
+    loop {
+        if last_sweep.is_none_or(|t| t.elapsed() >= settings.poll) {
+            last_sweep = Some(tokio::time::Instant::now());
+            let now = now_ms();
+            match store.sweep_stale(now, now - settings.stale_after.as_millis() as i64).await {
+                Ok(0) => {}
+                Ok(n) => log::info("runners went stale", &[("runners", json!(n))]),
+                Err(e) => log::warn("the stale sweep failed", &[("error", json!(e.to_string()))]),
+            }
+        }
+        let sent = match deliver_due(&store, &settings, &sender).await {
+            Ok(n) => n,
+            Err(e) => {
+                log::warn("cannot claim notifications", &[("error", json!(e.to_string()))]);
+                0
+            }
+        };
+        if sent == 0 {
+            tokio::select! {
+                () = store.alerts_written() => {}
+                () = tokio::time::sleep(settings.poll) => {}
+            }
+        }
+    }
+}
+
+/// Claims what is due and sends it, at most [`CONCURRENCY`] at once; returns how many were claimed.
+pub async fn deliver_due(store: &Store, settings: &Settings, sender: &Sender) -> Result<usize, StoreError> {
+    let claimed = store.claim_alerts(now_ms(), settings.lease.as_millis() as i64, CONCURRENCY).await?;
+    let n = claimed.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for c in claimed {
+        let (store, sender, settings) = (store.clone(), sender.clone(), *settings);
+        tasks.spawn(async move { deliver_one(&store, &settings, &sender, c).await });
+    }
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Err(e)) = done {
+            log::warn("cannot record a delivery", &[("error", json!(e.to_string()))]);
+        }
+    }
+    Ok(n)
+}
+
+async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Claimed) -> Result<(), StoreError> {
+    let Some(channel) = store.alert_channel(&c.channel_id).await? else {
+        log::info("notification dropped: its channel was removed", &[("id", json!(c.id))]);
+        return store.drop_alert(&c.id).await;
+    };
+    let outcome = sender.send(&channel, &c.id, &c.payload).await;
+    let counters = store.alert_counters();
+    let fields = [("id", json!(c.id)), ("channel_id", json!(channel.id)), ("attempt", json!(c.attempts))];
+    match outcome {
+        Outcome::Delivered { status } => {
+            counters.delivered.fetch_add(1, Ordering::Relaxed);
+            log::info("notification delivered", &[&fields[..], &[("status", json!(status))]].concat());
+            store.alert_delivered(&c.id, now_ms()).await
+        }
+        Outcome::Failed { reason } => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            let wait = backoff(u32::try_from(c.attempts).unwrap_or(u32::MAX), settings.retry_max);
+            log::warn(
+                "notification not delivered; will retry",
+                &[&fields[..], &[("error", json!(reason)), ("retry_in_ms", json!(wait.as_millis() as u64))]].concat(),
+            );
+            store.alert_failed(&c, now_ms() + wait.as_millis() as i64, &reason).await
+        }
+    }
+}
+
+/// The alerts' lines of `/metrics`: the outbox by state (shared by every replica) and this
+/// process's attempts by result.
+pub async fn render_metrics(store: &Store, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP netready_plane_alert_notifications Notifications in the outbox, by state (pending, failing: the last attempt failed, delivered).\n\
+         # TYPE netready_plane_alert_notifications gauge"
+    );
+    match store.alert_counts().await {
+        Ok(c) => {
+            for (state, n) in [("pending", c.pending), ("failing", c.failing), ("delivered", c.delivered)] {
+                let _ = writeln!(out, "netready_plane_alert_notifications{{state=\"{state}\"}} {n}");
+            }
+        }
+        Err(_) => {
+            let _ = writeln!(out, "# the database did not answer");
+        }
+    }
+    let counters = store.alert_counters();
+    let _ = writeln!(
+        out,
+        "# HELP netready_plane_alert_attempts_total Delivery attempts by this process, by result.\n\
+         # TYPE netready_plane_alert_attempts_total counter\n\
+         netready_plane_alert_attempts_total{{result=\"delivered\"}} {}\n\
+         netready_plane_alert_attempts_total{{result=\"failed\"}} {}",
+        counters.delivered.load(Ordering::Relaxed),
+        counters.failed.load(Ordering::Relaxed)
+    );
+}

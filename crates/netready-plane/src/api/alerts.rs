@@ -1,0 +1,129 @@
+//! Alert channels and notifications (admin token): what `netready plane alert …` does, over the
+//! API. A webhook's secret is shown once, in the answer that created the channel.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::AppState;
+use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
+use crate::api::require_admin;
+use crate::db::rfc3339_ms;
+use crate::error::ApiError;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/alerts/channels", get(list).post(create))
+        .route("/api/v1/alerts/channels/{id}", delete(remove))
+        .route("/api/v1/alerts/notifications", get(notifications))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateChannel {
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    /// Absent: generated. `null` is refused, as the document says (a string or nothing).
+    #[serde(default, deserialize_with = "present")]
+    pub secret: Option<Option<String>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`); `#[serde(default)]` gives `None` when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Json(body): Json<CreateChannel>,
+) -> Result<Response, ApiError> {
+    require_admin(&state, &headers).await?;
+    let secret = match body.secret {
+        Some(None) => {
+            return Err(ApiError::unprocessable(
+                "invalid_channel",
+                "secret is null: give a string of 16 to 512 printable ASCII characters, or leave it out to have one generated",
+            ));
+        }
+        Some(Some(s)) => Some(s),
+        None => None,
+    };
+    let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret };
+    let channel = channels::add(&state.store, new).await.map_err(|e| match e {
+        ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),
+        ChannelError::Store(e) => e.into(),
+    })?;
+    netready_process::log::info(
+        "alert channel added",
+        &[("channel_id", json!(channel.id)), ("kind", json!(channel.kind.as_str()))],
+    );
+    let mut view = serde_json::to_value(ChannelView::from(&channel)).unwrap_or_default();
+    if !channel.secret.is_empty() {
+        view["secret"] = json!(channel.secret);
+    }
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let channels: Vec<ChannelView> = state.store.alert_channels().await?.iter().map(ChannelView::from).collect();
+    Ok(Json(json!({ "channels": channels })))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    require_admin(&state, &headers).await?;
+    if !is_channel_id(&id) || !state.store.remove_alert_channel(&id).await? {
+        return Err(ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"));
+    }
+    netready_process::log::info("alert channel removed", &[("channel_id", json!(id))]);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NotificationsQuery {
+    /// How many, newest first: 1 to 1,000 (default 100).
+    pub limit: Option<String>,
+}
+
+async fn notifications(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NotificationsQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let limit = match q.limit.as_deref() {
+        None => 100,
+        Some(s) => s.trim().parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid limit '{s}': expected a whole number from 1 to 1000"))
+        })?,
+    };
+    let rows = state.store.alert_deliveries(limit).await?;
+    let notifications: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "channel_id": d.channel_id,
+                "runner_id": d.runner_id,
+                "kind": d.kind,
+                "created_at": rfc3339_ms(d.created_at),
+                "attempts": d.attempts,
+                "state": if d.delivered_at.is_some() { "delivered" } else if d.last_error.is_some() { "failing" } else { "pending" },
+                "delivered_at": d.delivered_at.map(rfc3339_ms),
+                "next_attempt_at": d.delivered_at.is_none().then(|| rfc3339_ms(d.next_attempt_at)),
+                "last_error": d.last_error,
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "notifications": notifications })))
+}

@@ -1,0 +1,76 @@
+//! The alerts page: the channels (never a secret) and the newest notifications with their
+//! delivery state, so that "why did nobody tell me?" has an answer on the dashboard.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use maud::html;
+
+use super::{page, unauthorized_redirect};
+use crate::AppState;
+use crate::alerts::channels::ChannelView;
+use crate::api::is_admin;
+use crate::db::{now_ms, rfc3339_ms};
+use crate::error::ApiError;
+
+/// How many notifications the page lists.
+const SHOWN: i64 = 100;
+
+pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if !is_admin(&state, &headers).await? {
+        return Ok(unauthorized_redirect());
+    }
+    let channels: Vec<ChannelView> = state.store.alert_channels().await?.iter().map(ChannelView::from).collect();
+    let names: std::collections::BTreeMap<&str, &str> =
+        channels.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect();
+    let counts = state.store.alert_counts().await?;
+    let rows = state.store.alert_deliveries(SHOWN).await?;
+    let body = html! {
+        div id="content" {
+            h1 { "Alerts" }
+            p class="muted" {
+                (counts.pending) " pending · " (counts.failing) " failing · " (counts.delivered) " delivered"
+                " · updated " (rfc3339_ms(now_ms()))
+            }
+            h2 { "Channels" }
+            @if channels.is_empty() {
+                p { "No channel: add one with " code { "netready plane alert add" } " or " code { "POST /api/v1/alerts/channels" } "." }
+            } @else {
+                table id="channels" {
+                    thead { tr { th { "Channel" } th { "Kind" } th { "URL" } th { "Created" } } }
+                    tbody {
+                        @for c in &channels {
+                            tr { td { (c.name) br; span class="muted" { (c.id) } } td { (c.kind.as_str()) } td { code { (c.url) } } td { (c.created_at) } }
+                        }
+                    }
+                }
+            }
+            h2 { "Notifications" }
+            table id="notifications" {
+                thead { tr { th { "Created" } th { "Runner" } th { "Kind" } th { "Channel" } th { "Delivery" } } }
+                tbody {
+                    @for d in &rows {
+                        @let (state_name, class) = if d.delivered_at.is_some() { ("delivered", "ok") } else if d.last_error.is_some() { ("failing", "error") } else { ("pending", "stale") };
+                        tr data-state=(state_name) {
+                            td class="nowrap" { (rfc3339_ms(d.created_at)) }
+                            td { a href={"/dashboard/runners/" (d.runner_id)} { (d.runner_id) } }
+                            td { (d.kind) }
+                            td { (names.get(d.channel_id.as_str()).copied().unwrap_or(d.channel_id.as_str())) }
+                            td {
+                                span class={"badge " (class)} { (state_name) }
+                                " " span class="muted" {
+                                    (d.attempts) " attempt(s)"
+                                    @if let Some(at) = d.delivered_at { " · at " (rfc3339_ms(at)) }
+                                    @else { " · next " (rfc3339_ms(d.next_attempt_at)) }
+                                }
+                                @if let Some(e) = &d.last_error { br; span class="muted" { (e) } }
+                                br; span class="muted" { "key " (d.id) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page("Alerts", body).into_response())
+}

@@ -1,0 +1,384 @@
+//! Alerts against real databases and a real webhook receiver on loopback: which changes are
+//! announced, what arrives (signed, with its idempotency key), retries until the receiver is up,
+//! and several replicas on one database sending each notification once.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use hmac::{Hmac, Mac};
+use netready_lab::webhook::{Received, Receiver};
+use netready_plane::alerts::deliver::{Sender, Settings, deliver_due};
+use netready_plane::alerts::{Policy, channels};
+use netready_plane::{Store, add_runner};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use support::*;
+
+/// The i-th check time: seconds apart, an hour ago (inside the plane's window whatever the day).
+fn at(i: u64) -> String {
+    static BASE: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+    let base = *BASE.get_or_init(|| std::time::SystemTime::now() - Duration::from_secs(3600));
+    humantime::format_rfc3339_millis(base + Duration::from_secs(i)).to_string()
+}
+
+fn settings() -> Settings {
+    Settings {
+        lease: Duration::from_secs(30),
+        retry_max: Duration::from_secs(1),
+        poll: Duration::from_millis(100),
+        stale_after: Duration::from_secs(600),
+    }
+}
+
+async fn post(router: &axum::Router, id: &str, token: &str, status: &str, i: u64) {
+    let mut r = with_status(report(), status);
+    r["checked_at"] = json!(at(i));
+    let a = call(router, post_report(id, Some(token), r.to_string())).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+}
+
+async fn webhook(router: &axum::Router, url: &str) -> (String, String) {
+    let a = call(
+        router,
+        admin_json("POST", "/api/v1/alerts/channels", json!({"name": "ops", "kind": "webhook", "url": url})),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let v = a.json();
+    (v["id"].as_str().unwrap().to_owned(), v["secret"].as_str().unwrap().to_owned())
+}
+
+fn admin_json(method: &str, path: &str, body: Value) -> axum::http::Request<axum::body::Body> {
+    axum::http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap()
+}
+
+/// Checks the signature as a receiver would, from the documented rule alone.
+fn verify(secret: &str, r: &Received) {
+    let ts = r.header("x-netready-timestamp").expect("a timestamp header");
+    let sig = r.header("x-netready-signature").expect("a signature header");
+    let expected = |body: &str| {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{ts}.{body}").as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        format!("v1={}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+    };
+    assert_eq!(sig, expected(&r.body), "the signature verifies with the channel's secret");
+    assert_ne!(sig, expected(&r.body.replace("degraded", "ready")), "and not for another body");
+    let age = netready_plane::db::now_ms() / 1000 - ts.parse::<i64>().unwrap();
+    assert!((0..60).contains(&age), "the timestamp is now: {ts}");
+}
+
+/// Delivers until nothing is due (a few rounds at most).
+async fn drain(store: &Store, sender: &Sender) {
+    for _ in 0..5 {
+        if deliver_due(store, &settings(), sender).await.unwrap() == 0 {
+            break;
+        }
+    }
+}
+
+both_backends!(a_confirmed_change_is_delivered_signed_and_a_flap_is_not, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    let (channel, secret) = webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "eu-west-3/build").await.unwrap();
+    let sender = Sender::new().unwrap();
+
+    // First ready: silent. One degraded check between ready ones: a flap, silent.
+    for (i, status) in ["ready", "ready", "degraded", "ready", "degraded", "ready"].iter().enumerate() {
+        post(&router, &id, &token, status, i as u64).await;
+    }
+    drain(&store, &sender).await;
+    assert!(receiver.received().is_empty(), "nothing announced for a flap: {:?}", receiver.received());
+
+    // Two consecutive degraded checks: announced once.
+    post(&router, &id, &token, "degraded", 10).await;
+    post(&router, &id, &token, "degraded", 11).await;
+    post(&router, &id, &token, "degraded", 12).await;
+    drain(&store, &sender).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let r = &got[0];
+    assert_eq!((r.method.as_str(), r.path.as_str()), ("POST", "/hook"));
+    verify(&secret, r);
+    let body: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(r.header("idempotency-key"), body["id"].as_str(), "the key is the body's id");
+    assert_eq!(body["kind"], "degraded");
+    assert_eq!(body["runner"], json!({"id": id.to_string(), "name": "eu-west-3/build"}));
+    assert_eq!((body["from"].as_str(), body["to"].as_str()), (Some("ready"), Some("degraded")));
+    assert_eq!((body["since"].as_str().unwrap(), body["at"].as_str().unwrap()), (at(10).as_str(), at(11).as_str()));
+    assert_eq!(body["degraded_endpoints"][0]["service"], "logs");
+
+    // Recovery after two ready checks.
+    post(&router, &id, &token, "ready", 13).await;
+    drain(&store, &sender).await;
+    assert_eq!(receiver.received().len(), 1, "one ready check is not a recovery yet");
+    post(&router, &id, &token, "ready", 14).await;
+    drain(&store, &sender).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    let body: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(
+        (body["kind"].as_str(), body["from"].as_str(), body["to"].as_str()),
+        (Some("recovered"), Some("degraded"), Some("ready"))
+    );
+    verify(&secret, &got[1]);
+
+    // The delivery state, through the API, the metrics and the dashboard.
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    let states: Vec<&str> =
+        n["notifications"].as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["delivered", "delivered"]);
+    assert_eq!(n["notifications"][0]["channel_id"], channel.as_str());
+    let metrics = call(&router, admin_get("/metrics")).await.text;
+    assert!(metrics.contains("netready_plane_alert_notifications{state=\"delivered\"} 2"), "{metrics}");
+    assert!(metrics.contains("netready_plane_alert_attempts_total{result=\"delivered\"} 2"), "{metrics}");
+    let page = call(&router, admin_get("/dashboard/alerts")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.text.contains("2 delivered") && page.text.contains(&id.to_string()), "{}", page.text);
+    assert!(!page.text.contains(&secret), "the secret is never shown again");
+});
+
+both_backends!(a_receiver_that_is_down_gets_the_notification_once_it_is_up, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    receiver.answer(503);
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    let (_, secret) = webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "flaky-receiver").await.unwrap();
+    let sender = Sender::new().unwrap();
+    post(&router, &id, &token, "degraded", 0).await;
+
+    assert_eq!(deliver_due(&store, &settings(), &sender).await.unwrap(), 1);
+    assert_eq!(deliver_due(&store, &settings(), &sender).await.unwrap(), 0, "not due again before its backoff");
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    assert_eq!(n["notifications"][0]["state"], "failing");
+    assert_eq!(n["notifications"][0]["last_error"], "the receiver answered 503");
+    let metrics = call(&router, admin_get("/metrics")).await.text;
+    assert!(metrics.contains("netready_plane_alert_notifications{state=\"failing\"} 1"), "{metrics}");
+
+    receiver.answer(200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(deliver_due(&store, &settings(), &sender).await.unwrap(), 1);
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "one failed attempt, one delivered");
+    assert_eq!(got[0].header("idempotency-key"), got[1].header("idempotency-key"), "a retry keeps its key");
+    verify(&secret, &got[1]);
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    assert_eq!(
+        (n["notifications"][0]["state"].as_str(), n["notifications"][0]["attempts"].as_i64()),
+        (Some("delivered"), Some(2))
+    );
+});
+
+both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    let a = call(
+        &router,
+        admin_json(
+            "POST",
+            "/api/v1/alerts/channels",
+            json!({"name": "slack", "kind": "slack", "url": receiver.url("/services/T0/B0/XYZ")}),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert!(a.json().get("secret").is_none(), "{}", a.text);
+    assert!(!a.text.contains("XYZ"), "a Slack URL's path is its secret: {}", a.text);
+    let (id, token) = add_runner(&store, "slacky").await.unwrap();
+    post(&router, &id, &token, "degraded", 0).await;
+    drain(&store, &Sender::new().unwrap()).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/services/T0/B0/XYZ");
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains("slacky") && text.contains("is degraded") && text.contains("logs none"), "{text}");
+    assert!(got[0].header("x-netready-signature").is_none());
+    let list = call(&router, admin_get("/api/v1/alerts/channels")).await;
+    assert!(!list.text.contains("XYZ"), "{}", list.text);
+});
+
+both_backends!(channels_are_managed_through_the_api, |store: Store| async move {
+    let router = router(&store);
+    let create = |body: Value| admin_json("POST", "/api/v1/alerts/channels", body);
+    for (body, says) in [
+        (json!({"name": "x", "kind": "webhook", "url": "http://hooks.example.com/x"}), "only allowed to this machine"),
+        (json!({"name": "x", "kind": "email", "url": "https://h.example/x"}), "expected webhook or slack"),
+        (json!({"name": "", "kind": "webhook", "url": "https://h.example/x"}), "1 to 100 printable"),
+        (json!({"name": "x", "kind": "webhook", "url": "https://h.example/x", "secret": "short"}), "16 to 512"),
+        (
+            json!({"name": "x", "kind": "slack", "url": "https://h.example/x", "secret": "0123456789abcdef"}),
+            "takes no secret",
+        ),
+    ] {
+        let a = call(&router, create(body.clone())).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", a.text);
+        assert_eq!(a.json()["error"], "invalid_channel");
+        assert!(a.json()["message"].as_str().unwrap().contains(says), "{}", a.text);
+    }
+    let a = call(&router, create(json!({"name": "mine", "kind": "webhook", "url": "https://h.example/x?token=abc", "secret": "my-own-secret-0123456789"}))).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let created = a.json();
+    assert_eq!(created["secret"], "my-own-secret-0123456789");
+    assert_eq!(created["url"], "https://h.example/x?…");
+    let list = call(&router, admin_get("/api/v1/alerts/channels")).await;
+    assert!(!list.text.contains("my-own-secret") && !list.text.contains("abc"), "{}", list.text);
+    assert_eq!(list.json()["channels"][0]["name"], "mine");
+
+    let unauthenticated = axum::http::Request::get("/api/v1/alerts/channels").body(axum::body::Body::empty()).unwrap();
+    assert_eq!(call(&router, unauthenticated).await.status, StatusCode::UNAUTHORIZED);
+    let path = format!("/api/v1/alerts/channels/{}", created["id"].as_str().unwrap());
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&router, admin_json("DELETE", "/api/v1/alerts/channels/%00", json!(null))).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(call(&router, admin_get("/api/v1/alerts/notifications?limit=0")).await.status, StatusCode::BAD_REQUEST);
+    let stored = channels::add(
+        &store,
+        channels::NewChannel {
+            name: "direct".into(),
+            kind: "webhook".into(),
+            url: "https://h.example/y".into(),
+            secret: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(stored.secret.starts_with("whsec_") && stored.secret.len() == 70);
+});
+
+/// Two plane replicas (two stores, each with its own pool) on one database.
+async fn two_replicas_send_each_notification_once(url: &str) {
+    let a = Store::open(url).await.unwrap();
+    let b = Store::open(url).await.unwrap();
+    for s in [&a, &b] {
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    }
+    let receiver = Receiver::start().unwrap();
+    let (router_a, router_b) = (router(&a), router(&b));
+    webhook(&router_a, &receiver.url("/hook")).await;
+
+    // Twenty runners degrade, their reports split between the replicas.
+    let mut runners = Vec::new();
+    for n in 0..20 {
+        let (id, token) = add_runner(&a, &format!("runner-{n}")).await.unwrap();
+        post(if n % 2 == 0 { &router_a } else { &router_b }, &id, &token, "degraded", 0).await;
+        runners.push(id);
+    }
+    // Both deliver at once, round after round, until nothing is left.
+    let sender = Sender::new().unwrap();
+    let set = settings();
+    for _ in 0..10 {
+        let (x, y) = tokio::join!(deliver_due(&a, &set, &sender), deliver_due(&b, &set, &sender));
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    let got = receiver.received();
+    let mut keys: Vec<&str> = got.iter().map(|r| r.header("idempotency-key").unwrap()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    assert_eq!((got.len(), keys.len()), (20, 20), "each notification sent once");
+
+    // All of them go stale; both replicas sweep at once: each runner is announced once.
+    let now = netready_plane::db::now_ms();
+    let (x, y) = tokio::join!(a.sweep_stale(now, now + 1), b.sweep_stale(now, now + 1));
+    assert_eq!(x.unwrap() + y.unwrap(), 20, "every runner announced stale by one replica");
+    assert_eq!(a.sweep_stale(now, now + 1).await.unwrap(), 0, "and not again");
+    for _ in 0..10 {
+        let (x, y) = tokio::join!(deliver_due(&a, &set, &sender), deliver_due(&b, &set, &sender));
+        if x.unwrap() + y.unwrap() == 0 {
+            break;
+        }
+    }
+    let stale: Vec<Value> = receiver.received()[20..].iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    assert_eq!(stale.len(), 20);
+    assert!(stale.iter().all(|e| e["kind"] == "stale" && e["from"] == "degraded"), "{stale:?}");
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_notification_once_sqlite() {
+    let db = support::sqlite();
+    two_replicas_send_each_notification_once(&db.url).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_send_each_notification_once_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    two_replicas_send_each_notification_once(&db.url).await;
+}
+
+both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recovers, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "retired").await.unwrap();
+    post(&router, &id, &token, "ready", 0).await;
+    store.revoke_runner(&id).await.unwrap();
+    let now = netready_plane::db::now_ms();
+    assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 0);
+    let (id2, token2) = add_runner(&store, "quiet").await.unwrap();
+    post(&router, &id2, &token2, "ready", 0).await;
+    let now = netready_plane::db::now_ms();
+    assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 1, "a live runner that stops reporting is");
+    post(&router, &id2, &token2, "ready", 1).await;
+    post(&router, &id2, &token2, "ready", 2).await;
+    drain(&store, &Sender::new().unwrap()).await;
+    let kinds: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["kind"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["stale", "recovered"]);
+});
+
+both_backends!(only_newer_checks_count_and_a_change_without_channels_queues_nothing, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    let (id, token) = add_runner(&store, "counted").await.unwrap();
+    let sender = Sender::new().unwrap();
+
+    // Degraded, confirmed while there is no channel: the tracker moves, nothing is queued.
+    post(&router, &id, &token, "ready", 0).await;
+    post(&router, &id, &token, "degraded", 10).await;
+    post(&router, &id, &token, "degraded", 11).await;
+    assert_eq!(store.alert_counts().await.unwrap(), Default::default());
+    webhook(&router, &receiver.url("/hook")).await;
+
+    // A repeat of the newest check and a late (older) check are not consecutive checks.
+    post(&router, &id, &token, "ready", 20).await;
+    let mut repeat = with_status(report(), "ready");
+    repeat["checked_at"] = json!(at(20));
+    let a = call(&router, post_report(&id, Some(&token), repeat.to_string())).await;
+    assert_eq!(a.json()["duplicate"], true, "{}", a.text);
+    post(&router, &id, &token, "ready", 15).await;
+    drain(&store, &sender).await;
+    assert!(receiver.received().is_empty(), "one newer ready check only: {:?}", receiver.received());
+
+    // The second newer one confirms the recovery (from the degraded announced without a channel).
+    post(&router, &id, &token, "ready", 21).await;
+    drain(&store, &sender).await;
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!((body["kind"].as_str(), body["since"].as_str()), (Some("recovered"), Some(at(20).as_str())));
+});

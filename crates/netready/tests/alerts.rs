@@ -1,0 +1,217 @@
+//! Alerts with the real binary: channels through `netready plane alert …`, a plane killed with
+//! SIGKILL while a notification is in flight delivers it after a restart (repeats carry the same
+//! idempotency key), and two plane processes on one PostgreSQL send each notification once.
+
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use netready_lab::webhook::{Received, Receiver};
+use netready_lab::{Proc, eventually, http};
+use serde_json::Value;
+use sha2::Sha256;
+
+const BIN: &str = env!("CARGO_BIN_EXE_netready");
+const ADMIN: &str = "alerts-admin-token-0123456789";
+
+struct TempDir(PathBuf);
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("netready-alerts-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Self(p)
+    }
+    fn db(&self) -> String {
+        self.0.join("plane.db").display().to_string()
+    }
+}
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn netready(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(BIN).args(args).env_clear().output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `alert add`: the channel id and the secret it printed.
+fn add_channel(database: &str, url: &str) -> (String, String) {
+    let (code, out, err) = netready(&["plane", "alert", "add", "ops", "--url", url, "--database", database]);
+    assert_eq!(code, 0, "{out}{err}");
+    let field = |label: &str| out.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
+    (field("channel id:"), field("channel secret:"))
+}
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
+}
+
+fn start_plane(database: &str, addr: SocketAddr) -> Proc {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["plane", "serve", "--database", database, "--listen", &addr.to_string()])
+        .args(["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s"])
+        .env_clear()
+        .env("NETREADY_ADMIN_TOKEN", ADMIN);
+    let p = Proc::spawn(cmd, "plane").unwrap();
+    eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
+    p
+}
+
+fn degraded_report(minutes_ago: u64) -> String {
+    let mut report: Value =
+        serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+    let at = std::time::SystemTime::now() - Duration::from_secs(60 * minutes_ago);
+    report["checked_at"] = Value::String(humantime::format_rfc3339_millis(at).to_string());
+    report.to_string()
+}
+
+fn notifications(addr: SocketAddr) -> Value {
+    let auth = format!("Bearer {ADMIN}");
+    let (status, body) = http(addr, "GET", "/api/v1/alerts/notifications", &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn verify(secret: &str, r: &Received) {
+    let ts = r.header("x-netready-timestamp").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{ts}.{}", r.body).as_bytes());
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(r.header("x-netready-signature"), Some(format!("v1={hex}").as_str()));
+}
+
+#[test]
+fn alert_channels_through_the_cli() {
+    let dir = TempDir::new("cli");
+    let db = dir.db();
+    let (id, secret) = add_channel(&db, "https://hooks.example.com/netready?token=abc");
+    assert!(secret.starts_with("whsec_"));
+    let (code, out, _) = netready(&["plane", "alert", "list", "--database", &db]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&id) && out.contains("https://hooks.example.com/netready?…"), "{out}");
+    assert!(!out.contains(&secret) && !out.contains("abc"), "no secret in the list: {out}");
+
+    for (args, says) in [
+        (vec!["add", "x", "--url", "http://hooks.example.com/x"], "plain http:// is only allowed to this machine"),
+        (vec!["add", "x", "--kind", "pager", "--url", "https://h.example/x"], "expected webhook or slack"),
+        (
+            vec!["add", "x", "--url", "https://h.example/x", "--secret-file", "/nonexistent/secret"],
+            "cannot read --secret-file",
+        ),
+        (vec!["remove", "nope"], "is not a channel id"),
+        (vec!["remove", "ch-000000000000"], "no channel 'ch-000000000000'"),
+    ] {
+        let mut full = vec!["plane", "alert"];
+        full.extend(args.iter());
+        full.extend(["--database", db.as_str()]);
+        let (code, out, err) = netready(&full);
+        assert_eq!(code, 2, "{args:?}: {out}{err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, out, _) = netready(&["plane", "alert", "remove", &id, "--database", &db]);
+    assert_eq!((code, out.trim()), (0, format!("removed {id} with its undelivered notifications").as_str()));
+}
+
+#[test]
+fn a_plane_killed_mid_delivery_delivers_after_a_restart_with_the_same_key() {
+    let dir = TempDir::new("sigkill");
+    let db = dir.db();
+    let receiver = Receiver::start().unwrap();
+    receiver.hold(true);
+    let (_, secret) = add_channel(&db, &receiver.url("/hook"));
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "killed-mid-delivery");
+    let addr = free_addr();
+    let mut plane = start_plane(&db, addr);
+    let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    // The notification is on its way (the receiver holds it unanswered): kill the plane now.
+    eventually(Duration::from_secs(10), || (!receiver.received().is_empty()).then_some(()))
+        .unwrap_or_else(|| panic!("nothing was sent: {:?}", plane.output()));
+    plane.signal(libc::SIGKILL);
+    plane.wait_exit(Duration::from_secs(5));
+    drop(plane);
+    receiver.hold(false);
+
+    let plane = start_plane(&db, addr);
+    let delivered = eventually(Duration::from_secs(20), || {
+        let n = notifications(addr);
+        (n["notifications"][0]["state"] == "delivered").then_some(n)
+    })
+    .unwrap_or_else(|| panic!("not delivered after the restart: {:?} {:?}", notifications(addr), plane.output()));
+    let got = receiver.received();
+    assert!(got.len() >= 2, "sent before the kill and again after it: {got:?}");
+    let keys: std::collections::BTreeSet<&str> = got.iter().map(|r| r.header("idempotency-key").unwrap()).collect();
+    assert_eq!(keys.len(), 1, "every repeat carries the same idempotency key: {keys:?}");
+    assert_eq!(delivered["notifications"].as_array().unwrap().len(), 1);
+    assert_eq!(delivered["notifications"][0]["id"].as_str(), keys.first().copied());
+    for r in &got {
+        verify(&secret, r);
+    }
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!((body["kind"].as_str(), body["runner"]["id"].as_str()), (Some("degraded"), Some(id.as_str())));
+    let auth = format!("Bearer {ADMIN}");
+    let (_, metrics) = http(addr, "GET", "/metrics", &[("Authorization", &auth)], b"").unwrap();
+    assert!(metrics.contains("netready_plane_alert_notifications{state=\"delivered\"} 1"), "{metrics}");
+    let (out, _) = plane.output();
+    assert!(!out.contains(&secret), "the secret is never logged");
+}
+
+#[test]
+fn two_plane_processes_on_one_postgres_send_each_notification_once() {
+    let Ok(admin) = std::env::var("NETREADY_TEST_POSTGRES_URL") else {
+        if std::env::var_os("CI").is_some() {
+            panic!("NETREADY_TEST_POSTGRES_URL is not set: scripts/test starts a PostgreSQL server and sets it");
+        }
+        netready_lab::record_skip("no NETREADY_TEST_POSTGRES_URL: two planes on one PostgreSQL not tested");
+        return;
+    };
+    let name = format!("netready_alerts_e2e_{}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let sql = |q: String| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
+            sqlx::raw_sql(&q).execute(&mut c).await.unwrap();
+        })
+    };
+    sql(format!("DROP DATABASE IF EXISTS {name}"));
+    sql(format!("CREATE DATABASE {name}"));
+    let db = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+
+    let receiver = Receiver::start().unwrap();
+    add_channel(&db, &receiver.url("/hook"));
+    let runners: Vec<(String, String)> =
+        (0..10).map(|n| netready_lab::runner_add(BIN.as_ref(), &db, &format!("runner-{n}"))).collect();
+    let (a, b) = (free_addr(), free_addr());
+    let planes = [start_plane(&db, a), start_plane(&db, b)];
+    for (n, (id, token)) in runners.iter().enumerate() {
+        let (status, body) =
+            netready_lab::post_report(if n % 2 == 0 { a } else { b }, id, token, &degraded_report(1)).unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    let done = eventually(Duration::from_secs(20), || {
+        let n = notifications(a);
+        let all = n["notifications"].as_array().unwrap();
+        (all.len() == 10 && all.iter().all(|x| x["state"] == "delivered")).then_some(())
+    });
+    // Give a wrong second send the time to show.
+    std::thread::sleep(Duration::from_millis(1000));
+    let got = receiver.received();
+    drop(planes);
+    sql(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+    assert!(done.is_some(), "not all delivered: {got:?}");
+    let keys: std::collections::BTreeSet<&str> = got.iter().map(|r| r.header("idempotency-key").unwrap()).collect();
+    assert_eq!((got.len(), keys.len()), (10, 10), "each notification sent once by one of the two planes");
+}
