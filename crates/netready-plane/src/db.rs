@@ -1033,6 +1033,20 @@ async fn migrate_up_to(pool: &AnyPool, backend: Backend, up_to: i64) -> Result<(
     result
 }
 
+/// A transaction that will write. On SQLite it takes the write lock at once (`BEGIN IMMEDIATE`):
+/// a deferred transaction that reads first and then writes fails with "database is locked" when
+/// another connection (the alert worker, the stale sweep) committed in between, where an
+/// immediate one waits its turn (sqlx's busy timeout). PostgreSQL needs no such thing.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+    match backend {
+        Backend::Sqlite => pool.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => pool.begin().await,
+    }
+}
+
 /// The writer task: takes what is queued, commits it in one transaction, answers each request.
 async fn writer(
     pool: AnyPool,
@@ -1114,7 +1128,7 @@ async fn write_batch(
     ids.sort_unstable();
     ids.dedup();
 
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(pool, backend).await?;
     if backend == Backend::Postgres {
         // Several replicas may write reports of the same runner at once: serialize per runner (in
         // one global order, so two batches never wait on each other) before reading its state.

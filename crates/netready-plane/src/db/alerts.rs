@@ -352,7 +352,7 @@ impl Store {
 
     /// Removes a channel and its undelivered notifications; false when there is none.
     pub async fn remove_alert_channel(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool, self.backend).await?;
         let done = sqlx::query("DELETE FROM alert_channels WHERE id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM alert_outbox WHERE channel_id = $1 AND delivered_at IS NULL")
             .bind(id)
@@ -383,7 +383,7 @@ impl Store {
             let degraded: String = row.try_get("degraded")?;
             let old = tracker_of(&row)?;
             let (next, transition) = alerts::observe(old, Readiness::Stale, now, policy);
-            let mut tx = self.pool.begin().await?;
+            let mut tx = super::begin_write(&self.pool, self.backend).await?;
             if self.backend == Backend::Postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
                     .bind(&runner_id)
