@@ -382,3 +382,62 @@ both_backends!(only_newer_checks_count_and_a_change_without_channels_queues_noth
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     assert_eq!((body["kind"].as_str(), body["since"].as_str()), (Some("recovered"), Some(at(20).as_str())));
 });
+
+/// On SQLite a write transaction that reads first (the report writer reads the runners' state,
+/// the stale sweep its trackers) must not fail when another connection committed in between: a
+/// deferred `BEGIN` gets "database is locked" there at once, whatever the busy timeout, and the
+/// agent a 503. Reports stream in for runners that another replica on the same file keeps
+/// announcing stale and delivering: every report is stored, every sweep and claim succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_errors() {
+    let db = support::sqlite();
+    let plane = Store::open(&db.url).await.unwrap();
+    let worker = Store::open(&db.url).await.unwrap();
+    for s in [&plane, &worker] {
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    }
+    let receiver = Receiver::start().unwrap();
+    let router = router(&plane);
+    webhook(&router, &receiver.url("/hook")).await;
+    let mut runners = Vec::new();
+    for n in 0..16 {
+        runners.push(add_runner(&plane, &format!("runner-{n}")).await.unwrap());
+    }
+
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sweeper = {
+        let (worker, done) = (worker.clone(), done.clone());
+        tokio::spawn(async move {
+            let sender = Sender::new().unwrap();
+            let (mut sweeps, mut announced) = (0, 0);
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = netready_plane::db::now_ms();
+                // Everything received before now is stale: every sweep has something to write.
+                announced += worker.sweep_stale(now, now + 1).await.expect("the stale sweep never fails");
+                deliver_due(&worker, &settings(), &sender).await.expect("claiming never fails");
+                sweeps += 1;
+            }
+            (sweeps, announced)
+        })
+    };
+    // Concurrent reports from every runner, round after round: each round's posts land in few
+    // writer batches, between the sweeper's commits.
+    for round in 0..25u64 {
+        let posts = runners.iter().map(|(id, token)| {
+            let mut r = with_status(report(), if round % 2 == 0 { "degraded" } else { "ready" });
+            r["checked_at"] = json!(at(round));
+            call(&router, post_report(id, Some(token), r.to_string()))
+        });
+        for a in futures_util::future::join_all(posts).await {
+            assert_eq!(a.status, StatusCode::CREATED, "round {round}: {}", a.text);
+        }
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sweeps, announced) = sweeper.await.unwrap();
+    assert!(
+        sweeps > 10 && announced > 16,
+        "the sweeper wrote while reports came in: {sweeps} sweeps, {announced} runners announced stale"
+    );
+    plane.close().await;
+    worker.close().await;
+}
