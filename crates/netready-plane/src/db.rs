@@ -66,6 +66,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0007_alerts.sql"),
         postgres: include_str!("../migrations/0007_alerts.sql"),
     },
+    Migration {
+        version: 8,
+        name: "alert_expiry",
+        sqlite: include_str!("../migrations/0008_alert_expiry.sql"),
+        postgres: include_str!("../migrations/0008_alert_expiry.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.

@@ -149,6 +149,7 @@ pub struct AlertConfig {
     pub policy: alerts::Policy,
     pub lease: Duration,
     pub retry_max: Duration,
+    pub give_up_after: Duration,
     pub poll: Duration,
 }
 
@@ -158,6 +159,7 @@ impl Default for AlertConfig {
             policy: alerts::Policy::default(),
             lease: alerts::DEFAULT_LEASE,
             retry_max: alerts::DEFAULT_RETRY_MAX,
+            give_up_after: alerts::DEFAULT_GIVE_UP_AFTER,
             poll: alerts::DEFAULT_POLL,
         }
     }
@@ -200,6 +202,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
         alerts::deliver::Settings {
             lease: config.alerts.lease,
             retry_max: config.alerts.retry_max,
+            give_up_after: config.alerts.give_up_after,
             poll: config.alerts.poll,
             stale_after: config.stale_after,
         },
@@ -241,7 +244,7 @@ async fn prune_forever(store: Store, retention: Duration) {
             Err(e) => log::warn("pruning failed", &[("error", json!(e.to_string()))]),
         }
         if let Err(e) = store.prune_alerts(before).await {
-            log::warn("pruning delivered notifications failed", &[("error", json!(e.to_string()))]);
+            log::warn("pruning finished notifications failed", &[("error", json!(e.to_string()))]);
         }
     }
 }

@@ -29,6 +29,7 @@ fn settings() -> Settings {
     Settings {
         lease: Duration::from_secs(30),
         retry_max: Duration::from_secs(1),
+        give_up_after: Duration::from_secs(3600),
         poll: Duration::from_millis(100),
         stale_after: Duration::from_secs(600),
     }
@@ -181,6 +182,91 @@ both_backends!(a_receiver_that_is_down_gets_the_notification_once_it_is_up, |sto
         (Some("delivered"), Some(2))
     );
 });
+
+both_backends!(
+    a_notification_undelivered_for_too_long_is_given_up_and_the_next_one_goes_out,
+    |store: Store| async move {
+        let receiver = Receiver::start().unwrap();
+        receiver.answer(500);
+        let router = router(&store);
+        store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        webhook(&router, &receiver.url("/hook")).await;
+        let (id, token) = add_runner(&store, "receiver-gone").await.unwrap();
+        post(&router, &id, &token, "degraded", 0).await;
+        let hour = 3_600_000;
+
+        // Held by a worker (its lease runs): not given up under it, even when overdue.
+        let now = netready_plane::db::now_ms();
+        let claimed = store.claim_alerts(now, 60_000, 16).await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert!(
+            store.expire_alerts(now + 1, now + hour).await.unwrap().is_empty(),
+            "a claimed notification is left to its worker"
+        );
+        store.alert_failed(&claimed[0], now, "the receiver answered 500").await.unwrap();
+        // Failing, but not overdue: kept.
+        assert!(store.expire_alerts(now + 1, now - hour).await.unwrap().is_empty(), "not overdue yet");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let cutoff = netready_plane::db::now_ms();
+        tokio::time::sleep(Duration::from_millis(10)).await;
+
+        // The runner recovers: that notification waits behind the failing one, which fails again.
+        post(&router, &id, &token, "ready", 1).await;
+        let sender = Sender::new().unwrap();
+        let retry_later = Settings { retry_max: Duration::from_secs(3600), ..settings() };
+        assert_eq!(
+            deliver_due(&store, &retry_later, &sender).await.unwrap(),
+            1,
+            "only the oldest of a runner's is sent"
+        );
+        receiver.answer(200);
+        assert_eq!(deliver_due(&store, &retry_later, &sender).await.unwrap(), 0, "the newer one waits behind it");
+
+        // The degraded one is overdue (written before the cutoff), the recovery is not: the first is
+        // given up, once, with what it went through.
+        let now = netready_plane::db::now_ms();
+        let expired = store.expire_alerts(now, cutoff).await.unwrap();
+        assert_eq!(expired.len(), 1, "{expired:?}");
+        assert_eq!(
+            (expired[0].kind.as_str(), expired[0].attempts, expired[0].last_error.as_deref()),
+            ("degraded", 2, Some("the receiver answered 500"))
+        );
+        assert!(store.expire_alerts(now, cutoff).await.unwrap().is_empty(), "given up once");
+        // Now the recovery goes out, and the expired one never again.
+        assert_eq!(deliver_due(&store, &retry_later, &sender).await.unwrap(), 1);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            deliver_due(&store, &settings(), &sender).await.unwrap(),
+            0,
+            "an expired notification is not retried"
+        );
+        let got: Vec<Value> = receiver.received().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+        let kinds: Vec<&str> = got.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["degraded", "recovered"], "one failed attempt of the degraded one, then the recovery");
+
+        let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+        let states: Vec<(&str, &str)> = n["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["kind"].as_str().unwrap(), x["state"].as_str().unwrap()))
+            .collect();
+        assert_eq!(states, [("recovered", "delivered"), ("degraded", "expired")]);
+        let gone = &n["notifications"][1];
+        assert!(gone["expired_at"].is_string() && gone["next_attempt_at"].is_null(), "{gone}");
+        let metrics = call(&router, admin_get("/metrics")).await.text;
+        for line in
+            ["{state=\"expired\"} 1", "{state=\"delivered\"} 1", "{state=\"failing\"} 0", "{state=\"pending\"} 0"]
+        {
+            assert!(metrics.contains(&format!("netready_plane_alert_notifications{line}")), "{line}: {metrics}");
+        }
+        let page = call(&router, admin_get("/dashboard/alerts")).await.text;
+        assert!(page.contains("data-state=\"expired\"") && page.contains("1 expired"), "{page}");
+
+        // Pruning takes finished notifications, expired ones included.
+        assert_eq!(store.prune_alerts(netready_plane::db::now_ms() + 1).await.unwrap(), 2);
+    }
+);
 
 both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
@@ -404,25 +490,27 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
         runners.push(add_runner(&plane, &format!("runner-{n}")).await.unwrap());
     }
 
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
+    let announced = std::sync::Arc::new(AtomicUsize::new(0));
     let sweeper = {
-        let (worker, done) = (worker.clone(), done.clone());
+        let (worker, done, announced) = (worker.clone(), done.clone(), announced.clone());
         tokio::spawn(async move {
             let sender = Sender::new().unwrap();
-            let (mut sweeps, mut announced) = (0, 0);
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 let now = netready_plane::db::now_ms();
                 // Everything received before now is stale: every sweep has something to write.
-                announced += worker.sweep_stale(now, now + 1).await.expect("the stale sweep never fails");
+                let n = worker.sweep_stale(now, now + 1).await.expect("the stale sweep never fails");
+                announced.fetch_add(n, Ordering::Relaxed);
                 deliver_due(&worker, &settings(), &sender).await.expect("claiming never fails");
-                sweeps += 1;
             }
-            (sweeps, announced)
         })
     };
-    // Concurrent reports from every runner, round after round: each round's posts land in few
-    // writer batches, between the sweeper's commits.
-    for round in 0..25u64 {
+    // Concurrent reports from every runner, round after round (each round's posts land in few
+    // writer batches), until the sweeper has committed many times in between.
+    let mut round = 0u64;
+    while round < 20 || (announced.load(Ordering::Relaxed) < 100 && round < 1000) {
+        round += 1;
         let posts = runners.iter().map(|(id, token)| {
             let mut r = with_status(report(), if round % 2 == 0 { "degraded" } else { "ready" });
             r["checked_at"] = json!(at(round));
@@ -432,12 +520,10 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
             assert_eq!(a.status, StatusCode::CREATED, "round {round}: {}", a.text);
         }
     }
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (sweeps, announced) = sweeper.await.unwrap();
-    assert!(
-        sweeps > 10 && announced > 16,
-        "the sweeper wrote while reports came in: {sweeps} sweeps, {announced} runners announced stale"
-    );
+    done.store(true, Ordering::Relaxed);
+    sweeper.await.unwrap();
+    let announced = announced.load(Ordering::Relaxed);
+    assert!(announced >= 100, "the sweeper wrote while reports came in: {announced} announced stale in {round} rounds");
     plane.close().await;
     worker.close().await;
 }

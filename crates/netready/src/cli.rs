@@ -266,6 +266,10 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_ALERT_RETRY_MAX", value_name = "DURATION")]
     pub alert_retry_max: Option<String>,
 
+    /// How long an undelivered notification is retried before it is given up [default: 24h]
+    #[arg(long, env = "NETREADY_ALERT_GIVE_UP_AFTER", value_name = "DURATION")]
+    pub alert_give_up_after: Option<String>,
+
     /// How long a notification being sent is held before it is tried again (after a crash) [default: 1m]
     #[arg(long, env = "NETREADY_ALERT_LEASE", value_name = "DURATION")]
     pub alert_lease: Option<String>,

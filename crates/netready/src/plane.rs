@@ -97,6 +97,15 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
                 netready_plane::alerts::DEFAULT_RETRY_MAX,
             )?,
+            give_up_after: at_least(
+                duration(
+                    &args.alert_give_up_after,
+                    &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+                    netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
+                )?,
+                std::time::Duration::from_secs(1),
+                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+            )?,
             lease: at_least(
                 duration(
                     &args.alert_lease,

@@ -1,6 +1,8 @@
 //! The delivery worker `serve` runs beside the API: it announces runners that went stale, claims
 //! due notifications from the outbox (a lease per row), sends them, and records the outcome —
-//! delivered, or a retry after a backoff. It never touches the report writer: a receiver that is
+//! delivered, or a retry after a backoff; a notification still undelivered after `give_up_after`
+//! is given up (logged, counted, shown), so that a receiver gone for good does not leave work
+//! behind forever. It never touches the report writer: a receiver that is
 //! down or slow delays only notifications, never ingest.
 
 use std::fmt::Write as _;
@@ -28,6 +30,8 @@ pub struct Settings {
     pub lease: Duration,
     /// The longest wait between attempts.
     pub retry_max: Duration,
+    /// How long after it was written an undelivered notification is given up.
+    pub give_up_after: Duration,
     /// How often to look for due notifications and stale runners when nothing woke the worker.
     pub poll: Duration,
     /// A runner with nothing received for this long is stale.
@@ -39,6 +43,7 @@ impl Settings {
         Self {
             lease: super::DEFAULT_LEASE,
             retry_max: super::DEFAULT_RETRY_MAX,
+            give_up_after: super::DEFAULT_GIVE_UP_AFTER,
             poll: super::DEFAULT_POLL,
             stale_after,
         }
@@ -137,6 +142,7 @@ pub async fn run(store: Store, settings: Settings, sender: Sender) {
                 Ok(n) => log::info("runners went stale", &[("runners", json!(n))]),
                 Err(e) => log::warn("the stale sweep failed", &[("error", json!(e.to_string()))]),
             }
+            give_up_overdue(&store, now, settings.give_up_after).await;
         }
         let sent = match deliver_due(&store, &settings, &sender).await {
             Ok(n) => n,
@@ -151,6 +157,29 @@ pub async fn run(store: Store, settings: Settings, sender: Sender) {
                 () = tokio::time::sleep(settings.poll) => {}
             }
         }
+    }
+}
+
+/// Gives up the notifications undelivered for longer than `give_up_after`, each with a warning.
+pub async fn give_up_overdue(store: &Store, now: i64, give_up_after: Duration) {
+    match store.expire_alerts(now, now - give_up_after.as_millis() as i64).await {
+        Ok(expired) => {
+            for e in expired {
+                log::warn(
+                    "notification given up: not delivered in time",
+                    &[
+                        ("id", json!(e.id)),
+                        ("channel_id", json!(e.channel_id)),
+                        ("runner_id", json!(e.runner_id)),
+                        ("kind", json!(e.kind)),
+                        ("attempts", json!(e.attempts)),
+                        ("last_error", json!(e.last_error)),
+                        ("give_up_after_s", json!(give_up_after.as_secs())),
+                    ],
+                );
+            }
+        }
+        Err(e) => log::warn("cannot give up overdue notifications", &[("error", json!(e.to_string()))]),
     }
 }
 
@@ -202,12 +231,14 @@ async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Cla
 pub async fn render_metrics(store: &Store, out: &mut String) {
     let _ = writeln!(
         out,
-        "# HELP netready_plane_alert_notifications Notifications in the outbox, by state (pending, failing: the last attempt failed, delivered).\n\
+        "# HELP netready_plane_alert_notifications Notifications in the outbox, by state (pending, failing: the last attempt failed, delivered, expired: given up).\n\
          # TYPE netready_plane_alert_notifications gauge"
     );
     match store.alert_counts().await {
         Ok(c) => {
-            for (state, n) in [("pending", c.pending), ("failing", c.failing), ("delivered", c.delivered)] {
+            for (state, n) in
+                [("pending", c.pending), ("failing", c.failing), ("delivered", c.delivered), ("expired", c.expired)]
+            {
                 let _ = writeln!(out, "netready_plane_alert_notifications{{state=\"{state}\"}} {n}");
             }
         }

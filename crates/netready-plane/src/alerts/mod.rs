@@ -25,6 +25,8 @@ pub const DEFAULT_MIN_DURATION: Duration = Duration::ZERO;
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 /// Default: the longest wait between two delivery attempts (backoff doubles from 1 s up to it).
 pub const DEFAULT_RETRY_MAX: Duration = Duration::from_secs(300);
+/// Default: how long an undelivered notification is tried before it is given up.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Default: how often the delivery worker looks for due notifications and stale runners when
 /// nothing woke it.
 pub const DEFAULT_POLL: Duration = Duration::from_secs(5);

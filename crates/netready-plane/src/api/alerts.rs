@@ -12,6 +12,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
 use crate::api::require_admin;
+use crate::db::alerts::DeliveryState;
 use crate::db::rfc3339_ms;
 use crate::error::ApiError;
 
@@ -118,9 +119,11 @@ async fn notifications(
                 "kind": d.kind,
                 "created_at": rfc3339_ms(d.created_at),
                 "attempts": d.attempts,
-                "state": if d.delivered_at.is_some() { "delivered" } else if d.last_error.is_some() { "failing" } else { "pending" },
+                "state": d.state(),
                 "delivered_at": d.delivered_at.map(rfc3339_ms),
-                "next_attempt_at": d.delivered_at.is_none().then(|| rfc3339_ms(d.next_attempt_at)),
+                "expired_at": d.expired_at.map(rfc3339_ms),
+                "next_attempt_at": matches!(d.state(), DeliveryState::Pending | DeliveryState::Failing)
+                    .then(|| rfc3339_ms(d.next_attempt_at)),
                 "last_error": d.last_error,
             })
         })

@@ -10,6 +10,7 @@ use super::{page, unauthorized_redirect};
 use crate::AppState;
 use crate::alerts::channels::ChannelView;
 use crate::api::is_admin;
+use crate::db::alerts::DeliveryState;
 use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
 
@@ -29,7 +30,8 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
         div id="content" {
             h1 { "Alerts" }
             p class="muted" {
-                (counts.pending) " pending · " (counts.failing) " failing · " (counts.delivered) " delivered"
+                (counts.pending) " pending · " (counts.failing) " failing · " (counts.delivered) " delivered · "
+                (counts.expired) " expired"
                 " · updated " (rfc3339_ms(now_ms()))
             }
             h2 { "Channels" }
@@ -50,7 +52,12 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
                 thead { tr { th { "Created" } th { "Runner" } th { "Kind" } th { "Channel" } th { "Delivery" } } }
                 tbody {
                     @for d in &rows {
-                        @let (state_name, class) = if d.delivered_at.is_some() { ("delivered", "ok") } else if d.last_error.is_some() { ("failing", "error") } else { ("pending", "stale") };
+                        @let state_name = d.state().as_str();
+                        @let class = match d.state() {
+                            DeliveryState::Delivered => "ok",
+                            DeliveryState::Failing | DeliveryState::Expired => "error",
+                            DeliveryState::Pending => "stale",
+                        };
                         tr data-state=(state_name) {
                             td class="nowrap" { (rfc3339_ms(d.created_at)) }
                             td { a href={"/dashboard/runners/" (d.runner_id)} { (d.runner_id) } }
@@ -61,6 +68,7 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
                                 " " span class="muted" {
                                     (d.attempts) " attempt(s)"
                                     @if let Some(at) = d.delivered_at { " · at " (rfc3339_ms(at)) }
+                                    @else if let Some(at) = d.expired_at { " · given up at " (rfc3339_ms(at)) }
                                     @else { " · next " (rfc3339_ms(d.next_attempt_at)) }
                                 }
                                 @if let Some(e) = &d.last_error { br; span class="muted" { (e) } }

@@ -70,6 +70,58 @@ pub struct Delivery {
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub delivered_at: Option<i64>,
+    /// When it was given up (undelivered for longer than `--alert-give-up-after`).
+    pub expired_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Where a notification is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Not sent yet.
+    Pending,
+    /// The last attempt failed; it will be tried again.
+    Failing,
+    /// A receiver answered 2xx.
+    Delivered,
+    /// Not delivered in time, given up: never tried again.
+    Expired,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Failing => "failing",
+            Self::Delivered => "delivered",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+impl Delivery {
+    pub fn state(&self) -> DeliveryState {
+        if self.delivered_at.is_some() {
+            DeliveryState::Delivered
+        } else if self.expired_at.is_some() {
+            DeliveryState::Expired
+        } else if self.last_error.is_some() {
+            DeliveryState::Failing
+        } else {
+            DeliveryState::Pending
+        }
+    }
+}
+
+/// A notification given up, for the log.
+#[derive(Debug, Clone)]
+pub struct Expired {
+    pub id: String,
+    pub channel_id: String,
+    pub runner_id: String,
+    pub kind: String,
+    pub attempts: i64,
     pub last_error: Option<String>,
 }
 
@@ -81,6 +133,8 @@ pub struct OutboxCounts {
     /// Not delivered, and the last attempt failed (waiting for a retry).
     pub failing: i64,
     pub delivered: i64,
+    /// Given up: not delivered within `--alert-give-up-after`.
+    pub expired: i64,
 }
 
 /// A row to add to the outbox.
@@ -435,7 +489,8 @@ impl Store {
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
         let due = |t: &str| {
             format!(
-                "{t}delivered_at IS NULL AND {t}next_attempt_at <= $2 AND ({t}claimed_until IS NULL OR {t}claimed_until <= $2)"
+                "{t}delivered_at IS NULL AND {t}expired_at IS NULL AND {t}next_attempt_at <= $2 \
+                 AND ({t}claimed_until IS NULL OR {t}claimed_until <= $2)"
             )
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
@@ -443,7 +498,7 @@ impl Store {
             "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN \
              (SELECT o.id FROM alert_outbox o WHERE {} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
-             AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
+             AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
              ORDER BY o.next_attempt_at LIMIT $3 {lock}) \
              RETURNING id, channel_id, payload, attempts",
             due(""),
@@ -475,7 +530,7 @@ impl Store {
     pub async fn alert_failed(&self, claimed: &Claimed, next_attempt_at: i64, error: &str) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE alert_outbox SET claimed_until = NULL, next_attempt_at = $1, last_error = $2 \
-             WHERE id = $3 AND attempts = $4 AND delivered_at IS NULL",
+             WHERE id = $3 AND attempts = $4 AND delivered_at IS NULL AND expired_at IS NULL",
         )
         .bind(next_attempt_at)
         .bind(error)
@@ -484,6 +539,33 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Gives up the notifications written before `created_before` and still undelivered (none
+    /// that a worker holds now: it is given up after that attempt, if it fails). With several
+    /// replicas each is given up, and returned, by one of them.
+    pub async fn expire_alerts(&self, now: i64, created_before: i64) -> Result<Vec<Expired>, StoreError> {
+        let rows = sqlx::query(
+            "UPDATE alert_outbox SET expired_at = $1 WHERE delivered_at IS NULL AND expired_at IS NULL \
+             AND created_at < $2 AND (claimed_until IS NULL OR claimed_until <= $1) \
+             RETURNING id, channel_id, runner_id, kind, attempts, last_error",
+        )
+        .bind(now)
+        .bind(created_before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Expired {
+                    id: r.try_get("id")?,
+                    channel_id: r.try_get("channel_id")?,
+                    runner_id: r.try_get("runner_id")?,
+                    kind: r.try_get("kind")?,
+                    attempts: r.try_get("attempts")?,
+                    last_error: r.try_get("last_error")?,
+                })
+            })
+            .collect()
     }
 
     /// Drops a notification that can no longer be sent (its channel was removed).
@@ -498,7 +580,8 @@ impl Store {
     /// The newest notifications, newest first.
     pub async fn alert_deliveries(&self, limit: i64) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, channel_id, runner_id, kind, created_at, attempts, next_attempt_at, delivered_at, last_error \
+            "SELECT id, channel_id, runner_id, kind, created_at, attempts, next_attempt_at, delivered_at, expired_at, \
+             last_error \
              FROM alert_outbox ORDER BY created_at DESC, id LIMIT $1",
         )
         .bind(limit)
@@ -515,6 +598,7 @@ impl Store {
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,
                     delivered_at: r.try_get("delivered_at")?,
+                    expired_at: r.try_get("expired_at")?,
                     last_error: r.try_get("last_error")?,
                 })
             })
@@ -523,9 +607,13 @@ impl Store {
 
     pub async fn alert_counts(&self) -> Result<OutboxCounts, StoreError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL AND last_error IS NULL THEN 1 ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(CASE WHEN delivered_at IS NULL AND last_error IS NOT NULL THEN 1 ELSE 0 END), 0) AS failing, \
-             COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS delivered FROM alert_outbox",
+            "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NULL AND last_error IS NULL \
+             THEN 1 ELSE 0 END), 0) AS pending, \
+             COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NULL AND last_error IS NOT NULL \
+             THEN 1 ELSE 0 END), 0) AS failing, \
+             COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS delivered, \
+             COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS expired \
+             FROM alert_outbox",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -533,15 +621,18 @@ impl Store {
             pending: row.try_get("pending")?,
             failing: row.try_get("failing")?,
             delivered: row.try_get("delivered")?,
+            expired: row.try_get("expired")?,
         })
     }
 
-    /// Deletes delivered notifications from before `before_ms`. Returns how many went.
+    /// Deletes delivered and given-up notifications from before `before_ms`. Returns how many went.
     pub async fn prune_alerts(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM alert_outbox WHERE delivered_at IS NOT NULL AND created_at < $1")
-            .bind(before_ms)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query(
+            "DELETE FROM alert_outbox WHERE (delivered_at IS NOT NULL OR expired_at IS NOT NULL) AND created_at < $1",
+        )
+        .bind(before_ms)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected())
     }
 }
