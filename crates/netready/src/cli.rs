@@ -204,6 +204,13 @@ pub enum AlertCommand {
         #[command(flatten)]
         db: DatabaseArgs,
     },
+    /// Send a signed test notification to a channel now; exit 1 if it was not delivered
+    Test {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The channel id
+        id: String,
+    },
     /// Remove a channel with its undelivered notifications
     Remove {
         #[command(flatten)]

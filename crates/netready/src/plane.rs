@@ -285,6 +285,36 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 }
                 store.close().await;
             }
+            AlertCommand::Test { db, id } => {
+                if !is_channel_id(id) {
+                    bail!(ConfigError(format!(
+                        "'{id}' is not a channel id: expected ch- and 12 hex digits, see `netready plane alert list`"
+                    )));
+                }
+                let store = open(&db.database).await?;
+                let channel = store.alert_channel(id).await?;
+                store.close().await;
+                let Some(channel) = channel else {
+                    bail!(ConfigError(format!("no channel '{id}': see `netready plane alert list`")));
+                };
+                let sender = netready_plane::alerts::deliver::Sender::new().context("cannot make an HTTP client")?;
+                let sent = netready_plane::alerts::deliver::send_test(&sender, &channel).await;
+                match (sent.status, &sent.error) {
+                    (Some(status), _) => {
+                        println!("delivered {} to {} ({}): the receiver answered {status}", sent.id, channel.name, channel.id);
+                    }
+                    (None, error) => {
+                        eprintln!(
+                            "not delivered: {} to {} ({}): {}",
+                            sent.id,
+                            channel.name,
+                            channel.id,
+                            error.as_deref().unwrap_or("unknown error")
+                        );
+                        return Ok(ExitCode::FAILURE);
+                    }
+                }
+            }
             AlertCommand::Remove { db, id } => {
                 if !is_channel_id(id) {
                     bail!(ConfigError(format!(

@@ -125,6 +125,31 @@ fn alert_channels_through_the_cli() {
 }
 
 #[test]
+fn a_test_notification_through_the_cli() {
+    let dir = TempDir::new("test-notification");
+    let db = dir.db();
+    let receiver = Receiver::start().unwrap();
+    let (id, secret) = add_channel(&db, &receiver.url("/hook"));
+    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db]);
+    assert_eq!(code, 0, "{out}{err}");
+    let got = receiver.received();
+    assert_eq!(got.len(), 1);
+    verify(&secret, &got[0]);
+    let key = got[0].header("idempotency-key").unwrap();
+    assert_eq!(out.trim(), format!("delivered {key} to ops ({id}): the receiver answered 200"));
+
+    receiver.answer(503);
+    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.starts_with("not delivered: test-") && err.trim().ends_with("the receiver answered 503"), "{err}");
+    for (bad, says) in [("nope", "is not a channel id"), ("ch-000000000000", "no channel 'ch-000000000000'")] {
+        let (code, _, err) = netready(&["plane", "alert", "test", bad, "--database", &db]);
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
 fn a_plane_killed_mid_delivery_delivers_after_a_restart_with_the_same_key() {
     let dir = TempDir::new("sigkill");
     let db = dir.db();

@@ -112,6 +112,32 @@ impl Sender {
     }
 }
 
+/// What a test notification met.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestSent {
+    /// Its idempotency key and body id (`test-` and 16 hex digits).
+    pub id: String,
+    pub delivered: bool,
+    /// The receiver's answer, when it was a 2xx.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it was not delivered (without the URL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Sends a test notification to `channel` now, once: no outbox, no retry.
+pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
+    let mut bytes = [0u8; 8];
+    crate::auth::fill(&mut bytes);
+    let id = format!("test-{}", crate::db::hex(&bytes));
+    let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
+    match sender.send(channel, &id, &event.to_string()).await {
+        Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },
+        Outcome::Failed { reason } => TestSent { id, delivered: false, status: None, error: Some(reason) },
+    }
+}
+
 /// A transport error in words, without the URL.
 fn describe(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {

@@ -173,6 +173,18 @@ pub fn event(id: &str, runner: &RunnerRef, transition: &Transition, degraded: &s
     })
 }
 
+/// A test notification (`netready plane alert test`, `POST /api/v1/alerts/channels/{id}/test`):
+/// signed like the others, with kind `test`, so that a receiver's verification can be tried
+/// before a runner changes. Sent at once, never stored in the outbox.
+pub fn test_event(id: &str, channel_id: &str, channel_name: &str, at_ms: i64) -> Value {
+    json!({
+        "id": id,
+        "kind": "test",
+        "channel": { "id": channel_id, "name": channel_name },
+        "at": rfc3339_ms(at_ms),
+    })
+}
+
 /// The same notification for a Slack incoming webhook: `{"text": …}`.
 pub fn slack_body(event: &Value) -> Value {
     let runner = format!(
@@ -180,6 +192,10 @@ pub fn slack_body(event: &Value) -> Value {
         event["runner"]["name"].as_str().unwrap_or("?"),
         event["runner"]["id"].as_str().unwrap_or("?")
     );
+    if event["kind"] == "test" {
+        let channel = event["channel"]["name"].as_str().unwrap_or("?");
+        return json!({ "text": format!(":wave: netready: a test notification to channel {channel}: alerts reach this channel") });
+    }
     let since = event["since"].as_str().unwrap_or("?");
     let mut text = match event["kind"].as_str() {
         Some("recovered") => format!(":white_check_mark: netready: runner {runner} is ready again (since {since})"),
@@ -421,6 +437,15 @@ mod tests {
         let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
         let e = event("x", &runner, &back, degraded);
         assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
+        let t = test_event("test-1", "ch-1", "ops", 5_000);
+        assert_eq!(
+            t,
+            json!({"id": "test-1", "kind": "test", "channel": {"id": "ch-1", "name": "ops"}, "at": "1970-01-01T00:00:05.000Z"})
+        );
+        assert_eq!(
+            slack_body(&t)["text"],
+            ":wave: netready: a test notification to channel ops: alerts reach this channel"
+        );
     }
 
     #[test]

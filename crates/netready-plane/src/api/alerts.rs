@@ -4,13 +4,14 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
+use crate::alerts::deliver::{Sender, TestSent, send_test};
 use crate::api::require_admin;
 use crate::db::alerts::DeliveryState;
 use crate::db::rfc3339_ms;
@@ -20,6 +21,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/alerts/channels", get(list).post(create))
         .route("/api/v1/alerts/channels/{id}", delete(remove))
+        .route("/api/v1/alerts/channels/{id}/test", post(test))
         .route("/api/v1/alerts/notifications", get(notifications))
 }
 
@@ -88,6 +90,33 @@ async fn remove(
     }
     netready_process::log::info("alert channel removed", &[("channel_id", json!(id))]);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Sends a test notification to the channel now and says what the receiver answered.
+async fn test(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<TestSent>, ApiError> {
+    require_admin(&state, &headers).await?;
+    let channel = match is_channel_id(&id) {
+        true => state.store.alert_channel(&id).await?,
+        false => None,
+    }
+    .ok_or_else(|| ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"))?;
+    let sender = Sender::new().map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            format!("cannot make an HTTP client: {e}"),
+        )
+    })?;
+    let sent = send_test(&sender, &channel).await;
+    netready_process::log::info(
+        "test notification sent",
+        &[("channel_id", json!(channel.id)), ("delivered", json!(sent.delivered)), ("error", json!(sent.error))],
+    );
+    Ok(Json(sent))
 }
 
 #[derive(Debug, Default, Deserialize)]
