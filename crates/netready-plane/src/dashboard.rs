@@ -74,11 +74,11 @@ form.logout{margin-left:auto}
 @media (max-width:700px){
 main{padding:12px}
 header{padding:8px 12px}
-#runners thead{display:none}
-#runners,#runners tbody,#runners tr,#runners td{display:block;width:100%}
-#runners tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 8px;background:#fff;padding:4px 0}
-#runners td{border:none;padding:3px 10px}
-#runners td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:12px}
+table.cards thead{display:none}
+table.cards,table.cards tbody,table.cards tr,table.cards td{display:block;width:100%}
+table.cards tr{border:1px solid #d0d7de;border-radius:6px;margin:0 0 8px;background:#fff;padding:4px 0}
+table.cards td{border:none;padding:3px 10px;overflow-wrap:anywhere}
+table.cards td[data-label]::before{content:attr(data-label) ": ";color:#57606a;font-size:12px}
 }
 "#;
 
@@ -322,7 +322,7 @@ async fn list_page(
                 " · page " (page_no) " of " (pages) " · updated " (when(now, now))
             }
             (timeline_legend("Last 2 h of checks, oldest first:"))
-            table id="runners" {
+            table id="runners" class="cards" {
                 thead { tr {
                     th { "Runner" } th { "Readiness" } th { "Last check" } th { "Degraded endpoints" }
                     th { "Recent checks" } th { "Uptime 24 h" } th { "Uptime 7 d" }

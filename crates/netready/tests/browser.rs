@@ -1,9 +1,11 @@
 //! The dashboard in a real headless Chromium, driven over WebDriver (chromedriver): log in, find
 //! the degraded runner first in the list, open it, see the Fargate network readiness table; the
 //! fleet page groups degraded runners by what they share; the list at phone width (390 px) does
-//! not scroll sideways. Writes screenshots of the details page, the fleet page and the phone-width
-//! list; with NETREADY_UPDATE_SCREENSHOT=1 they replace docs/dashboard-runner-details.png,
-//! docs/dashboard-fleet.png and docs/dashboard-list-phone.png.
+//! not scroll sideways; the Alerts page shows the channels and each notification's delivery state
+//! (a loopback receiver takes them, a closed port refuses them). Writes screenshots of the details
+//! page, the fleet page, the phone-width list and the Alerts page; with
+//! NETREADY_UPDATE_SCREENSHOT=1 they replace docs/dashboard-runner-details.png,
+//! docs/dashboard-fleet.png, docs/dashboard-list-phone.png and docs/dashboard-alerts.png.
 
 #![allow(clippy::unwrap_used)]
 
@@ -147,10 +149,22 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let add = |name: &str| netready_lab::runner_add(BIN.as_ref(), &db, name);
     let (ok_id, ok_token) = add("eu-west-3 / build-fleet-a");
     let (bad_id, bad_token) = add("eu-west-3 / build-fleet-b");
+    // Two alert channels: a receiver on loopback that takes everything, and a closed port.
+    let receiver = netready_lab::webhook::Receiver::start().unwrap();
+    let closed = format!("http://127.0.0.1:{}/down", free_port());
+    for (name, url) in [("ops-webhook", receiver.url("/hook")), ("closed-port", closed)] {
+        let out = Command::new(BIN)
+            .args(["plane", "alert", "add", name, "--url", &url, "--database", &db])
+            .env_clear()
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
 
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let mut cmd = Command::new(BIN);
     cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
+        .args(["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1h"])
         .env_clear()
         .env("NETREADY_ADMIN_TOKEN", ADMIN);
     let plane = Proc::spawn(cmd, "plane").unwrap();
@@ -288,6 +302,37 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         std::fs::write(format!("{docs}/dashboard-fleet.png"), &png).unwrap();
     }
 
+    // The Alerts page: the channels, and the seven runners' `degraded` notifications on each —
+    // delivered to the receiver, failing (with the reason) on the closed port.
+    let rows = |state: &str| {
+        s.script(&format!("return document.querySelectorAll('#notifications tr[data-state={state}]').length;"))
+            .as_u64()
+            .unwrap()
+    };
+    let states = eventually(Duration::from_secs(20), || {
+        s.goto(&format!("http://{addr}/dashboard/alerts"));
+        s.wait_for("#notifications");
+        let got = (rows("delivered"), rows("failing"), rows("pending"));
+        (got == (7, 7, 0)).then_some(got)
+    });
+    assert_eq!(states, Some((7, 7, 0)), "delivered, failing, pending rows: {:?}", (rows("delivered"), rows("failing")));
+    assert_eq!(receiver.received().len(), 7, "the receiver got each notification once");
+    let channels = s.text(&s.wait_for("#channels"));
+    assert!(channels.contains("ops-webhook") && channels.contains("closed-port"), "{channels}");
+    let failing = s.text(&s.wait_for("#notifications tr[data-state=failing]"));
+    assert!(failing.contains("closed-port") && failing.contains("could not connect"), "{failing}");
+    assert!(
+        failing.contains("eu-west-3 / ") && failing.contains("just now") && failing.contains("next in "),
+        "names, relative times: {failing}"
+    );
+    let summary = s.text(&s.wait_for("#content p.muted"));
+    assert!(summary.contains("7 failing") && summary.contains("7 delivered"), "{summary}");
+    let png = s.screenshot();
+    std::fs::write(dir.join("alerts.png"), &png).unwrap();
+    if update {
+        std::fs::write(format!("{docs}/dashboard-alerts.png"), &png).unwrap();
+    }
+
     // The list at phone width: cards, no sideways scrolling of the page.
     s.emulate_width(390, 844);
     s.goto(&format!("http://{addr}/dashboard"));
@@ -300,6 +345,11 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     if update {
         std::fs::write(format!("{docs}/dashboard-list-phone.png"), &png).unwrap();
     }
+    // Nor the Alerts page, whose tables are wide.
+    s.goto(&format!("http://{addr}/dashboard/alerts"));
+    s.wait_for("#notifications tbody tr");
+    let width = s.script("return [window.innerWidth, document.documentElement.scrollWidth];");
+    assert!(width[1].as_u64().unwrap() <= 390, "the Alerts page scrolls sideways at 390 px: {width}");
     s.emulate_width(1500, 900);
     s.goto(&format!("http://{addr}/dashboard/runners/{bad_id}"));
     s.wait_for("#readiness");

@@ -6,7 +6,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::{page, unauthorized_redirect};
+use super::{page, unauthorized_redirect, when};
 use crate::AppState;
 use crate::alerts::channels::ChannelView;
 use crate::api::is_admin;
@@ -17,6 +17,18 @@ use crate::error::ApiError;
 /// How many notifications the page lists.
 const SHOWN: i64 = 100;
 
+/// "in 3 s" (or "now" once due), with the exact time on hover.
+fn until(at_ms: i64, now_ms: i64) -> maud::Markup {
+    let s = (at_ms - now_ms).max(0) / 1000;
+    let text = match s {
+        0 => "now".to_owned(),
+        1..=59 => format!("in {s} s"),
+        60..=3599 => format!("in {} min", s / 60),
+        _ => format!("in {} h", s / 3600),
+    };
+    html! { time datetime=(rfc3339_ms(at_ms)) title=(rfc3339_ms(at_ms)) { (text) } }
+}
+
 pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
@@ -26,29 +38,35 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
         channels.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect();
     let counts = state.store.alert_counts().await?;
     let rows = state.store.alert_deliveries(SHOWN).await?;
+    let now = now_ms();
     let body = html! {
         div id="content" {
             h1 { "Alerts" }
             p class="muted" {
                 (counts.pending) " pending · " (counts.failing) " failing · " (counts.delivered) " delivered · "
                 (counts.expired) " expired"
-                " · updated " (rfc3339_ms(now_ms()))
+                " · updated " (rfc3339_ms(now))
             }
             h2 { "Channels" }
             @if channels.is_empty() {
                 p { "No channel: add one with " code { "netready plane alert add" } " or " code { "POST /api/v1/alerts/channels" } "." }
             } @else {
-                table id="channels" {
+                table id="channels" class="cards" {
                     thead { tr { th { "Channel" } th { "Kind" } th { "URL" } th { "Created" } } }
                     tbody {
                         @for c in &channels {
-                            tr { td { (c.name) br; span class="muted" { (c.id) } } td { (c.kind.as_str()) } td { code { (c.url) } } td { (c.created_at) } }
+                            tr {
+                                td { (c.name) br; span class="muted" { (c.id) } }
+                                td data-label="Kind" { (c.kind.as_str()) }
+                                td data-label="URL" { code { (c.url) } }
+                                td data-label="Created" { (c.created_at) }
+                            }
                         }
                     }
                 }
             }
             h2 { "Notifications" }
-            table id="notifications" {
+            table id="notifications" class="cards" {
                 thead { tr { th { "Created" } th { "Runner" } th { "Kind" } th { "Channel" } th { "Delivery" } } }
                 tbody {
                     @for d in &rows {
@@ -59,17 +77,20 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
                             DeliveryState::Pending => "stale",
                         };
                         tr data-state=(state_name) {
-                            td class="nowrap" { (rfc3339_ms(d.created_at)) }
-                            td { a href={"/dashboard/runners/" (d.runner_id)} { (d.runner_id) } }
-                            td { (d.kind) }
-                            td { (names.get(d.channel_id.as_str()).copied().unwrap_or(d.channel_id.as_str())) }
+                            td class="nowrap" data-label="Created" { (when(d.created_at, now)) }
+                            td data-label="Runner" {
+                                a href={"/dashboard/runners/" (d.runner_id)} { (d.runner_name.as_deref().unwrap_or(&d.runner_id)) }
+                                br; span class="muted" { (d.runner_id) }
+                            }
+                            td data-label="Kind" { (d.kind) }
+                            td data-label="Channel" { (names.get(d.channel_id.as_str()).copied().unwrap_or(d.channel_id.as_str())) }
                             td {
                                 span class={"badge " (class)} { (state_name) }
                                 " " span class="muted" {
                                     (d.attempts) " attempt(s)"
-                                    @if let Some(at) = d.delivered_at { " · at " (rfc3339_ms(at)) }
-                                    @else if let Some(at) = d.expired_at { " · given up at " (rfc3339_ms(at)) }
-                                    @else { " · next " (rfc3339_ms(d.next_attempt_at)) }
+                                    @if let Some(at) = d.delivered_at { " · " (when(at, now)) }
+                                    @else if let Some(at) = d.expired_at { " · given up " (when(at, now)) }
+                                    @else { " · next " (until(d.next_attempt_at, now)) }
                                 }
                                 @if let Some(e) = &d.last_error { br; span class="muted" { (e) } }
                                 br; span class="muted" { "key " (d.id) }

@@ -65,6 +65,8 @@ pub struct Delivery {
     pub id: String,
     pub channel_id: String,
     pub runner_id: String,
+    /// The runner's name (none once the runner is deleted).
+    pub runner_name: Option<String>,
     pub kind: String,
     pub created_at: i64,
     pub attempts: i64,
@@ -580,9 +582,9 @@ impl Store {
     /// The newest notifications, newest first.
     pub async fn alert_deliveries(&self, limit: i64) -> Result<Vec<Delivery>, StoreError> {
         let rows = sqlx::query(
-            "SELECT id, channel_id, runner_id, kind, created_at, attempts, next_attempt_at, delivered_at, expired_at, \
-             last_error \
-             FROM alert_outbox ORDER BY created_at DESC, id LIMIT $1",
+            "SELECT o.id, o.channel_id, o.runner_id, r.name AS runner_name, o.kind, o.created_at, o.attempts, \
+             o.next_attempt_at, o.delivered_at, o.expired_at, o.last_error \
+             FROM alert_outbox o LEFT JOIN runners r ON r.id = o.runner_id ORDER BY o.created_at DESC, o.id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(&self.pool)
@@ -593,6 +595,7 @@ impl Store {
                     id: r.try_get("id")?,
                     channel_id: r.try_get("channel_id")?,
                     runner_id: r.try_get("runner_id")?,
+                    runner_name: r.try_get("runner_name")?,
                     kind: r.try_get("kind")?,
                     created_at: r.try_get("created_at")?,
                     attempts: r.try_get("attempts")?,
