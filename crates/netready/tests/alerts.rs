@@ -58,9 +58,14 @@ fn free_addr() -> SocketAddr {
 }
 
 fn start_plane(database: &str, addr: SocketAddr) -> Proc {
+    start_plane_with(database, addr, &[])
+}
+
+fn start_plane_with(database: &str, addr: SocketAddr, extra: &[&str]) -> Proc {
     let mut cmd = Command::new(BIN);
     cmd.args(["plane", "serve", "--database", database, "--listen", &addr.to_string()])
         .args(["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s"])
+        .args(extra)
         .env_clear()
         .env("NETREADY_ADMIN_TOKEN", ADMIN);
     let p = Proc::spawn(cmd, "plane").unwrap();
@@ -147,6 +152,30 @@ fn a_test_notification_through_the_cli() {
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(says), "{err}");
     }
+}
+
+#[test]
+fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
+    let dir = TempDir::new("give-up");
+    let db = dir.db();
+    let (channel, _) = add_channel(&db, &format!("http://{}/down", free_addr()));
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "nobody-listens");
+    let addr = free_addr();
+    let plane = start_plane_with(&db, addr, &["--alert-give-up-after", "2s"]);
+    let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let expired = eventually(Duration::from_secs(15), || {
+        let n = notifications(addr);
+        (n["notifications"][0]["state"] == "expired").then(|| n["notifications"][0].clone())
+    })
+    .unwrap_or_else(|| panic!("not given up: {}", notifications(addr)));
+    assert!(expired["attempts"].as_i64().unwrap() >= 2, "retried until then: {expired}");
+    assert!(expired["last_error"].as_str().unwrap().starts_with("could not connect"), "{expired}");
+    let (log, _) = plane.output();
+    let line = log.lines().find(|l| l.contains("notification given up")).unwrap_or_else(|| panic!("{log}"));
+    let line: Value = serde_json::from_str(line).unwrap();
+    assert_eq!((line["channel_id"].as_str(), line["runner_id"].as_str()), (Some(channel.as_str()), Some(id.as_str())));
+    assert_eq!(line["level"], "warn");
 }
 
 #[test]

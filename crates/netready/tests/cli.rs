@@ -130,6 +130,10 @@ rejects!(plane_with_a_bad_retention, args: ["plane", "serve"], env: [("NETREADY_
     says: ["invalid value for NETREADY_RETENTION", "not a duration"]);
 rejects!(plane_with_a_bad_stale_after_flag, args: ["plane", "serve", "--stale-after", "soon"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
     says: ["invalid value for --stale-after: 'soon' is not a duration"]);
+rejects!(plane_with_a_bad_give_up_after, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_ALERT_GIVE_UP_AFTER", "never")],
+    says: ["invalid value for NETREADY_ALERT_GIVE_UP_AFTER", "not a duration"]);
+rejects!(plane_with_too_short_a_give_up_after, args: ["plane", "serve", "--alert-give-up-after", "10ms"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
+    says: ["invalid value for --alert-give-up-after"]);
 
 #[test]
 fn an_unsupported_database_url_is_named_without_its_password() {
