@@ -555,7 +555,7 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
     while round < 20 || (announced.load(Ordering::Relaxed) < 100 && round < 1000) {
         round += 1;
         let posts = runners.iter().map(|(id, token)| {
-            let mut r = with_status(report(), if round % 2 == 0 { "degraded" } else { "ready" });
+            let mut r = with_status(report(), if round.is_multiple_of(2) { "degraded" } else { "ready" });
             r["checked_at"] = json!(at(round));
             call(&router, post_report(id, Some(token), r.to_string()))
         });

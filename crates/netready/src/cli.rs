@@ -172,7 +172,7 @@ pub struct AgentArgs {
 #[derive(Debug, Subcommand)]
 pub enum PlaneCommand {
     /// Serve the API and the dashboard. Needs NETREADY_ADMIN_TOKEN.
-    Serve(PlaneServeArgs),
+    Serve(Box<PlaneServeArgs>),
     /// Manage the runners allowed to report.
     #[command(subcommand)]
     Runner(RunnerCommand),
