@@ -17,6 +17,7 @@
 
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
+pub mod browser;
 pub mod moto;
 pub mod tls;
 pub mod webhook;
@@ -828,6 +829,47 @@ pub fn http_in(
         http(addr, &method, &path, &h, &body)
     })
     .map_err(|e| std::io::Error::other(e.0))?
+}
+
+/// A directory under the system's temporary directory, unique to this process and call, removed
+/// with what it holds when dropped (also when a test fails).
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `netready-<name>-<pid>-<n>`, created empty.
+    pub fn new(name: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("netready-{name}-{}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn join(&self, name: impl AsRef<Path>) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// A SQLite database file in it, as `--database` takes it.
+    pub fn db(&self) -> String {
+        self.0.join("plane.db").display().to_string()
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A child process killed (SIGKILL) and reaped when dropped, with its output captured to files.

@@ -5,36 +5,17 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use netready_lab::webhook::{Received, Receiver};
-use netready_lab::{Proc, eventually, http};
+use netready_lab::{Proc, TempDir, eventually, http};
 use serde_json::Value;
 use sha2::Sha256;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "alerts-admin-token-0123456789";
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("netready-alerts-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn db(&self) -> String {
-        self.0.join("plane.db").display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn netready(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(BIN).args(args).env_clear().output().unwrap();
@@ -99,7 +80,7 @@ fn verify(secret: &str, r: &Received) {
 
 #[test]
 fn alert_channels_through_the_cli() {
-    let dir = TempDir::new("cli");
+    let dir = TempDir::new("alerts-cli");
     let db = dir.db();
     let (id, secret) = add_channel(&db, "https://hooks.example.com/netready?token=abc");
     assert!(secret.starts_with("whsec_"));
@@ -131,7 +112,7 @@ fn alert_channels_through_the_cli() {
 
 #[test]
 fn a_test_notification_through_the_cli() {
-    let dir = TempDir::new("test-notification");
+    let dir = TempDir::new("alerts-test-notification");
     let db = dir.db();
     let receiver = Receiver::start().unwrap();
     let (id, secret) = add_channel(&db, &receiver.url("/hook"));
@@ -156,7 +137,7 @@ fn a_test_notification_through_the_cli() {
 
 #[test]
 fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
-    let dir = TempDir::new("give-up");
+    let dir = TempDir::new("alerts-give-up");
     let db = dir.db();
     let (channel, _) = add_channel(&db, &format!("http://{}/down", free_addr()));
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "nobody-listens");
@@ -180,7 +161,7 @@ fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
 
 #[test]
 fn a_plane_killed_mid_delivery_delivers_after_a_restart_with_the_same_key() {
-    let dir = TempDir::new("sigkill");
+    let dir = TempDir::new("alerts-sigkill");
     let db = dir.db();
     let receiver = Receiver::start().unwrap();
     receiver.hold(true);

@@ -16,8 +16,9 @@ use std::net::SocketAddr;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
+use netready_lab::browser::Browser;
 use netready_lab::moto::Moto;
-use netready_lab::{Egress, Lab, LabSpec, Proc, eventually, http_in};
+use netready_lab::{Egress, Lab, LabSpec, Proc, TempDir, eventually, http_in};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
@@ -342,11 +343,9 @@ fn runner_view(aws: &AwsLab, id: &str) -> Option<Value> {
 
 #[test]
 fn the_agent_reports_routes_and_findings_and_the_runners_page_shows_them() {
-    let Some(mut aws) = aws_lab(Egress::Nat, "lab") else { return };
-    let dir = std::env::temp_dir().join(format!("netready-aws-lab-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("plane.db").display().to_string();
+    let Some(aws) = aws_lab(Egress::Nat, "lab") else { return };
+    let dir = TempDir::new("aws-lab");
+    let db = dir.db();
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "eu-west-3/moto-fleet");
     let mut cmd = aws.lab.task_command(BIN.as_ref());
     cmd.args(["plane", "serve", "--database", &db, "--listen", "127.0.0.1:8080"]).env("NETREADY_ADMIN_TOKEN", ADMIN);
@@ -412,7 +411,7 @@ fn the_agent_reports_routes_and_findings_and_the_runners_page_shows_them() {
     ] {
         assert!(page.contains(want), "{want} not on the runner's page");
     }
-    browser_sees_the_finding(&mut aws, &id, &dir);
+    browser_sees_the_finding(&aws, &id, dir.path());
     let mut agent = agent;
     agent.signal(libc::SIGTERM);
     assert_eq!(agent.wait_exit(Duration::from_secs(8)), Some(0), "the agent stops cleanly");
@@ -421,97 +420,25 @@ fn the_agent_reports_routes_and_findings_and_the_runners_page_shows_them() {
     }
     drop(agent);
     drop(plane);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Chromium, run in the task namespace with the plane, logs in and finds the finding on the
 /// runner's page (WebDriver over chromedriver, as `browser.rs` does). Without Chromium it says so.
-fn browser_sees_the_finding(aws: &mut AwsLab, id: &str, dir: &std::path::Path) {
-    let have =
-        std::path::Path::new("/usr/bin/chromium").exists() && std::path::Path::new("/usr/bin/chromedriver").exists();
-    if !have {
-        if netready_lab::lab_required() {
-            panic!("the browser part is required (CI) but Debian's chromium and chromium-driver are not installed");
-        }
-        netready_lab::record_skip(
-            "no /usr/bin/chromium or /usr/bin/chromedriver: the served HTML was checked, not the browser",
-        );
+fn browser_sees_the_finding(aws: &AwsLab, id: &str, dir: &std::path::Path) {
+    if !netready_lab::browser::available("the served HTML was checked, not the browser") {
         return;
     }
-    let ns = aws.lab.task_ns.clone();
-    let driver: SocketAddr = "127.0.0.1:9515".parse().unwrap();
-    let mut cmd = std::process::Command::new("ip");
-    cmd.args(["netns", "exec", &ns, "/usr/bin/chromedriver", "--port=9515", "--allowed-ips=127.0.0.1"]);
-    let chromedriver = Proc::spawn(cmd, "chromedriver").unwrap();
-    let call = |method: &str, path: &str, body: Value| -> (u16, Value) {
-        let payload = if method == "POST" { body.to_string().into_bytes() } else { Vec::new() };
-        let (status, text) = http_in(&ns, driver, method, path, &[("Content-Type", "application/json")], &payload)
-            .unwrap_or((0, String::new()));
-        (status, serde_json::from_str::<Value>(&text).map(|v| v["value"].clone()).unwrap_or(Value::Null))
-    };
-    eventually(Duration::from_secs(10), || (call("GET", "/status", Value::Null).0 == 200).then_some(()))
-        .unwrap_or_else(|| panic!("chromedriver: {:?}", chromedriver.output()));
-    let profile = dir.join("profile");
-    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-        "binary": "/usr/bin/chromium",
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-                 "--window-size=1500,1500", format!("--user-data-dir={}", profile.display())]
-    }}}});
-    let (status, session) = call("POST", "/session", caps);
-    assert_eq!(status, 200, "new session: {session}");
-    let sid = session["sessionId"].as_str().unwrap().to_owned();
-    let at = |path: &str| format!("/session/{sid}{path}");
-    let find = |css: &str| -> Option<String> {
-        let (status, v) = call("POST", &at("/element"), json!({"using": "css selector", "value": css}));
-        (status == 200).then(|| v.as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned())
-    };
-    let wait_for = |css: &str| eventually(Duration::from_secs(10), || find(css)).unwrap_or_else(|| panic!("no {css}"));
-    call("POST", &at("/url"), json!({"url": "http://127.0.0.1:8080/login"}));
-    let field = wait_for("input[name=token]");
-    call("POST", &at(&format!("/element/{field}/value")), json!({"text": ADMIN}));
-    let button = wait_for("button[type=submit]");
-    call("POST", &at(&format!("/element/{button}/click")), json!({}));
-    wait_for("#runners");
-    call("POST", &at("/url"), json!({"url": format!("http://127.0.0.1:8080/dashboard/runners/{id}")}));
-    let row = wait_for("#findings tr[data-finding='vpc_endpoint.ingress_denied']");
-    let (_, text) = call("GET", &at(&format!("/element/{row}/text")), Value::Null);
-    let text = text.as_str().unwrap_or_default().to_owned();
+    let s = Browser::start(Some(&aws.lab.task_ns), &dir.join("profile"), 1500, 1500);
+    s.log_in("http://127.0.0.1:8080", ADMIN);
+    s.wait_for("#runners");
+    s.goto(&format!("http://127.0.0.1:8080/dashboard/runners/{id}"));
+    let text = s.text(&s.wait_for("#findings tr[data-finding='vpc_endpoint.ingress_denied']"));
     assert!(text.contains("error") && text.contains("logs") && text.contains(aws.s("logs_sg")), "{text}");
     assert!(text.contains("add an inbound rule allowing TCP 443"), "{text}");
-    let route = wait_for("#readiness tr[data-service=s3] td.route");
-    let (_, route_text) = call("GET", &at(&format!("/element/{route}/text")), Value::Null);
-    assert!(route_text.as_str().unwrap_or_default().contains(aws.s("s3_endpoint")), "{route_text}");
-    let (_, shot) = call("GET", &at("/screenshot"), Value::Null);
+    let route_text = s.text(&s.wait_for("#readiness tr[data-service=s3] td.route"));
+    assert!(route_text.contains(aws.s("s3_endpoint")), "{route_text}");
     if std::env::var("NETREADY_UPDATE_SCREENSHOT").is_ok_and(|v| v == "1") {
-        let png = base64_decode(shot.as_str().unwrap_or_default());
         let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/dashboard-runner-findings.png");
-        std::fs::write(docs, png).unwrap();
+        std::fs::write(docs, s.screenshot()).unwrap();
     }
-    call("DELETE", &at(""), Value::Null);
-    drop(chromedriver);
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let v: Vec<u32> = chunk.iter().map(|c| u32::from(value(*c))).collect();
-        let n = v.iter().enumerate().fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
-        out.push((n >> 16) as u8);
-        if v.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if v.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    out
 }

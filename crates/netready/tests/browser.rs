@@ -13,7 +13,8 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use netready_lab::{Proc, eventually, http};
+use netready_lab::browser::Browser;
+use netready_lab::{Proc, TempDir, eventually, http};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
@@ -23,129 +24,13 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A WebDriver session: JSON over HTTP, no client library needed.
-struct Session {
-    driver: SocketAddr,
-    id: String,
-}
-
-impl Session {
-    fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let path = format!("/session/{}{path}", self.id);
-        let payload = if method == "POST" { body.to_string().into_bytes() } else { Vec::new() };
-        let (status, text) =
-            http(self.driver, method, &path, &[("Content-Type", "application/json")], &payload).unwrap();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "{method} {path}: {text}");
-        v["value"].clone()
-    }
-    fn goto(&self, url: &str) {
-        self.call("POST", "/url", json!({ "url": url }));
-    }
-    fn find(&self, css: &str) -> Option<String> {
-        let path = format!("/session/{}/element", self.id);
-        let body = json!({"using": "css selector", "value": css}).to_string();
-        let (status, text) =
-            http(self.driver, "POST", &path, &[("Content-Type", "application/json")], body.as_bytes()).ok()?;
-        (status == 200).then(|| {
-            let v: Value = serde_json::from_str(&text).unwrap();
-            v["value"].as_object().unwrap().values().next().unwrap().as_str().unwrap().to_owned()
-        })
-    }
-    fn wait_for(&self, css: &str) -> String {
-        eventually(Duration::from_secs(10), || self.find(css))
-            .unwrap_or_else(|| panic!("no element {css} on {}", self.url()))
-    }
-    fn text(&self, element: &str) -> String {
-        self.call("GET", &format!("/element/{element}/text"), Value::Null).as_str().unwrap().to_owned()
-    }
-    /// The text of an element, or None if it went stale (the page replaced it meanwhile).
-    fn try_text(&self, element: &str) -> Option<String> {
-        let path = format!("/session/{}/element/{element}/text", self.id);
-        let (status, text) = http(self.driver, "GET", &path, &[], b"").ok()?;
-        (status == 200)
-            .then(|| serde_json::from_str::<Value>(&text).ok()?["value"].as_str().map(str::to_owned))
-            .flatten()
-    }
-    fn click(&self, element: &str) {
-        self.call("POST", &format!("/element/{element}/click"), json!({}));
-    }
-    fn type_into(&self, element: &str, text: &str) {
-        self.call("POST", &format!("/element/{element}/value"), json!({ "text": text }));
-    }
-    fn url(&self) -> String {
-        self.call("GET", "/url", Value::Null).as_str().unwrap_or_default().to_owned()
-    }
-    /// Runs `script` (a function body) in the page; its return value.
-    fn script(&self, script: &str) -> Value {
-        self.call("POST", "/execute/sync", json!({ "script": script, "args": [] }))
-    }
-    /// Emulates a device `width` CSS pixels wide (Chrome DevTools, through chromedriver).
-    fn emulate_width(&self, width: u32, height: u32) {
-        self.call(
-            "POST",
-            "/goog/cdp/execute",
-            json!({"cmd": "Emulation.setDeviceMetricsOverride",
-                   "params": {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": true}}),
-        );
-    }
-    fn screenshot(&self) -> Vec<u8> {
-        let b64 = self.call("GET", "/screenshot", Value::Null).as_str().unwrap().to_owned();
-        base64_decode(&b64)
-    }
-}
-
-impl Drop for Session {
-    /// Ends the session, which closes Chromium, also when an assertion failed.
-    fn drop(&mut self) {
-        let _ = http(self.driver, "DELETE", &format!("/session/{}", self.id), &[], b"");
-    }
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let table = |c: u8| match c {
-        b'A'..=b'Z' => c - b'A',
-        b'a'..=b'z' => c - b'a' + 26,
-        b'0'..=b'9' => c - b'0' + 52,
-        b'+' => 62,
-        _ => 63,
-    };
-    let clean: Vec<u8> = s.bytes().filter(|c| *c != b'=' && !c.is_ascii_whitespace()).collect();
-    let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-    for chunk in clean.chunks(4) {
-        let v: Vec<u32> = chunk.iter().map(|c| u32::from(table(*c))).collect();
-        let n = v.iter().enumerate().fold(0u32, |acc, (i, x)| acc | (x << (18 - 6 * i)));
-        out.push((n >> 16) as u8);
-        if v.len() > 2 {
-            out.push((n >> 8) as u8);
-        }
-        if v.len() > 3 {
-            out.push(n as u8);
-        }
-    }
-    out
-}
-
-fn browser_available() -> bool {
-    let have =
-        std::path::Path::new("/usr/bin/chromium").exists() && std::path::Path::new("/usr/bin/chromedriver").exists();
-    if !have {
-        if netready_lab::lab_required() {
-            panic!("the browser test is required (CI) but Debian's chromium and chromium-driver are not installed");
-        }
-        netready_lab::record_skip("no /usr/bin/chromium or /usr/bin/chromedriver: run scripts/install-test-deps.sh");
-    }
-    have
-}
-
 #[test]
 fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
-    if !browser_available() {
+    if !netready_lab::browser::available("the dashboard was not tested in a browser") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netready-browser-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("plane.db").display().to_string();
+    let dir = TempDir::new("browser");
+    let db = dir.db();
     let add = |name: &str| netready_lab::runner_add(BIN.as_ref(), &db, name);
     let (ok_id, ok_token) = add("eu-west-3 / build-fleet-a");
     let (bad_id, bad_token) = add("eu-west-3 / build-fleet-b");
@@ -211,24 +96,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         post(&id, &token, &r);
     }
 
-    let driver: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut cmd = Command::new("/usr/bin/chromedriver");
-    cmd.arg(format!("--port={}", driver.port())).arg("--allowed-ips=127.0.0.1");
-    let chromedriver = Proc::spawn(cmd, "chromedriver").unwrap();
-    eventually(Duration::from_secs(10), || http(driver, "GET", "/status", &[], b"").ok().filter(|(s, _)| *s == 200))
-        .unwrap_or_else(|| panic!("chromedriver: {:?}", chromedriver.output()));
-    let profile = dir.join("profile");
-    let caps = json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {
-        "binary": "/usr/bin/chromium",
-        "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync", "--disable-extensions",
-                 "--disable-default-apps", "--window-size=1500,900", format!("--user-data-dir={}", profile.display())]
-    }}}});
-    let (status, text) =
-        http(driver, "POST", "/session", &[("Content-Type", "application/json")], caps.to_string().as_bytes()).unwrap();
-    assert_eq!(status, 200, "new session: {text}");
-    let id = serde_json::from_str::<Value>(&text).unwrap()["value"]["sessionId"].as_str().unwrap().to_owned();
-    let s = Session { driver, id };
+    let s = Browser::start(None, &dir.join("profile"), 1500, 900);
 
     // Not logged in: the dashboard sends us to the login form.
     s.goto(&format!("http://{addr}/dashboard"));
@@ -367,7 +235,4 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     });
     assert_eq!(badge.as_deref(), Some("ready"), "the details page did not update itself");
     assert_eq!(s.url(), url_before, "updated in place, not navigated");
-    drop(s);
-    drop(chromedriver);
-    let _ = std::fs::remove_dir_all(&dir);
 }

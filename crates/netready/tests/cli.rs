@@ -146,9 +146,8 @@ fn an_unsupported_database_url_is_named_without_its_password() {
 
 #[test]
 fn revoking_an_unknown_runner_says_so() {
-    let dir = std::env::temp_dir().join(format!("netready-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("plane.db").display().to_string();
+    let dir = netready_lab::TempDir::new("cli");
+    let db = dir.db();
     let (code, _, stderr) = netready(&["plane", "runner", "revoke", "rn-nope", "--database", &db], &[]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no runner 'rn-nope'"), "{stderr}");
@@ -161,7 +160,6 @@ fn revoking_an_unknown_runner_says_so() {
     assert_eq!(netready(&["plane", "runner", "revoke", &id, "--database", &db], &[]).0, 0);
     let (_, stdout, _) = netready(&["plane", "runner", "list", "--database", &db], &[]);
     assert!(stdout.contains("revoked"), "{stdout}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 rejects!(agent_names_the_flag_that_overrode_a_variable, args: ["agent", "--plane-url", "http://127.0.0.1:9", "--runner-id", "rn-1", "--listen", "nowhere"],
@@ -170,9 +168,8 @@ rejects!(agent_names_the_flag_that_overrode_a_variable, args: ["agent", "--plane
 
 #[test]
 fn runners_are_renamed_rotated_and_deleted_from_the_command_line() {
-    let dir = std::env::temp_dir().join(format!("netready-cli-runners-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("plane.db").display().to_string();
+    let dir = netready_lab::TempDir::new("cli-runners");
+    let db = dir.db();
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "first-name");
     let run = |args: &[&str]| {
         let out = std::process::Command::new(BIN).args(args).args(["--database", &db]).env_clear().output().unwrap();
@@ -197,5 +194,4 @@ fn runners_are_renamed_rotated_and_deleted_from_the_command_line() {
     assert_eq!(code, Some(0));
     let (_, list, _) = run(&["plane", "runner", "list"]);
     assert!(!list.contains(&id), "{list}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -109,8 +109,7 @@ fn the_endpoints_template_passes_cfn_lint_in_every_partition() {
     if !ready() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netready-cfn-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = netready_lab::TempDir::new("cfn");
     for region in ["eu-west-3", "cn-north-1", "us-gov-west-1"] {
         let out = Command::new(BIN)
             .args(["endpoints", "--region", region, "--format", "cloudformation"])
@@ -125,7 +124,6 @@ fn the_endpoints_template_passes_cfn_lint_in_every_partition() {
         std::fs::write(&path, &out.stdout).unwrap();
         cfn_lint(&path);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Sample values for template parameters without a usable default.

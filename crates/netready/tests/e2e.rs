@@ -5,33 +5,14 @@
 #![allow(clippy::unwrap_used)]
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use netready_lab::{Lab, LabSpec, Proc, eventually, http, http_in};
+use netready_lab::{Lab, LabSpec, Proc, TempDir, eventually, http, http_in};
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "e2e-admin-token-0123456789";
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("netready-e2e-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        Self(p)
-    }
-    fn db(&self) -> String {
-        self.0.join("plane.db").display().to_string()
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn add_runner(database: &str, name: &str) -> (String, String) {
     netready_lab::runner_add(BIN.as_ref(), database, name)
@@ -73,7 +54,7 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
         return;
     }
     let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
-    let dir = TempDir::new("agent");
+    let dir = TempDir::new("e2e-agent");
     let db = dir.db();
     let (id, token) = add_runner(&db, "lab-runner");
     let mut plane = plane_in(&lab, &db);
@@ -169,7 +150,7 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
 
 #[test]
 fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
-    let dir = TempDir::new("sigkill");
+    let dir = TempDir::new("e2e-sigkill");
     let db = dir.db();
     let (id, token) = add_runner(&db, "durable");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -215,7 +196,7 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
 fn a_plane_killed_while_eight_clients_post_keeps_every_acknowledged_report() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
-    let dir = TempDir::new("sigkill-concurrent");
+    let dir = TempDir::new("e2e-sigkill-concurrent");
     let db = dir.db();
     let runners: Vec<(String, String)> = (0..8).map(|i| add_runner(&db, &format!("busy-{i}"))).collect();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -359,7 +340,7 @@ fn reports_go_through_the_configured_proxy_while_probes_stay_direct() {
         return;
     }
     let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
-    let dir = TempDir::new("proxy");
+    let dir = TempDir::new("e2e-proxy");
     let db = dir.db();
     let (id, token) = add_runner(&db, "behind-a-proxy");
     let _plane = plane_in(&lab, &db);
@@ -393,10 +374,10 @@ fn the_agent_reports_over_https_and_the_plane_reloads_its_certificate_on_sighup(
         return;
     }
     let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
-    let dir = TempDir::new("https");
+    let dir = TempDir::new("e2e-https");
     let db = dir.db();
     let (id, token) = add_runner(&db, "https-runner");
-    let (cert, key) = (dir.0.join("plane.crt"), dir.0.join("plane.key"));
+    let (cert, key) = (dir.join("plane.crt"), dir.join("plane.key"));
     let write_pair = |by_lab: bool| {
         let (c, k) = lab.server_pem(&["127.0.0.1", "localhost"], by_lab).unwrap();
         std::fs::write(&cert, c).unwrap();

@@ -44,9 +44,8 @@ fn the_plane_keeps_to_its_openapi_document() {
     if !schemathesis_available() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("netready-schemathesis-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let db = dir.join("plane.db").display().to_string();
+    let dir = netready_lab::TempDir::new("schemathesis");
+    let db = dir.db();
     let (id, token) = runner_add(BIN.as_ref(), &db, "schemathesis");
     let port = free_port();
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -103,5 +102,4 @@ fn the_plane_keeps_to_its_openapi_document() {
     assert!(statuses("422") > 100, "generated reports were validated: {} × 422", statuses("422"));
     assert_eq!(statuses("500") + statuses("503"), 0, "no server error");
     drop(plane);
-    let _ = std::fs::remove_dir_all(&dir);
 }
