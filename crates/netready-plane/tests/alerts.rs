@@ -200,12 +200,12 @@ both_backends!(
         let claimed = store.claim_alerts(now, 60_000, 16).await.unwrap();
         assert_eq!(claimed.len(), 1);
         assert!(
-            store.expire_alerts(now + 1, now + hour).await.unwrap().is_empty(),
+            store.expire_alerts(now + 1, now + hour, 100).await.unwrap().is_empty(),
             "a claimed notification is left to its worker"
         );
         store.alert_failed(&claimed[0], now, "the receiver answered 500").await.unwrap();
         // Failing, but not overdue: kept.
-        assert!(store.expire_alerts(now + 1, now - hour).await.unwrap().is_empty(), "not overdue yet");
+        assert!(store.expire_alerts(now + 1, now - hour, 100).await.unwrap().is_empty(), "not overdue yet");
         tokio::time::sleep(Duration::from_millis(10)).await;
         let cutoff = netready_plane::db::now_ms();
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -225,13 +225,14 @@ both_backends!(
         // The degraded one is overdue (written before the cutoff), the recovery is not: the first is
         // given up, once, with what it went through.
         let now = netready_plane::db::now_ms();
-        let expired = store.expire_alerts(now, cutoff).await.unwrap();
+        assert!(store.expire_alerts(now, cutoff, 0).await.unwrap().is_empty(), "bounded by the limit");
+        let expired = store.expire_alerts(now, cutoff, 100).await.unwrap();
         assert_eq!(expired.len(), 1, "{expired:?}");
         assert_eq!(
             (expired[0].kind.as_str(), expired[0].attempts, expired[0].last_error.as_deref()),
             ("degraded", 2, Some("the receiver answered 500"))
         );
-        assert!(store.expire_alerts(now, cutoff).await.unwrap().is_empty(), "given up once");
+        assert!(store.expire_alerts(now, cutoff, 100).await.unwrap().is_empty(), "given up once");
         // Now the recovery goes out, and the expired one never again.
         assert_eq!(deliver_due(&store, &retry_later, &sender).await.unwrap(), 1);
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -267,6 +268,27 @@ both_backends!(
         assert_eq!(store.prune_alerts(netready_plane::db::now_ms() + 1).await.unwrap(), 2);
     }
 );
+
+both_backends!(a_delivery_that_outlived_its_lease_and_was_given_up_counts_as_delivered, |store: Store| async move {
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    let receiver = Receiver::start().unwrap();
+    webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "slow-receiver").await.unwrap();
+    post(&router, &id, &token, "degraded", 0).await;
+    let now = netready_plane::db::now_ms();
+    let claimed = store.claim_alerts(now, 1, 16).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    // The lease ran out mid-send, and the notification was overdue: given up meanwhile.
+    assert_eq!(store.expire_alerts(now + 5, now + 5, 100).await.unwrap().len(), 1);
+    // Then the receiver answers 2xx after all: delivered is what happened.
+    store.alert_delivered(&claimed[0].id, now + 6).await.unwrap();
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    let row = &n["notifications"][0];
+    assert_eq!((row["state"].as_str(), row["expired_at"].is_null()), (Some("delivered"), true), "{row}");
+    let metrics = call(&router, admin_get("/metrics")).await.text;
+    assert!(metrics.contains("netready_plane_alert_notifications{state=\"expired\"} 0"), "{metrics}");
+});
 
 both_backends!(
     a_test_notification_is_sent_signed_at_once_and_says_what_the_receiver_answered,
@@ -569,4 +591,64 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
     assert!(announced >= 100, "the sweeper wrote while reports came in: {announced} announced stale in {round} rounds");
     plane.close().await;
     worker.close().await;
+}
+
+/// A schema-7 outbox (before notifications could be given up) moves to schema 8 as it was: the
+/// undelivered notification is still sent, the delivered one stays delivered, none is expired.
+async fn a_schema_7_outbox_survives_schema_8(url: &str) {
+    netready_plane::db::migrate_database_up_to(url, 7).await.unwrap();
+    let receiver = Receiver::start().unwrap();
+    {
+        use sqlx::any::{AnyPoolOptions, install_default_drivers};
+        install_default_drivers();
+        let url = if url.starts_with("postgres") { url.to_owned() } else { format!("sqlite://{url}") };
+        let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO alert_channels (id, name, kind, url, secret, created_at) \
+             VALUES ('ch-000000000007', 'old', 'webhook', $1, 'whsec_0123456789abcdef', 0)",
+        )
+        .bind(receiver.url("/hook"))
+        .execute(&pool)
+        .await
+        .unwrap();
+        for (id, delivered) in [("ntf-sent", Some(2_000i64)), ("ntf-waiting", None)] {
+            sqlx::query(
+                "INSERT INTO alert_outbox (id, channel_id, runner_id, kind, payload, created_at, at_ms, attempts, \
+                 next_attempt_at, delivered_at) VALUES ($1, 'ch-000000000007', 'rn-000000000007', 'degraded', \
+                 '{\"id\":\"x\",\"kind\":\"degraded\"}', 1000, 1000, 1, 0, $2)",
+            )
+            .bind(id)
+            .bind(delivered)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    let store = Store::open(url).await.unwrap();
+    let router = router(&store);
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    let states: Vec<(&str, &str)> = n["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["id"].as_str().unwrap(), x["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("ntf-sent", "delivered"), ("ntf-waiting", "pending")]);
+    assert_eq!(deliver_due(&store, &settings(), &Sender::new().unwrap()).await.unwrap(), 1);
+    let got = receiver.received();
+    assert_eq!(got.iter().map(|r| r.header("idempotency-key")).collect::<Vec<_>>(), [Some("ntf-waiting")]);
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_schema_7_outbox_survives_schema_8_sqlite() {
+    let db = support::sqlite();
+    a_schema_7_outbox_survives_schema_8(&db.url).await;
+}
+
+#[tokio::test]
+async fn a_schema_7_outbox_survives_schema_8_postgres() {
+    let Some(db) = support::postgres().await else { return };
+    a_schema_7_outbox_survives_schema_8(&db.url).await;
 }

@@ -33,7 +33,7 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         println!("runner id:       {}", config.runner_id);
         let token_from = if args.runner_token_file.is_some() { "--runner-token-file" } else { "NETREADY_RUNNER_TOKEN" };
         println!("runner token:    set ({token_from}; not shown)");
-        println!("interval:        {:?}", config.interval);
+        println!("interval:        {}", humantime::format_duration(config.interval));
         println!("listen:          {}", config.listen);
         return Ok(ExitCode::SUCCESS);
     }

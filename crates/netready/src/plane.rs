@@ -144,20 +144,23 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         println!("database:        {}", netready_plane::db::redact(&config.database));
         println!("listen:          {}", config.listen);
         println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
-        println!("stale after:     {:?}", config.stale_after);
-        println!("retention:       {:?}", config.retention);
+        let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+        println!("stale after:     {}", d(config.stale_after));
+        println!("retention:       {}", d(config.retention));
         println!(
-            "ingest:          burst {}, then one report per {:?} per runner",
-            config.ingest_burst, config.ingest_interval
+            "ingest:          burst {}, then one report per {} per runner",
+            config.ingest_burst,
+            d(config.ingest_interval)
         );
         let a = &config.alerts;
         println!(
-            "alerts:          after {} consecutive checks and {:?}; retries up to every {:?}, lease {:?}, poll {:?}",
+            "alerts:          after {} consecutive checks and {}; retries up to every {}, given up after {}, lease {}, poll {}",
             a.policy.after_checks,
-            std::time::Duration::from_millis(a.policy.min_duration_ms as u64),
-            a.retry_max,
-            a.lease,
-            a.poll
+            d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
+            d(a.retry_max),
+            d(a.give_up_after),
+            d(a.lease),
+            d(a.poll)
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -84,8 +84,9 @@ impl Sender {
         Ok(Self { client })
     }
 
-    /// One attempt to send `payload` (the event JSON) to `channel`.
-    pub async fn send(&self, channel: &Channel, id: &str, payload: &str) -> Outcome {
+    /// One attempt to send `payload` (the event JSON) to `channel`, within `timeout` (at most
+    /// [`SEND_TIMEOUT`]).
+    pub async fn send(&self, channel: &Channel, id: &str, payload: &str, timeout: Duration) -> Outcome {
         let body = match channel.kind {
             ChannelKind::Webhook => payload.to_owned(),
             ChannelKind::Slack => match serde_json::from_str::<serde_json::Value>(payload) {
@@ -98,7 +99,8 @@ impl Sender {
             .client
             .post(&channel.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(HEADER_IDEMPOTENCY_KEY, id);
+            .header(HEADER_IDEMPOTENCY_KEY, id)
+            .timeout(timeout.min(SEND_TIMEOUT));
         if channel.kind == ChannelKind::Webhook {
             request = request
                 .header(HEADER_TIMESTAMP, timestamp.to_string())
@@ -132,7 +134,7 @@ pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
     crate::auth::fill(&mut bytes);
     let id = format!("test-{}", crate::db::hex(&bytes));
     let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
-    match sender.send(channel, &id, &event.to_string()).await {
+    match sender.send(channel, &id, &event.to_string(), SEND_TIMEOUT).await {
         Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },
         Outcome::Failed { reason } => TestSent { id, delivered: false, status: None, error: Some(reason) },
     }
@@ -186,11 +188,23 @@ pub async fn run(store: Store, settings: Settings, sender: Sender) {
     }
 }
 
-/// Gives up the notifications undelivered for longer than `give_up_after`, each with a warning.
+/// How many notifications one round gives up at most (a backlog goes over several polls).
+const GIVE_UP_BATCH: i64 = 500;
+/// How many of them get a log line each; the rest are counted in one.
+const GIVE_UP_LOGGED: usize = 10;
+
+/// Gives up the notifications undelivered for longer than `give_up_after`, with a warning.
 pub async fn give_up_overdue(store: &Store, now: i64, give_up_after: Duration) {
-    match store.expire_alerts(now, now - give_up_after.as_millis() as i64).await {
+    let created_before = now.saturating_sub(i64::try_from(give_up_after.as_millis()).unwrap_or(i64::MAX));
+    match store.expire_alerts(now, created_before, GIVE_UP_BATCH).await {
         Ok(expired) => {
-            for e in expired {
+            if expired.len() > GIVE_UP_LOGGED {
+                log::warn(
+                    "notifications given up: not delivered in time (the first ones follow)",
+                    &[("count", json!(expired.len())), ("give_up_after_s", json!(give_up_after.as_secs()))],
+                );
+            }
+            for e in expired.into_iter().take(GIVE_UP_LOGGED) {
                 log::warn(
                     "notification given up: not delivered in time",
                     &[
@@ -231,7 +245,7 @@ async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Cla
         log::info("notification dropped: its channel was removed", &[("id", json!(c.id))]);
         return store.drop_alert(&c.id).await;
     };
-    let outcome = sender.send(&channel, &c.id, &c.payload).await;
+    let outcome = sender.send(&channel, &c.id, &c.payload, attempt_deadline(settings.lease)).await;
     let counters = store.alert_counters();
     let fields = [("id", json!(c.id)), ("channel_id", json!(channel.id)), ("attempt", json!(c.attempts))];
     match outcome {
@@ -250,6 +264,12 @@ async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Cla
             store.alert_failed(&c, now_ms() + wait.as_millis() as i64, &reason).await
         }
     }
+}
+
+/// How long one attempt may take: [`SEND_TIMEOUT`], and well inside the lease, so that no other
+/// worker takes the notification over (and no sweep gives it up) while it is on its way.
+pub fn attempt_deadline(lease: Duration) -> Duration {
+    SEND_TIMEOUT.min(lease.mul_f64(0.75))
 }
 
 /// The alerts' lines of `/metrics`: the outbox by state (shared by every replica) and this

@@ -464,6 +464,13 @@ mod tests {
     }
 
     #[test]
+    fn an_attempt_ends_well_inside_its_lease() {
+        use deliver::attempt_deadline;
+        assert_eq!(attempt_deadline(Duration::from_secs(60)), SEND_TIMEOUT);
+        assert_eq!(attempt_deadline(Duration::from_secs(2)), Duration::from_millis(1500));
+    }
+
+    #[test]
     fn backoff_doubles_up_to_the_cap() {
         let max = Duration::from_secs(60);
         let waits: Vec<u64> = (1..=9).map(|a| backoff(a, max).as_secs()).collect();

@@ -519,12 +519,17 @@ impl Store {
             .collect()
     }
 
+    /// Records a delivery. A receiver that took it is what counts: should the attempt have
+    /// outlived its lease and been given up meanwhile, it is delivered after all.
     pub async fn alert_delivered(&self, id: &str, now: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE alert_outbox SET delivered_at = $1, claimed_until = NULL, last_error = NULL WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE alert_outbox SET delivered_at = $1, claimed_until = NULL, last_error = NULL, expired_at = NULL \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -543,19 +548,25 @@ impl Store {
         Ok(())
     }
 
-    /// Gives up the notifications written before `created_before` and still undelivered (none
-    /// that a worker holds now: it is given up after that attempt, if it fails). With several
-    /// replicas each is given up, and returned, by one of them.
-    pub async fn expire_alerts(&self, now: i64, created_before: i64) -> Result<Vec<Expired>, StoreError> {
-        let rows = sqlx::query(
-            "UPDATE alert_outbox SET expired_at = $1 WHERE delivered_at IS NULL AND expired_at IS NULL \
-             AND created_at < $2 AND (claimed_until IS NULL OR claimed_until <= $1) \
-             RETURNING id, channel_id, runner_id, kind, attempts, last_error",
-        )
-        .bind(now)
-        .bind(created_before)
-        .fetch_all(&self.pool)
-        .await?;
+    /// Gives up at most `limit` of the notifications written before `created_before` and still
+    /// undelivered, oldest first (none that a worker holds now: it is given up after that attempt,
+    /// if it fails). With several replicas each is given up, and returned, by one of them. Bounded,
+    /// so that a backlog never holds SQLite's write lock for long.
+    pub async fn expire_alerts(&self, now: i64, created_before: i64, limit: i64) -> Result<Vec<Expired>, StoreError> {
+        let overdue = |t: &str| {
+            format!(
+                "{t}delivered_at IS NULL AND {t}expired_at IS NULL AND {t}created_at < $2 \
+                 AND ({t}claimed_until IS NULL OR {t}claimed_until <= $1)"
+            )
+        };
+        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+        let sql = format!(
+            "UPDATE alert_outbox SET expired_at = $1 WHERE {} AND id IN (SELECT o.id FROM alert_outbox o WHERE {} \
+             ORDER BY o.created_at LIMIT $3 {lock}) RETURNING id, channel_id, runner_id, kind, attempts, last_error",
+            overdue(""),
+            overdue("o.")
+        );
+        let rows = sqlx::query(&sql).bind(now).bind(created_before).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Expired {
