@@ -5,6 +5,7 @@
 #   chromium, chromium-driver     the dashboard's browser test
 #   podman, buildah, runc,        the container image test (crates/netready/tests/container.rs)
 #   debootstrap, binutils         (a local debian:bookworm-slim; strip)
+#   prometheus                    promtool: the alerting rules and /metrics (crates/netready/tests/prometheus.rs)
 # and from PyPI, with pip, when missing:
 #   cfn-lint                      the CloudFormation tests (crates/netready/tests/cloudformation.rs)
 #   schemathesis                  the plane's API against its OpenAPI document (crates/netready/tests/schemathesis.rs)
@@ -24,6 +25,7 @@ command -v buildah >/dev/null 2>&1 || need+=(buildah)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 command -v strip >/dev/null 2>&1 || need+=(binutils)
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if { ! command -v cfn-lint >/dev/null 2>&1 || ! command -v schemathesis >/dev/null 2>&1 ||
   ! command -v moto_server >/dev/null 2>&1; } &&
   ! python3 -m pip --version >/dev/null 2>&1; then

@@ -19,6 +19,7 @@
 
 pub mod browser;
 pub mod moto;
+pub mod prometheus;
 pub mod tls;
 pub mod webhook;
 

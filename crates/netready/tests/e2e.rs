@@ -100,6 +100,12 @@ fn the_agent_reports_to_the_plane_and_catches_up_after_an_outage() {
     );
     assert_eq!(metric(&metrics, "netready_ready"), 0.0);
     assert!(metric(&metrics, "netready_report_deliveries_total{outcome=\"stored\"}") >= 2.0, "{metrics}");
+    // What Prometheus scrapes: lint-clean, with every agent metric the alerting rules use.
+    if netready_lab::prometheus::available("the agent's /metrics was not checked against the rules") {
+        netready_lab::prometheus::check_metrics(&metrics).unwrap_or_else(|e| panic!("promtool: {e}\n{metrics}"));
+        let used = netready_lab::prometheus::rule_metrics(false);
+        assert_eq!(netready_lab::prometheus::missing_from(&metrics, &used), Vec::<String>::new(), "{metrics}");
+    }
 
     // The plane goes away; the agent keeps checking and retrying.
     plane.signal(libc::SIGTERM);
