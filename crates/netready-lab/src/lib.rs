@@ -962,3 +962,23 @@ pub fn runner_add(bin: &Path, database: &str, name: &str) -> (String, String) {
     };
     (field("runner id:"), field("runner token:"))
 }
+
+/// An address on loopback with a port nothing listens on now (bound, then released).
+pub fn free_loopback_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port on 127.0.0.1")
+}
+
+/// `netready plane serve` (the binary at `bin`) on `addr`, with the database `database`, the admin
+/// token `admin`, the flags `extra` and nothing else from the environment; returned once its
+/// `/readyz` answers 200 (the database answers and the report writer runs).
+pub fn start_plane(bin: &Path, database: &str, addr: SocketAddr, admin: &str, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(bin);
+    cmd.args(["plane", "serve", "--database", database, "--listen", &addr.to_string()])
+        .args(extra)
+        .env_clear()
+        .env("NETREADY_ADMIN_TOKEN", admin);
+    let plane = Proc::spawn(cmd, "plane").unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    eventually(Duration::from_secs(10), || http(addr, "GET", "/readyz", &[], b"").ok().filter(|(s, _)| *s == 200))
+        .unwrap_or_else(|| panic!("the plane did not start: {:?}", plane.output()));
+    plane
+}

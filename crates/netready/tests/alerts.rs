@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use netready_lab::webhook::{Received, Receiver};
-use netready_lab::{Proc, TempDir, eventually, http};
+use netready_lab::{Proc, TempDir, eventually, free_loopback_addr, http};
 use serde_json::Value;
 use sha2::Sha256;
 
@@ -34,25 +34,13 @@ fn add_channel(database: &str, url: &str) -> (String, String) {
     (field("channel id:"), field("channel secret:"))
 }
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap()
-}
-
 fn start_plane(database: &str, addr: SocketAddr) -> Proc {
     start_plane_with(database, addr, &[])
 }
 
 fn start_plane_with(database: &str, addr: SocketAddr, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new(BIN);
-    cmd.args(["plane", "serve", "--database", database, "--listen", &addr.to_string()])
-        .args(["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s"])
-        .args(extra)
-        .env_clear()
-        .env("NETREADY_ADMIN_TOKEN", ADMIN);
-    let p = Proc::spawn(cmd, "plane").unwrap();
-    eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
-        .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
-    p
+    let fast = ["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s"];
+    netready_lab::start_plane(BIN.as_ref(), database, addr, ADMIN, &[&fast[..], extra].concat())
 }
 
 fn degraded_report(minutes_ago: u64) -> String {
@@ -139,9 +127,9 @@ fn a_test_notification_through_the_cli() {
 fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
     let dir = TempDir::new("alerts-give-up");
     let db = dir.db();
-    let (channel, _) = add_channel(&db, &format!("http://{}/down", free_addr()));
+    let (channel, _) = add_channel(&db, &format!("http://{}/down", free_loopback_addr()));
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "nobody-listens");
-    let addr = free_addr();
+    let addr = free_loopback_addr();
     let plane = start_plane_with(&db, addr, &["--alert-give-up-after", "2s"]);
     let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
     assert_eq!(status, 201, "{body}");
@@ -167,7 +155,7 @@ fn a_plane_killed_mid_delivery_delivers_after_a_restart_with_the_same_key() {
     receiver.hold(true);
     let (_, secret) = add_channel(&db, &receiver.url("/hook"));
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "killed-mid-delivery");
-    let addr = free_addr();
+    let addr = free_loopback_addr();
     let mut plane = start_plane(&db, addr);
     let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
     assert_eq!(status, 201, "{body}");
@@ -229,7 +217,7 @@ fn two_plane_processes_on_one_postgres_send_each_notification_once() {
     add_channel(&db, &receiver.url("/hook"));
     let runners: Vec<(String, String)> =
         (0..10).map(|n| netready_lab::runner_add(BIN.as_ref(), &db, &format!("runner-{n}"))).collect();
-    let (a, b) = (free_addr(), free_addr());
+    let (a, b) = (free_loopback_addr(), free_loopback_addr());
     let planes = [start_plane(&db, a), start_plane(&db, b)];
     for (n, (id, token)) in runners.iter().enumerate() {
         let (status, body) =

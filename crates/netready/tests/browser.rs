@@ -9,20 +9,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use netready_lab::browser::Browser;
-use netready_lab::{Proc, TempDir, eventually, http};
+use netready_lab::{TempDir, eventually};
 use serde_json::{Value, json};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "browser-admin-token-0123456789";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 #[test]
 fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
@@ -36,7 +31,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let (bad_id, bad_token) = add("eu-west-3 / build-fleet-b");
     // Two alert channels: a receiver on loopback that takes everything, and a closed port.
     let receiver = netready_lab::webhook::Receiver::start().unwrap();
-    let closed = format!("http://127.0.0.1:{}/down", free_port());
+    let closed = format!("http://{}/down", netready_lab::free_loopback_addr());
     for (name, url) in [("ops-webhook", receiver.url("/hook")), ("closed-port", closed)] {
         let out = Command::new(BIN)
             .args(["plane", "alert", "add", name, "--url", &url, "--database", &db])
@@ -46,15 +41,14 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
-    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
-        .args(["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1h"])
-        .env_clear()
-        .env("NETREADY_ADMIN_TOKEN", ADMIN);
-    let plane = Proc::spawn(cmd, "plane").unwrap();
-    eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
-        .unwrap_or_else(|| panic!("plane: {:?}", plane.output()));
+    let addr = netready_lab::free_loopback_addr();
+    let _plane = netready_lab::start_plane(
+        BIN.as_ref(),
+        &db,
+        addr,
+        ADMIN,
+        &["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1h"],
+    );
 
     let mut report: Value =
         serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();

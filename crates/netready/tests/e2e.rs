@@ -159,18 +159,8 @@ fn a_plane_killed_right_after_a_2xx_still_has_the_report() {
     let dir = TempDir::new("e2e-sigkill");
     let db = dir.db();
     let (id, token) = add_runner(&db, "durable");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let start = || {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
-            .env_clear()
-            .env("NETREADY_ADMIN_TOKEN", ADMIN);
-        let p = Proc::spawn(cmd, "plane").unwrap();
-        eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
-            .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
-        p
-    };
+    let addr = netready_lab::free_loopback_addr();
+    let start = || netready_lab::start_plane(BIN.as_ref(), &db, addr, ADMIN, &[]);
     let mut plane = start();
     let mut report: Value =
         serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
@@ -205,18 +195,15 @@ fn a_plane_killed_while_eight_clients_post_keeps_every_acknowledged_report() {
     let dir = TempDir::new("e2e-sigkill-concurrent");
     let db = dir.db();
     let runners: Vec<(String, String)> = (0..8).map(|i| add_runner(&db, &format!("busy-{i}"))).collect();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr = netready_lab::free_loopback_addr();
     let start = || {
-        let mut cmd = Command::new(BIN);
-        cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
-            .args(["--ingest-burst", "100000", "--ingest-interval", "1ms"])
-            .env_clear()
-            .env("NETREADY_ADMIN_TOKEN", ADMIN);
-        let p = Proc::spawn(cmd, "plane").unwrap();
-        eventually(Duration::from_secs(10), || http(addr, "GET", "/readyz", &[], b"").ok().filter(|(s, _)| *s == 200))
-            .unwrap_or_else(|| panic!("plane did not start: {:?}", p.output()));
-        p
+        netready_lab::start_plane(
+            BIN.as_ref(),
+            &db,
+            addr,
+            ADMIN,
+            &["--ingest-burst", "100000", "--ingest-interval", "1ms"],
+        )
     };
     let mut plane = start();
     let template: Value =

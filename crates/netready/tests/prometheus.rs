@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use netready_lab::{Proc, TempDir, eventually, http, prometheus};
+use netready_lab::{TempDir, eventually, free_loopback_addr, http, prometheus, start_plane};
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "prometheus-admin-token-0123456789";
@@ -34,19 +34,12 @@ fn the_plane_serves_lint_clean_metrics_with_every_name_the_rules_use() {
     let db = dir.db();
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "scraped");
     // A channel nobody answers: the outbox has a failing notification.
-    let closed = format!("http://{}/down", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap());
+    let closed = format!("http://{}/down", free_loopback_addr());
     let added =
         Command::new(BIN).args(["plane", "alert", "add", "nobody", "--url", &closed, "--database", &db]).output();
     assert!(added.unwrap().status.success());
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
-        .args(["--alert-after-checks", "1", "--alert-poll", "200ms"])
-        .env_clear()
-        .env("NETREADY_ADMIN_TOKEN", ADMIN);
-    let plane = Proc::spawn(cmd, "plane").unwrap();
-    eventually(Duration::from_secs(10), || http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200))
-        .unwrap_or_else(|| panic!("plane: {:?}", plane.output()));
+    let addr = free_loopback_addr();
+    let plane = start_plane(BIN.as_ref(), &db, addr, ADMIN, &["--alert-after-checks", "1", "--alert-poll", "200ms"]);
 
     let mut report: serde_json::Value =
         serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();

@@ -15,9 +15,8 @@
 #![allow(clippy::unwrap_used)]
 
 use std::process::Command;
-use std::time::Duration;
 
-use netready_lab::{Proc, eventually, http, runner_add};
+use netready_lab::runner_add;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "schemathesis-admin-token-0123456789";
@@ -35,10 +34,6 @@ fn schemathesis_available() -> bool {
     found
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn the_plane_keeps_to_its_openapi_document() {
     if !schemathesis_available() {
@@ -47,17 +42,15 @@ fn the_plane_keeps_to_its_openapi_document() {
     let dir = netready_lab::TempDir::new("schemathesis");
     let db = dir.db();
     let (id, token) = runner_add(BIN.as_ref(), &db, "schemathesis");
-    let port = free_port();
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let mut cmd = Command::new(BIN);
-    cmd.args(["plane", "serve", "--database", &db, "--listen", &addr.to_string()])
-        // Thousands of generated reports for one runner: no rate limit for this test.
-        .args(["--ingest-burst", "1000000", "--ingest-interval", "1ms"])
-        .env_clear()
-        .env("NETREADY_ADMIN_TOKEN", ADMIN);
-    let plane = Proc::spawn(cmd, "plane").unwrap();
-    eventually(Duration::from_secs(10), || http(addr, "GET", "/readyz", &[], b"").ok().filter(|(s, _)| *s == 200))
-        .unwrap_or_else(|| panic!("the plane did not start: {:?}", plane.output()));
+    let addr = netready_lab::free_loopback_addr();
+    // Thousands of generated reports for one runner: no rate limit for this test.
+    let plane = netready_lab::start_plane(
+        BIN.as_ref(),
+        &db,
+        addr,
+        ADMIN,
+        &["--ingest-burst", "1000000", "--ingest-interval", "1ms"],
+    );
     // The report endpoint is only reachable with this runner's id: schemathesis fills the path
     // parameter from the configuration, and generates the rest.
     let config = "[[operations]]\ninclude-path-regex = \"network-readiness\"\n\
