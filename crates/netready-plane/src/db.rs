@@ -72,6 +72,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/0008_alert_expiry.sql"),
         postgres: include_str!("../migrations/0008_alert_expiry.sql"),
     },
+    Migration {
+        version: 9,
+        name: "alert_routing",
+        sqlite: include_str!("../migrations/0009_alert_routing.sql"),
+        postgres: include_str!("../migrations/0009_alert_routing.sql"),
+    },
 ];
 
 /// A runner and its state, for lists and details.

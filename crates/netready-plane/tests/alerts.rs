@@ -333,6 +333,72 @@ both_backends!(
     }
 );
 
+both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    let create = |body: Value| {
+        let router = router.clone();
+        async move { call(&router, admin_json("POST", "/api/v1/alerts/channels", body)).await }
+    };
+    let team =
+        create(json!({"name": "team-a", "kind": "webhook", "url": receiver.url("/team-a"), "runners": "team-a/*"}))
+            .await;
+    assert_eq!(team.status, StatusCode::CREATED, "{}", team.text);
+    assert_eq!(
+        (team.json()["runners"].as_str(), team.json()["kinds"].clone()),
+        (Some("team-a/*"), json!(["degraded", "stale", "recovered"]))
+    );
+    let pager =
+        create(json!({"name": "pager", "kind": "webhook", "url": receiver.url("/pager"), "kinds": ["stale"]})).await;
+    assert_eq!(pager.status, StatusCode::CREATED, "{}", pager.text);
+    assert_eq!((pager.json()["runners"].clone(), pager.json()["kinds"].clone()), (Value::Null, json!(["stale"])));
+    let listed = call(&router, admin_get("/api/v1/alerts/channels")).await.json();
+    assert_eq!(listed["channels"].as_array().unwrap().len(), 2, "{listed}");
+
+    let (a, a_token) = add_runner(&store, "team-a/build").await.unwrap();
+    let (b, b_token) = add_runner(&store, "team-b/build").await.unwrap();
+    post(&router, &a, &a_token, "degraded", 0).await;
+    post(&router, &b, &b_token, "degraded", 0).await;
+    drain(&store, &Sender::new().unwrap()).await;
+    let seen = |r: &Received| {
+        let e: Value = serde_json::from_str(&r.body).unwrap();
+        (r.path.clone(), e["runner"]["name"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned())
+    };
+    let got: Vec<_> = receiver.received().iter().map(seen).collect();
+    assert_eq!(got, [("/team-a".to_owned(), "team-a/build".to_owned(), "degraded".to_owned())], "only team-a's");
+
+    // Both go stale: the pager hears of both, team-a of its own.
+    let now = netready_plane::db::now_ms();
+    assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 2);
+    drain(&store, &Sender::new().unwrap()).await;
+    let mut got: Vec<_> = receiver.received()[1..].iter().map(seen).collect();
+    got.sort();
+    let want = [("/pager", "team-a/build"), ("/pager", "team-b/build"), ("/team-a", "team-a/build")]
+        .map(|(p, n)| (p.to_owned(), n.to_owned(), "stale".to_owned()));
+    assert_eq!(got, want);
+
+    // What is refused, with what is expected; nothing stored.
+    for (body, says) in [
+        (json!({"runners": ""}), "invalid runners pattern"),
+        (json!({"runners": null}), "runners is null"),
+        (json!({"kinds": []}), "kinds is empty"),
+        (json!({"kinds": ["paged"]}), "invalid kind 'paged'"),
+        (json!({"kinds": ["stale", "stale"]}), "given twice"),
+        (json!({"kinds": null}), "kinds is null"),
+    ] {
+        let mut full = json!({"name": "bad", "kind": "webhook", "url": receiver.url("/bad")});
+        full.as_object_mut().unwrap().extend(body.as_object().unwrap().clone());
+        let a = create(full).await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {}", a.text);
+        assert!(a.json()["message"].as_str().unwrap().contains(says), "{body}: {}", a.text);
+    }
+    let listed = call(&router, admin_get("/api/v1/alerts/channels")).await.json();
+    assert_eq!(listed["channels"].as_array().unwrap().len(), 2, "nothing stored: {listed}");
+    let page = call(&router, admin_get("/dashboard/alerts")).await.text;
+    assert!(page.contains("stale of every runner") && page.contains("every change of runners team-a/*"), "{page}");
+});
+
 both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
@@ -407,6 +473,8 @@ both_backends!(channels_are_managed_through_the_api, |store: Store| async move {
             kind: "webhook".into(),
             url: "https://h.example/y".into(),
             secret: None,
+            runners: None,
+            kinds: None,
         },
     )
     .await

@@ -198,6 +198,12 @@ pub enum AlertCommand {
         /// A file holding the webhook's signing secret (16 to 512 characters) [default: generated]
         #[arg(long, env = "NETREADY_ALERT_SECRET_FILE", value_name = "PATH")]
         secret_file: Option<String>,
+        /// Only runners whose name matches this pattern ('*' for any run of characters), e.g. 'eu-west-3/*' [default: all]
+        #[arg(long, value_name = "PATTERN")]
+        runners: Option<String>,
+        /// Only these kinds of change, comma-separated: degraded, stale, recovered [default: all]
+        #[arg(long, value_name = "KINDS", value_delimiter = ',')]
+        kinds: Option<Vec<String>>,
     },
     /// List the channels (never their secrets)
     List {

@@ -257,7 +257,7 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
     let rt = runtime(false)?;
     rt.block_on(async {
         match cmd {
-            AlertCommand::Add { db, name, kind, url, secret_file } => {
+            AlertCommand::Add { db, name, kind, url, secret_file, runners, kinds } => {
                 let secret = match secret_file {
                     None => None,
                     Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -265,12 +265,20 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                     })?),
                 };
                 let store = open(&db.database).await?;
-                let new = NewChannel { name: name.clone(), kind: kind.clone(), url: url.clone(), secret };
+                let new = NewChannel {
+                    name: name.clone(),
+                    kind: kind.clone(),
+                    url: url.clone(),
+                    secret,
+                    runners: runners.clone(),
+                    kinds: kinds.clone(),
+                };
                 let channel = channels::add(&store, new).await.map_err(|e| match e {
                     ChannelError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
                     ChannelError::Store(e) => e.into(),
                 })?;
                 println!("channel id:     {}", channel.id);
+                println!("told of:        {}", channel.route.describe());
                 if !channel.secret.is_empty() {
                     println!("channel secret: {}", channel.secret);
                     eprintln!(
@@ -281,10 +289,18 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
             }
             AlertCommand::List { db } => {
                 let store = open(&db.database).await?;
-                println!("{:<15}  {:<7}  {:<24}  URL", "ID", "KIND", "NAME");
-                for c in store.alert_channels().await? {
-                    let v = ChannelView::from(&c);
-                    println!("{:<15}  {:<7}  {:<24}  {}", v.id, v.kind.as_str(), v.name, v.url);
+                let channels = store.alert_channels().await?;
+                // Columns as wide as their longest entry.
+                let width = |f: &dyn Fn(&netready_plane::db::alerts::Channel) -> usize, header: &str| {
+                    channels.iter().map(f).chain([header.len()]).max().unwrap_or(0)
+                };
+                let name_w = width(&|c| c.name.chars().count(), "NAME");
+                let told_w = width(&|c| c.route.describe().chars().count(), "TOLD OF");
+                println!("{:<15}  {:<7}  {:<name_w$}  {:<told_w$}  URL", "ID", "KIND", "NAME", "TOLD OF");
+                for c in &channels {
+                    let v = ChannelView::from(c);
+                    let told = c.route.describe();
+                    println!("{:<15}  {:<7}  {:<name_w$}  {told:<told_w$}  {}", v.id, v.kind.as_str(), v.name, v.url);
                 }
                 store.close().await;
             }

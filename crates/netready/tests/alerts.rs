@@ -76,6 +76,27 @@ fn alert_channels_through_the_cli() {
     assert_eq!(code, 0);
     assert!(out.contains(&id) && out.contains("https://hooks.example.com/netready?…"), "{out}");
     assert!(!out.contains(&secret) && !out.contains("abc"), "no secret in the list: {out}");
+    let (code, added, err) = netready(&[
+        "plane",
+        "alert",
+        "add",
+        "team-a-pager",
+        "--url",
+        "https://pager.example/hook",
+        "--runners",
+        "team-a/*",
+        "--kinds",
+        "stale,degraded",
+        "--database",
+        &db,
+    ]);
+    assert_eq!(code, 0, "{added}{err}");
+    assert!(added.contains("told of:        degraded,stale of team-a/*"), "{added}");
+    let (_, out, _) = netready(&["plane", "alert", "list", "--database", &db]);
+    let row = out.lines().find(|l| l.contains("team-a-pager")).unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("degraded,stale of team-a/*"), "{out}");
+    let row = out.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.contains(" all "), "an unlimited channel: {out}");
 
     for (args, says) in [
         (vec!["add", "x", "--url", "http://hooks.example.com/x"], "plain http:// is only allowed to this machine"),
@@ -84,6 +105,8 @@ fn alert_channels_through_the_cli() {
             vec!["add", "x", "--url", "https://h.example/x", "--secret-file", "/nonexistent/secret"],
             "cannot read --secret-file",
         ),
+        (vec!["add", "x", "--url", "https://h.example/x", "--kinds", "paged"], "invalid kind 'paged'"),
+        (vec!["add", "x", "--url", "https://h.example/x", "--runners", " "], "invalid runners pattern"),
         (vec!["remove", "nope"], "is not a channel id"),
         (vec!["remove", "ch-000000000000"], "no channel 'ch-000000000000'"),
     ] {

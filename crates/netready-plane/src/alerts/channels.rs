@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::routing::Route;
 use super::{ChannelKind, check_url, display_url, new_channel_id, new_secret};
 use crate::db::alerts::Channel;
 use crate::db::{now_ms, rfc3339_ms};
@@ -16,6 +17,10 @@ pub struct NewChannel {
     pub url: String,
     /// A webhook's shared secret; generated when absent. Not for Slack (its URL is the secret).
     pub secret: Option<String>,
+    /// Only runners whose name matches this pattern (`*` any run of characters); all when absent.
+    pub runners: Option<String>,
+    /// Only these kinds of change (degraded, stale, recovered); all when absent.
+    pub kinds: Option<Vec<String>>,
 }
 
 /// Why a channel was not added.
@@ -36,6 +41,10 @@ pub struct ChannelView {
     pub kind: ChannelKind,
     pub url: String,
     pub created_at: String,
+    /// The runner name pattern it is limited to, or null for every runner.
+    pub runners: Option<String>,
+    /// The kinds of change it is told of.
+    pub kinds: Vec<super::Kind>,
 }
 
 impl From<&Channel> for ChannelView {
@@ -46,6 +55,8 @@ impl From<&Channel> for ChannelView {
             kind: c.kind,
             url: display_url(c.kind, &c.url),
             created_at: rfc3339_ms(c.created_at),
+            runners: c.route.runners.clone(),
+            kinds: c.route.view().kinds,
         }
     }
 }
@@ -81,7 +92,9 @@ pub async fn add(store: &Store, new: NewChannel) -> Result<Channel, ChannelError
             s
         }
     };
-    let channel = Channel { id: new_channel_id(), name: name.to_owned(), kind, url, secret, created_at: now_ms() };
+    let route = Route::parse(new.runners.as_deref(), new.kinds.as_deref()).map_err(ChannelError::Invalid)?;
+    let channel =
+        Channel { id: new_channel_id(), name: name.to_owned(), kind, url, secret, created_at: now_ms(), route };
     store.add_alert_channel(&channel).await?;
     Ok(channel)
 }

@@ -6,6 +6,7 @@
 
 pub mod channels;
 pub mod deliver;
+pub mod routing;
 
 use std::time::Duration;
 
@@ -91,6 +92,15 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub fn parse(s: &str) -> Option<Kind> {
+        match s {
+            "degraded" => Some(Kind::Degraded),
+            "stale" => Some(Kind::Stale),
+            "recovered" => Some(Kind::Recovered),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Degraded => "degraded",

@@ -34,11 +34,28 @@ pub struct CreateChannel {
     /// Absent: generated. `null` is refused, as the document says (a string or nothing).
     #[serde(default, deserialize_with = "present")]
     pub secret: Option<Option<String>>,
+    /// Only runners whose name matches this pattern. Absent: all; `null` is refused.
+    #[serde(default, deserialize_with = "present")]
+    pub runners: Option<Option<String>>,
+    /// Only these kinds of change. Absent: all; `null` is refused.
+    #[serde(default, deserialize_with = "present")]
+    pub kinds: Option<Option<Vec<String>>>,
 }
 
 /// A field that is there, `null` included (`Some(None)`); `#[serde(default)]` gives `None` when absent.
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// An optional field's value, refusing an explicit `null` with what to send instead.
+fn not_null<T>(field: Option<Option<T>>, name: &str, expected: &str) -> Result<Option<T>, ApiError> {
+    match field {
+        Some(None) => {
+            Err(ApiError::unprocessable("invalid_channel", format!("{name} is null: give {expected}, or leave it out")))
+        }
+        Some(Some(v)) => Ok(Some(v)),
+        None => Ok(None),
+    }
 }
 
 async fn create(
@@ -47,17 +64,14 @@ async fn create(
     Json(body): Json<CreateChannel>,
 ) -> Result<Response, ApiError> {
     require_admin(&state, &headers).await?;
-    let secret = match body.secret {
-        Some(None) => {
-            return Err(ApiError::unprocessable(
-                "invalid_channel",
-                "secret is null: give a string of 16 to 512 printable ASCII characters, or leave it out to have one generated",
-            ));
-        }
-        Some(Some(s)) => Some(s),
-        None => None,
-    };
-    let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret };
+    let secret = not_null(
+        body.secret,
+        "secret",
+        "a string of 16 to 512 printable ASCII characters (leaving it out has one generated)",
+    )?;
+    let runners = not_null(body.runners, "runners", "a runner name pattern such as 'eu-west-3/*'")?;
+    let kinds = not_null(body.kinds, "kinds", "a list of degraded, stale, recovered")?;
+    let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret, runners, kinds };
     let channel = channels::add(&state.store, new).await.map_err(|e| match e {
         ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),
         ChannelError::Store(e) => e.into(),

@@ -29,6 +29,16 @@ fn until(at_ms: i64, now_ms: i64) -> maud::Markup {
     html! { time datetime=(rfc3339_ms(at_ms)) title=(rfc3339_ms(at_ms)) { (text) } }
 }
 
+/// What a channel is told of, in words.
+fn told_of(c: &ChannelView) -> String {
+    let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
+    let kinds = if kinds.len() == 3 { "every change".to_owned() } else { kinds.join(", ") };
+    match &c.runners {
+        None => format!("{kinds} of every runner"),
+        Some(p) => format!("{kinds} of runners {p}"),
+    }
+}
+
 pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
@@ -52,12 +62,13 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
                 p { "No channel: add one with " code { "netready plane alert add" } " or " code { "POST /api/v1/alerts/channels" } "." }
             } @else {
                 table id="channels" class="cards" {
-                    thead { tr { th { "Channel" } th { "Kind" } th { "URL" } th { "Created" } } }
+                    thead { tr { th { "Channel" } th { "Kind" } th { "Told of" } th { "URL" } th { "Created" } } }
                     tbody {
                         @for c in &channels {
                             tr {
                                 td { (c.name) br; span class="muted" { (c.id) } }
                                 td data-label="Kind" { (c.kind.as_str()) }
+                                td data-label="Told of" { (told_of(c)) }
                                 td data-label="URL" { code { (c.url) } }
                                 td data-label="Created" { (c.created_at) }
                             }

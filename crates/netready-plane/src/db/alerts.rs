@@ -14,6 +14,7 @@ use sqlx::Row;
 use tokio::sync::Notify;
 
 use super::{Backend, NewReport, Store, StoreError, now_ms, placeholders};
+use crate::alerts::routing::Route;
 use crate::alerts::{self, Candidate, ChannelKind, Policy, RunnerRef, Tracker, Transition};
 use crate::readiness::Readiness;
 
@@ -35,6 +36,8 @@ pub struct Channel {
     pub url: String,
     pub secret: String,
     pub created_at: i64,
+    /// Which changes it is told of.
+    pub route: Route,
 }
 
 impl std::fmt::Debug for Channel {
@@ -45,6 +48,7 @@ impl std::fmt::Debug for Channel {
             .field("kind", &self.kind)
             .field("url", &alerts::display_url(self.kind, &self.url))
             .field("secret", &"***")
+            .field("route", &self.route)
             .finish()
     }
 }
@@ -252,8 +256,13 @@ async fn outbox_rows(
     if transitions.is_empty() {
         return Ok(Vec::new());
     }
-    let channels: Vec<String> =
-        sqlx::query_scalar("SELECT id FROM alert_channels ORDER BY id").fetch_all(&mut **tx).await?;
+    let mut channels: Vec<(String, Route)> = Vec::new();
+    for row in sqlx::query("SELECT id, runners, kinds FROM alert_channels ORDER BY id").fetch_all(&mut **tx).await? {
+        let (id, runners, kinds): (String, Option<String>, Option<String>) =
+            (row.try_get("id")?, row.try_get("runners")?, row.try_get("kinds")?);
+        // Stored by `add_alert_channel` from a checked route; unreadable, it would be told all.
+        channels.push((id, Route::from_columns(runners, kinds.as_deref()).unwrap_or_default()));
+    }
     if channels.is_empty() {
         return Ok(Vec::new());
     }
@@ -276,7 +285,10 @@ async fn outbox_rows(
             id: (*runner_id).to_owned(),
             name: names.get(*runner_id).cloned().unwrap_or_else(|| (*runner_id).to_owned()),
         };
-        for channel_id in &channels {
+        for (channel_id, route) in &channels {
+            if !route.matches(&runner.name, transition.kind()) {
+                continue;
+            }
             let id = alerts::notification_id(channel_id, runner_id, transition);
             let payload = alerts::event(&id, &runner, transition, degraded).to_string();
             rows.push(OutboxRow {
@@ -350,6 +362,8 @@ fn channel_of(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
         url: row.try_get("url")?,
         secret: row.try_get("secret")?,
         created_at: row.try_get("created_at")?,
+        route: Route::from_columns(row.try_get("runners")?, row.try_get::<Option<String>, _>("kinds")?.as_deref())
+            .map_err(StoreError::Invalid)?,
     })
 }
 
@@ -377,7 +391,8 @@ impl Store {
 
     pub async fn add_alert_channel(&self, channel: &Channel) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO alert_channels (id, name, kind, url, secret, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO alert_channels (id, name, kind, url, secret, created_at, runners, kinds) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&channel.id)
         .bind(&channel.name)
@@ -385,6 +400,8 @@ impl Store {
         .bind(&channel.url)
         .bind(&channel.secret)
         .bind(channel.created_at)
+        .bind(&channel.route.runners)
+        .bind(channel.route.kinds_column())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -392,17 +409,21 @@ impl Store {
 
     /// Every channel, secrets included: callers show [`alerts::display_url`] and never the secret.
     pub async fn alert_channels(&self) -> Result<Vec<Channel>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, kind, url, secret, created_at FROM alert_channels ORDER BY name, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, name, kind, url, secret, created_at, runners, kinds FROM alert_channels ORDER BY name, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(channel_of).collect()
     }
 
     pub async fn alert_channel(&self, id: &str) -> Result<Option<Channel>, StoreError> {
-        let row = sqlx::query("SELECT id, name, kind, url, secret, created_at FROM alert_channels WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, name, kind, url, secret, created_at, runners, kinds FROM alert_channels WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(channel_of).transpose()
     }
 
