@@ -238,6 +238,7 @@ fn network_report(facts: &NetworkFacts) -> Option<NetworkReport> {
 mod tests {
     use netready_diagnose::facts::*;
     use netready_diagnose::{AccessType, RouteState};
+    use netready_lab::facts::route;
     use serde_json::Value;
 
     use super::*;
@@ -255,119 +256,10 @@ mod tests {
         r
     }
 
-    fn route(dest: &str, target: &str) -> Route {
-        let destination =
-            if dest.starts_with("pl-") { Destination::PrefixList(dest.into()) } else { Destination::Cidr(net(dest)) };
-        Route { destination, target: target.into(), blackhole: false, propagated: false }
-    }
-
-    fn interface(suffix: &str, id: &str, ip: &str) -> VpcEndpoint {
-        VpcEndpoint {
-            id: id.into(),
-            service_name: format!("com.amazonaws.eu-west-3.{suffix}"),
-            endpoint_type: EndpointType::Interface,
-            state: "available".into(),
-            private_dns_enabled: true,
-            subnet_ids: vec!["subnet-endpoints".into()],
-            security_group_ids: vec!["sg-endpoints".into()],
-            route_table_ids: vec![],
-            addresses: vec![ip.parse().unwrap()],
-        }
-    }
-
     /// The fixture's network as EC2 describes it: four interface endpoints, S3 through its gateway
     /// endpoint (203.0.113.0/24 stands for the region's S3 ranges), NAT for the rest.
     fn facts() -> NetworkFacts {
-        let allow_all = SgRule { protocol: Protocol::All, ports: None, peer: Peer::Cidr(net("0.0.0.0/0")) };
-        NetworkFacts {
-            region: "eu-west-3".into(),
-            eni: Some(Eni {
-                id: "eni-task".into(),
-                subnet_id: "subnet-task".into(),
-                vpc_id: "vpc-1".into(),
-                availability_zone: "eu-west-3a".into(),
-                private_ipv4: Some("10.0.1.10".parse().unwrap()),
-                ipv6: vec![],
-                public_ip: None,
-                security_group_ids: vec!["sg-task".into()],
-            }),
-            vpc: Some(Vpc {
-                id: "vpc-1".into(),
-                cidrs: vec![net("10.0.0.0/16")],
-                dns_support: Some(true),
-                dns_hostnames: Some(true),
-            }),
-            subnets: vec![
-                Subnet {
-                    id: "subnet-task".into(),
-                    vpc_id: "vpc-1".into(),
-                    availability_zone: "eu-west-3a".into(),
-                    cidrs: vec![net("10.0.1.0/24")],
-                },
-                Subnet {
-                    id: "subnet-endpoints".into(),
-                    vpc_id: "vpc-1".into(),
-                    availability_zone: "eu-west-3a".into(),
-                    cidrs: vec![net("10.0.2.0/24")],
-                },
-            ],
-            route_table: Some(RouteTable {
-                id: "rtb-task".into(),
-                main: false,
-                routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", "nat-1"), route("pl-s3", "vpce-s3")],
-            }),
-            network_acl: Some(NetworkAcl {
-                id: "acl-1".into(),
-                default: true,
-                entries: [true, false]
-                    .into_iter()
-                    .map(|egress| NaclEntry {
-                        rule_number: 100,
-                        egress,
-                        protocol: Protocol::All,
-                        ports: None,
-                        cidr: net("0.0.0.0/0"),
-                        allow: true,
-                    })
-                    .collect(),
-            }),
-            security_groups: vec![
-                SecurityGroup { id: "sg-task".into(), name: "task".into(), ingress: vec![], egress: vec![allow_all] },
-                SecurityGroup {
-                    id: "sg-endpoints".into(),
-                    name: "endpoints".into(),
-                    ingress: vec![SgRule {
-                        protocol: Protocol::Tcp,
-                        ports: Some((443, 443)),
-                        peer: Peer::Cidr(net("10.0.0.0/16")),
-                    }],
-                    egress: vec![],
-                },
-            ],
-            vpc_endpoints: vec![
-                interface("secretsmanager", "vpce-sm", "10.0.2.10"),
-                interface("logs", "vpce-logs", "10.0.2.11"),
-                interface("ecr.api", "vpce-api", "10.0.2.12"),
-                interface("ecr.dkr", "vpce-dkr", "10.0.2.13"),
-                VpcEndpoint {
-                    id: "vpce-s3".into(),
-                    service_name: "com.amazonaws.eu-west-3.s3".into(),
-                    endpoint_type: EndpointType::Gateway,
-                    state: "available".into(),
-                    private_dns_enabled: false,
-                    subnet_ids: vec![],
-                    security_group_ids: vec![],
-                    route_table_ids: vec!["rtb-task".into()],
-                    addresses: vec![],
-                },
-            ],
-            prefix_lists: vec![PrefixList {
-                id: "pl-s3".into(),
-                name: "com.amazonaws.eu-west-3.s3".into(),
-                entries: Some(vec![net("203.0.113.0/24")]),
-            }],
-            gaps: vec![],
-        }
+        netready_lab::facts::healthy("eu-west-3", &["203.0.113.0/24"])
     }
 
     fn at() -> SystemTime {

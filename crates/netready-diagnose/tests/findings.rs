@@ -8,146 +8,19 @@ use std::net::IpAddr;
 
 use netready_diagnose::facts::*;
 use netready_diagnose::{AccessType, EndpointAddresses, ServiceKey, Severity, diagnose};
+use netready_lab::facts::{net, route};
 
 const REGION: &str = "eu-west-3";
 const S3_ADDR: &str = "52.95.155.10";
-
-fn net(s: &str) -> ipnet::IpNet {
-    s.parse().unwrap()
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn route(dest: &str, target: &str) -> Route {
-    let destination =
-        if dest.starts_with("pl-") { Destination::PrefixList(dest.into()) } else { Destination::Cidr(net(dest)) };
-    Route { destination, target: target.into(), blackhole: false, propagated: false }
-}
-
-fn allow_all(peer: &str) -> SgRule {
-    SgRule { protocol: Protocol::All, ports: None, peer: Peer::Cidr(net(peer)) }
-}
-
-fn interface(service: &str, id: &str, address: &str) -> VpcEndpoint {
-    VpcEndpoint {
-        id: id.into(),
-        service_name: format!("com.amazonaws.{REGION}.{service}"),
-        endpoint_type: EndpointType::Interface,
-        state: "available".into(),
-        private_dns_enabled: true,
-        subnet_ids: vec!["subnet-endpoints".into()],
-        security_group_ids: vec!["sg-endpoints".into()],
-        route_table_ids: vec![],
-        addresses: vec![ip(address)],
-    }
-}
-
 /// A private subnet that works: NAT default route, interface endpoints for four services, S3
-/// through its gateway endpoint.
+/// through its gateway endpoint (the lab's VPC).
 fn healthy() -> NetworkFacts {
-    NetworkFacts {
-        region: REGION.into(),
-        eni: Some(Eni {
-            id: "eni-task".into(),
-            subnet_id: "subnet-task".into(),
-            vpc_id: "vpc-1".into(),
-            availability_zone: "eu-west-3a".into(),
-            private_ipv4: Some(ip("10.0.1.10")),
-            ipv6: vec![],
-            public_ip: None,
-            security_group_ids: vec!["sg-task".into()],
-        }),
-        vpc: Some(Vpc {
-            id: "vpc-1".into(),
-            cidrs: vec![net("10.0.0.0/16")],
-            dns_support: Some(true),
-            dns_hostnames: Some(true),
-        }),
-        subnets: vec![
-            Subnet {
-                id: "subnet-task".into(),
-                vpc_id: "vpc-1".into(),
-                availability_zone: "eu-west-3a".into(),
-                cidrs: vec![net("10.0.1.0/24")],
-            },
-            Subnet {
-                id: "subnet-endpoints".into(),
-                vpc_id: "vpc-1".into(),
-                availability_zone: "eu-west-3a".into(),
-                cidrs: vec![net("10.0.2.0/24")],
-            },
-        ],
-        route_table: Some(RouteTable {
-            id: "rtb-task".into(),
-            main: false,
-            routes: vec![route("10.0.0.0/16", "local"), route("0.0.0.0/0", "nat-1"), route("pl-s3", "vpce-s3")],
-        }),
-        network_acl: Some(NetworkAcl {
-            id: "acl-1".into(),
-            default: true,
-            entries: vec![
-                NaclEntry {
-                    rule_number: 100,
-                    egress: true,
-                    protocol: Protocol::All,
-                    ports: None,
-                    cidr: net("0.0.0.0/0"),
-                    allow: true,
-                },
-                NaclEntry {
-                    rule_number: 100,
-                    egress: false,
-                    protocol: Protocol::All,
-                    ports: None,
-                    cidr: net("0.0.0.0/0"),
-                    allow: true,
-                },
-            ],
-        }),
-        security_groups: vec![
-            SecurityGroup {
-                id: "sg-task".into(),
-                name: "task".into(),
-                ingress: vec![],
-                egress: vec![allow_all("0.0.0.0/0")],
-            },
-            SecurityGroup {
-                id: "sg-endpoints".into(),
-                name: "endpoints".into(),
-                ingress: vec![SgRule {
-                    protocol: Protocol::Tcp,
-                    ports: Some((443, 443)),
-                    peer: Peer::Cidr(net("10.0.0.0/16")),
-                }],
-                egress: vec![],
-            },
-        ],
-        vpc_endpoints: vec![
-            interface("secretsmanager", "vpce-sm", "10.0.2.10"),
-            interface("logs", "vpce-logs", "10.0.2.11"),
-            interface("ecr.api", "vpce-api", "10.0.2.12"),
-            interface("ecr.dkr", "vpce-dkr", "10.0.2.13"),
-            VpcEndpoint {
-                id: "vpce-s3".into(),
-                service_name: format!("com.amazonaws.{REGION}.s3"),
-                endpoint_type: EndpointType::Gateway,
-                state: "available".into(),
-                private_dns_enabled: false,
-                subnet_ids: vec![],
-                security_group_ids: vec![],
-                route_table_ids: vec!["rtb-task".into()],
-                addresses: vec![],
-            },
-        ],
-        prefix_lists: vec![PrefixList {
-            id: "pl-s3".into(),
-            name: format!("com.amazonaws.{REGION}.s3"),
-            entries: Some(vec![net("52.95.154.0/23"), net("3.5.224.0/22")]),
-        }],
-        gaps: vec![],
-    }
+    netready_lab::facts::healthy(REGION, &["52.95.154.0/23", "3.5.224.0/22"])
 }
 
 fn endpoints(private: bool) -> Vec<EndpointAddresses> {

@@ -18,6 +18,7 @@
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
 pub mod browser;
+pub mod facts;
 pub mod moto;
 pub mod prometheus;
 pub mod tls;
