@@ -52,15 +52,17 @@ pub fn check_metrics(exposition: &str) -> Result<(), String> {
 pub fn rule_metrics(plane: bool) -> BTreeSet<String> {
     let rules = std::fs::read_to_string(rules_dir().join("netready-rules.yml")).expect("the rules file");
     let mut names = BTreeSet::new();
-    let mut in_expr = false;
+    // An expression: the `expr:` line and the lines below it indented deeper than its key.
+    let mut expr_indent: Option<usize> = None;
     for line in rules.lines() {
+        let indent = line.len() - line.trim_start().len();
         let trimmed = line.trim_start();
         if trimmed.starts_with("expr:") {
-            in_expr = true;
-        } else if trimmed.contains(':') && !trimmed.starts_with('(') && !trimmed.starts_with("or ") {
-            in_expr = false;
+            expr_indent = Some(indent);
+        } else if expr_indent.is_some_and(|i| indent <= i) && !trimmed.is_empty() {
+            expr_indent = None;
         }
-        if !in_expr {
+        if expr_indent.is_none() {
             continue;
         }
         let mut rest = trimmed;
@@ -92,6 +94,18 @@ mod tests {
         let plane = super::rule_metrics(true);
         assert!(agent.contains("netready_ready") && agent.contains("netready_up"), "{agent:?}");
         assert!(plane.contains("netready_plane_runners") && !plane.iter().any(|n| agent.contains(n)), "{plane:?}");
+        assert!(
+            agent.contains("netready_last_successful_delivery_timestamp_seconds"),
+            "a folded expression: {agent:?}"
+        );
+        let want = [
+            "netready_endpoint_reachability",
+            "netready_last_check_timestamp_seconds",
+            "netready_last_successful_delivery_timestamp_seconds",
+            "netready_ready",
+            "netready_up",
+        ];
+        assert_eq!(agent.iter().map(String::as_str).collect::<Vec<_>>(), want, "from expressions only");
         assert_eq!(super::missing_from("netready_up 1\nnetready_ready{x=\"y\"} 0\n", &agent).len(), agent.len() - 2);
     }
 }

@@ -511,6 +511,23 @@ impl Store {
         row.map(|r| runner_of(&r)).transpose()
     }
 
+    /// How many runners there are of each readiness (degraded, stale, unknown, ready), revoked
+    /// runners apart (the last number): they stopped reporting on purpose.
+    pub async fn readiness_counts(&self, now_ms: i64, stale_after_ms: i64) -> Result<([i64; 4], i64), StoreError> {
+        let sql = "SELECT CASE WHEN r.revoked_at IS NOT NULL THEN 4 WHEN s.runner_id IS NULL THEN 2 \
+                   WHEN s.last_received_at < $1 THEN 1 WHEN s.status = 'ready' THEN 3 ELSE 0 END AS rank, \
+                   COUNT(*) AS n FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id GROUP BY 1";
+        let (mut by_rank, mut revoked) = ([0i64; 4], 0);
+        for row in sqlx::query(sql).bind(now_ms - stale_after_ms).fetch_all(&self.pool).await? {
+            let (r, n): (i64, i64) = (row.try_get("rank")?, row.try_get("n")?);
+            match usize::try_from(r).ok().and_then(|r| by_rank.get_mut(r)) {
+                Some(slot) => *slot = n,
+                None => revoked = n,
+            }
+        }
+        Ok((by_rank, revoked))
+    }
+
     /// One page of runners with their state, problems first — the order and filters of
     /// [`crate::readiness::readiness`], computed by the database so that a page costs the same with
     /// ten thousand runners as with ten. Returns the number of matching runners and the page.

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::AppState;
-use crate::db::{ListFilter, now_ms};
+use crate::db::now_ms;
 
 /// Upper bounds of the commit-latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -124,24 +124,17 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 /// Prometheus text format 0.0.4.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
-    let filter = ListFilter {
-        rank: None,
-        text: None,
-        limit: 1,
-        offset: 0,
-        now_ms: now_ms(),
-        stale_after_ms: state.stale_after_ms,
-    };
     let _ = writeln!(
         out,
-        "# HELP netready_plane_runners Runners by readiness (degraded, stale, unknown, ready).\n\
+        "# HELP netready_plane_runners Runners by readiness (degraded, stale, unknown, ready; revoked runners apart).\n\
          # TYPE netready_plane_runners gauge"
     );
-    match state.store.list_runners(&filter).await {
-        Ok(page) => {
-            for (name, n) in ["degraded", "stale", "unknown", "ready"].iter().zip(page.by_rank) {
+    match state.store.readiness_counts(now_ms(), state.stale_after_ms).await {
+        Ok((by_rank, revoked)) => {
+            for (name, n) in ["degraded", "stale", "unknown", "ready"].iter().zip(by_rank) {
                 let _ = writeln!(out, "netready_plane_runners{{readiness=\"{name}\"}} {n}");
             }
+            let _ = writeln!(out, "netready_plane_runners{{readiness=\"revoked\"}} {revoked}");
         }
         Err(_) => {
             let _ = writeln!(out, "# the database did not answer");

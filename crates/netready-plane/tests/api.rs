@@ -872,11 +872,20 @@ both_backends!(readiness_and_metrics_say_what_the_plane_knows, |store: netready_
         call(&router, post_report(&id, Some(&token), bad.to_string())).await.status,
         StatusCode::UNPROCESSABLE_ENTITY
     );
+    // A revoked runner that has never reported: counted apart, not as unknown (nor, later, stale).
+    let (gone, _) = add_runner(&store, "gone").await.unwrap();
+    let revoke = Request::post(format!("/api/v1/runners/{gone}/revoke"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, revoke).await.status, StatusCode::OK);
     let m = call(&router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
     assert_eq!(m.status, StatusCode::OK);
     assert!(m.headers["content-type"].to_str().unwrap().starts_with("text/plain; version=0.0.4"));
     for line in [
         "netready_plane_runners{readiness=\"degraded\"} 1",
+        "netready_plane_runners{readiness=\"unknown\"} 0",
+        "netready_plane_runners{readiness=\"revoked\"} 1",
         "netready_plane_reports_accepted_total{result=\"created\"} 1",
         "netready_plane_reports_accepted_total{result=\"duplicate\"} 1",
         "netready_plane_reports_rejected_total{reason=\"invalid_report\"} 1",

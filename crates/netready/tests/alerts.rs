@@ -168,6 +168,8 @@ fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
     let line: Value = serde_json::from_str(line).unwrap();
     assert_eq!((line["channel_id"].as_str(), line["runner_id"].as_str()), (Some(channel.as_str()), Some(id.as_str())));
     assert_eq!(line["level"], "warn");
+    let (_, metrics) = http(addr, "GET", "/metrics", &[], b"").unwrap();
+    assert!(metrics.contains("netready_plane_alert_notifications_given_up_total 1\n"), "{metrics}");
 }
 
 #[test]

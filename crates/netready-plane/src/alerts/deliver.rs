@@ -50,11 +50,12 @@ impl Settings {
     }
 }
 
-/// This process's delivery attempts, by result.
+/// This process's delivery attempts, by result, and the notifications it gave up.
 #[derive(Debug, Default)]
 pub struct Counters {
     delivered: AtomicU64,
     failed: AtomicU64,
+    given_up: AtomicU64,
 }
 
 /// One attempt's result.
@@ -198,6 +199,7 @@ pub async fn give_up_overdue(store: &Store, now: i64, give_up_after: Duration) {
     let created_before = now.saturating_sub(i64::try_from(give_up_after.as_millis()).unwrap_or(i64::MAX));
     match store.expire_alerts(now, created_before, GIVE_UP_BATCH).await {
         Ok(expired) => {
+            store.alert_counters().given_up.fetch_add(expired.len() as u64, Ordering::Relaxed);
             if expired.len() > GIVE_UP_LOGGED {
                 log::warn(
                     "notifications given up: not delivered in time (the first ones follow)",
@@ -301,5 +303,13 @@ pub async fn render_metrics(store: &Store, out: &mut String) {
          netready_plane_alert_attempts_total{{result=\"failed\"}} {}",
         counters.delivered.load(Ordering::Relaxed),
         counters.failed.load(Ordering::Relaxed)
+    );
+    // Each given-up notification is counted by the one replica that gave it up: sum them.
+    let _ = writeln!(
+        out,
+        "# HELP netready_plane_alert_notifications_given_up_total Notifications this process gave up (not delivered within --alert-give-up-after).\n\
+         # TYPE netready_plane_alert_notifications_given_up_total counter\n\
+         netready_plane_alert_notifications_given_up_total {}",
+        counters.given_up.load(Ordering::Relaxed)
     );
 }

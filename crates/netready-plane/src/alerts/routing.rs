@@ -16,6 +16,9 @@ pub struct Route {
     pub runners: Option<String>,
     /// The kinds of change, in the order degraded, stale, recovered; empty means all of them.
     pub kinds: Vec<Kind>,
+    /// Read back from the database and no longer understood (edited by hand): told of nothing,
+    /// and shown so, rather than told of everything or hiding the channel.
+    pub unreadable: bool,
 }
 
 /// A route as it is shown: the pattern (or none), and the kinds it lets through, always listed.
@@ -27,16 +30,27 @@ pub struct RouteView {
 
 const ALL_KINDS: [Kind; 3] = [Kind::Degraded, Kind::Stale, Kind::Recovered];
 
+/// Whitespace at either end of a pattern: Rust's and JSON Schema's (ECMAScript `\s`) idea of it.
+fn is_space(c: char) -> bool {
+    c.is_whitespace() || c == '\u{feff}'
+}
+
 impl Route {
+    /// A stored route that does not parse.
+    pub fn unreadable() -> Route {
+        Route { unreadable: true, ..Route::default() }
+    }
+
     /// From a caller's pattern and kinds (`None`: all). The message says what is wrong.
     pub fn parse(runners: Option<&str>, kinds: Option<&[String]>) -> Result<Route, String> {
         let runners = match runners {
             None => None,
             Some(p) => {
-                if p.trim().is_empty() || p.chars().count() > MAX_PATTERN || p.chars().any(char::is_control) {
+                let ends_in_space = p.starts_with(is_space) || p.ends_with(is_space);
+                if p.is_empty() || ends_in_space || p.chars().count() > MAX_PATTERN || p.chars().any(char::is_control) {
                     return Err(format!(
                         "invalid runners pattern '{}': expected 1 to {MAX_PATTERN} printable characters, \
-                         '*' for any run of them, such as 'eu-west-3/*'",
+                         no space at either end, '*' for any run of them, such as 'eu-west-3/*'",
                         p.escape_debug()
                     ));
                 }
@@ -49,7 +63,7 @@ impl Route {
             Some(list) => {
                 let mut kinds = Vec::new();
                 for k in list {
-                    let kind = Kind::parse(k.trim()).ok_or_else(|| {
+                    let kind = Kind::parse(k).ok_or_else(|| {
                         format!("invalid kind '{}': expected degraded, stale or recovered", k.escape_debug())
                     })?;
                     if kinds.contains(&kind) {
@@ -61,12 +75,13 @@ impl Route {
                 if kinds.len() == ALL_KINDS.len() { Vec::new() } else { kinds }
             }
         };
-        Ok(Route { runners, kinds })
+        Ok(Route { runners, kinds, unreadable: false })
     }
 
     /// Whether a change of `kind` of the runner named `runner` goes to the channel.
     pub fn matches(&self, runner: &str, kind: Kind) -> bool {
-        (self.kinds.is_empty() || self.kinds.contains(&kind))
+        !self.unreadable
+            && (self.kinds.is_empty() || self.kinds.contains(&kind))
             && self.runners.as_deref().is_none_or(|p| glob_matches(p, runner))
     }
 
@@ -82,14 +97,19 @@ impl Route {
     }
 
     pub fn view(&self) -> RouteView {
-        RouteView {
-            runners: self.runners.clone(),
-            kinds: if self.kinds.is_empty() { ALL_KINDS.to_vec() } else { self.kinds.clone() },
-        }
+        let kinds = match (self.unreadable, self.kinds.is_empty()) {
+            (true, _) => Vec::new(),
+            (false, true) => ALL_KINDS.to_vec(),
+            (false, false) => self.kinds.clone(),
+        };
+        RouteView { runners: self.runners.clone(), kinds }
     }
 
     /// In words, for the CLI and the dashboard: "all", or what it lets through.
     pub fn describe(&self) -> String {
+        if self.unreadable {
+            return "nothing: its stored route is unreadable".to_owned();
+        }
         match (&self.runners, self.kinds.is_empty()) {
             (None, true) => "all".to_owned(),
             (runners, _) => {
@@ -164,8 +184,15 @@ mod tests {
         assert_eq!(team.describe(), "degraded,recovered of team-a/*");
         assert_eq!(Route::parse(None, Some(&["stale".into()])).unwrap().describe(), "stale of all runners");
 
+        let broken = Route::unreadable();
+        assert!(!broken.matches("anything", Kind::Degraded) && broken.view().kinds.is_empty());
+        assert_eq!(broken.describe(), "nothing: its stored route is unreadable");
+
         for (runners, kinds, says) in [
             (Some(" "), None, "invalid runners pattern"),
+            (Some("team-a/* "), None, "no space at either end"),
+            (Some("\u{feff}team"), None, "no space at either end"),
+            (None, Some(vec![" stale".to_owned()]), "invalid kind"),
             (Some("a\nb"), None, "invalid runners pattern"),
             (None, Some(vec![]), "kinds is empty"),
             (None, Some(vec!["paged".to_owned()]), "invalid kind 'paged'"),

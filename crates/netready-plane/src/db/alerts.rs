@@ -260,8 +260,7 @@ async fn outbox_rows(
     for row in sqlx::query("SELECT id, runners, kinds FROM alert_channels ORDER BY id").fetch_all(&mut **tx).await? {
         let (id, runners, kinds): (String, Option<String>, Option<String>) =
             (row.try_get("id")?, row.try_get("runners")?, row.try_get("kinds")?);
-        // Stored by `add_alert_channel` from a checked route; unreadable, it would be told all.
-        channels.push((id, Route::from_columns(runners, kinds.as_deref()).unwrap_or_default()));
+        channels.push((id.clone(), stored_route(&id, runners, kinds.as_deref())));
     }
     if channels.is_empty() {
         return Ok(Vec::new());
@@ -362,8 +361,24 @@ fn channel_of(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
         url: row.try_get("url")?,
         secret: row.try_get("secret")?,
         created_at: row.try_get("created_at")?,
-        route: Route::from_columns(row.try_get("runners")?, row.try_get::<Option<String>, _>("kinds")?.as_deref())
-            .map_err(StoreError::Invalid)?,
+        route: stored_route(
+            &row.try_get::<String, _>("id")?,
+            row.try_get("runners")?,
+            row.try_get::<Option<String>, _>("kinds")?.as_deref(),
+        ),
+    })
+}
+
+/// A channel's route as stored by `add_alert_channel` from a checked one. Should it no longer
+/// parse (edited by hand), the channel is told of nothing and shown so, with a warning — neither
+/// told of everything nor breaking the list, the page or the delivery of what it already has.
+fn stored_route(channel_id: &str, runners: Option<String>, kinds: Option<&str>) -> Route {
+    Route::from_columns(runners, kinds).unwrap_or_else(|e| {
+        netready_process::log::warn(
+            "an alert channel's stored route is unreadable: it is told of nothing",
+            &[("channel_id", serde_json::json!(channel_id)), ("error", serde_json::json!(e))],
+        );
+        Route::unreadable()
     })
 }
 
