@@ -264,6 +264,20 @@ both_backends!(
         let page = call(&router, admin_get("/dashboard/alerts")).await.text;
         assert!(page.contains("data-state=\"expired\"") && page.contains("1 expired"), "{page}");
 
+        // One state at a time, in the API and on the page.
+        for (only, want) in [("expired", vec!["degraded"]), ("delivered", vec!["recovered"]), ("pending", vec![])] {
+            let n = call(&router, admin_get(&format!("/api/v1/alerts/notifications?state={only}"))).await.json();
+            let kinds: Vec<&str> =
+                n["notifications"].as_array().unwrap().iter().map(|x| x["kind"].as_str().unwrap()).collect();
+            assert_eq!(kinds, want, "{only}: {n}");
+        }
+        let bad = call(&router, admin_get("/api/v1/alerts/notifications?state=lost")).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        assert!(bad.json()["message"].as_str().unwrap().contains("invalid state 'lost'"), "{}", bad.text);
+        let page = call(&router, admin_get("/dashboard/alerts?state=expired")).await.text;
+        assert!(page.contains("data-state=\"expired\"") && !page.contains("data-state=\"delivered\""), "{page}");
+        assert!(page.contains("Notifications: expired") && page.contains("href=\"/dashboard/alerts?state=delivered\""));
+
         // Pruning takes finished notifications, expired ones included.
         assert_eq!(store.prune_alerts(netready_plane::db::now_ms() + 1).await.unwrap(), 2);
     }

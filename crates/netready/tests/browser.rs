@@ -191,6 +191,14 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     );
     let summary = s.text(&s.wait_for("#content p.muted"));
     assert!(summary.contains("7 failing") && summary.contains("7 delivered"), "{summary}");
+    // The failing ones alone, from the summary's link.
+    s.click(&s.wait_for("#states a[href='/dashboard/alerts?state=failing']"));
+    let only_failing = eventually(Duration::from_secs(10), || {
+        let got = (rows("failing"), rows("delivered"));
+        (s.url().ends_with("state=failing") && got == (7, 0)).then_some(got)
+    });
+    assert_eq!(only_failing, Some((7, 0)), "{}", s.url());
+    s.goto(&format!("http://{addr}/dashboard/alerts"));
     let png = s.screenshot();
     std::fs::write(dir.join("alerts.png"), &png).unwrap();
     if update {

@@ -137,6 +137,8 @@ async fn test(
 pub struct NotificationsQuery {
     /// How many, newest first: 1 to 1,000 (default 100).
     pub limit: Option<String>,
+    /// Only those in this state.
+    pub state: Option<String>,
 }
 
 async fn notifications(
@@ -151,7 +153,13 @@ async fn notifications(
             ApiError::bad_request(format!("invalid limit '{s}': expected a whole number from 1 to 1000"))
         })?,
     };
-    let rows = state.store.alert_deliveries(limit).await?;
+    let only = match q.state.as_deref() {
+        None => None,
+        Some(s) => Some(DeliveryState::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!("invalid state '{s}': expected pending, failing, delivered or expired"))
+        })?),
+    };
+    let rows = state.store.alert_deliveries(limit, only).await?;
     let notifications: Vec<serde_json::Value> = rows
         .iter()
         .map(|d| {

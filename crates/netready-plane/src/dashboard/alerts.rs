@@ -1,7 +1,7 @@
 //! The alerts page: the channels (never a secret) and the newest notifications with their
 //! delivery state, so that "why did nobody tell me?" has an answer on the dashboard.
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::html;
@@ -39,7 +39,17 @@ fn told_of(c: &ChannelView) -> String {
     }
 }
 
-pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+#[derive(Debug, Default, serde::Deserialize)]
+pub(super) struct AlertsQuery {
+    /// Only the notifications in this state; anything else shows them all.
+    state: Option<String>,
+}
+
+pub(super) async fn alerts_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Response, ApiError> {
     if !is_admin(&state, &headers).await? {
         return Ok(unauthorized_redirect());
     }
@@ -47,15 +57,29 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
     let names: std::collections::BTreeMap<&str, &str> =
         channels.iter().map(|c| (c.id.as_str(), c.name.as_str())).collect();
     let counts = state.store.alert_counts().await?;
-    let rows = state.store.alert_deliveries(SHOWN).await?;
+    let only = q.state.as_deref().and_then(DeliveryState::parse);
+    let rows = state.store.alert_deliveries(SHOWN, only).await?;
     let now = now_ms();
+    let count_of = |s: DeliveryState| match s {
+        DeliveryState::Pending => counts.pending,
+        DeliveryState::Failing => counts.failing,
+        DeliveryState::Delivered => counts.delivered,
+        DeliveryState::Expired => counts.expired,
+    };
     let body = html! {
         div id="content" {
             h1 { "Alerts" }
-            p class="muted" {
-                (counts.pending) " pending · " (counts.failing) " failing · " (counts.delivered) " delivered · "
-                (counts.expired) " expired"
-                " · updated " (rfc3339_ms(now))
+            p class="muted" id="states" {
+                @for s in DeliveryState::ALL {
+                    @if only == Some(s) {
+                        strong { (count_of(s)) " " (s.as_str()) }
+                    } @else {
+                        a href={"/dashboard/alerts?state=" (s.as_str())} { (count_of(s)) " " (s.as_str()) }
+                    }
+                    " · "
+                }
+                @if only.is_some() { a href="/dashboard/alerts" { "all" } " · " }
+                "updated " (rfc3339_ms(now))
             }
             h2 { "Channels" }
             @if channels.is_empty() {
@@ -76,7 +100,10 @@ pub(super) async fn alerts_page(State(state): State<AppState>, headers: HeaderMa
                     }
                 }
             }
-            h2 { "Notifications" }
+            h2 {
+                "Notifications"
+                @if let Some(s) = only { ": " (s.as_str()) }
+            }
             table id="notifications" class="cards" {
                 thead { tr { th { "Created" } th { "Runner" } th { "Kind" } th { "Channel" } th { "Delivery" } } }
                 tbody {

@@ -96,6 +96,23 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub const ALL: [DeliveryState; 4] =
+        [DeliveryState::Pending, DeliveryState::Failing, DeliveryState::Delivered, DeliveryState::Expired];
+
+    pub fn parse(s: &str) -> Option<DeliveryState> {
+        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// The SQL condition on `alert_outbox o` that selects this state ([`Delivery::state`]'s rule).
+    fn condition(self) -> &'static str {
+        match self {
+            Self::Pending => "o.delivered_at IS NULL AND o.expired_at IS NULL AND o.last_error IS NULL",
+            Self::Failing => "o.delivered_at IS NULL AND o.expired_at IS NULL AND o.last_error IS NOT NULL",
+            Self::Delivered => "o.delivered_at IS NOT NULL",
+            Self::Expired => "o.delivered_at IS NULL AND o.expired_at IS NOT NULL",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -627,15 +644,20 @@ impl Store {
     }
 
     /// The newest notifications, newest first.
-    pub async fn alert_deliveries(&self, limit: i64) -> Result<Vec<Delivery>, StoreError> {
-        let rows = sqlx::query(
+    /// The newest notifications (of one state, if given), newest first.
+    pub async fn alert_deliveries(
+        &self,
+        limit: i64,
+        state: Option<DeliveryState>,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
             "SELECT o.id, o.channel_id, o.runner_id, r.name AS runner_name, o.kind, o.created_at, o.attempts, \
              o.next_attempt_at, o.delivered_at, o.expired_at, o.last_error \
-             FROM alert_outbox o LEFT JOIN runners r ON r.id = o.runner_id ORDER BY o.created_at DESC, o.id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             FROM alert_outbox o LEFT JOIN runners r ON r.id = o.runner_id WHERE {} \
+             ORDER BY o.created_at DESC, o.id LIMIT $1",
+            state.map_or("1 = 1", DeliveryState::condition)
+        );
+        let rows = sqlx::query(&sql).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Delivery {
