@@ -237,6 +237,15 @@ both_backends!(badges_are_svg_guarded_and_cacheable, |store: netready_plane::Sto
     let f = call(&router, anonymous(&format!("/api/v1/fleet/badge.svg?token={fleet_token}"))).await;
     assert_eq!(f.status, StatusCode::OK);
     assert!(f.text.contains("netready fleet: 1 of 1 degraded"), "{}", f.text);
+    // A revoked runner, even degraded, is not part of the fleet's badge.
+    let gone = seed(&store, &router, "retired", &placed(report(), "10.0.3.0/24", "eu-west-3b", 1)).await;
+    let revoke = Request::post(format!("/api/v1/runners/{gone}/revoke"))
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(call(&router, revoke).await.status, StatusCode::OK);
+    let f = call(&router, anonymous(&format!("/api/v1/fleet/badge.svg?token={fleet_token}"))).await;
+    assert!(f.text.contains("netready fleet: 1 of 1 degraded"), "{}", f.text);
     let missing = call(&router, admin_get("/api/v1/runners/rn-000000000000/badge.svg")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(missing.json()["error"], "not_found");

@@ -18,7 +18,7 @@ use crate::AppState;
 use crate::api::is_admin;
 use crate::api::runners::known_id;
 use crate::auth::{constant_time_eq, hmac_sha256};
-use crate::db::{ListFilter, hex, now_ms};
+use crate::db::{hex, now_ms};
 use crate::error::ApiError;
 use crate::readiness::{Readiness, readiness};
 
@@ -87,23 +87,14 @@ async fn fleet_badge(
     Query(query): Query<BadgeQuery>,
 ) -> Result<Response, ApiError> {
     allowed(&state, &headers, &query, FLEET).await?;
-    let now = now_ms();
-    let page = state
-        .store
-        .list_runners(&ListFilter {
-            rank: None,
-            text: None,
-            limit: 1,
-            offset: 0,
-            now_ms: now,
-            stale_after_ms: state.stale_after_ms,
-        })
-        .await?;
-    let [degraded, stale, unknown, ready] = page.by_rank;
+    // Revoked runners stopped reporting on purpose: the fleet's badge is about the others.
+    let (by_rank, _revoked) = state.store.readiness_counts(now_ms(), state.stale_after_ms).await?;
+    let [degraded, stale, unknown, ready] = by_rank;
+    let total: i64 = by_rank.iter().sum();
     let (value, r) = if degraded > 0 {
-        (format!("{degraded} of {} degraded", page.total), Readiness::Degraded)
+        (format!("{degraded} of {total} degraded"), Readiness::Degraded)
     } else if stale > 0 {
-        (format!("{stale} of {} stale", page.total), Readiness::Stale)
+        (format!("{stale} of {total} stale"), Readiness::Stale)
     } else if ready > 0 && unknown == 0 {
         (format!("{ready} ready"), Readiness::Ready)
     } else if ready > 0 {
