@@ -172,6 +172,64 @@ fn a_notification_nobody_takes_is_given_up_after_the_configured_time() {
     assert!(metrics.contains("netready_plane_alert_notifications_given_up_total 1\n"), "{metrics}");
 }
 
+/// The receiver in docs/examples, as a user would run it, verifies what the real plane signs —
+/// a test notification and a real one — and refuses a channel signed with another secret.
+#[test]
+fn the_example_receiver_verifies_what_the_plane_signs() {
+    let dir = TempDir::new("alerts-example-receiver");
+    let db = dir.db();
+    let secret = "whsec_example_receiver_0123456789";
+    std::fs::write(dir.join("secret"), format!("{secret}\n")).unwrap();
+    let port = free_loopback_addr().port().to_string();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/webhook-receiver.py");
+    let mut cmd = Command::new("python3");
+    cmd.args([script, "--port", &port]).env_clear().env("NETREADY_WEBHOOK_SECRET", secret);
+    let receiver = Proc::spawn(cmd, "example-receiver").unwrap();
+    eventually(Duration::from_secs(10), || receiver.output().0.contains("listening").then_some(()))
+        .unwrap_or_else(|| panic!("the example receiver did not start: {:?}", receiver.output()));
+    let url = format!("http://127.0.0.1:{port}/hook");
+    let secret_file = dir.join("secret").display().to_string();
+    let add = |name: &str, secret_file: Option<&str>| {
+        let mut args = vec!["plane", "alert", "add", name, "--url", &url, "--database", &db];
+        if let Some(f) = secret_file {
+            args.extend(["--secret-file", f]);
+        }
+        let (code, out, err) = netready(&args);
+        assert_eq!(code, 0, "{out}{err}");
+        out.lines().find_map(|l| l.strip_prefix("channel id:")).unwrap().trim().to_owned()
+    };
+    let good = add("verified", Some(&secret_file));
+    let (code, out, err) = netready(&["plane", "alert", "test", &good, "--database", &db]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("the receiver answered 204"), "{out}");
+
+    // A real change, from a running plane.
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "example-receiver");
+    let addr = free_loopback_addr();
+    let _plane = start_plane(&db, addr);
+    let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let accepted = eventually(Duration::from_secs(10), || {
+        let lines: Vec<Value> = receiver
+            .output()
+            .0
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .filter(|l: &Value| l["id"].is_string())
+            .collect();
+        (lines.len() == 2).then_some(lines)
+    })
+    .unwrap_or_else(|| panic!("{:?}", receiver.output()));
+    assert_eq!((accepted[0]["kind"].as_str(), accepted[1]["kind"].as_str()), (Some("test"), Some("degraded")));
+    assert_eq!(accepted[1]["event"]["runner"]["name"], "example-receiver");
+
+    // Signed with another secret (a generated one): refused, and the CLI says so.
+    let other = add("wrong-secret", None);
+    let (code, _, err) = netready(&["plane", "alert", "test", &other, "--database", &db]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("the receiver answered 401"), "{err}");
+}
+
 #[test]
 fn a_plane_killed_mid_delivery_delivers_after_a_restart_with_the_same_key() {
     let dir = TempDir::new("alerts-sigkill");
