@@ -428,3 +428,28 @@ fn healthcheck_is_unhealthy_when_nothing_answers_and_rejects_a_bad_url() {
     let out = netready(&["healthcheck", "--url", "https://127.0.0.1/healthz"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+/// The load balancer's health check asks what the real plane serves, and it is the readiness one:
+/// 200 while the database answers and the writer runs.
+#[test]
+fn the_load_balancer_health_check_path_is_the_planes_readiness() {
+    if !ready() {
+        return;
+    }
+    let template = load("plane.yaml");
+    let groups: Vec<&Value> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ElasticLoadBalancingV2::TargetGroup")
+        .collect();
+    assert_eq!(groups.len(), 1);
+    let path = groups[0]["Properties"]["HealthCheckPath"].as_str().unwrap();
+    assert_eq!(path, "/readyz");
+    let dir = netready_lab::TempDir::new("cfn-health");
+    let addr = netready_lab::free_loopback_addr();
+    let _plane = netready_lab::start_plane(BIN.as_ref(), &dir.db(), addr, "cfn-health-admin-token-0123", &[]);
+    let (status, body) = netready_lab::http(addr, "GET", path, &[], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), serde_json::json!({"database": "ok", "writer": "ok"}));
+}
