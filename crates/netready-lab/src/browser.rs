@@ -44,7 +44,7 @@ impl Browser {
         let port = match ns {
             // A namespace of the lab's own: its loopback is free.
             Some(_) => 9515,
-            None => std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(9515, |a| a.port()),
+            None => crate::free_loopback_addr().port(),
         };
         let driver = SocketAddr::from(([127, 0, 0, 1], port));
         let args = [format!("--port={port}"), "--allowed-ips=127.0.0.1".to_owned()];

@@ -7,16 +7,12 @@ use crate::db::hex;
 
 /// A new runner token, `nrt_` and 64 hex digits (256 random bits).
 pub fn new_token() -> String {
-    let mut bytes = [0u8; 32];
-    fill(&mut bytes);
-    format!("nrt_{}", hex(&bytes))
+    format!("nrt_{}", random_hex(32))
 }
 
 /// A new dashboard session id: 256 random bits, hex. Only its hash is stored.
 pub fn new_session_id() -> String {
-    let mut bytes = [0u8; 32];
-    fill(&mut bytes);
-    hex(&bytes)
+    random_hex(32)
 }
 
 /// Failed dashboard logins per client address, to slow down guessing: after
@@ -59,9 +55,12 @@ impl LoginThrottle {
     }
 }
 
-pub(crate) fn fill(bytes: &mut [u8]) {
+/// `n` random bytes from the operating system, as hex: tokens, secrets and ids.
+pub(crate) fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
     // The OS random source failing is not something to recover from.
-    getrandom::fill(bytes).expect("the operating system's random number generator is unavailable");
+    getrandom::fill(&mut bytes).expect("the operating system's random number generator is unavailable");
+    hex(&bytes)
 }
 
 /// The hash stored for a token.

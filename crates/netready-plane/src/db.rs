@@ -80,6 +80,12 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// A runner's rank by readiness, from `runners r LEFT JOIN runner_state s` with `$1` the time
+/// before which a report is stale: 0 degraded, 1 stale, 2 unknown, 3 ready
+/// (crate::readiness::Readiness's order). The arms of a `CASE … END`.
+const RANK_ARMS: &str = "WHEN s.runner_id IS NULL THEN 2 WHEN s.last_received_at < $1 THEN 1 \
+     WHEN s.status = 'ready' THEN 3 ELSE 0";
+
 /// A runner and its state, for lists and details.
 const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, \
      s.status, s.degraded, s.last_received_at FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id";
@@ -514,11 +520,12 @@ impl Store {
     /// How many runners there are of each readiness (degraded, stale, unknown, ready), revoked
     /// runners apart (the last number): they stopped reporting on purpose.
     pub async fn readiness_counts(&self, now_ms: i64, stale_after_ms: i64) -> Result<([i64; 4], i64), StoreError> {
-        let sql = "SELECT CASE WHEN r.revoked_at IS NOT NULL THEN 4 WHEN s.runner_id IS NULL THEN 2 \
-                   WHEN s.last_received_at < $1 THEN 1 WHEN s.status = 'ready' THEN 3 ELSE 0 END AS rank, \
-                   COUNT(*) AS n FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id GROUP BY 1";
+        let sql = format!(
+            "SELECT CASE WHEN r.revoked_at IS NOT NULL THEN 4 {RANK_ARMS} END AS rank, COUNT(*) AS n \
+             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id GROUP BY 1"
+        );
         let (mut by_rank, mut revoked) = ([0i64; 4], 0);
-        for row in sqlx::query(sql).bind(now_ms - stale_after_ms).fetch_all(&self.pool).await? {
+        for row in sqlx::query(&sql).bind(now_ms - stale_after_ms).fetch_all(&self.pool).await? {
             let (r, n): (i64, i64) = (row.try_get("rank")?, row.try_get("n")?);
             match usize::try_from(r).ok().and_then(|r| by_rank.get_mut(r)) {
                 Some(slot) => *slot = n,
@@ -532,9 +539,7 @@ impl Store {
     /// [`crate::readiness::readiness`], computed by the database so that a page costs the same with
     /// ten thousand runners as with ten. Returns the number of matching runners and the page.
     pub async fn list_runners(&self, filter: &ListFilter) -> Result<RunnerPage, StoreError> {
-        // Ranks: 0 degraded, 1 stale, 2 unknown, 3 ready (crate::readiness::Readiness's order).
-        let rank = "CASE WHEN s.runner_id IS NULL THEN 2 WHEN s.last_received_at < $1 THEN 1 \
-                    WHEN s.status = 'ready' THEN 3 ELSE 0 END";
+        let rank = format!("CASE {RANK_ARMS} END");
         let pattern = filter.text.as_ref().map(|t| {
             let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             format!("%{escaped}%")

@@ -56,7 +56,7 @@ impl From<&Channel> for ChannelView {
             url: display_url(c.kind, &c.url),
             created_at: rfc3339_ms(c.created_at),
             runners: c.route.runners.clone(),
-            kinds: c.route.view().kinds,
+            kinds: c.route.told_kinds(),
         }
     }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{
     ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, backoff, signature,
 };
-use crate::db::alerts::{Channel, Claimed};
+use crate::db::alerts::{Channel, Claimed, DeliveryState};
 use crate::db::now_ms;
 use crate::{Store, StoreError};
 use netready_process::log;
@@ -131,9 +131,7 @@ pub struct TestSent {
 
 /// Sends a test notification to `channel` now, once: no outbox, no retry.
 pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
-    let mut bytes = [0u8; 8];
-    crate::auth::fill(&mut bytes);
-    let id = format!("test-{}", crate::db::hex(&bytes));
+    let id = format!("test-{}", crate::auth::random_hex(8));
     let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
     match sender.send(channel, &id, &event.to_string(), SEND_TIMEOUT).await {
         Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },
@@ -284,10 +282,9 @@ pub async fn render_metrics(store: &Store, out: &mut String) {
     );
     match store.alert_counts().await {
         Ok(c) => {
-            for (state, n) in
-                [("pending", c.pending), ("failing", c.failing), ("delivered", c.delivered), ("expired", c.expired)]
-            {
-                let _ = writeln!(out, "netready_plane_alert_notifications{{state=\"{state}\"}} {n}");
+            for state in DeliveryState::ALL {
+                let _ =
+                    writeln!(out, "netready_plane_alert_notifications{{state=\"{}\"}} {}", state.as_str(), c.of(state));
             }
         }
         Err(_) => {

@@ -340,16 +340,12 @@ pub fn display_url(kind: ChannelKind, url: &str) -> String {
 
 /// A new channel secret: `whsec_` and 64 hex digits (256 random bits).
 pub fn new_secret() -> String {
-    let mut bytes = [0u8; 32];
-    crate::auth::fill(&mut bytes);
-    format!("whsec_{}", hex(&bytes))
+    format!("whsec_{}", crate::auth::random_hex(32))
 }
 
 /// A new channel id.
 pub fn new_channel_id() -> String {
-    let mut bytes = [0u8; 6];
-    crate::auth::fill(&mut bytes);
-    format!("ch-{}", hex(&bytes))
+    format!("ch-{}", crate::auth::random_hex(6))
 }
 
 #[cfg(test)]

@@ -2,8 +2,6 @@
 //! change — so that a team's channel hears of its own runners, or a pager only of what went
 //! stale. Pure: the outbox writer asks [`Route::matches`] for each channel and change.
 
-use serde::Serialize;
-
 use super::Kind;
 
 /// The most characters a runner pattern may have (a runner name has at most 200).
@@ -19,13 +17,6 @@ pub struct Route {
     /// Read back from the database and no longer understood (edited by hand): told of nothing,
     /// and shown so, rather than told of everything or hiding the channel.
     pub unreadable: bool,
-}
-
-/// A route as it is shown: the pattern (or none), and the kinds it lets through, always listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RouteView {
-    pub runners: Option<String>,
-    pub kinds: Vec<Kind>,
 }
 
 const ALL_KINDS: [Kind; 3] = [Kind::Degraded, Kind::Stale, Kind::Recovered];
@@ -96,13 +87,13 @@ impl Route {
         Route::parse(runners.as_deref(), kinds.as_deref())
     }
 
-    pub fn view(&self) -> RouteView {
-        let kinds = match (self.unreadable, self.kinds.is_empty()) {
+    /// The kinds it lets through, always listed (all three when not limited; none when unreadable).
+    pub fn told_kinds(&self) -> Vec<Kind> {
+        match (self.unreadable, self.kinds.is_empty()) {
             (true, _) => Vec::new(),
             (false, true) => ALL_KINDS.to_vec(),
             (false, false) => self.kinds.clone(),
-        };
-        RouteView { runners: self.runners.clone(), kinds }
+        }
     }
 
     /// In words, for the CLI and the dashboard: "all", or what it lets through.
@@ -113,7 +104,7 @@ impl Route {
         match (&self.runners, self.kinds.is_empty()) {
             (None, true) => "all".to_owned(),
             (runners, _) => {
-                let kinds = self.view().kinds.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
+                let kinds = self.told_kinds().iter().map(|k| k.as_str()).collect::<Vec<_>>().join(",");
                 format!("{} of {}", kinds, runners.as_deref().unwrap_or("all runners"))
             }
         }
@@ -185,7 +176,7 @@ mod tests {
         assert_eq!(Route::parse(None, Some(&["stale".into()])).unwrap().describe(), "stale of all runners");
 
         let broken = Route::unreadable();
-        assert!(!broken.matches("anything", Kind::Degraded) && broken.view().kinds.is_empty());
+        assert!(!broken.matches("anything", Kind::Degraded) && broken.told_kinds().is_empty());
         assert_eq!(broken.describe(), "nothing: its stored route is unreadable");
 
         for (runners, kinds, says) in [

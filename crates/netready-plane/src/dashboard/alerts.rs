@@ -60,21 +60,15 @@ pub(super) async fn alerts_page(
     let only = q.state.as_deref().and_then(DeliveryState::parse);
     let rows = state.store.alert_deliveries(SHOWN, only).await?;
     let now = now_ms();
-    let count_of = |s: DeliveryState| match s {
-        DeliveryState::Pending => counts.pending,
-        DeliveryState::Failing => counts.failing,
-        DeliveryState::Delivered => counts.delivered,
-        DeliveryState::Expired => counts.expired,
-    };
     let body = html! {
         div id="content" {
             h1 { "Alerts" }
             p class="muted" id="states" {
                 @for s in DeliveryState::ALL {
                     @if only == Some(s) {
-                        strong { (count_of(s)) " " (s.as_str()) }
+                        strong { (counts.of(s)) " " (s.as_str()) }
                     } @else {
-                        a href={"/dashboard/alerts?state=" (s.as_str())} { (count_of(s)) " " (s.as_str()) }
+                        a href={"/dashboard/alerts?state=" (s.as_str())} { (counts.of(s)) " " (s.as_str()) }
                     }
                     " · "
                 }

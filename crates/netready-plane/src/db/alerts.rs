@@ -160,6 +160,17 @@ pub struct OutboxCounts {
     pub expired: i64,
 }
 
+impl OutboxCounts {
+    pub fn of(&self, state: DeliveryState) -> i64 {
+        match state {
+            DeliveryState::Pending => self.pending,
+            DeliveryState::Failing => self.failing,
+            DeliveryState::Delivered => self.delivered,
+            DeliveryState::Expired => self.expired,
+        }
+    }
+}
+
 /// A row to add to the outbox.
 #[derive(Debug, Clone)]
 struct OutboxRow {
@@ -643,7 +654,6 @@ impl Store {
         Ok(())
     }
 
-    /// The newest notifications, newest first.
     /// The newest notifications (of one state, if given), newest first.
     pub async fn alert_deliveries(
         &self,
@@ -678,17 +688,12 @@ impl Store {
     }
 
     pub async fn alert_counts(&self) -> Result<OutboxCounts, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NULL AND last_error IS NULL \
-             THEN 1 ELSE 0 END), 0) AS pending, \
-             COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NULL AND last_error IS NOT NULL \
-             THEN 1 ELSE 0 END), 0) AS failing, \
-             COALESCE(SUM(CASE WHEN delivered_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS delivered, \
-             COALESCE(SUM(CASE WHEN delivered_at IS NULL AND expired_at IS NOT NULL THEN 1 ELSE 0 END), 0) AS expired \
-             FROM alert_outbox",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        // Each state's count by the rule that selects it (`DeliveryState::condition`).
+        let sums: Vec<String> = DeliveryState::ALL
+            .iter()
+            .map(|s| format!("COALESCE(SUM(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS {}", s.condition(), s.as_str()))
+            .collect();
+        let row = sqlx::query(&format!("SELECT {} FROM alert_outbox o", sums.join(", "))).fetch_one(&self.pool).await?;
         Ok(OutboxCounts {
             pending: row.try_get("pending")?,
             failing: row.try_get("failing")?,
