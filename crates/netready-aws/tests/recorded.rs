@@ -240,6 +240,18 @@ async fn unauthorized_operation_names_the_action_and_the_rest_is_read() {
     assert_eq!(f.resources, ["ec2:DescribeNetworkAcls"]);
 }
 
+/// moto 5.2.1 answers DescribeTasks with numbers where ECS's model has strings (a container's
+/// `cpu` and `memory`): the SDK refuses the answer, and discovery still finds the task's ENI in it
+/// and reads the network (with the SDK's refusal alone, every access type stayed `unknown`).
+#[tokio::test]
+async fn an_answer_the_sdk_refuses_still_names_the_tasks_eni() {
+    let (url, asked) = serve(Overrides::from([("ecs:DescribeTasks", (200, "ecs-DescribeTasks-numbers.json"))]));
+    let f = facts(discover(&url).await);
+    assert_eq!(f.eni.as_ref().map(|e| e.id.as_str()), Some("eni-0a1b2c3d4e5f60001"));
+    assert!(f.gaps.is_empty(), "{:?}", f.gaps);
+    assert!(asked.lock().unwrap().iter().any(|a| a == "DescribeRouteTables"), "the network was read after it");
+}
+
 #[tokio::test]
 async fn ecs_access_denied_in_json_means_no_eni() {
     let (url, _) = serve(Overrides::from([("ecs:DescribeTasks", (400, "ecs-AccessDeniedException.json"))]));

@@ -21,6 +21,7 @@ pub mod browser;
 pub mod facts;
 pub mod moto;
 pub mod prometheus;
+pub mod pytools;
 pub mod tls;
 pub mod webhook;
 

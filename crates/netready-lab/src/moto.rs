@@ -1,6 +1,8 @@
 //! moto's server (`moto[server]` from PyPI) as the AWS API for tests: on a loopback port, or inside
 //! a lab namespace so that a task namespace reaches it the way a task reaches AWS. Scenarios are
-//! built through the API by `crates/netready/tests/moto/scenario.py` (boto3).
+//! built through the API by `crates/netready/tests/moto/scenario.py` (boto3). Both come from the
+//! project's pinned test-tool environment ([`crate::pytools`]), never from PATH; every error says
+//! which moto version it ran against.
 //!
 //! The server runs under a small Python guard that stops it when the test process exits: the
 //! guard reads its stdin, a pipe from us, and the pipe closes with us (a `static` is never
@@ -10,6 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::pytools::Venv;
 use crate::{LabError, http, http_in};
 
 const GUARD: &str = "import subprocess, sys\n\
@@ -35,24 +38,6 @@ impl Drop for Moto {
     }
 }
 
-/// The command that starts moto's server: `moto_server`, else `python3 -m moto.server`, after
-/// installing `moto[server]` with pip when it is missing. `None` when neither works.
-pub fn server_command() -> Option<Vec<String>> {
-    let ok = |cmd: &mut Command| cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
-    if ok(Command::new("moto_server").arg("--help")) {
-        return Some(vec!["moto_server".into()]);
-    }
-    let module_ok = || ok(Command::new("python3").args(["-c", "import moto.server, flask, flask_cors, boto3"]));
-    if !module_ok() {
-        eprintln!("moto tests: installing moto[server] with pip");
-        let pip = |extra: &[&str]| {
-            ok(Command::new("python3").args(["-m", "pip", "install", "--quiet"]).args(extra).arg("moto[server]"))
-        };
-        let _ = pip(&[]) || pip(&["--break-system-packages"]);
-    }
-    module_ok().then(|| vec!["python3".into(), "-m".into(), "moto.server".into()])
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").ok().and_then(|l| l.local_addr().ok()).map_or(5000, |a| a.port())
 }
@@ -69,34 +54,27 @@ impl Moto {
     }
 
     fn spawn(ns: Option<&str>, ip: &str, port: u16) -> Result<Moto, String> {
-        let server = server_command().ok_or("moto[server] is not installed and pip could not install it")?;
-        let mut cmd = match ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "python3"]);
-                c
-            }
-            None => Command::new("python3"),
-        };
-        let child = cmd
+        let venv = Venv::get()?;
+        let moto = venv.describe("moto");
+        let child = python(venv, ns)
             .args(["-c", GUARD])
-            .args(&server)
+            .arg(venv.bin("moto_server"))
             .args(["-H", ip, "-p", &port.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|e| format!("cannot start moto_server: {e}"))?;
+            .map_err(|e| format!("cannot start {moto}: {e}"))?;
         let addr: std::net::SocketAddr = format!("{ip}:{port}").parse().map_err(|_| format!("bad address {ip}"))?;
-        let moto = Moto { url: format!("http://{ip}:{port}"), ns: ns.map(str::to_owned), addr, child };
+        let server = Moto { url: format!("http://{ip}:{port}"), ns: ns.map(str::to_owned), addr, child };
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
-            if moto.post("/moto-api/reset", "").is_ok() {
-                return Ok(moto);
+            if server.post("/moto-api/reset", "").is_ok() {
+                return Ok(server);
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        Err("moto_server did not answer within 30s".into())
+        Err(format!("{moto} did not answer within 30s"))
     }
 
     /// POSTs `body` (plain text) to moto's own API, e.g. `/moto-api/reset-auth` with `0` or `inf`.
@@ -116,25 +94,31 @@ impl Moto {
     /// Builds scenario `name` with `script` (scenario.py) and returns what it prints (JSON text).
     /// `extra` are more arguments (`--deny ACTION POLICY`).
     pub fn scenario(&self, script: &Path, name: &str, extra: &[&str]) -> Result<String, LabError> {
-        let mut cmd = match &self.ns {
-            Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, "python3"]);
-                c
-            }
-            None => Command::new("python3"),
-        };
-        let out = cmd
+        let venv = Venv::get().map_err(LabError)?;
+        let out = python(venv, self.ns.as_deref())
             .arg(script)
             .arg(&self.url)
             .arg(name)
             .args(extra)
             .output()
-            .map_err(|e| LabError(format!("python3: {e}")))?;
+            .map_err(|e| LabError(format!("{}: {e}", venv.python().display())))?;
         if !out.status.success() {
-            return Err(LabError(format!("scenario {name}: {}", String::from_utf8_lossy(&out.stderr))));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            return Err(LabError(format!("scenario {name} against {}: {stderr}", venv.describe("moto"))));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+/// The environment's Python, in namespace `ns` or in this one.
+fn python(venv: &Venv, ns: Option<&str>) -> Command {
+    match ns {
+        Some(ns) => {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns]).arg(venv.python());
+            c
+        }
+        None => Command::new(venv.python()),
     }
 }
 
@@ -144,7 +128,7 @@ pub fn or_skip(moto: &Result<Moto, String>) -> Option<&Moto> {
         Ok(m) => Some(m),
         Err(why) if crate::lab_required() => panic!("moto is required (CI or NETREADY_LAB=required) but {why}"),
         Err(why) => {
-            crate::record_skip(&format!("{why}; install moto[server] (scripts/install-test-deps.sh)"));
+            crate::record_skip(why);
             None
         }
     }

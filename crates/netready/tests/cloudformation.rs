@@ -4,9 +4,9 @@
 //! validation (`--check-config`), every variable is one the binary documents, secrets travel only
 //! as `Secrets`, and the agent's task role grants exactly docs/iam-diagnosis-policy.json.
 //!
-//! Needs cfn-lint (PyPI; scripts/install-test-deps.sh installs it) and python3 with PyYAML (a
-//! dependency of cfn-lint) to read the templates. Off CI it says SKIPPED without them; in CI (or
-//! with NETREADY_LAB=required) it fails.
+//! Needs cfn-lint and PyYAML (to read the templates) at the versions tests/python/requirements.txt
+//! pins, from the environment scripts/install-test-deps.sh makes. Off CI it says SKIPPED without
+//! them; in CI (or with NETREADY_LAB=required) it fails.
 
 #![allow(clippy::unwrap_used)]
 
@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use netready_lab::pytools::Venv;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
@@ -47,30 +48,14 @@ fn template_path(name: &str) -> PathBuf {
     root().join("deploy/cloudformation").join(name)
 }
 
-/// Whether the tools are here: false after saying SKIPPED, a panic when CI insists.
-fn ready() -> bool {
-    let works =
-        |program: &str, args: &[&str]| Command::new(program).args(args).output().is_ok_and(|o| o.status.success());
-    let mut missing = Vec::new();
-    if !works("cfn-lint", &["--version"]) {
-        missing.push("cfn-lint");
-    }
-    if !works("python3", &["-c", "import yaml"]) {
-        missing.push("python3 with PyYAML");
-    }
-    if missing.is_empty() {
-        return true;
-    }
-    let why = format!("the CloudFormation tests need {}: run scripts/install-test-deps.sh", missing.join(" and "));
-    if netready_lab::lab_required() {
-        panic!("CloudFormation tests required (CI or NETREADY_LAB=required) but {why}");
-    }
-    netready_lab::record_skip(&why);
-    false
+/// The pinned cfn-lint and PyYAML, or `None` after saying SKIPPED (a panic when CI insists).
+fn ready() -> Option<&'static Venv> {
+    netready_lab::pytools::or_skip("the CloudFormation tests")
 }
 
 fn load(name: &str) -> Value {
-    let out = Command::new("python3").args(["-c", YAML_TO_JSON]).arg(template_path(name)).output().unwrap();
+    let venv = Venv::get().unwrap();
+    let out = Command::new(venv.python()).args(["-c", YAML_TO_JSON]).arg(template_path(name)).output().unwrap();
     assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -85,10 +70,12 @@ fn text(out: &Output) -> String {
 }
 
 fn cfn_lint(path: &Path) {
-    let out = Command::new("cfn-lint").arg(path).output().unwrap();
+    let venv = Venv::get().unwrap();
+    let out = Command::new(venv.bin("cfn-lint")).arg(path).output().unwrap();
     assert!(
         out.status.success() && out.stdout.is_empty(),
-        "cfn-lint {} (errors, warnings or informational findings):\n{}",
+        "{} on {} (errors, warnings or informational findings):\n{}",
+        venv.describe("cfn-lint"),
         path.display(),
         text(&out)
     );
@@ -96,7 +83,7 @@ fn cfn_lint(path: &Path) {
 
 #[test]
 fn the_templates_pass_cfn_lint() {
-    if !ready() {
+    if ready().is_none() {
         return;
     }
     for name in TEMPLATES {
@@ -106,7 +93,7 @@ fn the_templates_pass_cfn_lint() {
 
 #[test]
 fn the_endpoints_template_passes_cfn_lint_in_every_partition() {
-    if !ready() {
+    if ready().is_none() {
         return;
     }
     let dir = netready_lab::TempDir::new("cfn");
@@ -207,7 +194,7 @@ fn run(args: &[String], env: &[(String, String)]) -> Output {
 
 #[test]
 fn every_setting_a_template_hands_the_container_is_one_the_binary_accepts() {
-    if !ready() {
+    if ready().is_none() {
         return;
     }
     for name in TEMPLATES {
@@ -293,7 +280,7 @@ fn every_setting_a_template_hands_the_container_is_one_the_binary_accepts() {
 
 #[test]
 fn the_agent_task_role_grants_exactly_the_documented_read_only_actions() {
-    if !ready() {
+    if ready().is_none() {
         return;
     }
     let template = load("agent.yaml");
@@ -433,7 +420,7 @@ fn healthcheck_is_unhealthy_when_nothing_answers_and_rejects_a_bad_url() {
 /// 200 while the database answers and the writer runs.
 #[test]
 fn the_load_balancer_health_check_path_is_the_planes_readiness() {
-    if !ready() {
+    if ready().is_none() {
         return;
     }
     let template = load("plane.yaml");

@@ -9,8 +9,9 @@
 //! retention and at most 10 minutes ahead; `status` ready exactly when every endpoint is full).
 //! Those rules are in the document's descriptions and tested in `netready-plane`'s API tests.
 //!
-//! Needs `schemathesis` on PATH (scripts/install-test-deps.sh installs it): skipped, and counted
-//! as skipped, when it is missing off CI; a failure on CI.
+//! Needs schemathesis at the version tests/python/requirements.txt pins, from the environment
+//! scripts/install-test-deps.sh makes (never from PATH): skipped, and counted as skipped, when it
+//! is missing off CI; a failure on CI.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,24 +22,11 @@ use netready_lab::runner_add;
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "schemathesis-admin-token-0123456789";
 
-fn schemathesis_available() -> bool {
-    let found = Command::new("schemathesis").arg("--version").output().is_ok_and(|o| o.status.success());
-    if !found {
-        if netready_lab::lab_required() {
-            panic!(
-                "the OpenAPI test is required (CI) but schemathesis is not installed: run scripts/install-test-deps.sh"
-            );
-        }
-        netready_lab::record_skip("schemathesis is not installed: run scripts/install-test-deps.sh");
-    }
-    found
-}
-
 #[test]
 fn the_plane_keeps_to_its_openapi_document() {
-    if !schemathesis_available() {
+    let Some(venv) = netready_lab::pytools::or_skip("the OpenAPI test") else {
         return;
-    }
+    };
     let dir = netready_lab::TempDir::new("schemathesis");
     let db = dir.db();
     let (id, token) = runner_add(BIN.as_ref(), &db, "schemathesis");
@@ -58,7 +46,7 @@ fn the_plane_keeps_to_its_openapi_document() {
     std::fs::write(dir.join("schemathesis.toml"), config).unwrap();
     let schema = format!("http://{addr}/api/v1/openapi.json");
     let run = |token: &str, scope: &[&str], examples: &str| {
-        let out = Command::new("schemathesis")
+        let out = Command::new(venv.bin("schemathesis"))
             .current_dir(&dir)
             .args(["run", &schema, "--checks", "all", "-n", examples, "--seed", "20261126"])
             .args(["-H", &format!("Authorization: Bearer {token}")])
@@ -72,7 +60,8 @@ fn the_plane_keeps_to_its_openapi_document() {
         let tail: Vec<&str> = plane_log.lines().rev().take(20).collect();
         assert!(
             out.status.success(),
-            "schemathesis found problems:\n{text}\nthe plane's last lines:\n{}",
+            "{} found problems:\n{text}\nthe plane's last lines:\n{}",
+            venv.describe("schemathesis"),
             tail.join("\n")
         );
         text
