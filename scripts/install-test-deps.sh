@@ -61,6 +61,11 @@ if ! cmp -s "$requirements" "$stamp" 2>/dev/null; then
     echo "install-test-deps: python3 cannot make a virtual environment (python3-venv); the moto, cfn-lint and schemathesis tests will say SKIPPED, or fail under CI" >&2
     exit 0
   fi
+  # Only ever remove what is a virtual environment (NETREADY_TEST_VENV may name any folder).
+  if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
+    echo "install-test-deps: $venv exists and is not a virtual environment; not replacing it (set NETREADY_TEST_VENV to another folder)" >&2
+    exit 2
+  fi
   echo "install-test-deps: making the test tools' environment $venv from tests/python/requirements.txt" >&2
   rm -rf "$venv"
   mkdir -p "$(dirname "$venv")"
