@@ -70,6 +70,8 @@ impl Moto {
         let until = Instant::now() + Duration::from_secs(30);
         while Instant::now() < until {
             if server.post("/moto-api/reset", "").is_ok() {
+                // In the test's output (libtest shows it when the test fails): what it ran against.
+                eprintln!("AWS API: {moto} at {}", server.url);
                 return Ok(server);
             }
             std::thread::sleep(Duration::from_millis(200));
