@@ -124,6 +124,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 std::time::Duration::from_millis(100),
                 &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
             )?,
+            destinations: args.alert_destinations.destinations(),
         },
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
@@ -161,6 +162,11 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             d(a.give_up_after),
             d(a.lease),
             d(a.poll)
+        );
+        println!(
+            "alerts may reach: public addresses{}{} (never the metadata service or link-local)",
+            if a.destinations.allow_private { ", private ones" } else { "" },
+            if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -257,7 +263,7 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
     let rt = runtime(false)?;
     rt.block_on(async {
         match cmd {
-            AlertCommand::Add { db, name, kind, url, secret_file, runners, kinds } => {
+            AlertCommand::Add { db, name, kind, url, secret_file, runners, kinds, destinations } => {
                 let secret = match secret_file {
                     None => None,
                     Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -273,13 +279,17 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                     runners: runners.clone(),
                     kinds: kinds.clone(),
                 };
-                let channel = channels::add(&store, new).await.map_err(|e| match e {
+                let channel = channels::add(&store, new, destinations.destinations()).await.map_err(|e| match e {
                     ChannelError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
                     ChannelError::Store(e) => e.into(),
                 })?;
                 println!("channel id:     {}", channel.id);
                 println!("told of:        {}", channel.route.describe());
-                if !channel.secret.is_empty() {
+                // A secret read from a file stays there: printing it would put it in terminal
+                // history and CI logs. Only a generated one is shown, once.
+                if secret_file.is_some() {
+                    println!("channel secret: (from --secret-file; not shown)");
+                } else if !channel.secret.is_empty() {
                     println!("channel secret: {}", channel.secret);
                     eprintln!(
                         "The secret is shown once: the receiver checks X-Netready-Signature (HMAC-SHA256 of X-Netready-Timestamp, '.', and the body) with it."
@@ -304,7 +314,7 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 }
                 store.close().await;
             }
-            AlertCommand::Test { db, id } => {
+            AlertCommand::Test { db, id, destinations } => {
                 if !is_channel_id(id) {
                     bail!(ConfigError(format!(
                         "'{id}' is not a channel id: expected ch- and 12 hex digits, see `netready plane alert list`"
@@ -316,7 +326,8 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 let Some(channel) = channel else {
                     bail!(ConfigError(format!("no channel '{id}': see `netready plane alert list`")));
                 };
-                let sender = netready_plane::alerts::deliver::Sender::new().context("cannot make an HTTP client")?;
+                let sender = netready_plane::alerts::deliver::Sender::new(destinations.destinations())
+                    .context("cannot make an HTTP client")?;
                 let sent = netready_plane::alerts::deliver::send_test(&sender, &channel).await;
                 match (sent.status, &sent.error) {
                     (Some(status), _) => {

@@ -26,9 +26,13 @@ fn netready(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Test receivers listen on loopback: every plane and channel here opts in to it, as documented
+/// for tests (the default refuses it).
+const LOOPBACK: &str = "--alert-allow-loopback";
+
 /// `alert add`: the channel id and the secret it printed.
 fn add_channel(database: &str, url: &str) -> (String, String) {
-    let (code, out, err) = netready(&["plane", "alert", "add", "ops", "--url", url, "--database", database]);
+    let (code, out, err) = netready(&["plane", "alert", "add", "ops", "--url", url, "--database", database, LOOPBACK]);
     assert_eq!(code, 0, "{out}{err}");
     let field = |label: &str| out.lines().find_map(|l| l.strip_prefix(label)).unwrap().trim().to_owned();
     (field("channel id:"), field("channel secret:"))
@@ -39,7 +43,8 @@ fn start_plane(database: &str, addr: SocketAddr) -> Proc {
 }
 
 fn start_plane_with(database: &str, addr: SocketAddr, extra: &[&str]) -> Proc {
-    let fast = ["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s"];
+    let fast =
+        ["--alert-after-checks", "1", "--alert-lease", "2s", "--alert-poll", "200ms", "--alert-retry-max", "1s", LOOPBACK];
     netready_lab::start_plane(BIN.as_ref(), database, addr, ADMIN, &[&fast[..], extra].concat())
 }
 
@@ -100,6 +105,9 @@ fn alert_channels_through_the_cli() {
 
     for (args, says) in [
         (vec!["add", "x", "--url", "http://hooks.example.com/x"], "plain http:// is only allowed to this machine"),
+        (vec!["add", "x", "--url", "https://169.254.169.254/latest"], "refused url: 169.254.169.254 is the instance metadata service"),
+        (vec!["add", "x", "--url", "https://10.0.0.1/hook"], "allowed only with --alert-allow-private"),
+        (vec!["add", "x", "--url", "http://127.0.0.1:8080/api/v1/runners"], "allowed only with --alert-allow-loopback"),
         (vec!["add", "x", "--kind", "pager", "--url", "https://h.example/x"], "expected webhook or slack"),
         (
             vec!["add", "x", "--url", "https://h.example/x", "--secret-file", "/nonexistent/secret"],
@@ -127,7 +135,7 @@ fn a_test_notification_through_the_cli() {
     let db = dir.db();
     let receiver = Receiver::start().unwrap();
     let (id, secret) = add_channel(&db, &receiver.url("/hook"));
-    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db]);
+    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db, LOOPBACK]);
     assert_eq!(code, 0, "{out}{err}");
     let got = receiver.received();
     assert_eq!(got.len(), 1);
@@ -135,12 +143,18 @@ fn a_test_notification_through_the_cli() {
     let key = got[0].header("idempotency-key").unwrap();
     assert_eq!(out.trim(), format!("delivered {key} to ops ({id}): the receiver answered 200"));
 
+    // Without the opt-in, the name's address is refused and nothing is sent.
+    let (code, _, err) = netready(&["plane", "alert", "test", &id, "--database", &db]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("refused: 127.0.0.1 is a loopback address"), "{err}");
+    assert_eq!(receiver.received().len(), 1, "nothing sent when refused");
+
     receiver.answer(503);
-    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db]);
+    let (code, out, err) = netready(&["plane", "alert", "test", &id, "--database", &db, LOOPBACK]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.starts_with("not delivered: test-") && err.trim().ends_with("the receiver answered 503"), "{err}");
     for (bad, says) in [("nope", "is not a channel id"), ("ch-000000000000", "no channel 'ch-000000000000'")] {
-        let (code, _, err) = netready(&["plane", "alert", "test", bad, "--database", &db]);
+        let (code, _, err) = netready(&["plane", "alert", "test", bad, "--database", &db, LOOPBACK]);
         assert_eq!(code, 2, "{err}");
         assert!(err.contains(says), "{err}");
     }
@@ -190,16 +204,21 @@ fn the_example_receiver_verifies_what_the_plane_signs() {
     let url = format!("http://127.0.0.1:{port}/hook");
     let secret_file = dir.join("secret").display().to_string();
     let add = |name: &str, secret_file: Option<&str>| {
-        let mut args = vec!["plane", "alert", "add", name, "--url", &url, "--database", &db];
+        let mut args = vec!["plane", "alert", "add", name, "--url", &url, "--database", &db, LOOPBACK];
         if let Some(f) = secret_file {
             args.extend(["--secret-file", f]);
         }
         let (code, out, err) = netready(&args);
         assert_eq!(code, 0, "{out}{err}");
+        if secret_file.is_some() {
+            // A secret kept in a file is not printed: not in terminal history, not in CI logs.
+            assert!(!out.contains(secret) && !err.contains(secret), "{out}{err}");
+            assert!(out.contains("channel secret: (from --secret-file; not shown)"), "{out}");
+        }
         out.lines().find_map(|l| l.strip_prefix("channel id:")).unwrap().trim().to_owned()
     };
     let good = add("verified", Some(&secret_file));
-    let (code, out, err) = netready(&["plane", "alert", "test", &good, "--database", &db]);
+    let (code, out, err) = netready(&["plane", "alert", "test", &good, "--database", &db, LOOPBACK]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("the receiver answered 204"), "{out}");
 
@@ -225,7 +244,7 @@ fn the_example_receiver_verifies_what_the_plane_signs() {
 
     // Signed with another secret (a generated one): refused, and the CLI says so.
     let other = add("wrong-secret", None);
-    let (code, _, err) = netready(&["plane", "alert", "test", &other, "--database", &db]);
+    let (code, _, err) = netready(&["plane", "alert", "test", &other, "--database", &db, LOOPBACK]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("the receiver answered 401"), "{err}");
 }
@@ -320,4 +339,150 @@ fn two_plane_processes_on_one_postgres_send_each_notification_once() {
     assert!(done.is_some(), "not all delivered: {got:?}");
     let keys: std::collections::BTreeSet<&str> = got.iter().map(|r| r.header("idempotency-key").unwrap()).collect();
     assert_eq!((got.len(), keys.len()), (10, 10), "each notification sent once by one of the two planes");
+}
+
+/// A name checked at send time: a channel to `localhost` added while loopback was allowed, sent
+/// by a plane that does not allow it. The name resolves to 127.0.0.1, a receiver listens there,
+/// and nothing reaches it: the refusal is the notification's last error.
+#[test]
+fn a_name_that_resolves_inward_is_refused_at_send_time() {
+    let dir = TempDir::new("alerts-rebinding");
+    let db = dir.db();
+    let receiver = Receiver::start().unwrap();
+    add_channel(&db, &format!("http://localhost:{}/hook", receiver.addr().port()));
+    let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "inward");
+    let addr = free_loopback_addr();
+    let strict = ["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1s"];
+    let plane = netready_lab::start_plane(BIN.as_ref(), &db, addr, ADMIN, &strict);
+    let (status, body) = netready_lab::post_report(addr, &id, &token, &degraded_report(1)).unwrap();
+    assert_eq!(status, 201, "{body}");
+    let failing = eventually(Duration::from_secs(10), || {
+        let n = notifications(addr);
+        (n["notifications"][0]["state"] == "failing").then(|| n["notifications"][0].clone())
+    })
+    .unwrap_or_else(|| panic!("not refused: {} {:?}", notifications(addr), plane.output()));
+    assert_eq!(
+        failing["last_error"],
+        "refused: localhost resolves to 127.0.0.1, a loopback address (this machine): allowed only with \
+         --alert-allow-loopback, for tests"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(receiver.received().is_empty(), "nothing reached the receiver: {:?}", receiver.received());
+}
+
+/// What the healthy receiver got: per runner id, when.
+fn arrivals(receiver: &Receiver, kind: &str) -> std::collections::HashMap<String, std::time::Instant> {
+    receiver
+        .received()
+        .iter()
+        .filter_map(|r| {
+            let e: Value = serde_json::from_str(&r.body).ok()?;
+            (e["kind"] == kind).then(|| (e["runner"]["id"].as_str().unwrap().to_owned(), r.at))
+        })
+        .collect()
+}
+
+/// Posts one report per runner from 16 threads at once; returns when each was accepted.
+fn post_all(
+    addr: SocketAddr,
+    runners: &[(String, String)],
+    report: &str,
+) -> std::collections::HashMap<String, std::time::Instant> {
+    let chunks: Vec<Vec<(String, String)>> = runners.chunks(runners.len().div_ceil(16)).map(<[_]>::to_vec).collect();
+    let threads: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let report = report.to_owned();
+            std::thread::spawn(move || {
+                chunk
+                    .into_iter()
+                    .map(|(id, token)| {
+                        let (status, body) = netready_lab::post_report(addr, &id, &token, &report).unwrap();
+                        assert_eq!(status, 201, "{body}");
+                        (id, std::time::Instant::now())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    threads.into_iter().flat_map(|t| t.join().unwrap()).collect()
+}
+
+/// The longest and the median delay from a report's acceptance to its notification's arrival.
+fn delays(
+    posted: &std::collections::HashMap<String, std::time::Instant>,
+    got: &std::collections::HashMap<String, std::time::Instant>,
+) -> (Duration, Duration) {
+    let mut d: Vec<Duration> = posted.iter().map(|(id, at)| got[id].saturating_duration_since(*at)).collect();
+    d.sort();
+    (d[d.len() - 1], d[d.len() / 2])
+}
+
+/// Issue 19's goal with the real binary: 1,000 runners change at once; a channel whose receiver
+/// hangs and one whose receiver answers 500 delay a healthy channel's notifications by no more
+/// than one poll interval (the default, 5 s) compared with the healthy channel alone.
+#[test]
+fn a_hanging_and_a_failing_receiver_do_not_hold_up_a_healthy_channel_with_1000_runners() {
+    const RUNNERS: usize = 1000;
+    const POLL: Duration = Duration::from_secs(5);
+    let dir = TempDir::new("alerts-lanes");
+    let db = dir.db();
+    let (healthy, hanging, failing) = (Receiver::start().unwrap(), Receiver::start().unwrap(), Receiver::start().unwrap());
+    hanging.hold(true);
+    failing.answer(500);
+    add_channel(&db, &healthy.url("/healthy"));
+    let addr = free_loopback_addr();
+    let plane =
+        netready_lab::start_plane(BIN.as_ref(), &db, addr, ADMIN, &["--alert-after-checks", "1", LOOPBACK]);
+    let auth = format!("Bearer {ADMIN}");
+    let headers = [("Authorization", auth.as_str()), ("Content-Type", "application/json")];
+    let runners: Vec<(String, String)> = (0..RUNNERS)
+        .map(|n| {
+            let body = format!("{{\"name\": \"fleet/runner-{n}\"}}");
+            let (status, text) = http(addr, "POST", "/api/v1/runners", &headers, body.as_bytes()).unwrap();
+            assert_eq!(status, 201, "{text}");
+            let v: Value = serde_json::from_str(&text).unwrap();
+            (v["id"].as_str().unwrap().to_owned(), v["token"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let wait_for_all = |kind: &str| {
+        eventually(Duration::from_secs(120), || {
+            let got = arrivals(&healthy, kind);
+            (got.len() == RUNNERS).then_some(got)
+        })
+        .unwrap_or_else(|| panic!("{kind}: the healthy channel got {} of {RUNNERS}", arrivals(&healthy, kind).len()))
+    };
+
+    // The healthy channel alone: every runner degrades.
+    let start = std::time::Instant::now();
+    let posted = post_all(addr, &runners, &degraded_report(2));
+    let alone = delays(&posted, &wait_for_all("degraded"));
+    println!("alone: {RUNNERS} reports posted in {:?}; delay longest {:?}, median {:?}", posted.values().max().unwrap().duration_since(start), alone.0, alone.1);
+
+    // Beside a hanging and a failing channel: every runner recovers.
+    for (name, r) in [("hanging", &hanging), ("failing", &failing)] {
+        let body = format!("{{\"name\": \"{name}\", \"kind\": \"webhook\", \"url\": \"{}\"}}", r.url("/hook"));
+        let (status, text) = http(addr, "POST", "/api/v1/alerts/channels", &headers, body.as_bytes()).unwrap();
+        assert_eq!(status, 201, "{text}");
+    }
+    let mut ready: Value = serde_json::from_str(&degraded_report(1)).unwrap();
+    ready["status"] = "ready".into();
+    ready["endpoints"][1]["reachability"] = "full".into();
+    ready["endpoints"][1]["connections"][0]["tcp"] = serde_json::json!({"outcome": "ok", "duration_ms": 1, "budget_ms": 1999});
+    let start = std::time::Instant::now();
+    let posted = post_all(addr, &runners, &ready.to_string());
+    let beside = delays(&posted, &wait_for_all("recovered"));
+    println!("beside a hanging and a failing channel: posted in {:?}; delay longest {:?}, median {:?}", posted.values().max().unwrap().duration_since(start), beside.0, beside.1);
+    println!("the hanging receiver holds {}, the failing one was tried {} times", hanging.received().len(), failing.received().len());
+    assert!(
+        beside.0 <= alone.0 + POLL,
+        "the healthy channel's longest delay went from {:?} to {:?}: more than one poll interval",
+        alone.0,
+        beside.0
+    );
+    assert!(hanging.received().len() <= 12, "the hanging channel holds its own slots only: {}", hanging.received().len());
+    assert!(failing.received().len() < 20, "the failing channel is paused, not hammered: {}", failing.received().len());
+    let (log, _) = plane.output();
+    assert!(log.contains("alert channel paused"), "the pause is logged");
+    hanging.hold(false);
 }

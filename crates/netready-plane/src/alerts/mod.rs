@@ -4,9 +4,12 @@
 //! tried again. [`deliver`] sends them; the database side (trackers and the outbox, written in
 //! the transaction of the status change) is `db::alerts`.
 
+pub mod address;
 pub mod channels;
 pub mod deliver;
 pub mod routing;
+pub mod send;
+pub mod slack;
 
 use std::time::Duration;
 
@@ -193,40 +196,6 @@ pub fn test_event(id: &str, channel_id: &str, channel_name: &str, at_ms: i64) ->
         "channel": { "id": channel_id, "name": channel_name },
         "at": rfc3339_ms(at_ms),
     })
-}
-
-/// The same notification for a Slack incoming webhook: `{"text": …}`.
-pub fn slack_body(event: &Value) -> Value {
-    let runner = format!(
-        "{} ({})",
-        event["runner"]["name"].as_str().unwrap_or("?"),
-        event["runner"]["id"].as_str().unwrap_or("?")
-    );
-    if event["kind"] == "test" {
-        let channel = event["channel"]["name"].as_str().unwrap_or("?");
-        return json!({ "text": format!(":wave: netready: a test notification to channel {channel}: alerts reach this channel") });
-    }
-    let since = event["since"].as_str().unwrap_or("?");
-    let mut text = match event["kind"].as_str() {
-        Some("recovered") => format!(":white_check_mark: netready: runner {runner} is ready again (since {since})"),
-        Some("stale") => format!(":grey_question: netready: runner {runner} stopped reporting (stale since {since})"),
-        _ => format!(":red_circle: netready: runner {runner} is degraded (since {since})"),
-    };
-    if let Some(endpoints) = event["degraded_endpoints"].as_array().filter(|e| !e.is_empty()) {
-        let list: Vec<String> = endpoints
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {} ({})",
-                    e["service"].as_str().unwrap_or("?"),
-                    e["reachability"].as_str().unwrap_or("?"),
-                    e["access_type"].as_str().unwrap_or("?")
-                )
-            })
-            .collect();
-        text.push_str(&format!(": {}", list.join(", ")));
-    }
-    json!({ "text": text })
 }
 
 /// The signature header's value: `v1=` and the hex HMAC-SHA256, with the channel's secret, of
@@ -435,11 +404,6 @@ mod tests {
         assert_eq!(e["from"], "ready");
         assert_eq!(e["at"], "1970-01-01T00:00:02.000Z");
         assert_eq!(e["degraded_endpoints"][0]["service"], "logs");
-        let text = slack_body(&e)["text"].as_str().unwrap().to_owned();
-        assert!(
-            text.contains("eu-west-3/build (rn-abc) is degraded") && text.contains("logs none (vpc_endpoint)"),
-            "{text}"
-        );
         let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
         let e = event("x", &runner, &back, degraded);
         assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
@@ -447,10 +411,6 @@ mod tests {
         assert_eq!(
             t,
             json!({"id": "test-1", "kind": "test", "channel": {"id": "ch-1", "name": "ops"}, "at": "1970-01-01T00:00:05.000Z"})
-        );
-        assert_eq!(
-            slack_body(&t)["text"],
-            ":wave: netready: a test notification to channel ops: alerts reach this channel"
         );
     }
 

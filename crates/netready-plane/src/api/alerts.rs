@@ -2,7 +2,7 @@
 //! API. A webhook's secret is shown once, in the answer that created the channel.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::AppState;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
 use crate::alerts::deliver::{Sender, TestSent, send_test};
-use crate::api::require_admin;
+use crate::api::Admin;
 use crate::db::alerts::DeliveryState;
 use crate::db::rfc3339_ms;
 use crate::error::ApiError;
@@ -59,11 +59,10 @@ fn not_null<T>(field: Option<Option<T>>, name: &str, expected: &str) -> Result<O
 }
 
 async fn create(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Json(body): Json<CreateChannel>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
     let secret = not_null(
         body.secret,
         "secret",
@@ -72,7 +71,7 @@ async fn create(
     let runners = not_null(body.runners, "runners", "a runner name pattern such as 'eu-west-3/*'")?;
     let kinds = not_null(body.kinds, "kinds", "a list of degraded, stale, recovered")?;
     let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret, runners, kinds };
-    let channel = channels::add(&state.store, new).await.map_err(|e| match e {
+    let channel = channels::add(&state.store, new, state.alert_destinations).await.map_err(|e| match e {
         ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),
         ChannelError::Store(e) => e.into(),
     })?;
@@ -87,18 +86,16 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn list(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let channels: Vec<ChannelView> = state.store.alert_channels().await?.iter().map(ChannelView::from).collect();
     Ok(Json(json!({ "channels": channels })))
 }
 
 async fn remove(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
     if !is_channel_id(&id) || !state.store.remove_alert_channel(&id).await? {
         return Err(ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"));
     }
@@ -108,17 +105,16 @@ async fn remove(
 
 /// Sends a test notification to the channel now and says what the receiver answered.
 async fn test(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<TestSent>, ApiError> {
-    require_admin(&state, &headers).await?;
     let channel = match is_channel_id(&id) {
         true => state.store.alert_channel(&id).await?,
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"))?;
-    let sender = Sender::new().map_err(|e| {
+    let sender = Sender::new(state.alert_destinations).map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -142,11 +138,10 @@ pub struct NotificationsQuery {
 }
 
 async fn notifications(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<NotificationsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(s) => s.trim().parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {

@@ -553,6 +553,28 @@ impl Store {
     /// it to be retried then). A notification waits while an earlier one of the same runner to
     /// the same channel is undelivered, so that a receiver gets a runner's changes in order.
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        self.claim(None, now, lease_ms, limit).await
+    }
+
+    /// [`Store::claim_alerts`] for one channel: the delivery worker claims per channel, for the
+    /// free slots of that channel's lane, so that one channel's backlog never fills another's.
+    pub async fn claim_channel_alerts(
+        &self,
+        channel_id: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim(Some(channel_id), now, lease_ms, limit).await
+    }
+
+    async fn claim(
+        &self,
+        channel_id: Option<&str>,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<Claimed>, StoreError> {
         let due = |t: &str| {
             format!(
                 "{t}delivered_at IS NULL AND {t}expired_at IS NULL AND {t}next_attempt_at <= $2 \
@@ -560,9 +582,10 @@ impl Store {
             )
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
+        let channel = if channel_id.is_some() { "AND o.channel_id = $4" } else { "" };
         let sql = format!(
             "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN \
-             (SELECT o.id FROM alert_outbox o WHERE {} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+             (SELECT o.id FROM alert_outbox o WHERE {} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
              AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
              ORDER BY o.next_attempt_at LIMIT $3 {lock}) \
@@ -570,7 +593,11 @@ impl Store {
             due(""),
             due("o.")
         );
-        let rows = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit);
+        if let Some(id) = channel_id {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
