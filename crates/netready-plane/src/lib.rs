@@ -250,6 +250,9 @@ async fn prune_forever(store: Store, retention: Duration) {
             Ok(_) => {}
             Err(e) => log::warn("pruning failed", &[("error", json!(e.to_string()))]),
         }
+        if let Err(e) = store.prune_silences(before).await {
+            log::warn("pruning ended silences failed", &[("error", json!(e.to_string()))]);
+        }
         if let Err(e) = store.prune_alerts(before).await {
             log::warn("pruning finished notifications failed", &[("error", json!(e.to_string()))]);
         }

@@ -921,3 +921,79 @@ async fn a_hanging_or_failing_receiver_does_not_hold_up_a_healthy_channel() {
     assert_eq!(keys.len(), RUNNERS, "each once");
     hanging.hold(false);
 }
+
+both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    webhook(&router, &receiver.url("/hook")).await;
+    let (paris, paris_token) = add_runner(&store, "eu-west-3/build").await.unwrap();
+    let (virginia, virginia_token) = add_runner(&store, "us-east-1/build").await.unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
+
+    let body = json!({"runners": "eu-west-3/*", "for": "2h", "reason": "VPC endpoint migration"});
+    let a = call(&router, admin_json("POST", "/api/v1/alerts/silences", body)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let silence = a.json();
+    let id = silence["id"].as_str().unwrap().to_owned();
+    assert_eq!((silence["runners"].as_str(), silence["reason"].as_str()), (Some("eu-west-3/*"), Some("VPC endpoint migration")));
+    let lasts = |s: &Value| {
+        let t = |k: &str| humantime::parse_rfc3339(s[k].as_str().unwrap()).unwrap();
+        t("ends_at").duration_since(t("starts_at")).unwrap()
+    };
+    assert_eq!(lasts(&silence), Duration::from_secs(7200));
+    let listed = call(&router, admin_get("/api/v1/alerts/silences")).await.json();
+    assert_eq!(listed["silences"].as_array().unwrap().len(), 1, "{listed}");
+    let page = call(&router, admin_get("/dashboard/alerts")).await.text;
+    assert!(page.contains("VPC endpoint migration") && page.contains(&id), "shown on the Alerts page");
+
+    // Both degrade: only the unsilenced runner is announced.
+    post(&router, &paris, &paris_token, "degraded", 0).await;
+    post(&router, &virginia, &virginia_token, "degraded", 0).await;
+    drain(&store, &sender).await;
+    let names: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["runner"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["us-east-1/build"]);
+
+    // Ended by hand: the next change is announced (its recovery, from the degraded nobody heard of).
+    let path = format!("/api/v1/alerts/silences/{id}");
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, admin_get("/api/v1/alerts/silences")).await.json()["silences"], json!([]));
+    post(&router, &paris, &paris_token, "ready", 1).await;
+    drain(&store, &sender).await;
+    let last: Value = serde_json::from_str(&receiver.received().last().unwrap().body).unwrap();
+    assert_eq!((last["runner"]["name"].as_str(), last["kind"].as_str()), (Some("eu-west-3/build"), Some("recovered")));
+
+    // Ending by itself: a silence whose end has passed holds nothing back.
+    let ended = netready_plane::alerts::silences::Silence {
+        id: "sil-00000000000a".into(),
+        runners: "*".into(),
+        reason: "over".into(),
+        created_at: 0,
+        starts_at: 0,
+        ends_at: netready_plane::db::now_ms() - 1,
+    };
+    store.add_silence(&ended).await.unwrap();
+    post(&router, &virginia, &virginia_token, "ready", 1).await;
+    drain(&store, &sender).await;
+    assert_eq!(receiver.received().len(), 3, "announced: the silence had ended");
+
+    // What is refused, and nothing stored.
+    for (body, says) in [
+        (json!({"runners": "", "for": "2h", "reason": "r"}), "invalid runners pattern"),
+        (json!({"runners": "a", "for": "forever", "reason": "r"}), "invalid duration"),
+        (json!({"runners": "a", "for": "90d", "reason": "r"}), "from 1m to 30d"),
+        (json!({"runners": "a", "for": "2h", "reason": ""}), "needs a reason"),
+    ] {
+        let a = call(&router, admin_json("POST", "/api/v1/alerts/silences", body.clone())).await;
+        assert_eq!((a.status, a.json()["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_silence")), "{body}");
+        assert!(a.json()["message"].as_str().unwrap().contains(says), "{body}: {}", a.text);
+    }
+    assert_eq!(call(&router, admin_get("/api/v1/alerts/silences")).await.json()["silences"], json!([]));
+    let missing = call(&router, admin_json("POST", "/api/v1/alerts/silences", json!({"runners": "a", "reason": "r"}))).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.text);
+});

@@ -228,6 +228,32 @@ pub enum AlertCommand {
         /// The channel id
         id: String,
     },
+    /// Silence some runners' changes for a while (a maintenance window); it ends by itself
+    Silence {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runners: a name pattern ('*' for any run of characters), e.g. 'eu-west-3/*'
+        #[arg(long, value_name = "PATTERN")]
+        runners: String,
+        /// How long, from now: 1m to 30d, e.g. 2h
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why, for whoever wonders where the alerts went
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// List the silences active now
+    Silences {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// End a silence now
+    Unsilence {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The silence id
+        id: String,
+    },
 }
 
 /// Where alert channels may point, beside public addresses. The metadata service and link-local

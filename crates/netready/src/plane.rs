@@ -260,6 +260,9 @@ fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> a
 
 fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
     use netready_plane::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
+    if matches!(cmd, AlertCommand::Silence { .. } | AlertCommand::Silences { .. } | AlertCommand::Unsilence { .. }) {
+        return silence(cmd);
+    }
     let rt = runtime(false)?;
     rt.block_on(async {
         match cmd {
@@ -358,6 +361,55 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 println!("removed {id} with its undelivered notifications");
                 store.close().await;
             }
+            AlertCommand::Silence { .. } | AlertCommand::Silences { .. } | AlertCommand::Unsilence { .. } => {
+                unreachable!("handled by silence()")
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `alert silence`, `alert silences`, `alert unsilence`.
+fn silence(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
+    use netready_plane::alerts::silences::{Silence, SilenceView, is_silence_id};
+    let now = netready_plane::db::now_ms();
+    runtime(false)?.block_on(async {
+        match cmd {
+            AlertCommand::Silence { db, runners, duration, reason } => {
+                let silence = Silence::new(runners, duration, reason, now).map_err(ConfigError)?;
+                let store = open(&db.database).await?;
+                store.add_silence(&silence).await?;
+                store.close().await;
+                let view = SilenceView::from(&silence);
+                println!("silence id: {}", view.id);
+                println!("silences:   {}", view.runners);
+                println!("until:      {}", view.ends_at);
+            }
+            AlertCommand::Silences { db } => {
+                let store = open(&db.database).await?;
+                let silences = store.active_silences(now).await?;
+                store.close().await;
+                let width = silences.iter().map(|s| s.runners.chars().count()).chain([7]).max().unwrap_or(7);
+                println!("{:<16}  {:<24}  {:<width$}  REASON", "ID", "UNTIL", "RUNNERS");
+                for s in silences.iter().map(SilenceView::from) {
+                    println!("{:<16}  {:<24}  {:<width$}  {}", s.id, s.ends_at, s.runners, s.reason);
+                }
+            }
+            AlertCommand::Unsilence { db, id } => {
+                if !is_silence_id(id) {
+                    bail!(ConfigError(format!(
+                        "'{id}' is not a silence id: expected sil- and 12 hex digits, see `netready plane alert silences`"
+                    )));
+                }
+                let store = open(&db.database).await?;
+                let ended = store.end_silence(id, now).await?;
+                store.close().await;
+                if !ended {
+                    bail!(ConfigError(format!("no active silence '{id}': see `netready plane alert silences`")));
+                }
+                println!("ended {id}: changes of its runners are announced again");
+            }
+            _ => unreachable!("only the silence commands come here"),
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod deliver;
 pub mod routing;
 pub mod send;
+pub mod silences;
 pub mod slack;
 
 use std::time::Duration;

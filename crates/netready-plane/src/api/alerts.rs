@@ -14,7 +14,8 @@ use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_ch
 use crate::alerts::deliver::{Sender, TestSent, send_test};
 use crate::api::Admin;
 use crate::db::alerts::DeliveryState;
-use crate::db::rfc3339_ms;
+use crate::alerts::silences::{Silence, SilenceView, is_silence_id};
+use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
 
 pub fn routes() -> Router<AppState> {
@@ -23,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/channels/{id}", delete(remove))
         .route("/api/v1/alerts/channels/{id}/test", post(test))
         .route("/api/v1/alerts/notifications", get(notifications))
+        .route("/api/v1/alerts/silences", get(silences).post(silence))
+        .route("/api/v1/alerts/silences/{id}", delete(unsilence))
 }
 
 #[derive(Debug, Deserialize)]
@@ -175,4 +178,47 @@ async fn notifications(
         })
         .collect();
     Ok(Json(json!({ "notifications": notifications })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSilence {
+    /// The runners it silences: a name pattern, `*` for any run of characters.
+    pub runners: String,
+    /// How long, from now: 1m to 30d, such as `2h`.
+    #[serde(rename = "for")]
+    pub duration: String,
+    /// Why: shown on the Alerts page and in the list.
+    pub reason: String,
+}
+
+/// Starts a silence now: the changes of the matching runners are not announced until it ends.
+async fn silence(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<CreateSilence>,
+) -> Result<Response, ApiError> {
+    let silence = Silence::new(&body.runners, &body.duration, &body.reason, now_ms())
+        .map_err(|message| ApiError::unprocessable("invalid_silence", message))?;
+    state.store.add_silence(&silence).await?;
+    netready_process::log::info(
+        "silence started",
+        &[("silence_id", json!(silence.id)), ("runners", json!(silence.runners)), ("ends_at", json!(rfc3339_ms(silence.ends_at)))],
+    );
+    Ok((StatusCode::CREATED, Json(SilenceView::from(&silence))).into_response())
+}
+
+/// The silences active now, the soonest to end first.
+async fn silences(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let silences: Vec<SilenceView> = state.store.active_silences(now_ms()).await?.iter().map(SilenceView::from).collect();
+    Ok(Json(json!({ "silences": silences })))
+}
+
+/// Ends an active silence now.
+async fn unsilence(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if !is_silence_id(&id) || !state.store.end_silence(&id, now_ms()).await? {
+        return Err(ApiError::not_found("no such active silence: see GET /api/v1/alerts/silences"));
+    }
+    netready_process::log::info("silence ended by hand", &[("silence_id", json!(id))]);
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -306,12 +306,25 @@ async fn outbox_rows(
     for row in q.fetch_all(&mut **tx).await? {
         names.insert(row.try_get("id")?, row.try_get("name")?);
     }
+    let now = super::now_ms();
+    let silences = super::silences::active_in(tx, now).await?;
     let mut rows = Vec::new();
     for (runner_id, transition, degraded) in transitions {
         let runner = RunnerRef {
             id: (*runner_id).to_owned(),
             name: names.get(*runner_id).cloned().unwrap_or_else(|| (*runner_id).to_owned()),
         };
+        if let Some(silence) = silences.iter().find(|s| s.silences(&runner.name, now)) {
+            netready_process::log::info(
+                "change not announced: silenced",
+                &[
+                    ("runner_id", serde_json::json!(runner.id)),
+                    ("kind", serde_json::json!(transition.kind().as_str())),
+                    ("silence_id", serde_json::json!(silence.id)),
+                ],
+            );
+            continue;
+        }
         for (channel_id, route) in &channels {
             if !route.matches(&runner.name, transition.kind()) {
                 continue;
