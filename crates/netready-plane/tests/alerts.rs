@@ -828,7 +828,10 @@ both_backends!(webhooks_cannot_point_inward_at_creation_or_at_send_time, |store:
         alert_destinations: Destinations { allow_private: true, allow_loopback: false },
         ..netready_plane::AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER)
     });
-    for (url, status) in [("https://10.0.0.1/hook", StatusCode::CREATED), ("https://[fd00:ec2::254]/x", StatusCode::UNPROCESSABLE_ENTITY)] {
+    for (url, status) in [
+        ("https://10.0.0.1/hook", StatusCode::CREATED),
+        ("https://[fd00:ec2::254]/x", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
         let a = call(
             &private,
             admin_json("POST", "/api/v1/alerts/channels", json!({"name": "vpc", "kind": "webhook", "url": url})),
@@ -882,15 +885,20 @@ async fn a_hanging_or_failing_receiver_does_not_hold_up_a_healthy_channel() {
     let store = Store::open(&db.url).await.unwrap();
     store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
     let router = router(&store);
-    let (hanging, failing, healthy) = (Receiver::start().unwrap(), Receiver::start().unwrap(), Receiver::start().unwrap());
+    let (hanging, failing, healthy) =
+        (Receiver::start().unwrap(), Receiver::start().unwrap(), Receiver::start().unwrap());
     hanging.hold(true);
     failing.answer(500);
     for r in [&hanging, &failing, &healthy] {
         webhook(&router, &r.url("/hook")).await;
     }
     let worker = tokio::spawn(
-        Worker::new(store.clone(), Settings { poll: Duration::from_secs(1), ..settings() }, Sender::new(LOOPBACK).unwrap())
-            .run(),
+        Worker::new(
+            store.clone(),
+            Settings { poll: Duration::from_secs(1), ..settings() },
+            Sender::new(LOOPBACK).unwrap(),
+        )
+        .run(),
     );
     const RUNNERS: usize = 300;
     let mut runners = Vec::new();
@@ -936,7 +944,10 @@ both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: S
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
     let silence = a.json();
     let id = silence["id"].as_str().unwrap().to_owned();
-    assert_eq!((silence["runners"].as_str(), silence["reason"].as_str()), (Some("eu-west-3/*"), Some("VPC endpoint migration")));
+    assert_eq!(
+        (silence["runners"].as_str(), silence["reason"].as_str()),
+        (Some("eu-west-3/*"), Some("VPC endpoint migration"))
+    );
     let lasts = |s: &Value| {
         let t = |k: &str| humantime::parse_rfc3339(s[k].as_str().unwrap()).unwrap();
         t("ends_at").duration_since(t("starts_at")).unwrap()
@@ -990,10 +1001,15 @@ both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: S
         (json!({"runners": "a", "for": "2h", "reason": ""}), "needs a reason"),
     ] {
         let a = call(&router, admin_json("POST", "/api/v1/alerts/silences", body.clone())).await;
-        assert_eq!((a.status, a.json()["error"].as_str()), (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_silence")), "{body}");
+        assert_eq!(
+            (a.status, a.json()["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_silence")),
+            "{body}"
+        );
         assert!(a.json()["message"].as_str().unwrap().contains(says), "{body}: {}", a.text);
     }
     assert_eq!(call(&router, admin_get("/api/v1/alerts/silences")).await.json()["silences"], json!([]));
-    let missing = call(&router, admin_json("POST", "/api/v1/alerts/silences", json!({"runners": "a", "reason": "r"}))).await;
+    let missing =
+        call(&router, admin_json("POST", "/api/v1/alerts/silences", json!({"runners": "a", "reason": "r"}))).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.text);
 });

@@ -60,7 +60,7 @@ pub struct Counters {
 
 /// The most notifications one worker sends at once to one channel: a receiver that hangs holds
 /// these and no more, and never another channel's.
-pub const PER_CHANNEL: usize = 8;
+pub const PER_CHANNEL: usize = 16;
 /// Consecutive failed attempts to one channel after which it is paused (its breaker opens).
 pub const BREAKER_FAILURES: u32 = 5;
 /// How long the first pause lasts; it doubles while the receiver keeps failing, up to

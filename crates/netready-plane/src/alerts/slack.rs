@@ -71,7 +71,8 @@ pub fn body(event: &Value) -> Value {
                 .collect()
         })
         .unwrap_or_default();
-    let mut text = format!("{emoji} netready: runner {} ({}) {headline} (since {})", escape(&name), escape(&id), escape(&since));
+    let mut text =
+        format!("{emoji} netready: runner {} ({}) {headline} (since {})", escape(&name), escape(&id), escape(&since));
     let mut blocks = vec![
         json!({ "type": "section", "text": mrkdwn(&format!("{emoji} *netready: a runner {headline}*")) }),
         json!({ "type": "section", "fields": [
@@ -162,6 +163,11 @@ mod tests {
         let message = body(&event);
         let list = message["blocks"][2]["text"]["text"].as_str().unwrap();
         assert!(list.chars().count() <= MAX_TEXT && list.ends_with('…'), "{}", list.len());
-        assert!(message["text"].as_str().unwrap().starts_with(":grey_question: netready: runner r (rn-1) stopped reporting"));
+        assert!(
+            message["text"]
+                .as_str()
+                .unwrap()
+                .starts_with(":grey_question: netready: runner r (rn-1) stopped reporting")
+        );
     }
 }

@@ -12,9 +12,9 @@ use serde_json::json;
 use crate::AppState;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
 use crate::alerts::deliver::{Sender, TestSent, send_test};
+use crate::alerts::silences::{Silence, SilenceView, is_silence_id};
 use crate::api::Admin;
 use crate::db::alerts::DeliveryState;
-use crate::alerts::silences::{Silence, SilenceView, is_silence_id};
 use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
 
@@ -94,11 +94,7 @@ async fn list(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde
     Ok(Json(json!({ "channels": channels })))
 }
 
-async fn remove(
-    _admin: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn remove(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if !is_channel_id(&id) || !state.store.remove_alert_channel(&id).await? {
         return Err(ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"));
     }
@@ -203,19 +199,28 @@ async fn silence(
     state.store.add_silence(&silence).await?;
     netready_process::log::info(
         "silence started",
-        &[("silence_id", json!(silence.id)), ("runners", json!(silence.runners)), ("ends_at", json!(rfc3339_ms(silence.ends_at)))],
+        &[
+            ("silence_id", json!(silence.id)),
+            ("runners", json!(silence.runners)),
+            ("ends_at", json!(rfc3339_ms(silence.ends_at))),
+        ],
     );
     Ok((StatusCode::CREATED, Json(SilenceView::from(&silence))).into_response())
 }
 
 /// The silences active now, the soonest to end first.
 async fn silences(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let silences: Vec<SilenceView> = state.store.active_silences(now_ms()).await?.iter().map(SilenceView::from).collect();
+    let silences: Vec<SilenceView> =
+        state.store.active_silences(now_ms()).await?.iter().map(SilenceView::from).collect();
     Ok(Json(json!({ "silences": silences })))
 }
 
 /// Ends an active silence now.
-async fn unsilence(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+async fn unsilence(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if !is_silence_id(&id) || !state.store.end_silence(&id, now_ms()).await? {
         return Err(ApiError::not_found("no such active silence: see GET /api/v1/alerts/silences"));
     }

@@ -108,11 +108,7 @@ async fn revoke(
     Ok(Json(summary_of(&state, &id).await?))
 }
 
-async fn delete(
-    _admin: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+async fn delete(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = known_id(&id)?;
     if !state.store.delete_runner(&id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));

@@ -103,11 +103,7 @@ async fn list(
     Ok(Json(runners::list(&state, &request).await?))
 }
 
-async fn show(
-    _admin: Admin,
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+async fn show(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = known_id(&id)?;
     let details =
         runners::details(&state, &id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;

@@ -596,16 +596,28 @@ impl Store {
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
         let channel = if channel_id.is_some() { "AND o.channel_id = $4" } else { "" };
-        let sql = format!(
-            "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN \
-             (SELECT o.id FROM alert_outbox o WHERE {} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+        let pick = format!(
+            "SELECT o.id FROM alert_outbox o WHERE {} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
              AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
-             ORDER BY o.next_attempt_at LIMIT $3 {lock}) \
-             RETURNING id, channel_id, payload, attempts",
-            due(""),
+             ORDER BY o.next_attempt_at LIMIT $3 {lock}",
             due("o.")
         );
+        let sql = match self.backend {
+            // Picked once, then updated. As `UPDATE … WHERE id IN (pick)`, PostgreSQL may run
+            // the locking pick again for every row of an outbox it has no statistics for yet —
+            // a fresh table in a burst, the very moment alerts matter: minutes per claim.
+            Backend::Postgres => format!(
+                "WITH picked AS MATERIALIZED ({pick}) UPDATE alert_outbox a SET claimed_until = $1, \
+                 attempts = a.attempts + 1 FROM picked WHERE a.id = picked.id \
+                 RETURNING a.id, a.channel_id, a.payload, a.attempts"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN ({pick}) \
+                 RETURNING id, channel_id, payload, attempts",
+                due("")
+            ),
+        };
         let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit);
         if let Some(id) = channel_id {
             q = q.bind(id);
@@ -663,13 +675,20 @@ impl Store {
                  AND ({t}claimed_until IS NULL OR {t}claimed_until <= $1)"
             )
         };
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE alert_outbox SET expired_at = $1 WHERE {} AND id IN (SELECT o.id FROM alert_outbox o WHERE {} \
-             ORDER BY o.created_at LIMIT $3 {lock}) RETURNING id, channel_id, runner_id, kind, attempts, last_error",
-            overdue(""),
-            overdue("o.")
-        );
+        let pick = format!("SELECT o.id FROM alert_outbox o WHERE {} ORDER BY o.created_at LIMIT $3", overdue("o."));
+        let sql = match self.backend {
+            // Picked once, as in `claim` (a locking subquery in `IN` may be run again per row).
+            Backend::Postgres => format!(
+                "WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) UPDATE alert_outbox a SET expired_at = $1 \
+                 FROM picked WHERE a.id = picked.id \
+                 RETURNING a.id, a.channel_id, a.runner_id, a.kind, a.attempts, a.last_error"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE alert_outbox SET expired_at = $1 WHERE {} AND id IN ({pick}) \
+                 RETURNING id, channel_id, runner_id, kind, attempts, last_error",
+                overdue("")
+            ),
+        };
         let rows = sqlx::query(&sql).bind(now).bind(created_before).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

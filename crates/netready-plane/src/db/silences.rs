@@ -47,9 +47,8 @@ impl Store {
 
     /// The silences active at `now`, the soonest to end first.
     pub async fn active_silences(&self, now: i64) -> Result<Vec<Silence>, StoreError> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM alert_silences WHERE starts_at <= $1 AND ends_at > $1 ORDER BY ends_at, id"
-        );
+        let sql =
+            format!("SELECT {COLUMNS} FROM alert_silences WHERE starts_at <= $1 AND ends_at > $1 ORDER BY ends_at, id");
         let rows = sqlx::query(&sql).bind(now).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(silence_of).collect::<Result<_, _>>()?)
     }
@@ -66,7 +65,8 @@ impl Store {
 
     /// Deletes the silences that ended before `before_ms`.
     pub async fn prune_silences(&self, before_ms: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM alert_silences WHERE ends_at < $1").bind(before_ms).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM alert_silences WHERE ends_at < $1").bind(before_ms).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 }
