@@ -141,33 +141,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         netready_plane::db::database_url(&config.database).map_err(|e| {
             ConfigError(format!("invalid value for {}: {e}", origin("database", "--database", "NETREADY_DATABASE")))
         })?;
-        println!("netready plane serve: settings are valid");
-        println!("database:        {}", netready_plane::db::redact(&config.database));
-        println!("listen:          {}", config.listen);
-        println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
-        let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
-        println!("stale after:     {}", d(config.stale_after));
-        println!("retention:       {}", d(config.retention));
-        println!(
-            "ingest:          burst {}, then one report per {} per runner",
-            config.ingest_burst,
-            d(config.ingest_interval)
-        );
-        let a = &config.alerts;
-        println!(
-            "alerts:          after {} consecutive checks and {}; retries up to every {}, given up after {}, lease {}, poll {}",
-            a.policy.after_checks,
-            d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
-            d(a.retry_max),
-            d(a.give_up_after),
-            d(a.lease),
-            d(a.poll)
-        );
-        println!(
-            "alerts may reach: public addresses{}{} (never the metadata service or link-local)",
-            if a.destinations.allow_private { ", private ones" } else { "" },
-            if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
-        );
+        print_settings(&config);
         return Ok(ExitCode::SUCCESS);
     }
     runtime(true)?.block_on(netready_plane::serve(config))?;
@@ -246,6 +220,37 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
         }
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// What `plane serve --check-config` prints: the settings as they will be used, no secret.
+fn print_settings(config: &ServeConfig) {
+    println!("netready plane serve: settings are valid");
+    println!("database:        {}", netready_plane::db::redact(&config.database));
+    println!("listen:          {}", config.listen);
+    println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
+    let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    println!("stale after:     {}", d(config.stale_after));
+    println!("retention:       {}", d(config.retention));
+    println!(
+        "ingest:          burst {}, then one report per {} per runner",
+        config.ingest_burst,
+        d(config.ingest_interval)
+    );
+    let a = &config.alerts;
+    println!(
+        "alerts:          after {} consecutive checks and {}; retries up to every {}, given up after {}, lease {}, poll {}",
+        a.policy.after_checks,
+        d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
+        d(a.retry_max),
+        d(a.give_up_after),
+        d(a.lease),
+        d(a.poll)
+    );
+    println!(
+        "alerts may reach: public addresses{}{} (never the metadata service or link-local)",
+        if a.destinations.allow_private { ", private ones" } else { "" },
+        if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
+    );
 }
 
 /// `d` when it is at least `min`; a configuration error naming `origin` otherwise.
