@@ -91,7 +91,7 @@ async fn drain(store: &Store, sender: &Sender) {
 both_backends!(a_confirmed_change_is_delivered_signed_and_a_flap_is_not, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None });
     let (channel, secret) = webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "eu-west-3/build").await.unwrap();
     let sender = Sender::new(LOOPBACK).unwrap();
@@ -155,7 +155,7 @@ both_backends!(a_receiver_that_is_down_gets_the_notification_once_it_is_up, |sto
     let receiver = Receiver::start().unwrap();
     receiver.answer(503);
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let (_, secret) = webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "flaky-receiver").await.unwrap();
     let sender = Sender::new(LOOPBACK).unwrap();
@@ -189,7 +189,7 @@ both_backends!(
         let receiver = Receiver::start().unwrap();
         receiver.answer(500);
         let router = router(&store);
-        store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
         webhook(&router, &receiver.url("/hook")).await;
         let (id, token) = add_runner(&store, "receiver-gone").await.unwrap();
         post(&router, &id, &token, "degraded", 0).await;
@@ -285,7 +285,7 @@ both_backends!(
 
 both_backends!(a_delivery_that_outlived_its_lease_and_was_given_up_counts_as_delivered, |store: Store| async move {
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let receiver = Receiver::start().unwrap();
     webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "slow-receiver").await.unwrap();
@@ -350,7 +350,7 @@ both_backends!(
 both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let create = |body: Value| {
         let router = router.clone();
         async move { call(&router, admin_json("POST", "/api/v1/alerts/channels", body)).await }
@@ -416,7 +416,7 @@ both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| a
 both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let a = call(
         &router,
         admin_json(
@@ -502,7 +502,7 @@ async fn two_replicas_send_each_notification_once(url: &str) {
     let a = Store::open(url).await.unwrap();
     let b = Store::open(url).await.unwrap();
     for s in [&a, &b] {
-        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     }
     let receiver = Receiver::start().unwrap();
     let (router_a, router_b) = (router(&a), router(&b));
@@ -587,7 +587,7 @@ both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recover
 both_backends!(only_newer_checks_count_and_a_change_without_channels_queues_nothing, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None });
     let (id, token) = add_runner(&store, "counted").await.unwrap();
     let sender = Sender::new(LOOPBACK).unwrap();
 
@@ -628,7 +628,7 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
     let plane = Store::open(&db.url).await.unwrap();
     let worker = Store::open(&db.url).await.unwrap();
     for s in [&plane, &worker] {
-        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     }
     let receiver = Receiver::start().unwrap();
     let router = router(&plane);
@@ -742,7 +742,7 @@ const EVIL_NAME: &str = "team/<!channel> & <https://evil.example|click>";
 both_backends!(a_runner_name_never_becomes_a_slack_mention_or_link, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let a = call(
         &router,
         admin_json(
@@ -846,7 +846,7 @@ both_backends!(webhooks_cannot_point_inward_at_creation_or_at_send_time, |store:
     let rebinding = format!("http://localhost:{}/hook", receiver.addr().port());
     stored_channel(&store, "rebinding", &rebinding).await;
     stored_channel(&store, "metadata", "https://169.254.169.254/latest/meta-data").await;
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let (id, token) = add_runner(&store, "inward").await.unwrap();
     post(&router(&store), &id, &token, "degraded", 0).await;
     let sender = Sender::new(Destinations::default()).unwrap();
@@ -883,7 +883,7 @@ async fn a_hanging_or_failing_receiver_does_not_hold_up_a_healthy_channel() {
     use netready_plane::alerts::deliver::{BREAKER_FAILURES, PER_CHANNEL, Worker};
     let db = support::sqlite();
     let store = Store::open(&db.url).await.unwrap();
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let router = router(&store);
     let (hanging, failing, healthy) =
         (Receiver::start().unwrap(), Receiver::start().unwrap(), Receiver::start().unwrap());
@@ -933,7 +933,7 @@ async fn a_hanging_or_failing_receiver_does_not_hold_up_a_healthy_channel() {
 both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     webhook(&router, &receiver.url("/hook")).await;
     let (paris, paris_token) = add_runner(&store, "eu-west-3/build").await.unwrap();
     let (virginia, virginia_token) = add_runner(&store, "us-east-1/build").await.unwrap();
@@ -1012,4 +1012,37 @@ both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: S
     let missing =
         call(&router, admin_json("POST", "/api/v1/alerts/silences", json!({"runners": "a", "reason": "r"}))).await;
     assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.text);
+});
+
+both_backends!(down_and_up_are_confirmed_by_their_own_counts, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    // Page after 2 bad checks, clear after 3 good ones.
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: Some(3) });
+    webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "counted-apart").await.unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
+    let kinds = |receiver: &Receiver| -> Vec<String> {
+        receiver
+            .received()
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    post(&router, &id, &token, "ready", 0).await;
+    post(&router, &id, &token, "degraded", 1).await;
+    drain(&store, &sender).await;
+    assert!(kinds(&receiver).is_empty(), "one bad check: nothing");
+    post(&router, &id, &token, "degraded", 2).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded"], "two bad checks page");
+    post(&router, &id, &token, "ready", 3).await;
+    post(&router, &id, &token, "ready", 4).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded"], "two good checks do not clear it");
+    post(&router, &id, &token, "ready", 5).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded", "recovered"], "the third does");
+    let body: Value = serde_json::from_str(&receiver.received()[1].body).unwrap();
+    assert_eq!(body["since"].as_str(), Some(at(3).as_str()), "since the first good check");
 });

@@ -325,6 +325,11 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_ALERT_AFTER_CHECKS", value_name = "N")]
     pub alert_after_checks: Option<String>,
 
+    /// A recovery (back to ready) is announced after this many consecutive ready checks, e.g. 3 to
+    /// page after 2 bad checks and clear after 3 good ones [default: --alert-after-checks]
+    #[arg(long, env = "NETREADY_ALERT_RECOVER_AFTER_CHECKS", value_name = "N")]
+    pub alert_recover_after_checks: Option<String>,
+
     /// ... and once it has lasted this long, from its first check [default: 0s]
     #[arg(long, env = "NETREADY_ALERT_MIN_DURATION", value_name = "DURATION")]
     pub alert_min_duration: Option<String>,

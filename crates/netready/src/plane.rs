@@ -75,12 +75,21 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             policy: netready_plane::alerts::Policy {
                 after_checks: match &args.alert_after_checks {
                     None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
-                    Some(s) => s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                        ConfigError(format!(
-                            "invalid value for {}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2",
-                            origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS")
-                        ))
-                    })?,
+                    Some(s) => checks(
+                        s,
+                        &origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS"),
+                    )?,
+                },
+                recover_after_checks: match &args.alert_recover_after_checks {
+                    None => None,
+                    Some(s) => Some(checks(
+                        s,
+                        &origin(
+                            "alert_recover_after_checks",
+                            "--alert-recover-after-checks",
+                            "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
+                        ),
+                    )?),
                 },
                 min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
                     None | Some("0" | "0s") => 0,
@@ -238,8 +247,9 @@ fn print_settings(config: &ServeConfig) {
     );
     let a = &config.alerts;
     println!(
-        "alerts:          after {} consecutive checks and {}; retries up to every {}, given up after {}, lease {}, poll {}",
+        "alerts:          after {} consecutive checks ({} to recover) and {}; retries up to every {}, given up after {}, lease {}, poll {}",
         a.policy.after_checks,
+        a.policy.checks_for(netready_plane::readiness::Readiness::Ready),
         d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
         d(a.retry_max),
         d(a.give_up_after),
@@ -251,6 +261,16 @@ fn print_settings(config: &ServeConfig) {
         if a.destinations.allow_private { ", private ones" } else { "" },
         if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
     );
+}
+
+/// A number of consecutive checks (1 to 1000); a configuration error naming `origin` otherwise.
+fn checks(s: &str, origin: &str) -> anyhow::Result<u32> {
+    s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+        ConfigError(format!(
+            "invalid value for {origin}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2"
+        ))
+        .into()
+    })
 }
 
 /// `d` when it is at least `min`; a configuration error naming `origin` otherwise.

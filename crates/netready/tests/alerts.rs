@@ -570,3 +570,29 @@ impl Drop for FreshPostgres {
         self.sql(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
     }
 }
+
+#[test]
+fn recovery_has_its_own_confirmation_count() {
+    let run = |args: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["plane", "serve", "--check-config", "--database", "/nonexistent/x.db"])
+            .args(args)
+            .env_clear()
+            .env("NETREADY_ADMIN_TOKEN", ADMIN)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["--alert-after-checks", "2", "--alert-recover-after-checks", "3"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("after 2 consecutive checks (3 to recover)"), "{out}");
+    let (_, out, _) = run(&["--alert-after-checks", "4"]);
+    assert!(out.contains("after 4 consecutive checks (4 to recover)"), "the same by default: {out}");
+    let (code, _, err) = run(&["--alert-recover-after-checks", "0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("invalid value for --alert-recover-after-checks: '0' is not a number of checks"), "{err}");
+}

@@ -48,13 +48,31 @@ pub const HEADER_SIGNATURE: &str = "X-Netready-Signature";
 pub struct Policy {
     /// Consecutive checks that must agree on the new readiness (at least 1).
     pub after_checks: u32,
+    /// Consecutive `ready` checks that confirm a recovery, when it differs from `after_checks`
+    /// ("page after 2 bad checks, clear after 3 good ones").
+    pub recover_after_checks: Option<u32>,
     /// How long the new readiness must have lasted, from its first check to the confirming one.
     pub min_duration_ms: i64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { after_checks: DEFAULT_AFTER_CHECKS, min_duration_ms: DEFAULT_MIN_DURATION.as_millis() as i64 }
+        Self {
+            after_checks: DEFAULT_AFTER_CHECKS,
+            min_duration_ms: DEFAULT_MIN_DURATION.as_millis() as i64,
+            recover_after_checks: None,
+        }
+    }
+}
+
+impl Policy {
+    /// How many consecutive checks confirm a change to `readiness` (at least 1).
+    pub fn checks_for(&self, readiness: Readiness) -> u32 {
+        match readiness {
+            Readiness::Ready => self.recover_after_checks.unwrap_or(self.after_checks),
+            _ => self.after_checks,
+        }
+        .max(1)
     }
 }
 
@@ -130,7 +148,8 @@ impl Transition {
 ///
 /// - the announced readiness again: a pending change is cancelled (a flap, nobody is told);
 /// - a runner's first readiness is announced only when it is not `ready`;
-/// - a check result must be seen on `after_checks` consecutive checks spanning `min_duration`;
+/// - a check result must be seen on `after_checks` consecutive checks (`recover_after_checks` for
+///   `ready`, when set) spanning `min_duration`;
 /// - `stale` is confirmed at once: `--stale-after` already is its duration, and no check comes.
 pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Policy) -> (Tracker, Option<Transition>) {
     if tracker.announced == Some(readiness) {
@@ -144,7 +163,7 @@ pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Polic
         _ => Candidate { readiness, since_ms: at_ms, checks: 1 },
     };
     let confirmed = readiness == Readiness::Stale
-        || (candidate.checks >= policy.after_checks.max(1) && at_ms - candidate.since_ms >= policy.min_duration_ms);
+        || (candidate.checks >= policy.checks_for(readiness) && at_ms - candidate.since_ms >= policy.min_duration_ms);
     if confirmed {
         let transition = Transition { from: tracker.announced, to: readiness, since_ms: candidate.since_ms, at_ms };
         (Tracker { announced: Some(readiness), candidate: None }, Some(transition))
@@ -342,9 +361,10 @@ mod tests {
 
     #[test]
     fn table() {
-        let two = Policy { after_checks: 2, min_duration_ms: 0 };
-        let one = Policy { after_checks: 1, min_duration_ms: 0 };
-        let minute = Policy { after_checks: 1, min_duration_ms: 60_000 };
+        let two = Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None };
+        let one = Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None };
+        let minute = Policy { after_checks: 1, min_duration_ms: 60_000, recover_after_checks: None };
+        let down2_up3 = Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: Some(3) };
         let ready = Tracker { announced: Some(R), candidate: None };
         #[rustfmt::skip]
         let rows: Vec<Row> = vec![
@@ -363,6 +383,10 @@ mod tests {
             ("stale then back: recovered after two checks", two, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (R, 1)], vec![(Some(S), R)]),
             ("stale, one ready, stale again: nothing", two, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (S, 1), (R, 2)], vec![]),
             ("never reported, then stale: announced", two, Tracker::default(), vec![(D, 0), (S, 1)], vec![(None, S)]),
+            ("down after 2, up after 3: two ready checks are not enough", down2_up3, ready, vec![(D, 0), (D, 1), (R, 2), (R, 3)], vec![(Some(R), D)]),
+            ("down after 2, up after 3: the third ready confirms", down2_up3, ready, vec![(D, 0), (D, 1), (R, 2), (R, 3), (R, 4)], vec![(Some(R), D), (Some(D), R)]),
+            ("down after 2, up after 3: one degraded is not enough", down2_up3, ready, vec![(D, 0), (R, 1)], vec![]),
+            ("up after 3 from stale too", down2_up3, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (R, 1), (R, 2)], vec![(Some(S), R)]),
             ("degraded to stale to degraded", one, Tracker { announced: Some(D), candidate: None }, vec![(S, 0), (D, 1)], vec![(Some(D), S), (Some(S), D)]),
         ];
         for (name, policy, start, seq, expected) in rows {
@@ -372,7 +396,7 @@ mod tests {
 
     #[test]
     fn a_flap_leaves_no_candidate_and_the_count_restarts() {
-        let policy = Policy { after_checks: 3, min_duration_ms: 0 };
+        let policy = Policy { after_checks: 3, min_duration_ms: 0, recover_after_checks: None };
         let ready = Tracker { announced: Some(R), candidate: None };
         let (t, out) = run(policy, ready, &[(D, 0), (D, 1), (R, 2)]);
         assert_eq!((t, out), (ready, vec![]));
