@@ -56,7 +56,7 @@ impl Refusal {
 /// Whether a channel may reach `ip`.
 pub fn check_ip(ip: IpAddr, allowed: Destinations) -> Result<(), Refusal> {
     let ip = match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        IpAddr::V6(v6) => embedded_v4(v6).map_or(IpAddr::V6(v6), IpAddr::V4),
         v4 => v4,
     };
     let refusal = match ip {
@@ -68,6 +68,20 @@ pub fn check_ip(ip: IpAddr, allowed: Destinations) -> Result<(), Refusal> {
         Some(Refusal::Loopback) if allowed.allow_loopback => Ok(()),
         Some(Refusal::Private) if allowed.allow_private => Ok(()),
         Some(r) => Err(r),
+    }
+}
+
+/// The IPv4 address an IPv6 one stands for: mapped (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`)
+/// or NAT64 (`64:ff9b::a.b.c.d`, which a DNS64 resolver hands out and a NAT gateway translates).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let tail = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
+    match s[..6] {
+        [0, 0, 0, 0, 0, 0xffff] => Some(tail),
+        // `::` and `::1` are themselves, not 0.0.0.0 and 0.0.0.1.
+        [0, 0, 0, 0, 0, 0] if s[6] != 0 => Some(tail),
+        [0x64, 0xff9b, 0, 0, 0, 0] => Some(tail),
+        _ => None,
     }
 }
 
@@ -197,6 +211,10 @@ mod tests {
             ("127.8.9.10", Some(Refusal::Loopback)),
             ("::1", Some(Refusal::Loopback)),
             ("::ffff:127.0.0.1", Some(Refusal::Loopback)),
+            ("64:ff9b::a9fe:a9fe", Some(Refusal::Metadata)),
+            ("64:ff9b::10.1.2.3", Some(Refusal::Private)),
+            ("::10.1.2.3", Some(Refusal::Private)),
+            ("64:ff9b::93.184.215.14", None),
             ("10.0.0.1", Some(Refusal::Private)),
             ("172.16.5.4", Some(Refusal::Private)),
             ("192.168.1.1", Some(Refusal::Private)),
