@@ -154,6 +154,8 @@ pub struct AlertConfig {
     pub retry_max: Duration,
     pub give_up_after: Duration,
     pub poll: Duration,
+    /// Group what a channel has due of one kind once it is this old; zero: off.
+    pub group_window: Duration,
     /// Where channels may point, beside public addresses (`--alert-allow-private`, `--alert-allow-loopback`).
     pub destinations: alerts::address::Destinations,
 }
@@ -166,6 +168,7 @@ impl Default for AlertConfig {
             retry_max: alerts::DEFAULT_RETRY_MAX,
             give_up_after: alerts::DEFAULT_GIVE_UP_AFTER,
             poll: alerts::DEFAULT_POLL,
+            group_window: Duration::ZERO,
             destinations: alerts::address::Destinations::default(),
         }
     }
@@ -211,6 +214,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
             give_up_after: config.alerts.give_up_after,
             poll: config.alerts.poll,
             stale_after: config.stale_after,
+            group_window: config.alerts.group_window,
         },
         alerts::deliver::Sender::new(config.alerts.destinations).map_err(PlaneError::AlertClient)?,
     ));

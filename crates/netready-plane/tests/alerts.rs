@@ -32,6 +32,7 @@ fn settings() -> Settings {
         give_up_after: Duration::from_secs(3600),
         poll: Duration::from_millis(100),
         stale_after: Duration::from_secs(600),
+        group_window: Duration::ZERO,
     }
 }
 
@@ -1045,4 +1046,61 @@ both_backends!(down_and_up_are_confirmed_by_their_own_counts, |store: Store| asy
     assert_eq!(kinds(&receiver), ["degraded", "recovered"], "the third does");
     let body: Value = serde_json::from_str(&receiver.received()[1].body).unwrap();
     assert_eq!(body["since"].as_str(), Some(at(3).as_str()), "since the first good check");
+});
+
+both_backends!(changes_of_many_runners_at_once_go_out_as_one_grouped_notification, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    let (_, secret) = webhook(&router, &receiver.url("/hook")).await;
+    let grouped = Settings { group_window: Duration::from_millis(300), ..settings() };
+    let sender = Sender::new(LOOPBACK).unwrap();
+    let mut runners = Vec::new();
+    for n in 0..5 {
+        let (id, token) = add_runner(&store, &format!("eu-west-3/runner-{n}")).await.unwrap();
+        post(&router, &id, &token, "degraded", 0).await;
+        runners.push((id, token));
+    }
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 0, "they wait for the window");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 5);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one request for the five: {got:?}");
+    verify(&secret, &got[0]);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(got[0].header("idempotency-key"), body["id"].as_str());
+    assert!(body["id"].as_str().unwrap().starts_with("grp-"), "{body}");
+    assert_eq!(
+        (body["kind"].as_str(), body["grouped"].as_bool(), body["count"].as_u64()),
+        (Some("degraded"), Some(true), Some(5))
+    );
+    assert_eq!(
+        body["cause"],
+        json!({"service": "logs", "reachability": "none", "access_type": "vpc_endpoint", "runners": 5}),
+        "{body}"
+    );
+    let members = body["notifications"].as_array().unwrap();
+    assert_eq!(members.len(), 5);
+    assert!(members.iter().all(|m| m["kind"] == "degraded" && m["id"].as_str().unwrap().starts_with("ntf-")));
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    let states: Vec<&str> =
+        n["notifications"].as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["delivered"; 5], "each member is delivered");
+
+    // One change alone goes as itself; a failed group is retried member by member's backoff.
+    post(&router, &runners[0].0, &runners[0].1, "ready", 1).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    deliver_due(&store, &grouped, &sender).await.unwrap();
+    let single: Value = serde_json::from_str(&receiver.received()[1].body).unwrap();
+    assert_eq!((single["kind"].as_str(), single.get("grouped")), (Some("recovered"), None), "{single}");
+    receiver.answer(500);
+    for (id, token) in &runners[1..3] {
+        post(&router, id, token, "ready", 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 2);
+    let n = call(&router, admin_get("/api/v1/alerts/notifications?state=failing")).await.json();
+    let failing = n["notifications"].as_array().unwrap();
+    assert_eq!(failing.len(), 2);
+    assert!(failing.iter().all(|x| x["last_error"] == "the receiver answered 500"), "{n}");
 });

@@ -350,6 +350,11 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_ALERT_POLL", value_name = "DURATION")]
     pub alert_poll: Option<String>,
 
+    /// Group notifications: wait until one is this old, then send what a channel has due of one
+    /// kind as one notification naming the cause and the runners, e.g. 30s [default: 0s, off]
+    #[arg(long, env = "NETREADY_ALERT_GROUP_WINDOW", value_name = "DURATION")]
+    pub alert_group_window: Option<String>,
+
     #[command(flatten)]
     pub alert_destinations: AlertDestinationArgs,
 

@@ -133,6 +133,14 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
                 std::time::Duration::from_millis(100),
                 &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
             )?,
+            group_window: match args.alert_group_window.as_deref().map(str::trim) {
+                None | Some("0" | "0s") => std::time::Duration::ZERO,
+                Some(_) => duration(
+                    &args.alert_group_window,
+                    &origin("alert_group_window", "--alert-group-window", "NETREADY_ALERT_GROUP_WINDOW"),
+                    std::time::Duration::ZERO,
+                )?,
+            },
             destinations: args.alert_destinations.destinations(),
         },
         tls: match (&args.tls_cert, &args.tls_key) {
@@ -256,6 +264,10 @@ fn print_settings(config: &ServeConfig) {
         d(a.lease),
         d(a.poll)
     );
+    match a.group_window.is_zero() {
+        true => println!("alerts grouped:  no (--alert-group-window)"),
+        false => println!("alerts grouped:  what a channel has due of one kind, once {} old", d(a.group_window)),
+    }
     println!(
         "alerts may reach: public addresses{}{} (never the metadata service or link-local)",
         if a.destinations.allow_private { ", private ones" } else { "" },

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::group::{GROUP_MAX, group_event, group_id};
 pub use super::send::{Outcome, Sender, TestSent, send_test};
 use super::{SEND_TIMEOUT, backoff};
 use crate::db::alerts::{Channel, Claimed, DeliveryState};
@@ -34,6 +35,10 @@ pub struct Settings {
     pub poll: Duration,
     /// A runner with nothing received for this long is stale.
     pub stale_after: Duration,
+    /// Grouping (`--alert-group-window`): zero sends each notification on its own; else a
+    /// notification waits until it is this old, and what a channel has due of one kind goes as
+    /// one grouped notification.
+    pub group_window: Duration,
 }
 
 impl Settings {
@@ -44,6 +49,7 @@ impl Settings {
             give_up_after: super::DEFAULT_GIVE_UP_AFTER,
             poll: super::DEFAULT_POLL,
             stale_after,
+            group_window: Duration::ZERO,
         }
     }
 }
@@ -152,33 +158,45 @@ impl Worker {
         let channels = self.store.alert_channels().await?;
         let now = tokio::time::Instant::now();
         self.lanes.retain(|id, _| channels.iter().any(|c| &c.id == id));
+        let grouping = !self.settings.group_window.is_zero();
+        let created_before = now_ms() - self.settings.group_window.as_millis() as i64;
         let mut claimed = 0;
         for channel in channels {
             let lane = self.lanes.entry(channel.id.clone()).or_default();
             let free = lane.breaker.capacity(now).saturating_sub(lane.in_flight);
-            if free == 0 || lane.drained {
+            // Grouping sends one batch per kind at a time: what comes meanwhile joins the next.
+            if free == 0 || lane.drained || (grouping && lane.in_flight > 0) {
                 continue;
             }
+            let limit = if grouping { GROUP_MAX } else { free };
             let rows = self
                 .store
-                .claim_channel_alerts(&channel.id, now_ms(), self.settings.lease.as_millis() as i64, free as i64)
+                .claim_channel_alerts(
+                    &channel.id,
+                    now_ms(),
+                    self.settings.lease.as_millis() as i64,
+                    limit as i64,
+                    created_before,
+                )
                 .await?;
-            lane.drained = rows.len() < free;
-            lane.in_flight += rows.len();
+            lane.drained = rows.len() < limit;
             claimed += rows.len();
+            let batches = if grouping { by_kind(rows) } else { rows.into_iter().map(|c| vec![c]).collect() };
+            lane.in_flight += batches.len();
             let channel = std::sync::Arc::new(channel);
-            for c in rows {
+            for mut batch in batches {
                 let (store, sender, settings, done) =
                     (self.store.clone(), self.sender.clone(), self.settings, self.done_tx.clone());
                 let channel = channel.clone();
                 tokio::spawn(async move {
-                    let delivered = match deliver_one(&store, &settings, &sender, &channel, c).await {
-                        Ok(delivered) => delivered,
-                        Err(e) => {
-                            log::warn("cannot record a delivery", &[("error", json!(e.to_string()))]);
-                            false
-                        }
+                    let sent = match batch.len() {
+                        1 => deliver_one(&store, &settings, &sender, &channel, batch.swap_remove(0)).await,
+                        _ => deliver_group(&store, &settings, &sender, &channel, batch).await,
                     };
+                    let delivered = sent.unwrap_or_else(|e| {
+                        log::warn("cannot record a delivery", &[("error", json!(e.to_string()))]);
+                        false
+                    });
                     let _ = done.send((channel.id.clone(), delivered));
                 });
             }
@@ -312,6 +330,63 @@ pub async fn deliver_due(store: &Store, settings: &Settings, sender: &Sender) ->
     let claimed = worker.claim_round().await?;
     worker.settle().await;
     Ok(claimed)
+}
+
+/// Claimed notifications by kind, in claim order, for grouping.
+fn by_kind(rows: Vec<Claimed>) -> Vec<Vec<Claimed>> {
+    let mut batches: Vec<(String, Vec<Claimed>)> = Vec::new();
+    for c in rows {
+        let kind = serde_json::from_str::<serde_json::Value>(&c.payload)
+            .ok()
+            .and_then(|e| e["kind"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match batches.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, batch)) => batch.push(c),
+            None => batches.push((kind, vec![c])),
+        }
+    }
+    batches.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Sends several claimed notifications of one kind as one grouped notification and records the
+/// outcome on each; returns whether it was delivered.
+async fn deliver_group(
+    store: &Store,
+    settings: &Settings,
+    sender: &Sender,
+    channel: &Channel,
+    batch: Vec<Claimed>,
+) -> Result<bool, StoreError> {
+    let members: Vec<serde_json::Value> = batch.iter().filter_map(|c| serde_json::from_str(&c.payload).ok()).collect();
+    let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+    let id = group_id(&ids);
+    let kind = members.first().and_then(|m| m["kind"].as_str()).unwrap_or("degraded").to_owned();
+    let body = group_event(&id, &kind, members, now_ms()).to_string();
+    let outcome = sender.send(channel, &id, &body, attempt_deadline(settings.lease)).await;
+    let counters = store.alert_counters();
+    let fields = [("id", json!(id)), ("channel_id", json!(channel.id)), ("notifications", json!(batch.len()))];
+    match outcome {
+        Outcome::Delivered { status } => {
+            counters.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            log::info("grouped notification delivered", &[&fields[..], &[("status", json!(status))]].concat());
+            for c in &batch {
+                store.alert_delivered(&c.id, now_ms()).await?;
+            }
+            Ok(true)
+        }
+        Outcome::Failed { reason } => {
+            counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            log::warn(
+                "grouped notification not delivered; will retry",
+                &[&fields[..], &[("error", json!(reason))]].concat(),
+            );
+            for c in &batch {
+                let wait = backoff(u32::try_from(c.attempts).unwrap_or(u32::MAX), settings.retry_max);
+                store.alert_failed(c, now_ms() + wait.as_millis() as i64, &reason).await?;
+            }
+            Ok(false)
+        }
+    }
 }
 
 /// Sends one claimed notification and records the outcome; returns whether it was delivered.

@@ -7,6 +7,7 @@
 pub mod address;
 pub mod channels;
 pub mod deliver;
+pub mod group;
 pub mod routing;
 pub mod send;
 pub mod silences;

@@ -47,6 +47,9 @@ fn mrkdwn(text: &str) -> Value {
 /// The message for a notification (`event`: the webhook body) or a test notification.
 pub fn body(event: &Value) -> Value {
     let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    if event["grouped"] == true {
+        return group_body(event);
+    }
     if event["kind"] == "test" {
         let channel = s(&event["channel"]["name"]);
         return json!({
@@ -86,6 +89,42 @@ pub fn body(event: &Value) -> Value {
         text.push_str(&format!(": {}", escape(&list)));
         blocks.push(json!({ "type": "section", "text": plain(format!("Degraded endpoints: {list}")) }));
     }
+    json!({ "text": bounded(text), "blocks": blocks })
+}
+
+fn headline(kind: Option<&str>) -> (&'static str, &'static str) {
+    match kind {
+        Some("recovered") => (":white_check_mark:", "ready again"),
+        Some("stale") => (":grey_question:", "stale: they stopped reporting"),
+        _ => (":red_circle:", "degraded"),
+    }
+}
+
+/// A grouped notification: how many runners, the cause they share, their names.
+fn group_body(event: &Value) -> Value {
+    let (emoji, what) = headline(event["kind"].as_str());
+    let count = event["count"].as_u64().unwrap_or(0);
+    let cause = event["cause"].as_object().map(|c| {
+        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+        format!(
+            "{} {} ({}), on {} of {count}",
+            s("service"),
+            s("reachability"),
+            s("access_type"),
+            c.get("runners").and_then(Value::as_u64).unwrap_or(0)
+        )
+    });
+    let names: Vec<&str> =
+        event["runners"].as_array().into_iter().flatten().map(|r| r["name"].as_str().unwrap_or("?")).collect();
+    let mut text = format!("{emoji} netready: {count} runners {what}");
+    let mut blocks =
+        vec![json!({ "type": "section", "text": mrkdwn(&format!("{emoji} *netready: {count} runners {what}*")) })];
+    if let Some(cause) = cause {
+        text.push_str(&format!(": {}", escape(&cause)));
+        blocks.push(json!({ "type": "section", "text": plain(format!("Cause: {cause}")) }));
+    }
+    text.push_str(&format!(" — {}", escape(&names.join(", "))));
+    blocks.push(json!({ "type": "section", "text": plain(format!("Runners: {}", names.join(", "))) }));
     json!({ "text": bounded(text), "blocks": blocks })
 }
 
@@ -152,6 +191,30 @@ mod tests {
             assert!(!text.contains('<'), "{text}");
         }
         assert_eq!(test["blocks"][1]["text"]["text"], "Channel: <!everyone>");
+    }
+
+    #[test]
+    fn a_grouped_message_names_the_cause_and_the_runners_as_text() {
+        let members: Vec<Value> = (0..3)
+            .map(|i| {
+                json!({"runner": {"id": format!("rn-{i}"), "name": format!("{EVIL}-{i}")},
+                "degraded_endpoints": [{"service": "logs", "reachability": "none", "access_type": "vpc_endpoint"}]})
+            })
+            .collect();
+        let event = crate::alerts::group::group_event("grp-1", "degraded", members, 0);
+        let message = body(&event);
+        for text in mrkdwn_texts(&message) {
+            assert!(!text.contains('<') && !text.contains('>'), "markup in mrkdwn: {text}");
+        }
+        let text = message["text"].as_str().unwrap();
+        assert!(
+            text.starts_with(
+                ":red_circle: netready: 3 runners degraded: logs none (vpc_endpoint), on 3 of 3 — team/&lt;!channel&gt;"
+            ),
+            "{text}"
+        );
+        assert_eq!(message["blocks"][1]["text"]["text"], "Cause: logs none (vpc_endpoint), on 3 of 3");
+        assert!(message["blocks"][2]["text"]["text"].as_str().unwrap().contains(&format!("{EVIL}-2")));
     }
 
     #[test]

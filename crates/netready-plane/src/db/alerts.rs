@@ -566,19 +566,21 @@ impl Store {
     /// it to be retried then). A notification waits while an earlier one of the same runner to
     /// the same channel is undelivered, so that a receiver gets a runner's changes in order.
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
-        self.claim(None, now, lease_ms, limit).await
+        self.claim(None, now, lease_ms, limit, now).await
     }
 
     /// [`Store::claim_alerts`] for one channel: the delivery worker claims per channel, for the
     /// free slots of that channel's lane, so that one channel's backlog never fills another's.
+    /// Only notifications written at `created_before` or earlier (grouping waits for a window).
     pub async fn claim_channel_alerts(
         &self,
         channel_id: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
+        created_before: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim(Some(channel_id), now, lease_ms, limit).await
+        self.claim(Some(channel_id), now, lease_ms, limit, created_before).await
     }
 
     async fn claim(
@@ -587,6 +589,7 @@ impl Store {
         now: i64,
         lease_ms: i64,
         limit: i64,
+        created_before: i64,
     ) -> Result<Vec<Claimed>, StoreError> {
         let due = |t: &str| {
             format!(
@@ -595,9 +598,9 @@ impl Store {
             )
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
-        let channel = if channel_id.is_some() { "AND o.channel_id = $4" } else { "" };
+        let channel = if channel_id.is_some() { "AND o.channel_id = $5" } else { "" };
         let pick = format!(
-            "SELECT o.id FROM alert_outbox o WHERE {} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+            "SELECT o.id FROM alert_outbox o WHERE {} AND o.created_at <= $4 {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
              AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
              ORDER BY o.next_attempt_at LIMIT $3 {lock}",
@@ -618,7 +621,7 @@ impl Store {
                 due("")
             ),
         };
-        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit);
+        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit).bind(created_before);
         if let Some(id) = channel_id {
             q = q.bind(id);
         }
