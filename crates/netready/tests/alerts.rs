@@ -596,3 +596,42 @@ fn recovery_has_its_own_confirmation_count() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid value for --alert-recover-after-checks: '0' is not a number of checks"), "{err}");
 }
+
+/// Grouping with the real binary: 50 runners degrade at once; the channel gets a few grouped
+/// notifications (one, when the reports all land within the window), each runner's inside once.
+#[test]
+fn changes_at_once_are_grouped_with_the_real_binary() {
+    let dir = TempDir::new("alerts-grouped");
+    let db = dir.db();
+    let receiver = Receiver::start().unwrap();
+    let (_, secret) = add_channel(&db, &receiver.url("/hook"));
+    let runners: Vec<(String, String)> =
+        (0..50).map(|n| netready_lab::runner_add(BIN.as_ref(), &db, &format!("eu-west-3/runner-{n}"))).collect();
+    let addr = free_loopback_addr();
+    let _plane = start_plane_with(&db, addr, &["--alert-group-window", "3s"]);
+    post_all(addr, &runners, &degraded_report(1));
+    let members = eventually(Duration::from_secs(20), || {
+        let ids: Vec<String> = receiver
+            .received()
+            .iter()
+            .flat_map(|r| {
+                let body: Value = serde_json::from_str(&r.body).unwrap();
+                body["notifications"].as_array().cloned().unwrap_or_else(|| vec![body.clone()])
+            })
+            .map(|m| m["runner"]["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids.len() >= 50).then_some(ids)
+    })
+    .unwrap_or_else(|| panic!("not all told: {:?}", receiver.received().len()));
+    let unique: std::collections::BTreeSet<&String> = members.iter().collect();
+    assert_eq!((members.len(), unique.len()), (50, 50), "each runner once");
+    let got = receiver.received();
+    println!("50 changes in {} request(s)", got.len());
+    assert!(got.len() <= 3, "grouped, not one per runner: {} requests", got.len());
+    for r in &got {
+        verify(&secret, r);
+        let body: Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!((body["grouped"].as_bool(), body["kind"].as_str()), (Some(true), Some("degraded")), "{body}");
+        assert_eq!(body["cause"]["service"], "logs", "{body}");
+    }
+}

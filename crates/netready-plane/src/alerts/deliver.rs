@@ -35,8 +35,8 @@ pub struct Settings {
     pub poll: Duration,
     /// A runner with nothing received for this long is stale.
     pub stale_after: Duration,
-    /// Grouping (`--alert-group-window`): zero sends each notification on its own; else a
-    /// notification waits until it is this old, and what a channel has due of one kind goes as
+    /// Grouping (`--alert-group-window`): zero sends each notification on its own; else once a
+    /// channel's oldest undelivered notification is this old, what it has due of one kind goes as
     /// one grouped notification.
     pub group_window: Duration,
 }
@@ -159,7 +159,7 @@ impl Worker {
         let now = tokio::time::Instant::now();
         self.lanes.retain(|id, _| channels.iter().any(|c| &c.id == id));
         let grouping = !self.settings.group_window.is_zero();
-        let created_before = now_ms() - self.settings.group_window.as_millis() as i64;
+        let oldest_before = grouping.then(|| now_ms() - self.settings.group_window.as_millis() as i64);
         let mut claimed = 0;
         for channel in channels {
             let lane = self.lanes.entry(channel.id.clone()).or_default();
@@ -176,7 +176,7 @@ impl Worker {
                     now_ms(),
                     self.settings.lease.as_millis() as i64,
                     limit as i64,
-                    created_before,
+                    oldest_before,
                 )
                 .await?;
             lane.drained = rows.len() < limit;

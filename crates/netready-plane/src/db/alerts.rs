@@ -566,21 +566,23 @@ impl Store {
     /// it to be retried then). A notification waits while an earlier one of the same runner to
     /// the same channel is undelivered, so that a receiver gets a runner's changes in order.
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
-        self.claim(None, now, lease_ms, limit, now).await
+        self.claim(None, now, lease_ms, limit, None).await
     }
 
     /// [`Store::claim_alerts`] for one channel: the delivery worker claims per channel, for the
     /// free slots of that channel's lane, so that one channel's backlog never fills another's.
-    /// Only notifications written at `created_before` or earlier (grouping waits for a window).
+    /// With `oldest_before` (grouping), only once the channel has an undelivered notification
+    /// written then or earlier — and then everything due, so that a group gathers what came
+    /// within the window of its first change.
     pub async fn claim_channel_alerts(
         &self,
         channel_id: &str,
         now: i64,
         lease_ms: i64,
         limit: i64,
-        created_before: i64,
+        oldest_before: Option<i64>,
     ) -> Result<Vec<Claimed>, StoreError> {
-        self.claim(Some(channel_id), now, lease_ms, limit, created_before).await
+        self.claim(Some(channel_id), now, lease_ms, limit, oldest_before).await
     }
 
     async fn claim(
@@ -589,7 +591,7 @@ impl Store {
         now: i64,
         lease_ms: i64,
         limit: i64,
-        created_before: i64,
+        oldest_before: Option<i64>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let due = |t: &str| {
             format!(
@@ -598,9 +600,26 @@ impl Store {
             )
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
-        let channel = if channel_id.is_some() { "AND o.channel_id = $5" } else { "" };
+        // Optional parameters from $4 on, in this order.
+        let mut next = 3;
+        let mut param = || {
+            next += 1;
+            next
+        };
+        let window = match oldest_before {
+            Some(_) => format!(
+                "AND EXISTS (SELECT 1 FROM alert_outbox q WHERE q.channel_id = o.channel_id \
+                 AND q.delivered_at IS NULL AND q.expired_at IS NULL AND q.created_at <= ${})",
+                param()
+            ),
+            None => String::new(),
+        };
+        let channel = match channel_id {
+            Some(_) => format!("AND o.channel_id = ${}", param()),
+            None => String::new(),
+        };
         let pick = format!(
-            "SELECT o.id FROM alert_outbox o WHERE {} AND o.created_at <= $4 {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+            "SELECT o.id FROM alert_outbox o WHERE {} {window} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
              AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
              ORDER BY o.next_attempt_at LIMIT $3 {lock}",
@@ -621,7 +640,10 @@ impl Store {
                 due("")
             ),
         };
-        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit).bind(created_before);
+        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit);
+        if let Some(before) = oldest_before {
+            q = q.bind(before);
+        }
         if let Some(id) = channel_id {
             q = q.bind(id);
         }
