@@ -71,78 +71,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
             netready_plane::limits::RATE_REFILL,
         )?,
-        alerts: netready_plane::AlertConfig {
-            policy: netready_plane::alerts::Policy {
-                after_checks: match &args.alert_after_checks {
-                    None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
-                    Some(s) => checks(
-                        s,
-                        &origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS"),
-                    )?,
-                },
-                recover_after_checks: match &args.alert_recover_after_checks {
-                    None => None,
-                    Some(s) => Some(checks(
-                        s,
-                        &origin(
-                            "alert_recover_after_checks",
-                            "--alert-recover-after-checks",
-                            "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
-                        ),
-                    )?),
-                },
-                min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
-                    None | Some("0" | "0s") => 0,
-                    Some(_) => duration(
-                        &args.alert_min_duration,
-                        &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
-                        netready_plane::alerts::DEFAULT_MIN_DURATION,
-                    )?
-                    .as_millis() as i64,
-                },
-            },
-            retry_max: duration(
-                &args.alert_retry_max,
-                &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
-                netready_plane::alerts::DEFAULT_RETRY_MAX,
-            )?,
-            give_up_after: at_least(
-                duration(
-                    &args.alert_give_up_after,
-                    &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-                    netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
-                )?,
-                std::time::Duration::from_secs(1),
-                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-            )?,
-            lease: at_least(
-                duration(
-                    &args.alert_lease,
-                    &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-                    netready_plane::alerts::DEFAULT_LEASE,
-                )?,
-                std::time::Duration::from_secs(1),
-                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-            )?,
-            poll: at_least(
-                duration(
-                    &args.alert_poll,
-                    &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-                    netready_plane::alerts::DEFAULT_POLL,
-                )?,
-                std::time::Duration::from_millis(100),
-                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-            )?,
-            group_window: match args.alert_group_window.as_deref().map(str::trim) {
-                None | Some("0" | "0s") => std::time::Duration::ZERO,
-                Some(_) => duration(
-                    &args.alert_group_window,
-                    &origin("alert_group_window", "--alert-group-window", "NETREADY_ALERT_GROUP_WINDOW"),
-                    std::time::Duration::ZERO,
-                )?,
-            },
-            destinations: args.alert_destinations.destinations(),
-        },
+        alerts: alert_config(args, matches)?,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
@@ -236,6 +165,90 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// The `--alert-…` settings of `plane serve`, checked.
+fn alert_config(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<netready_plane::AlertConfig> {
+    let origin = |id: &str, flag: &str, var: &str| {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
+    };
+    let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
+        }
+    };
+    Ok(netready_plane::AlertConfig {
+        policy: netready_plane::alerts::Policy {
+            after_checks: match &args.alert_after_checks {
+                None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
+                Some(s) => {
+                    checks(s, &origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS"))?
+                }
+            },
+            recover_after_checks: match &args.alert_recover_after_checks {
+                None => None,
+                Some(s) => Some(checks(
+                    s,
+                    &origin(
+                        "alert_recover_after_checks",
+                        "--alert-recover-after-checks",
+                        "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
+                    ),
+                )?),
+            },
+            min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
+                None | Some("0" | "0s") => 0,
+                Some(_) => duration(
+                    &args.alert_min_duration,
+                    &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
+                    netready_plane::alerts::DEFAULT_MIN_DURATION,
+                )?
+                .as_millis() as i64,
+            },
+        },
+        retry_max: duration(
+            &args.alert_retry_max,
+            &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
+            netready_plane::alerts::DEFAULT_RETRY_MAX,
+        )?,
+        give_up_after: at_least(
+            duration(
+                &args.alert_give_up_after,
+                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+                netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
+            )?,
+            std::time::Duration::from_secs(1),
+            &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+        )?,
+        lease: at_least(
+            duration(
+                &args.alert_lease,
+                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+                netready_plane::alerts::DEFAULT_LEASE,
+            )?,
+            std::time::Duration::from_secs(1),
+            &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+        )?,
+        poll: at_least(
+            duration(
+                &args.alert_poll,
+                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+                netready_plane::alerts::DEFAULT_POLL,
+            )?,
+            std::time::Duration::from_millis(100),
+            &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+        )?,
+        group_window: match args.alert_group_window.as_deref().map(str::trim) {
+            None | Some("0" | "0s") => std::time::Duration::ZERO,
+            Some(_) => duration(
+                &args.alert_group_window,
+                &origin("alert_group_window", "--alert-group-window", "NETREADY_ALERT_GROUP_WINDOW"),
+                std::time::Duration::ZERO,
+            )?,
+        },
+        destinations: args.alert_destinations.destinations(),
     })
 }
 
