@@ -16,6 +16,8 @@ pub struct Received {
     /// Header names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: String,
+    /// When it arrived (its body read).
+    pub at: std::time::Instant,
 }
 
 impl Received {
@@ -119,7 +121,13 @@ fn handle(conn: TcpStream, s: &Shared) -> std::io::Result<()> {
     let mut body = vec![0u8; len];
     reader.read_exact(&mut body)?;
     if let Ok(mut r) = s.received.lock() {
-        r.push(Received { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() });
+        r.push(Received {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+            at: std::time::Instant::now(),
+        });
     }
     while s.hold.load(Ordering::SeqCst) && !s.stop.load(Ordering::SeqCst) {
         std::thread::sleep(Duration::from_millis(20));

@@ -13,6 +13,7 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
 pub mod alerts;
+pub mod silences;
 
 /// A migration: the same SQL for both backends, or one text each where they differ.
 struct Migration {
@@ -77,6 +78,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "alert_routing",
         sqlite: include_str!("../migrations/0009_alert_routing.sql"),
         postgres: include_str!("../migrations/0009_alert_routing.sql"),
+    },
+    Migration {
+        version: 10,
+        name: "alert_silences",
+        sqlite: include_str!("../migrations/0010_alert_silences.sql"),
+        postgres: include_str!("../migrations/0010_alert_silences.sql"),
     },
 ];
 

@@ -61,6 +61,8 @@ pub struct AppState {
     pub rate: Arc<limits::RateLimiter>,
     /// Report bodies read at once.
     pub bodies: Arc<tokio::sync::Semaphore>,
+    /// Where alert channels may point, beside public addresses.
+    pub alert_destinations: alerts::address::Destinations,
 }
 
 /// The compiled JSON Schema of every report version the plane accepts.
@@ -107,6 +109,7 @@ impl AppState {
             https: false,
             rate: Arc::default(),
             bodies: Arc::new(tokio::sync::Semaphore::new(limits::MAX_BODIES_IN_FLIGHT)),
+            alert_destinations: alerts::address::Destinations::default(),
         }
     }
 }
@@ -151,6 +154,10 @@ pub struct AlertConfig {
     pub retry_max: Duration,
     pub give_up_after: Duration,
     pub poll: Duration,
+    /// Group what a channel has due of one kind once it is this old; zero: off.
+    pub group_window: Duration,
+    /// Where channels may point, beside public addresses (`--alert-allow-private`, `--alert-allow-loopback`).
+    pub destinations: alerts::address::Destinations,
 }
 
 impl Default for AlertConfig {
@@ -161,6 +168,8 @@ impl Default for AlertConfig {
             retry_max: alerts::DEFAULT_RETRY_MAX,
             give_up_after: alerts::DEFAULT_GIVE_UP_AFTER,
             poll: alerts::DEFAULT_POLL,
+            group_window: Duration::ZERO,
+            destinations: alerts::address::Destinations::default(),
         }
     }
 }
@@ -205,12 +214,14 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
             give_up_after: config.alerts.give_up_after,
             poll: config.alerts.poll,
             stale_after: config.stale_after,
+            group_window: config.alerts.group_window,
         },
-        alerts::deliver::Sender::new().map_err(PlaneError::AlertClient)?,
+        alerts::deliver::Sender::new(config.alerts.destinations).map_err(PlaneError::AlertClient)?,
     ));
     let state = AppState {
         max_age_ms: config.retention.as_millis() as i64,
         rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
+        alert_destinations: config.alerts.destinations,
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
     let app =
@@ -243,6 +254,9 @@ async fn prune_forever(store: Store, retention: Duration) {
             Ok(_) => {}
             Err(e) => log::warn("pruning failed", &[("error", json!(e.to_string()))]),
         }
+        if let Err(e) = store.prune_silences(before).await {
+            log::warn("pruning ended silences failed", &[("error", json!(e.to_string()))]);
+        }
         if let Err(e) = store.prune_alerts(before).await {
             log::warn("pruning finished notifications failed", &[("error", json!(e.to_string()))]);
         }
@@ -252,8 +266,8 @@ async fn prune_forever(store: Store, retention: Duration) {
 /// `runner add`: creates a runner; returns its id and token (the token is not stored).
 pub async fn add_runner(store: &Store, name: &str) -> Result<(RunnerId, String), StoreError> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(StoreError::Invalid("a runner name must have 1 to 200 characters".into()));
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(StoreError::Invalid("a runner name must have 1 to 200 printable characters".into()));
     }
     let id = RunnerId::generate();
     let token = auth::new_token();

@@ -32,6 +32,7 @@ fn settings() -> Settings {
         give_up_after: Duration::from_secs(3600),
         poll: Duration::from_millis(100),
         stale_after: Duration::from_secs(600),
+        group_window: Duration::ZERO,
     }
 }
 
@@ -91,10 +92,10 @@ async fn drain(store: &Store, sender: &Sender) {
 both_backends!(a_confirmed_change_is_delivered_signed_and_a_flap_is_not, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None });
     let (channel, secret) = webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "eu-west-3/build").await.unwrap();
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
 
     // First ready: silent. One degraded check between ready ones: a flap, silent.
     for (i, status) in ["ready", "ready", "degraded", "ready", "degraded", "ready"].iter().enumerate() {
@@ -155,10 +156,10 @@ both_backends!(a_receiver_that_is_down_gets_the_notification_once_it_is_up, |sto
     let receiver = Receiver::start().unwrap();
     receiver.answer(503);
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let (_, secret) = webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "flaky-receiver").await.unwrap();
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
     post(&router, &id, &token, "degraded", 0).await;
 
     assert_eq!(deliver_due(&store, &settings(), &sender).await.unwrap(), 1);
@@ -189,7 +190,7 @@ both_backends!(
         let receiver = Receiver::start().unwrap();
         receiver.answer(500);
         let router = router(&store);
-        store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
         webhook(&router, &receiver.url("/hook")).await;
         let (id, token) = add_runner(&store, "receiver-gone").await.unwrap();
         post(&router, &id, &token, "degraded", 0).await;
@@ -212,7 +213,7 @@ both_backends!(
 
         // The runner recovers: that notification waits behind the failing one, which fails again.
         post(&router, &id, &token, "ready", 1).await;
-        let sender = Sender::new().unwrap();
+        let sender = Sender::new(LOOPBACK).unwrap();
         let retry_later = Settings { retry_max: Duration::from_secs(3600), ..settings() };
         assert_eq!(
             deliver_due(&store, &retry_later, &sender).await.unwrap(),
@@ -285,7 +286,7 @@ both_backends!(
 
 both_backends!(a_delivery_that_outlived_its_lease_and_was_given_up_counts_as_delivered, |store: Store| async move {
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let receiver = Receiver::start().unwrap();
     webhook(&router, &receiver.url("/hook")).await;
     let (id, token) = add_runner(&store, "slow-receiver").await.unwrap();
@@ -333,7 +334,7 @@ both_backends!(
         );
         let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
         assert_eq!(n["notifications"], json!([]), "a test notification is not in the outbox");
-        assert_eq!(deliver_due(&store, &settings(), &Sender::new().unwrap()).await.unwrap(), 0);
+        assert_eq!(deliver_due(&store, &settings(), &Sender::new(LOOPBACK).unwrap()).await.unwrap(), 0);
 
         // Unknown channel, bad id, no token.
         for bad in ["/api/v1/alerts/channels/ch-000000000000/test", "/api/v1/alerts/channels/nope/test"] {
@@ -350,7 +351,7 @@ both_backends!(
 both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let create = |body: Value| {
         let router = router.clone();
         async move { call(&router, admin_json("POST", "/api/v1/alerts/channels", body)).await }
@@ -374,7 +375,7 @@ both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| a
     let (b, b_token) = add_runner(&store, "team-b/build").await.unwrap();
     post(&router, &a, &a_token, "degraded", 0).await;
     post(&router, &b, &b_token, "degraded", 0).await;
-    drain(&store, &Sender::new().unwrap()).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
     let seen = |r: &Received| {
         let e: Value = serde_json::from_str(&r.body).unwrap();
         (r.path.clone(), e["runner"]["name"].as_str().unwrap().to_owned(), e["kind"].as_str().unwrap().to_owned())
@@ -385,7 +386,7 @@ both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| a
     // Both go stale: the pager hears of both, team-a of its own.
     let now = netready_plane::db::now_ms();
     assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 2);
-    drain(&store, &Sender::new().unwrap()).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
     let mut got: Vec<_> = receiver.received()[1..].iter().map(seen).collect();
     got.sort();
     let want = [("/pager", "team-a/build"), ("/pager", "team-b/build"), ("/team-a", "team-a/build")]
@@ -416,7 +417,7 @@ both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| a
 both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     let a = call(
         &router,
         admin_json(
@@ -431,7 +432,7 @@ both_backends!(slack_channels_get_text_and_no_secret, |store: Store| async move 
     assert!(!a.text.contains("XYZ"), "a Slack URL's path is its secret: {}", a.text);
     let (id, token) = add_runner(&store, "slacky").await.unwrap();
     post(&router, &id, &token, "degraded", 0).await;
-    drain(&store, &Sender::new().unwrap()).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
     let got = receiver.received();
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].path, "/services/T0/B0/XYZ");
@@ -490,6 +491,7 @@ both_backends!(channels_are_managed_through_the_api, |store: Store| async move {
             runners: None,
             kinds: None,
         },
+        LOOPBACK,
     )
     .await
     .unwrap();
@@ -501,7 +503,7 @@ async fn two_replicas_send_each_notification_once(url: &str) {
     let a = Store::open(url).await.unwrap();
     let b = Store::open(url).await.unwrap();
     for s in [&a, &b] {
-        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     }
     let receiver = Receiver::start().unwrap();
     let (router_a, router_b) = (router(&a), router(&b));
@@ -515,7 +517,7 @@ async fn two_replicas_send_each_notification_once(url: &str) {
         runners.push(id);
     }
     // Both deliver at once, round after round, until nothing is left.
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
     let set = settings();
     for _ in 0..10 {
         let (x, y) = tokio::join!(deliver_due(&a, &set, &sender), deliver_due(&b, &set, &sender));
@@ -574,7 +576,7 @@ both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recover
     assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 1, "a live runner that stops reporting is");
     post(&router, &id2, &token2, "ready", 1).await;
     post(&router, &id2, &token2, "ready", 2).await;
-    drain(&store, &Sender::new().unwrap()).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
     let kinds: Vec<String> = receiver
         .received()
         .iter()
@@ -586,9 +588,9 @@ both_backends!(a_revoked_runner_is_not_announced_stale_a_live_one_is_and_recover
 both_backends!(only_newer_checks_count_and_a_change_without_channels_queues_nothing, |store: Store| async move {
     let receiver = Receiver::start().unwrap();
     let router = router(&store);
-    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0 });
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None });
     let (id, token) = add_runner(&store, "counted").await.unwrap();
-    let sender = Sender::new().unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
 
     // Degraded, confirmed while there is no channel: the tracker moves, nothing is queued.
     post(&router, &id, &token, "ready", 0).await;
@@ -627,7 +629,7 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
     let plane = Store::open(&db.url).await.unwrap();
     let worker = Store::open(&db.url).await.unwrap();
     for s in [&plane, &worker] {
-        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0 });
+        s.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
     }
     let receiver = Receiver::start().unwrap();
     let router = router(&plane);
@@ -643,7 +645,7 @@ async fn sqlite_ingest_and_the_alert_worker_write_side_by_side_without_locking_e
     let sweeper = {
         let (worker, done, announced) = (worker.clone(), done.clone(), announced.clone());
         tokio::spawn(async move {
-            let sender = Sender::new().unwrap();
+            let sender = Sender::new(LOOPBACK).unwrap();
             while !done.load(Ordering::Relaxed) {
                 let now = netready_plane::db::now_ms();
                 // Everything received before now is stale: every sweep has something to write.
@@ -717,7 +719,7 @@ async fn a_schema_7_outbox_survives_schema_8(url: &str) {
         .map(|x| (x["id"].as_str().unwrap(), x["state"].as_str().unwrap()))
         .collect();
     assert_eq!(states, [("ntf-sent", "delivered"), ("ntf-waiting", "pending")]);
-    assert_eq!(deliver_due(&store, &settings(), &Sender::new().unwrap()).await.unwrap(), 1);
+    assert_eq!(deliver_due(&store, &settings(), &Sender::new(LOOPBACK).unwrap()).await.unwrap(), 1);
     let got = receiver.received();
     assert_eq!(got.iter().map(|r| r.header("idempotency-key")).collect::<Vec<_>>(), [Some("ntf-waiting")]);
     store.close().await;
@@ -734,3 +736,371 @@ async fn a_schema_7_outbox_survives_schema_8_postgres() {
     let Some(db) = support::postgres().await else { return };
     a_schema_7_outbox_survives_schema_8(&db.url).await;
 }
+
+/// The runner name of issue 19: a mention of the whole workspace and a planted link.
+const EVIL_NAME: &str = "team/<!channel> & <https://evil.example|click>";
+
+both_backends!(a_runner_name_never_becomes_a_slack_mention_or_link, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    let a = call(
+        &router,
+        admin_json(
+            "POST",
+            "/api/v1/alerts/channels",
+            json!({"name": "<!here> ops", "kind": "slack", "url": receiver.url("/services/T0/B0/XYZ")}),
+        ),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let channel = a.json()["id"].as_str().unwrap().to_owned();
+    let (id, token) = add_runner(&store, EVIL_NAME).await.unwrap();
+    post(&router, &id, &token, "degraded", 0).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
+    let sent = call(&router, admin_json("POST", &format!("/api/v1/alerts/channels/{channel}/test"), json!({}))).await;
+    assert_eq!(sent.json()["delivered"], true, "{}", sent.text);
+
+    let got = receiver.received();
+    assert_eq!(got.len(), 2, "{got:?}");
+    for r in &got {
+        // As Slack reads it: mrkdwn is the top-level text and every mrkdwn object; a mention is
+        // <!…>, <@…> or <#…>, a link <http…>. None may appear; plain_text is shown as typed.
+        let message: Value = serde_json::from_str(&r.body).unwrap();
+        let mrkdwn = netready_plane::alerts::slack::mrkdwn_texts(&message);
+        assert!(!mrkdwn.is_empty(), "{message}");
+        for text in &mrkdwn {
+            assert!(!text.contains('<') && !text.contains('>'), "markup Slack would act on: {text}");
+            assert!(!text.replace("&amp;", "").replace("&lt;", "").replace("&gt;", "").contains('&'), "{text}");
+        }
+    }
+    let degraded: Value = serde_json::from_str(&got[0].body).unwrap();
+    let text = degraded["text"].as_str().unwrap();
+    assert!(text.contains("team/&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"), "{text}");
+    assert_eq!(degraded["blocks"][1]["fields"][0]["type"], "plain_text");
+    assert_eq!(degraded["blocks"][1]["fields"][0]["text"], format!("Runner: {EVIL_NAME}"), "shown as typed");
+    let test: Value = serde_json::from_str(&got[1].body).unwrap();
+    assert!(test["text"].as_str().unwrap().contains("channel &lt;!here&gt; ops"), "{test}");
+
+    // The webhook body is JSON (the name as it is); the dashboard escapes it as HTML.
+    let page = call(&router, admin_get("/dashboard/alerts")).await.text;
+    assert!(!page.contains("<!channel>") && !page.contains("<https://evil"), "the page escapes names");
+});
+
+/// A store's channel written as an older plane (or another setting) stored it: no check at all.
+async fn stored_channel(store: &Store, name: &str, url: &str) -> String {
+    let channel = netready_plane::db::alerts::Channel {
+        id: format!("ch-{:012x}", name.len() as u64 * 0x1000 + url.len() as u64),
+        name: name.to_owned(),
+        kind: netready_plane::alerts::ChannelKind::Webhook,
+        url: url.to_owned(),
+        secret: "whsec_0123456789abcdef".to_owned(),
+        created_at: 0,
+        route: Default::default(),
+    };
+    store.add_alert_channel(&channel).await.unwrap();
+    channel.id
+}
+
+both_backends!(webhooks_cannot_point_inward_at_creation_or_at_send_time, |store: Store| async move {
+    use netready_plane::alerts::address::Destinations;
+    // The plane as served: no loopback, no private ranges.
+    let strict = router_as_served(&store);
+    for (url, says) in [
+        ("https://169.254.169.254/latest/meta-data/iam", "the instance metadata service: never allowed"),
+        ("https://[fd00:ec2::254]/latest", "the instance metadata service: never allowed"),
+        ("https://10.0.0.1/hook", "--alert-allow-private"),
+        ("https://[fe80::1]/hook", "link-local"),
+        ("http://127.0.0.1:8080/api/v1/runners", "--alert-allow-loopback"),
+        ("http://localhost:8080/hook", "--alert-allow-loopback"),
+    ] {
+        let a = call(
+            &strict,
+            admin_json("POST", "/api/v1/alerts/channels", json!({"name": "in", "kind": "webhook", "url": url})),
+        )
+        .await;
+        assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {}", a.text);
+        let message = a.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.starts_with("refused url: ") && message.contains(says), "{url}: {message}");
+    }
+    assert!(store.alert_channels().await.unwrap().is_empty(), "nothing stored");
+    // Private ranges when the operator allows them; the metadata service never.
+    let private = netready_plane::app(netready_plane::AppState {
+        alert_destinations: Destinations { allow_private: true, allow_loopback: false },
+        ..netready_plane::AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER)
+    });
+    for (url, status) in [
+        ("https://10.0.0.1/hook", StatusCode::CREATED),
+        ("https://[fd00:ec2::254]/x", StatusCode::UNPROCESSABLE_ENTITY),
+    ] {
+        let a = call(
+            &private,
+            admin_json("POST", "/api/v1/alerts/channels", json!({"name": "vpc", "kind": "webhook", "url": url})),
+        )
+        .await;
+        assert_eq!(a.status, status, "{url}: {}", a.text);
+    }
+
+    // At send time, with the plane's strict sender: a name that resolves to 127.0.0.1 (a real
+    // receiver listens there), and literals stored before the rule — refused, nothing connected.
+    let receiver = Receiver::start().unwrap();
+    let rebinding = format!("http://localhost:{}/hook", receiver.addr().port());
+    stored_channel(&store, "rebinding", &rebinding).await;
+    stored_channel(&store, "metadata", "https://169.254.169.254/latest/meta-data").await;
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    let (id, token) = add_runner(&store, "inward").await.unwrap();
+    post(&router(&store), &id, &token, "degraded", 0).await;
+    let sender = Sender::new(Destinations::default()).unwrap();
+    assert_eq!(deliver_due(&store, &settings(), &sender).await.unwrap(), 3, "one per channel");
+    assert!(receiver.received().is_empty(), "nothing reached the loopback receiver");
+    let n = call(&router(&store), admin_get("/api/v1/alerts/notifications")).await.json();
+    let mut errors: Vec<String> = n["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| format!("{} {}", x["state"].as_str().unwrap(), x["last_error"].as_str().unwrap()))
+        .collect();
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            "failing refused: 10.0.0.1 is a private address: allowed only with --alert-allow-private (receivers in the VPC)",
+            "failing refused: 169.254.169.254 is the instance metadata service: never allowed",
+            "failing refused: localhost resolves to 127.0.0.1, a loopback address (this machine): allowed only with --alert-allow-loopback, for tests",
+        ]
+    );
+    // With loopback allowed, the same notification goes to the receiver.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    deliver_due(&store, &settings(), &Sender::new(LOOPBACK).unwrap()).await.unwrap();
+    assert_eq!(receiver.received().len(), 1);
+});
+
+/// Issue 19's goal, in one process: a channel whose receiver hangs and one that answers 500
+/// beside a healthy one, hundreds of runners changing at once. The healthy channel is told of
+/// every change before the hanging receiver's first attempt has even timed out, and the failing
+/// one is paused after a few attempts instead of being hammered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_or_failing_receiver_does_not_hold_up_a_healthy_channel() {
+    use netready_plane::alerts::deliver::{BREAKER_FAILURES, PER_CHANNEL, Worker};
+    let db = support::sqlite();
+    let store = Store::open(&db.url).await.unwrap();
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    let router = router(&store);
+    let (hanging, failing, healthy) =
+        (Receiver::start().unwrap(), Receiver::start().unwrap(), Receiver::start().unwrap());
+    hanging.hold(true);
+    failing.answer(500);
+    for r in [&hanging, &failing, &healthy] {
+        webhook(&router, &r.url("/hook")).await;
+    }
+    let worker = tokio::spawn(
+        Worker::new(
+            store.clone(),
+            Settings { poll: Duration::from_secs(1), ..settings() },
+            Sender::new(LOOPBACK).unwrap(),
+        )
+        .run(),
+    );
+    const RUNNERS: usize = 300;
+    let mut runners = Vec::new();
+    for n in 0..RUNNERS {
+        runners.push(add_runner(&store, &format!("runner-{n}")).await.unwrap());
+    }
+    let start = std::time::Instant::now();
+    let posts = runners.iter().map(|(id, token)| post(&router, id, token, "degraded", 0));
+    futures_util::future::join_all(posts).await;
+    let posted = start.elapsed();
+    let mut all = None;
+    while all.is_none() && start.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        all = (healthy.received().len() >= RUNNERS).then(|| start.elapsed());
+    }
+    worker.abort();
+    let all = all.unwrap_or_else(|| panic!("the healthy channel got {} of {RUNNERS}", healthy.received().len()));
+    println!("{RUNNERS} changes posted in {posted:?}; the healthy channel had them all after {all:?}");
+    assert!(all < Duration::from_secs(9), "before the hanging receiver's first attempt timed out (10 s): {all:?}");
+    assert_eq!(hanging.received().len(), PER_CHANNEL, "the hanging channel holds its own slots, no more");
+    let failed = failing.received().len();
+    assert!(
+        failed >= BREAKER_FAILURES as usize && failed < BREAKER_FAILURES as usize + PER_CHANNEL,
+        "the failing channel was paused after {BREAKER_FAILURES} failures: {failed} attempts"
+    );
+    let keys: std::collections::BTreeSet<String> =
+        healthy.received().iter().map(|r| r.header("idempotency-key").unwrap().to_owned()).collect();
+    assert_eq!(keys.len(), RUNNERS, "each once");
+    hanging.hold(false);
+}
+
+both_backends!(a_silence_holds_back_its_runners_changes_until_it_ends, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    webhook(&router, &receiver.url("/hook")).await;
+    let (paris, paris_token) = add_runner(&store, "eu-west-3/build").await.unwrap();
+    let (virginia, virginia_token) = add_runner(&store, "us-east-1/build").await.unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
+
+    let body = json!({"runners": "eu-west-3/*", "for": "2h", "reason": "VPC endpoint migration"});
+    let a = call(&router, admin_json("POST", "/api/v1/alerts/silences", body)).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    let silence = a.json();
+    let id = silence["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        (silence["runners"].as_str(), silence["reason"].as_str()),
+        (Some("eu-west-3/*"), Some("VPC endpoint migration"))
+    );
+    let lasts = |s: &Value| {
+        let t = |k: &str| humantime::parse_rfc3339(s[k].as_str().unwrap()).unwrap();
+        t("ends_at").duration_since(t("starts_at")).unwrap()
+    };
+    assert_eq!(lasts(&silence), Duration::from_secs(7200));
+    let listed = call(&router, admin_get("/api/v1/alerts/silences")).await.json();
+    assert_eq!(listed["silences"].as_array().unwrap().len(), 1, "{listed}");
+    let page = call(&router, admin_get("/dashboard/alerts")).await.text;
+    assert!(page.contains("VPC endpoint migration") && page.contains(&id), "shown on the Alerts page");
+
+    // Both degrade: only the unsilenced runner is announced.
+    post(&router, &paris, &paris_token, "degraded", 0).await;
+    post(&router, &virginia, &virginia_token, "degraded", 0).await;
+    drain(&store, &sender).await;
+    let names: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["runner"]["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["us-east-1/build"]);
+
+    // Ended by hand: the next change is announced (its recovery, from the degraded nobody heard of).
+    let path = format!("/api/v1/alerts/silences/{id}");
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(call(&router, admin_json("DELETE", &path, json!(null))).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(call(&router, admin_get("/api/v1/alerts/silences")).await.json()["silences"], json!([]));
+    post(&router, &paris, &paris_token, "ready", 1).await;
+    drain(&store, &sender).await;
+    let last: Value = serde_json::from_str(&receiver.received().last().unwrap().body).unwrap();
+    assert_eq!((last["runner"]["name"].as_str(), last["kind"].as_str()), (Some("eu-west-3/build"), Some("recovered")));
+
+    // Ending by itself: a silence whose end has passed holds nothing back.
+    let ended = netready_plane::alerts::silences::Silence {
+        id: "sil-00000000000a".into(),
+        runners: "*".into(),
+        reason: "over".into(),
+        created_at: 0,
+        starts_at: 0,
+        ends_at: netready_plane::db::now_ms() - 1,
+    };
+    store.add_silence(&ended).await.unwrap();
+    post(&router, &virginia, &virginia_token, "ready", 1).await;
+    drain(&store, &sender).await;
+    assert_eq!(receiver.received().len(), 3, "announced: the silence had ended");
+
+    // What is refused, and nothing stored.
+    for (body, says) in [
+        (json!({"runners": "", "for": "2h", "reason": "r"}), "invalid runners pattern"),
+        (json!({"runners": "a", "for": "forever", "reason": "r"}), "invalid duration"),
+        (json!({"runners": "a", "for": "90d", "reason": "r"}), "from 1m to 30d"),
+        (json!({"runners": "a", "for": "2h", "reason": ""}), "needs a reason"),
+    ] {
+        let a = call(&router, admin_json("POST", "/api/v1/alerts/silences", body.clone())).await;
+        assert_eq!(
+            (a.status, a.json()["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_silence")),
+            "{body}"
+        );
+        assert!(a.json()["message"].as_str().unwrap().contains(says), "{body}: {}", a.text);
+    }
+    assert_eq!(call(&router, admin_get("/api/v1/alerts/silences")).await.json()["silences"], json!([]));
+    let missing =
+        call(&router, admin_json("POST", "/api/v1/alerts/silences", json!({"runners": "a", "reason": "r"}))).await;
+    assert_eq!(missing.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", missing.text);
+});
+
+both_backends!(down_and_up_are_confirmed_by_their_own_counts, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    // Page after 2 bad checks, clear after 3 good ones.
+    store.set_alert_policy(Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: Some(3) });
+    webhook(&router, &receiver.url("/hook")).await;
+    let (id, token) = add_runner(&store, "counted-apart").await.unwrap();
+    let sender = Sender::new(LOOPBACK).unwrap();
+    let kinds = |receiver: &Receiver| -> Vec<String> {
+        receiver
+            .received()
+            .iter()
+            .map(|r| serde_json::from_str::<Value>(&r.body).unwrap()["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    post(&router, &id, &token, "ready", 0).await;
+    post(&router, &id, &token, "degraded", 1).await;
+    drain(&store, &sender).await;
+    assert!(kinds(&receiver).is_empty(), "one bad check: nothing");
+    post(&router, &id, &token, "degraded", 2).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded"], "two bad checks page");
+    post(&router, &id, &token, "ready", 3).await;
+    post(&router, &id, &token, "ready", 4).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded"], "two good checks do not clear it");
+    post(&router, &id, &token, "ready", 5).await;
+    drain(&store, &sender).await;
+    assert_eq!(kinds(&receiver), ["degraded", "recovered"], "the third does");
+    let body: Value = serde_json::from_str(&receiver.received()[1].body).unwrap();
+    assert_eq!(body["since"].as_str(), Some(at(3).as_str()), "since the first good check");
+});
+
+both_backends!(changes_of_many_runners_at_once_go_out_as_one_grouped_notification, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    store.set_alert_policy(Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None });
+    let (_, secret) = webhook(&router, &receiver.url("/hook")).await;
+    let grouped = Settings { group_window: Duration::from_millis(300), ..settings() };
+    let sender = Sender::new(LOOPBACK).unwrap();
+    let mut runners = Vec::new();
+    for n in 0..5 {
+        let (id, token) = add_runner(&store, &format!("eu-west-3/runner-{n}")).await.unwrap();
+        post(&router, &id, &token, "degraded", 0).await;
+        runners.push((id, token));
+    }
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 0, "they wait for the window");
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 5);
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one request for the five: {got:?}");
+    verify(&secret, &got[0]);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(got[0].header("idempotency-key"), body["id"].as_str());
+    assert!(body["id"].as_str().unwrap().starts_with("grp-"), "{body}");
+    assert_eq!(
+        (body["kind"].as_str(), body["grouped"].as_bool(), body["count"].as_u64()),
+        (Some("degraded"), Some(true), Some(5))
+    );
+    assert_eq!(
+        body["cause"],
+        json!({"service": "logs", "reachability": "none", "access_type": "vpc_endpoint", "runners": 5}),
+        "{body}"
+    );
+    let members = body["notifications"].as_array().unwrap();
+    assert_eq!(members.len(), 5);
+    assert!(members.iter().all(|m| m["kind"] == "degraded" && m["id"].as_str().unwrap().starts_with("ntf-")));
+    let n = call(&router, admin_get("/api/v1/alerts/notifications")).await.json();
+    let states: Vec<&str> =
+        n["notifications"].as_array().unwrap().iter().map(|x| x["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["delivered"; 5], "each member is delivered");
+
+    // One change alone goes as itself; a failed group is retried member by member's backoff.
+    post(&router, &runners[0].0, &runners[0].1, "ready", 1).await;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    deliver_due(&store, &grouped, &sender).await.unwrap();
+    let single: Value = serde_json::from_str(&receiver.received()[1].body).unwrap();
+    assert_eq!((single["kind"].as_str(), single.get("grouped")), (Some("recovered"), None), "{single}");
+    receiver.answer(500);
+    for (id, token) in &runners[1..3] {
+        post(&router, id, token, "ready", 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(deliver_due(&store, &grouped, &sender).await.unwrap(), 2);
+    let n = call(&router, admin_get("/api/v1/alerts/notifications?state=failing")).await.json();
+    let failing = n["notifications"].as_array().unwrap();
+    assert_eq!(failing.len(), 2);
+    assert!(failing.iter().all(|x| x["last_error"] == "the receiver answered 500"), "{n}");
+});

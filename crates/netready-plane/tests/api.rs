@@ -1039,3 +1039,90 @@ both_backends!(history_is_compact_when_nothing_changes, |store: netready_plane::
     assert!(summaries[0].starts_with("fv") && summaries[0].contains(",fv"), "{summaries:?}");
     assert!(summaries[13].contains(",nv"), "the oldest had logs at none: {summaries:?}");
 });
+
+/// Every `(method, path)` the API modules route, read from their source (axum cannot list a
+/// router's routes): each `.route("/api/v1/…", get(…).post(…))` in `src/api/*.rs`.
+fn api_routes() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/api");
+    let mut routes = Vec::new();
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(\"") {
+            rest = &rest[at + 8..];
+            let path = &rest[..rest.find('"').unwrap()];
+            // The route call's text, to its closing parenthesis.
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|(_, c)| {
+                    depth += match c {
+                        '(' => 1,
+                        ')' => -1,
+                        _ => 0,
+                    };
+                    depth == 0
+                })
+                .unwrap()
+                .0;
+            let call = &rest[path.len()..end];
+            for method in ["get", "post", "put", "patch", "delete"] {
+                let token = format!("{method}(");
+                let found = call.match_indices(&token).any(|(i, _)| {
+                    i == 0 || !call.as_bytes()[i - 1].is_ascii_alphanumeric() && call.as_bytes()[i - 1] != b'_'
+                });
+                if found {
+                    routes.push((method.to_uppercase(), path.to_owned()));
+                }
+            }
+        }
+    }
+    routes.sort();
+    routes
+}
+
+/// The only `/api/v1` routes that answer without a credential (documented so in the OpenAPI
+/// document: `security: []`).
+const PUBLIC: [(&str, &str); 1] = [("GET", "/api/v1/openapi.json")];
+
+both_backends!(every_api_route_authenticates_before_it_reads_the_body, |store: netready_plane::Store| async move {
+    let router = router(&store);
+    let routes = api_routes();
+    assert!(routes.len() >= 15, "the route walk found too little to be believed: {routes:?}");
+    assert!(routes.contains(&("POST".into(), "/api/v1/alerts/channels".into())), "{routes:?}");
+    let openapi: Value = serde_json::from_str(netready_plane::api::OPENAPI).unwrap();
+    for (method, path) in &routes {
+        // Every routed path is documented, and its security is what the document says.
+        let op = &openapi["paths"][path.as_str()][method.to_lowercase()];
+        assert!(op.is_object(), "{method} {path} is routed but not in the OpenAPI document");
+        let public = PUBLIC.contains(&(method.as_str(), path.as_str()));
+        assert_eq!(op["security"] == json!([]), public, "{method} {path}: the document's security");
+        if public {
+            continue;
+        }
+        // No credential, a body that is neither JSON nor of the right type, a path that names
+        // nothing: the answer is 401 all the same, and says nothing about the body.
+        let uri = path.replace("{id}", "rn-000000000000");
+        let req = Request::builder()
+            .method(method.as_str())
+            .uri(&uri)
+            .header("content-type", "text/plain")
+            .body(Body::from("{\"name\": "))
+            .unwrap();
+        let a = call(&router, req).await;
+        assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{method} {path}: {}", a.text);
+        assert_eq!(a.json()["error"], "unauthorized", "{method} {path}");
+        // And a wrong token likewise.
+        let req = Request::builder()
+            .method(method.as_str())
+            .uri(&uri)
+            .header("authorization", "Bearer not-the-admin-token")
+            .header("content-type", "application/json")
+            .body(Body::from("[]"))
+            .unwrap();
+        assert_eq!(call(&router, req).await.status, StatusCode::UNAUTHORIZED, "{method} {path} with a wrong token");
+    }
+    // Nothing was stored by any of them.
+    assert!(store.alert_channels().await.unwrap().is_empty());
+    assert!(store.runners().await.unwrap().is_empty());
+});

@@ -192,7 +192,7 @@ pub enum AlertCommand {
         /// webhook (signed JSON) or slack (an incoming-webhook URL)
         #[arg(long, value_name = "webhook|slack", default_value = "webhook")]
         kind: String,
-        /// Where to POST: https://…, or http:// to this machine only
+        /// Where to POST: https://…, or http:// to this machine only (with --alert-allow-loopback)
         #[arg(long, value_name = "URL")]
         url: String,
         /// A file holding the webhook's signing secret (16 to 512 characters) [default: generated]
@@ -204,6 +204,8 @@ pub enum AlertCommand {
         /// Only these kinds of change, comma-separated: degraded, stale, recovered [default: all]
         #[arg(long, value_name = "KINDS", value_delimiter = ',')]
         kinds: Option<Vec<String>>,
+        #[command(flatten)]
+        destinations: AlertDestinationArgs,
     },
     /// List the channels (never their secrets)
     List {
@@ -214,6 +216,8 @@ pub enum AlertCommand {
     Test {
         #[command(flatten)]
         db: DatabaseArgs,
+        #[command(flatten)]
+        destinations: AlertDestinationArgs,
         /// The channel id
         id: String,
     },
@@ -224,6 +228,56 @@ pub enum AlertCommand {
         /// The channel id
         id: String,
     },
+    /// Silence some runners' changes for a while (a maintenance window); it ends by itself
+    Silence {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The runners: a name pattern ('*' for any run of characters), e.g. 'eu-west-3/*'
+        #[arg(long, value_name = "PATTERN")]
+        runners: String,
+        /// How long, from now: 1m to 30d, e.g. 2h
+        #[arg(long = "for", value_name = "DURATION")]
+        duration: String,
+        /// Why, for whoever wonders where the alerts went
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// List the silences active now
+    Silences {
+        #[command(flatten)]
+        db: DatabaseArgs,
+    },
+    /// End a silence now
+    Unsilence {
+        #[command(flatten)]
+        db: DatabaseArgs,
+        /// The silence id
+        id: String,
+    },
+}
+
+/// Where alert channels may point, beside public addresses. The metadata service and link-local
+/// addresses are never allowed.
+#[derive(Debug, Args)]
+pub struct AlertDestinationArgs {
+    /// Let alert channels reach private addresses (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7):
+    /// receivers inside the VPC
+    #[arg(long, env = "NETREADY_ALERT_ALLOW_PRIVATE")]
+    pub alert_allow_private: bool,
+
+    /// Let alert channels reach this machine (127/8, ::1, localhost). For tests and local
+    /// development only: the plane's own API listens there
+    #[arg(long, env = "NETREADY_ALERT_ALLOW_LOOPBACK")]
+    pub alert_allow_loopback: bool,
+}
+
+impl AlertDestinationArgs {
+    pub fn destinations(&self) -> netready_plane::alerts::address::Destinations {
+        netready_plane::alerts::address::Destinations {
+            allow_private: self.alert_allow_private,
+            allow_loopback: self.alert_allow_loopback,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -271,6 +325,11 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_ALERT_AFTER_CHECKS", value_name = "N")]
     pub alert_after_checks: Option<String>,
 
+    /// A recovery (back to ready) is announced after this many consecutive ready checks, e.g. 3 to
+    /// page after 2 bad checks and clear after 3 good ones [default: --alert-after-checks]
+    #[arg(long, env = "NETREADY_ALERT_RECOVER_AFTER_CHECKS", value_name = "N")]
+    pub alert_recover_after_checks: Option<String>,
+
     /// ... and once it has lasted this long, from its first check [default: 0s]
     #[arg(long, env = "NETREADY_ALERT_MIN_DURATION", value_name = "DURATION")]
     pub alert_min_duration: Option<String>,
@@ -290,6 +349,14 @@ pub struct PlaneServeArgs {
     /// How often to look for due notifications and stale runners [default: 5s]
     #[arg(long, env = "NETREADY_ALERT_POLL", value_name = "DURATION")]
     pub alert_poll: Option<String>,
+
+    /// Group notifications: wait until one is this old, then send what a channel has due of one
+    /// kind as one notification naming the cause and the runners, e.g. 30s [default: 0s, off]
+    #[arg(long, env = "NETREADY_ALERT_GROUP_WINDOW", value_name = "DURATION")]
+    pub alert_group_window: Option<String>,
+
+    #[command(flatten)]
+    pub alert_destinations: AlertDestinationArgs,
 
     #[command(flatten)]
     pub check_config: CheckConfigArg,

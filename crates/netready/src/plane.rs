@@ -71,60 +71,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
             netready_plane::limits::RATE_REFILL,
         )?,
-        alerts: netready_plane::AlertConfig {
-            policy: netready_plane::alerts::Policy {
-                after_checks: match &args.alert_after_checks {
-                    None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
-                    Some(s) => s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-                        ConfigError(format!(
-                            "invalid value for {}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2",
-                            origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS")
-                        ))
-                    })?,
-                },
-                min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
-                    None | Some("0" | "0s") => 0,
-                    Some(_) => duration(
-                        &args.alert_min_duration,
-                        &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
-                        netready_plane::alerts::DEFAULT_MIN_DURATION,
-                    )?
-                    .as_millis() as i64,
-                },
-            },
-            retry_max: duration(
-                &args.alert_retry_max,
-                &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
-                netready_plane::alerts::DEFAULT_RETRY_MAX,
-            )?,
-            give_up_after: at_least(
-                duration(
-                    &args.alert_give_up_after,
-                    &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-                    netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
-                )?,
-                std::time::Duration::from_secs(1),
-                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-            )?,
-            lease: at_least(
-                duration(
-                    &args.alert_lease,
-                    &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-                    netready_plane::alerts::DEFAULT_LEASE,
-                )?,
-                std::time::Duration::from_secs(1),
-                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-            )?,
-            poll: at_least(
-                duration(
-                    &args.alert_poll,
-                    &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-                    netready_plane::alerts::DEFAULT_POLL,
-                )?,
-                std::time::Duration::from_millis(100),
-                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-            )?,
-        },
+        alerts: alert_config(args, matches)?,
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
@@ -140,28 +87,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         netready_plane::db::database_url(&config.database).map_err(|e| {
             ConfigError(format!("invalid value for {}: {e}", origin("database", "--database", "NETREADY_DATABASE")))
         })?;
-        println!("netready plane serve: settings are valid");
-        println!("database:        {}", netready_plane::db::redact(&config.database));
-        println!("listen:          {}", config.listen);
-        println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
-        let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
-        println!("stale after:     {}", d(config.stale_after));
-        println!("retention:       {}", d(config.retention));
-        println!(
-            "ingest:          burst {}, then one report per {} per runner",
-            config.ingest_burst,
-            d(config.ingest_interval)
-        );
-        let a = &config.alerts;
-        println!(
-            "alerts:          after {} consecutive checks and {}; retries up to every {}, given up after {}, lease {}, poll {}",
-            a.policy.after_checks,
-            d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
-            d(a.retry_max),
-            d(a.give_up_after),
-            d(a.lease),
-            d(a.poll)
-        );
+        print_settings(&config);
         return Ok(ExitCode::SUCCESS);
     }
     runtime(true)?.block_on(netready_plane::serve(config))?;
@@ -242,6 +168,136 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The `--alert-…` settings of `plane serve`, checked.
+fn alert_config(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<netready_plane::AlertConfig> {
+    let origin = |id: &str, flag: &str, var: &str| {
+        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
+    };
+    let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
+        }
+    };
+    Ok(netready_plane::AlertConfig {
+        policy: netready_plane::alerts::Policy {
+            after_checks: match &args.alert_after_checks {
+                None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
+                Some(s) => {
+                    checks(s, &origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS"))?
+                }
+            },
+            recover_after_checks: match &args.alert_recover_after_checks {
+                None => None,
+                Some(s) => Some(checks(
+                    s,
+                    &origin(
+                        "alert_recover_after_checks",
+                        "--alert-recover-after-checks",
+                        "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
+                    ),
+                )?),
+            },
+            min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
+                None | Some("0" | "0s") => 0,
+                Some(_) => duration(
+                    &args.alert_min_duration,
+                    &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
+                    netready_plane::alerts::DEFAULT_MIN_DURATION,
+                )?
+                .as_millis() as i64,
+            },
+        },
+        retry_max: duration(
+            &args.alert_retry_max,
+            &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
+            netready_plane::alerts::DEFAULT_RETRY_MAX,
+        )?,
+        give_up_after: at_least(
+            duration(
+                &args.alert_give_up_after,
+                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+                netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
+            )?,
+            std::time::Duration::from_secs(1),
+            &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
+        )?,
+        lease: at_least(
+            duration(
+                &args.alert_lease,
+                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+                netready_plane::alerts::DEFAULT_LEASE,
+            )?,
+            std::time::Duration::from_secs(1),
+            &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+        )?,
+        poll: at_least(
+            duration(
+                &args.alert_poll,
+                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+                netready_plane::alerts::DEFAULT_POLL,
+            )?,
+            std::time::Duration::from_millis(100),
+            &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+        )?,
+        group_window: match args.alert_group_window.as_deref().map(str::trim) {
+            None | Some("0" | "0s") => std::time::Duration::ZERO,
+            Some(_) => duration(
+                &args.alert_group_window,
+                &origin("alert_group_window", "--alert-group-window", "NETREADY_ALERT_GROUP_WINDOW"),
+                std::time::Duration::ZERO,
+            )?,
+        },
+        destinations: args.alert_destinations.destinations(),
+    })
+}
+
+/// What `plane serve --check-config` prints: the settings as they will be used, no secret.
+fn print_settings(config: &ServeConfig) {
+    println!("netready plane serve: settings are valid");
+    println!("database:        {}", netready_plane::db::redact(&config.database));
+    println!("listen:          {}", config.listen);
+    println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
+    let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
+    println!("stale after:     {}", d(config.stale_after));
+    println!("retention:       {}", d(config.retention));
+    println!(
+        "ingest:          burst {}, then one report per {} per runner",
+        config.ingest_burst,
+        d(config.ingest_interval)
+    );
+    let a = &config.alerts;
+    println!(
+        "alerts:          after {} consecutive checks ({} to recover) and {}; retries up to every {}, given up after {}, lease {}, poll {}",
+        a.policy.after_checks,
+        a.policy.checks_for(netready_plane::readiness::Readiness::Ready),
+        d(std::time::Duration::from_millis(a.policy.min_duration_ms.max(0) as u64)),
+        d(a.retry_max),
+        d(a.give_up_after),
+        d(a.lease),
+        d(a.poll)
+    );
+    match a.group_window.is_zero() {
+        true => println!("alerts grouped:  no (--alert-group-window)"),
+        false => println!("alerts grouped:  what a channel has due of one kind, once {} old", d(a.group_window)),
+    }
+    println!(
+        "alerts may reach: public addresses{}{} (never the metadata service or link-local)",
+        if a.destinations.allow_private { ", private ones" } else { "" },
+        if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
+    );
+}
+
+/// A number of consecutive checks (1 to 1000); a configuration error naming `origin` otherwise.
+fn checks(s: &str, origin: &str) -> anyhow::Result<u32> {
+    s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
+        ConfigError(format!(
+            "invalid value for {origin}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2"
+        ))
+        .into()
+    })
+}
+
 /// `d` when it is at least `min`; a configuration error naming `origin` otherwise.
 fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> anyhow::Result<std::time::Duration> {
     if d < min {
@@ -254,10 +310,13 @@ fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> a
 
 fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
     use netready_plane::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
+    if matches!(cmd, AlertCommand::Silence { .. } | AlertCommand::Silences { .. } | AlertCommand::Unsilence { .. }) {
+        return silence(cmd);
+    }
     let rt = runtime(false)?;
     rt.block_on(async {
         match cmd {
-            AlertCommand::Add { db, name, kind, url, secret_file, runners, kinds } => {
+            AlertCommand::Add { db, name, kind, url, secret_file, runners, kinds, destinations } => {
                 let secret = match secret_file {
                     None => None,
                     Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
@@ -273,13 +332,17 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                     runners: runners.clone(),
                     kinds: kinds.clone(),
                 };
-                let channel = channels::add(&store, new).await.map_err(|e| match e {
+                let channel = channels::add(&store, new, destinations.destinations()).await.map_err(|e| match e {
                     ChannelError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
                     ChannelError::Store(e) => e.into(),
                 })?;
                 println!("channel id:     {}", channel.id);
                 println!("told of:        {}", channel.route.describe());
-                if !channel.secret.is_empty() {
+                // A secret read from a file stays there: printing it would put it in terminal
+                // history and CI logs. Only a generated one is shown, once.
+                if secret_file.is_some() {
+                    println!("channel secret: (from --secret-file; not shown)");
+                } else if !channel.secret.is_empty() {
                     println!("channel secret: {}", channel.secret);
                     eprintln!(
                         "The secret is shown once: the receiver checks X-Netready-Signature (HMAC-SHA256 of X-Netready-Timestamp, '.', and the body) with it."
@@ -304,7 +367,7 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 }
                 store.close().await;
             }
-            AlertCommand::Test { db, id } => {
+            AlertCommand::Test { db, id, destinations } => {
                 if !is_channel_id(id) {
                     bail!(ConfigError(format!(
                         "'{id}' is not a channel id: expected ch- and 12 hex digits, see `netready plane alert list`"
@@ -316,7 +379,8 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 let Some(channel) = channel else {
                     bail!(ConfigError(format!("no channel '{id}': see `netready plane alert list`")));
                 };
-                let sender = netready_plane::alerts::deliver::Sender::new().context("cannot make an HTTP client")?;
+                let sender = netready_plane::alerts::deliver::Sender::new(destinations.destinations())
+                    .context("cannot make an HTTP client")?;
                 let sent = netready_plane::alerts::deliver::send_test(&sender, &channel).await;
                 match (sent.status, &sent.error) {
                     (Some(status), _) => {
@@ -347,6 +411,55 @@ fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
                 println!("removed {id} with its undelivered notifications");
                 store.close().await;
             }
+            AlertCommand::Silence { .. } | AlertCommand::Silences { .. } | AlertCommand::Unsilence { .. } => {
+                unreachable!("handled by silence()")
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `alert silence`, `alert silences`, `alert unsilence`.
+fn silence(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {
+    use netready_plane::alerts::silences::{Silence, SilenceView, is_silence_id};
+    let now = netready_plane::db::now_ms();
+    runtime(false)?.block_on(async {
+        match cmd {
+            AlertCommand::Silence { db, runners, duration, reason } => {
+                let silence = Silence::new(runners, duration, reason, now).map_err(ConfigError)?;
+                let store = open(&db.database).await?;
+                store.add_silence(&silence).await?;
+                store.close().await;
+                let view = SilenceView::from(&silence);
+                println!("silence id: {}", view.id);
+                println!("silences:   {}", view.runners);
+                println!("until:      {}", view.ends_at);
+            }
+            AlertCommand::Silences { db } => {
+                let store = open(&db.database).await?;
+                let silences = store.active_silences(now).await?;
+                store.close().await;
+                let width = silences.iter().map(|s| s.runners.chars().count()).chain([7]).max().unwrap_or(7);
+                println!("{:<16}  {:<24}  {:<width$}  REASON", "ID", "UNTIL", "RUNNERS");
+                for s in silences.iter().map(SilenceView::from) {
+                    println!("{:<16}  {:<24}  {:<width$}  {}", s.id, s.ends_at, s.runners, s.reason);
+                }
+            }
+            AlertCommand::Unsilence { db, id } => {
+                if !is_silence_id(id) {
+                    bail!(ConfigError(format!(
+                        "'{id}' is not a silence id: expected sil- and 12 hex digits, see `netready plane alert silences`"
+                    )));
+                }
+                let store = open(&db.database).await?;
+                let ended = store.end_silence(id, now).await?;
+                store.close().await;
+                if !ended {
+                    bail!(ConfigError(format!("no active silence '{id}': see `netready plane alert silences`")));
+                }
+                println!("ended {id}: changes of its runners are announced again");
+            }
+            _ => unreachable!("only the silence commands come here"),
         }
         Ok(ExitCode::SUCCESS)
     })

@@ -34,7 +34,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     let closed = format!("http://{}/down", netready_lab::free_loopback_addr());
     for (name, url) in [("ops-webhook", receiver.url("/hook")), ("closed-port", closed)] {
         let out = Command::new(BIN)
-            .args(["plane", "alert", "add", name, "--url", &url, "--database", &db])
+            .args(["plane", "alert", "add", name, "--url", &url, "--database", &db, "--alert-allow-loopback"])
             .env_clear()
             .output()
             .unwrap();
@@ -47,7 +47,7 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
         &db,
         addr,
         ADMIN,
-        &["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1h"],
+        &["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-retry-max", "1h", "--alert-allow-loopback"],
     );
 
     let mut report: Value =

@@ -35,11 +35,18 @@ fn the_plane_serves_lint_clean_metrics_with_every_name_the_rules_use() {
     let (id, token) = netready_lab::runner_add(BIN.as_ref(), &db, "scraped");
     // A channel nobody answers: the outbox has a failing notification.
     let closed = format!("http://{}/down", free_loopback_addr());
-    let added =
-        Command::new(BIN).args(["plane", "alert", "add", "nobody", "--url", &closed, "--database", &db]).output();
+    let added = Command::new(BIN)
+        .args(["plane", "alert", "add", "nobody", "--url", &closed, "--database", &db, "--alert-allow-loopback"])
+        .output();
     assert!(added.unwrap().status.success());
     let addr = free_loopback_addr();
-    let plane = start_plane(BIN.as_ref(), &db, addr, ADMIN, &["--alert-after-checks", "1", "--alert-poll", "200ms"]);
+    let plane = start_plane(
+        BIN.as_ref(),
+        &db,
+        addr,
+        ADMIN,
+        &["--alert-after-checks", "1", "--alert-poll", "200ms", "--alert-allow-loopback"],
+    );
 
     let mut report: serde_json::Value =
         serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::address::{Destinations, check_url_host};
 use super::routing::Route;
 use super::{ChannelKind, check_url, display_url, new_channel_id, new_secret};
 use crate::db::alerts::Channel;
@@ -61,8 +62,10 @@ impl From<&Channel> for ChannelView {
     }
 }
 
-/// Checks and stores a channel; returns it with its secret (the only time it is shown).
-pub async fn add(store: &Store, new: NewChannel) -> Result<Channel, ChannelError> {
+/// Checks and stores a channel; returns it with its secret (the only time it is shown). Its URL
+/// must point where `allowed` lets channels go (an IP literal or `localhost` is checked now;
+/// every name's addresses again at each send).
+pub async fn add(store: &Store, new: NewChannel, allowed: Destinations) -> Result<Channel, ChannelError> {
     let name = new.name.trim();
     if name.is_empty() || new.name.chars().count() > 100 || new.name.chars().any(char::is_control) {
         return Err(ChannelError::Invalid(
@@ -71,6 +74,7 @@ pub async fn add(store: &Store, new: NewChannel) -> Result<Channel, ChannelError
     }
     let kind = ChannelKind::parse(&new.kind).map_err(ChannelError::Invalid)?;
     let url = check_url(&new.url).map_err(|e| ChannelError::Invalid(format!("invalid url: {e}")))?;
+    check_url_host(&url, allowed).map_err(|e| ChannelError::Invalid(format!("refused url: {e}")))?;
     let secret = match (kind, new.secret) {
         (ChannelKind::Slack, Some(_)) => {
             return Err(ChannelError::Invalid(

@@ -3,7 +3,9 @@
 //! delivered, or a retry after a backoff; a notification still undelivered after `give_up_after`
 //! is given up (logged, counted, shown), so that a receiver gone for good does not leave work
 //! behind forever. It never touches the report writer: a receiver that is
-//! down or slow delays only notifications, never ingest.
+//! down or slow delays only notifications, never ingest; and each channel has its own lane (a
+//! bound on sends in flight, a circuit breaker), so a receiver that hangs or keeps failing
+//! delays only its own channel's notifications.
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,16 +13,13 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{
-    ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, backoff, signature,
-};
+use super::group::{GROUP_MAX, group_event, group_id};
+pub use super::send::{Outcome, Sender, TestSent, send_test};
+use super::{SEND_TIMEOUT, backoff};
 use crate::db::alerts::{Channel, Claimed, DeliveryState};
 use crate::db::now_ms;
 use crate::{Store, StoreError};
 use netready_process::log;
-
-/// How many notifications one worker sends at once.
-const CONCURRENCY: i64 = 16;
 
 /// How the worker runs.
 #[derive(Debug, Clone, Copy)]
@@ -36,6 +35,10 @@ pub struct Settings {
     pub poll: Duration,
     /// A runner with nothing received for this long is stale.
     pub stale_after: Duration,
+    /// Grouping (`--alert-group-window`): zero sends each notification on its own; else once a
+    /// channel's oldest undelivered notification is this old, what it has due of one kind goes as
+    /// one grouped notification.
+    pub group_window: Duration,
 }
 
 impl Settings {
@@ -46,6 +49,7 @@ impl Settings {
             give_up_after: super::DEFAULT_GIVE_UP_AFTER,
             poll: super::DEFAULT_POLL,
             stale_after,
+            group_window: Duration::ZERO,
         }
     }
 }
@@ -56,135 +60,230 @@ pub struct Counters {
     delivered: AtomicU64,
     failed: AtomicU64,
     given_up: AtomicU64,
+    /// Channels paused by their breaker now.
+    paused: AtomicU64,
 }
 
-/// One attempt's result.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    /// The receiver answered 2xx.
-    Delivered { status: u16 },
-    /// Anything else: the reason, without the URL (a Slack URL is a secret).
-    Failed { reason: String },
+/// The most notifications one worker sends at once to one channel: a receiver that hangs holds
+/// these and no more, and never another channel's.
+pub const PER_CHANNEL: usize = 16;
+/// Consecutive failed attempts to one channel after which it is paused (its breaker opens).
+pub const BREAKER_FAILURES: u32 = 5;
+/// How long the first pause lasts; it doubles while the receiver keeps failing, up to
+/// `--alert-retry-max`.
+pub const BREAKER_PAUSE: Duration = Duration::from_secs(5);
+
+/// A channel's circuit breaker, in this process: after [`BREAKER_FAILURES`] failed attempts in a
+/// row the channel is paused (nothing claimed for it), then tried with one notification; a
+/// delivery closes it, a failure pauses it again for twice as long. Its notifications wait in the
+/// outbox meanwhile, and are given up as usual if it never comes back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Breaker {
+    failures: u32,
+    paused_until: Option<tokio::time::Instant>,
+    pause: Duration,
 }
 
-/// Sends notifications over HTTP(S).
-#[derive(Debug, Clone)]
-pub struct Sender {
-    client: reqwest::Client,
-}
-
-impl Sender {
-    pub fn new() -> Result<Self, reqwest::Error> {
-        netready_process::install_crypto_provider();
-        let client = reqwest::Client::builder()
-            .timeout(SEND_TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("netready-plane/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Self { client })
+impl Breaker {
+    /// How many sends may be in flight for the channel now: none while paused, one to try a
+    /// paused channel again, else [`PER_CHANNEL`].
+    pub fn capacity(&self, now: tokio::time::Instant) -> usize {
+        match self.paused_until {
+            Some(until) if now < until => 0,
+            Some(_) => 1,
+            None => PER_CHANNEL,
+        }
     }
 
-    /// One attempt to send `payload` (the event JSON) to `channel`, within `timeout` (at most
-    /// [`SEND_TIMEOUT`]).
-    pub async fn send(&self, channel: &Channel, id: &str, payload: &str, timeout: Duration) -> Outcome {
-        let body = match channel.kind {
-            ChannelKind::Webhook => payload.to_owned(),
-            ChannelKind::Slack => match serde_json::from_str::<serde_json::Value>(payload) {
-                Ok(event) => super::slack_body(&event).to_string(),
-                Err(e) => return Outcome::Failed { reason: format!("the stored notification is not JSON: {e}") },
-            },
+    /// Whether it is paused now.
+    pub fn is_paused(&self, now: tokio::time::Instant) -> bool {
+        self.capacity(now) == 0
+    }
+
+    /// Records an attempt's result; returns the pause when this one paused the channel.
+    pub fn record(&mut self, delivered: bool, now: tokio::time::Instant, max: Duration) -> Option<Duration> {
+        if delivered {
+            *self = Breaker::default();
+            return None;
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.pause = match self.paused_until {
+            // Sent before the pause began: it is paused already.
+            Some(until) if now < until => return None,
+            // The one try after a pause failed: pause again, for longer.
+            Some(_) => self.pause.saturating_mul(2).min(max),
+            None if self.failures >= BREAKER_FAILURES => BREAKER_PAUSE.min(max),
+            None => return None,
         };
-        let timestamp = now_ms() / 1000;
-        let mut request = self
-            .client
-            .post(&channel.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(HEADER_IDEMPOTENCY_KEY, id)
-            .timeout(timeout.min(SEND_TIMEOUT));
-        if channel.kind == ChannelKind::Webhook {
-            request = request
-                .header(HEADER_TIMESTAMP, timestamp.to_string())
-                .header(HEADER_SIGNATURE, signature(&channel.secret, timestamp, body.as_bytes()));
-        }
-        match request.body(body).send().await {
-            Ok(r) if r.status().is_success() => Outcome::Delivered { status: r.status().as_u16() },
-            Ok(r) => Outcome::Failed { reason: format!("the receiver answered {}", r.status().as_u16()) },
-            Err(e) => Outcome::Failed { reason: describe(&e) },
-        }
+        self.paused_until = Some(now + self.pause);
+        Some(self.pause)
     }
 }
 
-/// What a test notification met.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TestSent {
-    /// Its idempotency key and body id (`test-` and 16 hex digits).
-    pub id: String,
-    pub delivered: bool,
-    /// The receiver's answer, when it was a 2xx.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    /// Why it was not delivered (without the URL).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// What one channel's lane holds in this worker.
+#[derive(Debug, Default)]
+struct Lane {
+    in_flight: usize,
+    breaker: Breaker,
+    /// The last claim found less than it asked for: nothing to claim until woken, polled, or one
+    /// of its sends ends (which may let a runner's next notification go).
+    drained: bool,
 }
 
-/// Sends a test notification to `channel` now, once: no outbox, no retry.
-pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
-    let id = format!("test-{}", crate::auth::random_hex(8));
-    let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
-    match sender.send(channel, &id, &event.to_string(), SEND_TIMEOUT).await {
-        Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },
-        Outcome::Failed { reason } => TestSent { id, delivered: false, status: None, error: Some(reason) },
+/// A send that ended: its channel and whether it was delivered.
+type Done = (String, bool);
+
+/// The delivery worker: one lane per channel, each with at most [`PER_CHANNEL`] sends in flight
+/// and its own breaker. It never waits for a send: claims are made per channel for the free
+/// slots, sends run on their own, and each one that ends frees its slot.
+#[derive(Debug)]
+pub struct Worker {
+    store: Store,
+    settings: Settings,
+    sender: Sender,
+    lanes: std::collections::HashMap<String, Lane>,
+    done_tx: tokio::sync::mpsc::UnboundedSender<Done>,
+    done_rx: tokio::sync::mpsc::UnboundedReceiver<Done>,
+}
+
+impl Worker {
+    pub fn new(store: Store, settings: Settings, sender: Sender) -> Self {
+        let (done_tx, done_rx) = tokio::sync::mpsc::unbounded_channel();
+        Self { store, settings, sender, lanes: Default::default(), done_tx, done_rx }
     }
-}
 
-/// A transport error in words, without the URL.
-fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else {
-        "request failed"
-    };
-    let mut source = std::error::Error::source(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    if detail.is_empty() { kind.to_owned() } else { format!("{kind}: {detail}") }
-}
-
-/// Runs until the task is aborted: sweeps stale runners and delivers due notifications.
-pub async fn run(store: Store, settings: Settings, sender: Sender) {
-    let mut last_sweep: Option<tokio::time::Instant> = None;
-    loop {
-        if last_sweep.is_none_or(|t| t.elapsed() >= settings.poll) {
-            last_sweep = Some(tokio::time::Instant::now());
-            let now = now_ms();
-            match store.sweep_stale(now, now - settings.stale_after.as_millis() as i64).await {
-                Ok(0) => {}
-                Ok(n) => log::info("runners went stale", &[("runners", json!(n))]),
-                Err(e) => log::warn("the stale sweep failed", &[("error", json!(e.to_string()))]),
+    /// Claims, for every channel with free slots, what is due, and starts sending it. Returns how
+    /// many were claimed.
+    pub async fn claim_round(&mut self) -> Result<usize, StoreError> {
+        let channels = self.store.alert_channels().await?;
+        let now = tokio::time::Instant::now();
+        self.lanes.retain(|id, _| channels.iter().any(|c| &c.id == id));
+        let grouping = !self.settings.group_window.is_zero();
+        let oldest_before = grouping.then(|| now_ms() - self.settings.group_window.as_millis() as i64);
+        let mut claimed = 0;
+        for channel in channels {
+            let lane = self.lanes.entry(channel.id.clone()).or_default();
+            let free = lane.breaker.capacity(now).saturating_sub(lane.in_flight);
+            // Grouping sends one batch per kind at a time: what comes meanwhile joins the next.
+            if free == 0 || lane.drained || (grouping && lane.in_flight > 0) {
+                continue;
             }
-            give_up_overdue(&store, now, settings.give_up_after).await;
+            let limit = if grouping { GROUP_MAX } else { free };
+            let rows = self
+                .store
+                .claim_channel_alerts(
+                    &channel.id,
+                    now_ms(),
+                    self.settings.lease.as_millis() as i64,
+                    limit as i64,
+                    oldest_before,
+                )
+                .await?;
+            lane.drained = rows.len() < limit;
+            claimed += rows.len();
+            let batches = if grouping { by_kind(rows) } else { rows.into_iter().map(|c| vec![c]).collect() };
+            lane.in_flight += batches.len();
+            let channel = std::sync::Arc::new(channel);
+            for mut batch in batches {
+                let (store, sender, settings, done) =
+                    (self.store.clone(), self.sender.clone(), self.settings, self.done_tx.clone());
+                let channel = channel.clone();
+                tokio::spawn(async move {
+                    let sent = match batch.len() {
+                        1 => deliver_one(&store, &settings, &sender, &channel, batch.swap_remove(0)).await,
+                        _ => deliver_group(&store, &settings, &sender, &channel, batch).await,
+                    };
+                    let delivered = sent.unwrap_or_else(|e| {
+                        log::warn("cannot record a delivery", &[("error", json!(e.to_string()))]);
+                        false
+                    });
+                    let _ = done.send((channel.id.clone(), delivered));
+                });
+            }
         }
-        let sent = match deliver_due(&store, &settings, &sender).await {
-            Ok(n) => n,
-            Err(e) => {
+        Ok(claimed)
+    }
+
+    /// Frees the slot of a send that ended and feeds its channel's breaker.
+    fn ended(&mut self, (channel_id, delivered): Done) {
+        let Some(lane) = self.lanes.get_mut(&channel_id) else { return };
+        lane.in_flight = lane.in_flight.saturating_sub(1);
+        lane.drained = false;
+        let now = tokio::time::Instant::now();
+        let was_paused = lane.breaker.paused_until.is_some();
+        if let Some(pause) = lane.breaker.record(delivered, now, self.settings.retry_max.max(BREAKER_PAUSE)) {
+            log::warn(
+                "alert channel paused: its receiver keeps failing",
+                &[("channel_id", json!(channel_id)), ("pause_ms", json!(pause.as_millis() as u64))],
+            );
+        } else if was_paused && delivered {
+            log::info("alert channel resumed: its receiver took a notification", &[("channel_id", json!(channel_id))]);
+        }
+    }
+
+    /// Every lane may claim again (woken by a commit, or the poll).
+    fn undrain(&mut self) {
+        self.lanes.values_mut().for_each(|l| l.drained = false);
+    }
+
+    /// Channels paused now, for `/metrics`.
+    fn paused(&self) -> usize {
+        let now = tokio::time::Instant::now();
+        self.lanes.values().filter(|l| l.breaker.is_paused(now)).count()
+    }
+
+    /// Waits until all sends in flight have ended (for one-round callers and tests).
+    pub async fn settle(&mut self) {
+        while self.lanes.values().any(|l| l.in_flight > 0) {
+            match self.done_rx.recv().await {
+                Some(done) => self.ended(done),
+                None => return,
+            }
+        }
+    }
+
+    /// Runs until the task is aborted: sweeps stale runners, gives up what is overdue, and keeps
+    /// every channel's lane busy.
+    pub async fn run(mut self) {
+        let poll = self.settings.poll;
+        let mut last_sweep: Option<tokio::time::Instant> = None;
+        loop {
+            if last_sweep.is_none_or(|t| t.elapsed() >= poll) {
+                last_sweep = Some(tokio::time::Instant::now());
+                let now = now_ms();
+                match self.store.sweep_stale(now, now - self.settings.stale_after.as_millis() as i64).await {
+                    Ok(0) => {}
+                    Ok(n) => log::info("runners went stale", &[("runners", json!(n))]),
+                    Err(e) => log::warn("the stale sweep failed", &[("error", json!(e.to_string()))]),
+                }
+                give_up_overdue(&self.store, now, self.settings.give_up_after).await;
+                self.undrain();
+            }
+            if let Err(e) = self.claim_round().await {
                 log::warn("cannot claim notifications", &[("error", json!(e.to_string()))]);
-                0
             }
-        };
-        if sent == 0 {
+            self.store.alert_counters().paused.store(self.paused() as u64, Ordering::Relaxed);
+            let until_poll = poll.saturating_sub(last_sweep.map_or(Duration::ZERO, |t| t.elapsed()));
             tokio::select! {
-                () = store.alerts_written() => {}
-                () = tokio::time::sleep(settings.poll) => {}
+                done = self.done_rx.recv() => {
+                    if let Some(done) = done {
+                        self.ended(done);
+                    }
+                    // Take every send that ended meanwhile before claiming again.
+                    while let Ok(done) = self.done_rx.try_recv() {
+                        self.ended(done);
+                    }
+                }
+                () = self.store.alerts_written() => self.undrain(),
+                () = tokio::time::sleep(until_poll) => {}
             }
         }
     }
+}
+
+/// Runs the delivery worker until the task is aborted.
+pub async fn run(store: Store, settings: Settings, sender: Sender) {
+    Worker::new(store, settings, sender).run().await;
 }
 
 /// How many notifications one round gives up at most (a backlog goes over several polls).
@@ -223,36 +322,90 @@ pub async fn give_up_overdue(store: &Store, now: i64, give_up_after: Duration) {
     }
 }
 
-/// Claims what is due and sends it, at most [`CONCURRENCY`] at once; returns how many were claimed.
+/// One round, waited for: claims what is due for every channel (at most [`PER_CHANNEL`] each),
+/// sends it and waits for every send; returns how many were claimed. `serve` does not wait like
+/// this ([`Worker::run`]); tests and one-off callers do.
 pub async fn deliver_due(store: &Store, settings: &Settings, sender: &Sender) -> Result<usize, StoreError> {
-    let claimed = store.claim_alerts(now_ms(), settings.lease.as_millis() as i64, CONCURRENCY).await?;
-    let n = claimed.len();
-    let mut tasks = tokio::task::JoinSet::new();
-    for c in claimed {
-        let (store, sender, settings) = (store.clone(), sender.clone(), *settings);
-        tasks.spawn(async move { deliver_one(&store, &settings, &sender, c).await });
-    }
-    while let Some(done) = tasks.join_next().await {
-        if let Ok(Err(e)) = done {
-            log::warn("cannot record a delivery", &[("error", json!(e.to_string()))]);
-        }
-    }
-    Ok(n)
+    let mut worker = Worker::new(store.clone(), *settings, sender.clone());
+    let claimed = worker.claim_round().await?;
+    worker.settle().await;
+    Ok(claimed)
 }
 
-async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Claimed) -> Result<(), StoreError> {
-    let Some(channel) = store.alert_channel(&c.channel_id).await? else {
-        log::info("notification dropped: its channel was removed", &[("id", json!(c.id))]);
-        return store.drop_alert(&c.id).await;
-    };
-    let outcome = sender.send(&channel, &c.id, &c.payload, attempt_deadline(settings.lease)).await;
+/// Claimed notifications by kind, in claim order, for grouping.
+fn by_kind(rows: Vec<Claimed>) -> Vec<Vec<Claimed>> {
+    let mut batches: Vec<(String, Vec<Claimed>)> = Vec::new();
+    for c in rows {
+        let kind = serde_json::from_str::<serde_json::Value>(&c.payload)
+            .ok()
+            .and_then(|e| e["kind"].as_str().map(str::to_owned))
+            .unwrap_or_default();
+        match batches.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, batch)) => batch.push(c),
+            None => batches.push((kind, vec![c])),
+        }
+    }
+    batches.into_iter().map(|(_, b)| b).collect()
+}
+
+/// Sends several claimed notifications of one kind as one grouped notification and records the
+/// outcome on each; returns whether it was delivered.
+async fn deliver_group(
+    store: &Store,
+    settings: &Settings,
+    sender: &Sender,
+    channel: &Channel,
+    batch: Vec<Claimed>,
+) -> Result<bool, StoreError> {
+    let members: Vec<serde_json::Value> = batch.iter().filter_map(|c| serde_json::from_str(&c.payload).ok()).collect();
+    let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
+    let id = group_id(&ids);
+    let kind = members.first().and_then(|m| m["kind"].as_str()).unwrap_or("degraded").to_owned();
+    let body = group_event(&id, &kind, members, now_ms()).to_string();
+    let outcome = sender.send(channel, &id, &body, attempt_deadline(settings.lease)).await;
+    let counters = store.alert_counters();
+    let fields = [("id", json!(id)), ("channel_id", json!(channel.id)), ("notifications", json!(batch.len()))];
+    match outcome {
+        Outcome::Delivered { status } => {
+            counters.delivered.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            log::info("grouped notification delivered", &[&fields[..], &[("status", json!(status))]].concat());
+            for c in &batch {
+                store.alert_delivered(&c.id, now_ms()).await?;
+            }
+            Ok(true)
+        }
+        Outcome::Failed { reason } => {
+            counters.failed.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            log::warn(
+                "grouped notification not delivered; will retry",
+                &[&fields[..], &[("error", json!(reason))]].concat(),
+            );
+            for c in &batch {
+                let wait = backoff(u32::try_from(c.attempts).unwrap_or(u32::MAX), settings.retry_max);
+                store.alert_failed(c, now_ms() + wait.as_millis() as i64, &reason).await?;
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// Sends one claimed notification and records the outcome; returns whether it was delivered.
+async fn deliver_one(
+    store: &Store,
+    settings: &Settings,
+    sender: &Sender,
+    channel: &Channel,
+    c: Claimed,
+) -> Result<bool, StoreError> {
+    let outcome = sender.send(channel, &c.id, &c.payload, attempt_deadline(settings.lease)).await;
     let counters = store.alert_counters();
     let fields = [("id", json!(c.id)), ("channel_id", json!(channel.id)), ("attempt", json!(c.attempts))];
     match outcome {
         Outcome::Delivered { status } => {
             counters.delivered.fetch_add(1, Ordering::Relaxed);
             log::info("notification delivered", &[&fields[..], &[("status", json!(status))]].concat());
-            store.alert_delivered(&c.id, now_ms()).await
+            store.alert_delivered(&c.id, now_ms()).await?;
+            Ok(true)
         }
         Outcome::Failed { reason } => {
             counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -261,7 +414,8 @@ async fn deliver_one(store: &Store, settings: &Settings, sender: &Sender, c: Cla
                 "notification not delivered; will retry",
                 &[&fields[..], &[("error", json!(reason)), ("retry_in_ms", json!(wait.as_millis() as u64))]].concat(),
             );
-            store.alert_failed(&c, now_ms() + wait.as_millis() as i64, &reason).await
+            store.alert_failed(&c, now_ms() + wait.as_millis() as i64, &reason).await?;
+            Ok(false)
         }
     }
 }
@@ -309,4 +463,47 @@ pub async fn render_metrics(store: &Store, out: &mut String) {
          netready_plane_alert_notifications_given_up_total {}",
         counters.given_up.load(Ordering::Relaxed)
     );
+    let _ = writeln!(
+        out,
+        "# HELP netready_plane_alert_channels_paused Channels this process pauses now: their receiver failed {BREAKER_FAILURES} times in a row.\n\
+         # TYPE netready_plane_alert_channels_paused gauge\n\
+         netready_plane_alert_channels_paused {}",
+        counters.paused.load(Ordering::Relaxed)
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_breaker_pauses_a_failing_channel_tries_it_once_and_backs_off() {
+        let t0 = tokio::time::Instant::now();
+        let max = Duration::from_secs(60);
+        let mut b = Breaker::default();
+        assert_eq!(b.capacity(t0), PER_CHANNEL);
+        for _ in 1..BREAKER_FAILURES {
+            assert_eq!(b.record(false, t0, max), None);
+        }
+        assert_eq!(b.capacity(t0), PER_CHANNEL, "not paused before {BREAKER_FAILURES} failures");
+        assert_eq!(b.record(false, t0, max), Some(BREAKER_PAUSE));
+        assert_eq!(b.capacity(t0), 0);
+        assert_eq!(b.record(false, t0, max), None, "a send from before the pause: paused already");
+        let later = t0 + BREAKER_PAUSE;
+        assert_eq!(b.capacity(later), 1, "one try once the pause is over");
+        assert_eq!(b.record(false, later, max), Some(BREAKER_PAUSE * 2), "the try failed: twice as long");
+        let mut much_later = later;
+        for _ in 0..10 {
+            much_later += b.pause;
+            b.record(false, much_later, max);
+        }
+        assert_eq!(b.pause, max, "never longer than the cap");
+        assert_eq!(b.record(true, much_later, max), None);
+        assert_eq!((b.capacity(much_later), b), (PER_CHANNEL, Breaker::default()), "a delivery closes it");
+        let mut mixed = Breaker::default();
+        for i in 0..20 {
+            mixed.record(i % 2 == 0, t0, max);
+        }
+        assert_eq!(mixed.capacity(t0), PER_CHANNEL, "failures must be in a row");
+    }
 }

@@ -4,9 +4,14 @@
 //! tried again. [`deliver`] sends them; the database side (trackers and the outbox, written in
 //! the transaction of the status change) is `db::alerts`.
 
+pub mod address;
 pub mod channels;
 pub mod deliver;
+pub mod group;
 pub mod routing;
+pub mod send;
+pub mod silences;
+pub mod slack;
 
 use std::time::Duration;
 
@@ -44,13 +49,31 @@ pub const HEADER_SIGNATURE: &str = "X-Netready-Signature";
 pub struct Policy {
     /// Consecutive checks that must agree on the new readiness (at least 1).
     pub after_checks: u32,
+    /// Consecutive `ready` checks that confirm a recovery, when it differs from `after_checks`
+    /// ("page after 2 bad checks, clear after 3 good ones").
+    pub recover_after_checks: Option<u32>,
     /// How long the new readiness must have lasted, from its first check to the confirming one.
     pub min_duration_ms: i64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { after_checks: DEFAULT_AFTER_CHECKS, min_duration_ms: DEFAULT_MIN_DURATION.as_millis() as i64 }
+        Self {
+            after_checks: DEFAULT_AFTER_CHECKS,
+            min_duration_ms: DEFAULT_MIN_DURATION.as_millis() as i64,
+            recover_after_checks: None,
+        }
+    }
+}
+
+impl Policy {
+    /// How many consecutive checks confirm a change to `readiness` (at least 1).
+    pub fn checks_for(&self, readiness: Readiness) -> u32 {
+        match readiness {
+            Readiness::Ready => self.recover_after_checks.unwrap_or(self.after_checks),
+            _ => self.after_checks,
+        }
+        .max(1)
     }
 }
 
@@ -126,7 +149,8 @@ impl Transition {
 ///
 /// - the announced readiness again: a pending change is cancelled (a flap, nobody is told);
 /// - a runner's first readiness is announced only when it is not `ready`;
-/// - a check result must be seen on `after_checks` consecutive checks spanning `min_duration`;
+/// - a check result must be seen on `after_checks` consecutive checks (`recover_after_checks` for
+///   `ready`, when set) spanning `min_duration`;
 /// - `stale` is confirmed at once: `--stale-after` already is its duration, and no check comes.
 pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Policy) -> (Tracker, Option<Transition>) {
     if tracker.announced == Some(readiness) {
@@ -140,7 +164,7 @@ pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Polic
         _ => Candidate { readiness, since_ms: at_ms, checks: 1 },
     };
     let confirmed = readiness == Readiness::Stale
-        || (candidate.checks >= policy.after_checks.max(1) && at_ms - candidate.since_ms >= policy.min_duration_ms);
+        || (candidate.checks >= policy.checks_for(readiness) && at_ms - candidate.since_ms >= policy.min_duration_ms);
     if confirmed {
         let transition = Transition { from: tracker.announced, to: readiness, since_ms: candidate.since_ms, at_ms };
         (Tracker { announced: Some(readiness), candidate: None }, Some(transition))
@@ -193,40 +217,6 @@ pub fn test_event(id: &str, channel_id: &str, channel_name: &str, at_ms: i64) ->
         "channel": { "id": channel_id, "name": channel_name },
         "at": rfc3339_ms(at_ms),
     })
-}
-
-/// The same notification for a Slack incoming webhook: `{"text": …}`.
-pub fn slack_body(event: &Value) -> Value {
-    let runner = format!(
-        "{} ({})",
-        event["runner"]["name"].as_str().unwrap_or("?"),
-        event["runner"]["id"].as_str().unwrap_or("?")
-    );
-    if event["kind"] == "test" {
-        let channel = event["channel"]["name"].as_str().unwrap_or("?");
-        return json!({ "text": format!(":wave: netready: a test notification to channel {channel}: alerts reach this channel") });
-    }
-    let since = event["since"].as_str().unwrap_or("?");
-    let mut text = match event["kind"].as_str() {
-        Some("recovered") => format!(":white_check_mark: netready: runner {runner} is ready again (since {since})"),
-        Some("stale") => format!(":grey_question: netready: runner {runner} stopped reporting (stale since {since})"),
-        _ => format!(":red_circle: netready: runner {runner} is degraded (since {since})"),
-    };
-    if let Some(endpoints) = event["degraded_endpoints"].as_array().filter(|e| !e.is_empty()) {
-        let list: Vec<String> = endpoints
-            .iter()
-            .map(|e| {
-                format!(
-                    "{} {} ({})",
-                    e["service"].as_str().unwrap_or("?"),
-                    e["reachability"].as_str().unwrap_or("?"),
-                    e["access_type"].as_str().unwrap_or("?")
-                )
-            })
-            .collect();
-        text.push_str(&format!(": {}", list.join(", ")));
-    }
-    json!({ "text": text })
 }
 
 /// The signature header's value: `v1=` and the hex HMAC-SHA256, with the channel's secret, of
@@ -372,9 +362,10 @@ mod tests {
 
     #[test]
     fn table() {
-        let two = Policy { after_checks: 2, min_duration_ms: 0 };
-        let one = Policy { after_checks: 1, min_duration_ms: 0 };
-        let minute = Policy { after_checks: 1, min_duration_ms: 60_000 };
+        let two = Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: None };
+        let one = Policy { after_checks: 1, min_duration_ms: 0, recover_after_checks: None };
+        let minute = Policy { after_checks: 1, min_duration_ms: 60_000, recover_after_checks: None };
+        let down2_up3 = Policy { after_checks: 2, min_duration_ms: 0, recover_after_checks: Some(3) };
         let ready = Tracker { announced: Some(R), candidate: None };
         #[rustfmt::skip]
         let rows: Vec<Row> = vec![
@@ -393,6 +384,10 @@ mod tests {
             ("stale then back: recovered after two checks", two, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (R, 1)], vec![(Some(S), R)]),
             ("stale, one ready, stale again: nothing", two, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (S, 1), (R, 2)], vec![]),
             ("never reported, then stale: announced", two, Tracker::default(), vec![(D, 0), (S, 1)], vec![(None, S)]),
+            ("down after 2, up after 3: two ready checks are not enough", down2_up3, ready, vec![(D, 0), (D, 1), (R, 2), (R, 3)], vec![(Some(R), D)]),
+            ("down after 2, up after 3: the third ready confirms", down2_up3, ready, vec![(D, 0), (D, 1), (R, 2), (R, 3), (R, 4)], vec![(Some(R), D), (Some(D), R)]),
+            ("down after 2, up after 3: one degraded is not enough", down2_up3, ready, vec![(D, 0), (R, 1)], vec![]),
+            ("up after 3 from stale too", down2_up3, Tracker { announced: Some(S), candidate: None }, vec![(R, 0), (R, 1), (R, 2)], vec![(Some(S), R)]),
             ("degraded to stale to degraded", one, Tracker { announced: Some(D), candidate: None }, vec![(S, 0), (D, 1)], vec![(Some(D), S), (Some(S), D)]),
         ];
         for (name, policy, start, seq, expected) in rows {
@@ -402,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_flap_leaves_no_candidate_and_the_count_restarts() {
-        let policy = Policy { after_checks: 3, min_duration_ms: 0 };
+        let policy = Policy { after_checks: 3, min_duration_ms: 0, recover_after_checks: None };
         let ready = Tracker { announced: Some(R), candidate: None };
         let (t, out) = run(policy, ready, &[(D, 0), (D, 1), (R, 2)]);
         assert_eq!((t, out), (ready, vec![]));
@@ -435,11 +430,6 @@ mod tests {
         assert_eq!(e["from"], "ready");
         assert_eq!(e["at"], "1970-01-01T00:00:02.000Z");
         assert_eq!(e["degraded_endpoints"][0]["service"], "logs");
-        let text = slack_body(&e)["text"].as_str().unwrap().to_owned();
-        assert!(
-            text.contains("eu-west-3/build (rn-abc) is degraded") && text.contains("logs none (vpc_endpoint)"),
-            "{text}"
-        );
         let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
         let e = event("x", &runner, &back, degraded);
         assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
@@ -447,10 +437,6 @@ mod tests {
         assert_eq!(
             t,
             json!({"id": "test-1", "kind": "test", "channel": {"id": "ch-1", "name": "ops"}, "at": "1970-01-01T00:00:05.000Z"})
-        );
-        assert_eq!(
-            slack_body(&t)["text"],
-            ":wave: netready: a test notification to channel ops: alerts reach this channel"
         );
     }
 

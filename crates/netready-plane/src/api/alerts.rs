@@ -2,7 +2,7 @@
 //! API. A webhook's secret is shown once, in the answer that created the channel.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
@@ -12,9 +12,10 @@ use serde_json::json;
 use crate::AppState;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
 use crate::alerts::deliver::{Sender, TestSent, send_test};
-use crate::api::require_admin;
+use crate::alerts::silences::{Silence, SilenceView, is_silence_id};
+use crate::api::Admin;
 use crate::db::alerts::DeliveryState;
-use crate::db::rfc3339_ms;
+use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
 
 pub fn routes() -> Router<AppState> {
@@ -23,6 +24,8 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/alerts/channels/{id}", delete(remove))
         .route("/api/v1/alerts/channels/{id}/test", post(test))
         .route("/api/v1/alerts/notifications", get(notifications))
+        .route("/api/v1/alerts/silences", get(silences).post(silence))
+        .route("/api/v1/alerts/silences/{id}", delete(unsilence))
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,11 +62,10 @@ fn not_null<T>(field: Option<Option<T>>, name: &str, expected: &str) -> Result<O
 }
 
 async fn create(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Json(body): Json<CreateChannel>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
     let secret = not_null(
         body.secret,
         "secret",
@@ -72,7 +74,7 @@ async fn create(
     let runners = not_null(body.runners, "runners", "a runner name pattern such as 'eu-west-3/*'")?;
     let kinds = not_null(body.kinds, "kinds", "a list of degraded, stale, recovered")?;
     let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret, runners, kinds };
-    let channel = channels::add(&state.store, new).await.map_err(|e| match e {
+    let channel = channels::add(&state.store, new, state.alert_destinations).await.map_err(|e| match e {
         ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),
         ChannelError::Store(e) => e.into(),
     })?;
@@ -87,18 +89,12 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-async fn list(State(state): State<AppState>, headers: HeaderMap) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn list(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
     let channels: Vec<ChannelView> = state.store.alert_channels().await?.iter().map(ChannelView::from).collect();
     Ok(Json(json!({ "channels": channels })))
 }
 
-async fn remove(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn remove(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if !is_channel_id(&id) || !state.store.remove_alert_channel(&id).await? {
         return Err(ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"));
     }
@@ -108,17 +104,16 @@ async fn remove(
 
 /// Sends a test notification to the channel now and says what the receiver answered.
 async fn test(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<TestSent>, ApiError> {
-    require_admin(&state, &headers).await?;
     let channel = match is_channel_id(&id) {
         true => state.store.alert_channel(&id).await?,
         false => None,
     }
     .ok_or_else(|| ApiError::not_found("no such alert channel: see GET /api/v1/alerts/channels"))?;
-    let sender = Sender::new().map_err(|e| {
+    let sender = Sender::new(state.alert_destinations).map_err(|e| {
         ApiError::new(
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
@@ -142,11 +137,10 @@ pub struct NotificationsQuery {
 }
 
 async fn notifications(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(q): Query<NotificationsQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let limit = match q.limit.as_deref() {
         None => 100,
         Some(s) => s.trim().parse::<i64>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
@@ -180,4 +174,56 @@ async fn notifications(
         })
         .collect();
     Ok(Json(json!({ "notifications": notifications })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSilence {
+    /// The runners it silences: a name pattern, `*` for any run of characters.
+    pub runners: String,
+    /// How long, from now: 1m to 30d, such as `2h`.
+    #[serde(rename = "for")]
+    pub duration: String,
+    /// Why: shown on the Alerts page and in the list.
+    pub reason: String,
+}
+
+/// Starts a silence now: the changes of the matching runners are not announced until it ends.
+async fn silence(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<CreateSilence>,
+) -> Result<Response, ApiError> {
+    let silence = Silence::new(&body.runners, &body.duration, &body.reason, now_ms())
+        .map_err(|message| ApiError::unprocessable("invalid_silence", message))?;
+    state.store.add_silence(&silence).await?;
+    netready_process::log::info(
+        "silence started",
+        &[
+            ("silence_id", json!(silence.id)),
+            ("runners", json!(silence.runners)),
+            ("ends_at", json!(rfc3339_ms(silence.ends_at))),
+        ],
+    );
+    Ok((StatusCode::CREATED, Json(SilenceView::from(&silence))).into_response())
+}
+
+/// The silences active now, the soonest to end first.
+async fn silences(_admin: Admin, State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let silences: Vec<SilenceView> =
+        state.store.active_silences(now_ms()).await?.iter().map(SilenceView::from).collect();
+    Ok(Json(json!({ "silences": silences })))
+}
+
+/// Ends an active silence now.
+async fn unsilence(
+    _admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if !is_silence_id(&id) || !state.store.end_silence(&id, now_ms()).await? {
+        return Err(ApiError::not_found("no such active silence: see GET /api/v1/alerts/silences"));
+    }
+    netready_process::log::info("silence ended by hand", &[("silence_id", json!(id))]);
+    Ok(StatusCode::NO_CONTENT)
 }

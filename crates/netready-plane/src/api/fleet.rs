@@ -3,12 +3,11 @@
 //! [`crate::fleet`].
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 
 use crate::AppState;
-use crate::api::require_admin;
+use crate::api::Admin;
 use crate::error::ApiError;
 use crate::fleet::{Fleet, FleetQuery, fleet};
 
@@ -17,10 +16,9 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn show(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(query): Query<FleetQuery>,
 ) -> Result<Json<Fleet>, ApiError> {
-    require_admin(&state, &headers).await?;
     Ok(Json(fleet(&state, &query).await?))
 }

@@ -3,7 +3,7 @@
 //! and stored only as a hash.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::{Json, Router};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
-use crate::api::require_admin;
+use crate::api::Admin;
 use crate::api::runners::known_id;
 use crate::auth::{new_token, token_hash};
 use crate::db::now_ms;
@@ -46,11 +46,10 @@ fn valid_name(name: &str) -> Result<&str, ApiError> {
 }
 
 async fn create(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Json(body): Json<RunnerName>,
 ) -> Result<Response, ApiError> {
-    require_admin(&state, &headers).await?;
     let name = valid_name(&body.name)?;
     let (id, token) = crate::add_runner(&state.store, name).await.map_err(|e| {
         netready_process::log::error("cannot add a runner", &[("error", json!(e.to_string()))]);
@@ -70,12 +69,11 @@ async fn summary_of(state: &AppState, id: &str) -> Result<serde_json::Value, Api
 }
 
 async fn rename(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Json(body): Json<RunnerName>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     let name = valid_name(&body.name)?;
     if !state.store.rename_runner(&id, name).await? {
@@ -85,11 +83,10 @@ async fn rename(
 }
 
 async fn rotate(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     let token = new_token();
     if !state.store.rotate_token(&id, &token_hash(&token)).await? {
@@ -100,11 +97,10 @@ async fn rotate(
 }
 
 async fn revoke(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let id = known_id(&id)?;
     if !state.store.revoke_runner(&id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
@@ -112,12 +108,7 @@ async fn revoke(
     Ok(Json(summary_of(&state, &id).await?))
 }
 
-async fn delete(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn delete(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     let id = known_id(&id)?;
     if !state.store.delete_runner(&id).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));

@@ -8,7 +8,9 @@ pub mod readiness;
 pub mod runners;
 
 use axum::Router;
+use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
+use axum::http::request::Parts;
 
 use crate::AppState;
 use crate::auth::{bearer, constant_time_eq, token_hash};
@@ -65,12 +67,57 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-pub async fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    if is_admin(state, headers).await? {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized(
-            "this endpoint needs the admin token: send 'Authorization: Bearer <NETREADY_ADMIN_TOKEN>'",
-        ))
+/// An authenticated admin: the request carried the admin token or a live dashboard session.
+/// Every admin route takes it as its first argument. It is extracted from the request's head, and
+/// axum runs those extractors before the one that reads the body, so a request without the
+/// credential is answered 401 whatever its body, path or query — never 415 or 422 with the
+/// field names. `tests/api.rs` walks every `/api/v1` route to hold every route to it.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if is_admin(state, &parts.headers).await? {
+            Ok(Admin)
+        } else {
+            Err(ApiError::unauthorized(
+                "this endpoint needs the admin token: send 'Authorization: Bearer <NETREADY_ADMIN_TOKEN>'",
+            ))
+        }
+    }
+}
+
+/// A runner authenticated by its own token (`Authorization: Bearer <runner token>`), not revoked:
+/// what the report route takes, from the request's head, before the body is read. A refusal is
+/// counted among the rejected reports (`NetreadyRunnerTokensRefused` alerts on it).
+#[derive(Debug, Clone)]
+pub struct RunnerAuth(pub crate::db::Runner);
+
+impl FromRequestParts<AppState> for RunnerAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let found = async {
+            let header = parts.headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let token = bearer(header).ok_or_else(|| {
+                ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'")
+            })?;
+            let runner = state
+                .store
+                .runner_by_token(&token_hash(token))
+                .await?
+                .ok_or_else(|| ApiError::unauthorized("unknown runner token"))?;
+            if runner.revoked_at.is_some() {
+                return Err(ApiError::unauthorized("this runner's token has been revoked"));
+            }
+            Ok(RunnerAuth(runner))
+        }
+        .await;
+        if let Err(e) = &found {
+            state.metrics.rejected(e.code);
+        }
+        found
     }
 }

@@ -14,7 +14,7 @@ use netready_check::Report;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::auth::{bearer, token_hash};
+use crate::api::RunnerAuth;
 use crate::db::{NewReport, Stored, now_ms};
 use crate::error::ApiError;
 
@@ -28,9 +28,15 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/runners/{id}/network-readiness", post(ingest))
 }
 
-async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
+async fn ingest(
+    RunnerAuth(runner): RunnerAuth,
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let metrics = state.metrics.clone();
-    match receive(state, id, headers, body).await {
+    match receive(state, runner, id, headers, body).await {
         Ok((code, duplicate, checked_at)) => {
             metrics.accepted(if duplicate { "duplicate" } else { "created" });
             (code, Json(json!({ "stored": true, "duplicate": duplicate, "checked_at": checked_at }))).into_response()
@@ -42,24 +48,16 @@ async fn ingest(State(state): State<AppState>, Path(id): Path<String>, headers: 
     }
 }
 
-/// Authenticates, reads, validates and stores one report: (status, duplicate, checked_at).
+/// Reads, validates and stores one report of an authenticated runner: (status, duplicate,
+/// checked_at).
 async fn receive(
     state: AppState,
+    runner: crate::db::Runner,
     id: String,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, bool, String), ApiError> {
-    // Who: the runner's token, and only for its own id.
-    let token = bearer(headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
-        .ok_or_else(|| ApiError::unauthorized("missing runner token: send 'Authorization: Bearer <runner token>'"))?;
-    let runner = state
-        .store
-        .runner_by_token(&token_hash(token))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("unknown runner token"))?;
-    if runner.revoked_at.is_some() {
-        return Err(ApiError::unauthorized("this runner's token has been revoked"));
-    }
+    // Who: the runner's token (checked by the extractor), and only for its own id.
     if runner.id != id {
         return Err(ApiError::forbidden("a runner token can only report for its own runner id"));
     }

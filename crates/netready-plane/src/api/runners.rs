@@ -2,14 +2,13 @@
 //! history.
 
 use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::AppState;
-use crate::api::require_admin;
+use crate::api::Admin;
 use crate::runner_id::RunnerId;
 
 use crate::error::ApiError;
@@ -96,21 +95,15 @@ pub fn readiness_filter(value: Option<&str>) -> Result<Option<Readiness>, ApiErr
 }
 
 async fn list(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<RunnerList>, ApiError> {
-    require_admin(&state, &headers).await?;
     let request = list_request(&query, 1000)?;
     Ok(Json(runners::list(&state, &request).await?))
 }
 
-async fn show(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
+async fn show(_admin: Admin, State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let id = known_id(&id)?;
     let details =
         runners::details(&state, &id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
@@ -124,12 +117,11 @@ pub struct HistoryQuery {
 }
 
 async fn history(
+    _admin: Admin,
     State(state): State<AppState>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    require_admin(&state, &headers).await?;
     let limit = match query.limit.as_deref() {
         None => 50,
         Some(s) => s

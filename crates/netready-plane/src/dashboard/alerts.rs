@@ -60,6 +60,7 @@ pub(super) async fn alerts_page(
     let only = q.state.as_deref().and_then(DeliveryState::parse);
     let rows = state.store.alert_deliveries(SHOWN, only).await?;
     let now = now_ms();
+    let silences = state.store.active_silences(now).await?;
     let body = html! {
         div id="content" {
             h1 { "Alerts" }
@@ -89,6 +90,24 @@ pub(super) async fn alerts_page(
                                 td data-label="Told of" { (told_of(c)) }
                                 td data-label="URL" { code { (c.url) } }
                                 td data-label="Created" { (c.created_at) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Silences" }
+            @if silences.is_empty() {
+                p id="silences" { "No silence: every change is announced. Start one with " code { "netready plane alert silence" } " or " code { "POST /api/v1/alerts/silences" } "." }
+            } @else {
+                table id="silences" class="cards" {
+                    thead { tr { th { "Runners" } th { "Reason" } th { "Ends" } th { "Id" } } }
+                    tbody {
+                        @for s in &silences {
+                            tr {
+                                td { code { (s.runners) } }
+                                td data-label="Reason" { (s.reason) }
+                                td data-label="Ends" { (until(s.ends_at, now)) }
+                                td data-label="Id" { span class="muted" { (s.id) } }
                             }
                         }
                     }

@@ -306,12 +306,25 @@ async fn outbox_rows(
     for row in q.fetch_all(&mut **tx).await? {
         names.insert(row.try_get("id")?, row.try_get("name")?);
     }
+    let now = super::now_ms();
+    let silences = super::silences::active_in(tx, now).await?;
     let mut rows = Vec::new();
     for (runner_id, transition, degraded) in transitions {
         let runner = RunnerRef {
             id: (*runner_id).to_owned(),
             name: names.get(*runner_id).cloned().unwrap_or_else(|| (*runner_id).to_owned()),
         };
+        if let Some(silence) = silences.iter().find(|s| s.silences(&runner.name, now)) {
+            netready_process::log::info(
+                "change not announced: silenced",
+                &[
+                    ("runner_id", serde_json::json!(runner.id)),
+                    ("kind", serde_json::json!(transition.kind().as_str())),
+                    ("silence_id", serde_json::json!(silence.id)),
+                ],
+            );
+            continue;
+        }
         for (channel_id, route) in &channels {
             if !route.matches(&runner.name, transition.kind()) {
                 continue;
@@ -553,6 +566,33 @@ impl Store {
     /// it to be retried then). A notification waits while an earlier one of the same runner to
     /// the same channel is undelivered, so that a receiver gets a runner's changes in order.
     pub async fn claim_alerts(&self, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, StoreError> {
+        self.claim(None, now, lease_ms, limit, None).await
+    }
+
+    /// [`Store::claim_alerts`] for one channel: the delivery worker claims per channel, for the
+    /// free slots of that channel's lane, so that one channel's backlog never fills another's.
+    /// With `oldest_before` (grouping), only once the channel has an undelivered notification
+    /// written then or earlier — and then everything due, so that a group gathers what came
+    /// within the window of its first change.
+    pub async fn claim_channel_alerts(
+        &self,
+        channel_id: &str,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+        oldest_before: Option<i64>,
+    ) -> Result<Vec<Claimed>, StoreError> {
+        self.claim(Some(channel_id), now, lease_ms, limit, oldest_before).await
+    }
+
+    async fn claim(
+        &self,
+        channel_id: Option<&str>,
+        now: i64,
+        lease_ms: i64,
+        limit: i64,
+        oldest_before: Option<i64>,
+    ) -> Result<Vec<Claimed>, StoreError> {
         let due = |t: &str| {
             format!(
                 "{t}delivered_at IS NULL AND {t}expired_at IS NULL AND {t}next_attempt_at <= $2 \
@@ -560,17 +600,54 @@ impl Store {
             )
         };
         let lock = if self.backend == Backend::Postgres { "FOR UPDATE OF o SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN \
-             (SELECT o.id FROM alert_outbox o WHERE {} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
+        // Optional parameters from $4 on, in this order.
+        let mut next = 3;
+        let mut param = || {
+            next += 1;
+            next
+        };
+        let window = match oldest_before {
+            Some(_) => format!(
+                "AND EXISTS (SELECT 1 FROM alert_outbox q WHERE q.channel_id = o.channel_id \
+                 AND q.delivered_at IS NULL AND q.expired_at IS NULL AND q.created_at <= ${})",
+                param()
+            ),
+            None => String::new(),
+        };
+        let channel = match channel_id {
+            Some(_) => format!("AND o.channel_id = ${}", param()),
+            None => String::new(),
+        };
+        let pick = format!(
+            "SELECT o.id FROM alert_outbox o WHERE {} {window} {channel} AND NOT EXISTS (SELECT 1 FROM alert_outbox p \
              WHERE p.channel_id = o.channel_id AND p.runner_id = o.runner_id AND p.delivered_at IS NULL \
              AND p.expired_at IS NULL AND (p.created_at < o.created_at OR (p.created_at = o.created_at AND p.at_ms < o.at_ms))) \
-             ORDER BY o.next_attempt_at LIMIT $3 {lock}) \
-             RETURNING id, channel_id, payload, attempts",
-            due(""),
+             ORDER BY o.next_attempt_at LIMIT $3 {lock}",
             due("o.")
         );
-        let rows = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit).fetch_all(&self.pool).await?;
+        let sql = match self.backend {
+            // Picked once, then updated. As `UPDATE … WHERE id IN (pick)`, PostgreSQL may run
+            // the locking pick again for every row of an outbox it has no statistics for yet —
+            // a fresh table in a burst, the very moment alerts matter: minutes per claim.
+            Backend::Postgres => format!(
+                "WITH picked AS MATERIALIZED ({pick}) UPDATE alert_outbox a SET claimed_until = $1, \
+                 attempts = a.attempts + 1 FROM picked WHERE a.id = picked.id \
+                 RETURNING a.id, a.channel_id, a.payload, a.attempts"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE alert_outbox SET claimed_until = $1, attempts = attempts + 1 WHERE {} AND id IN ({pick}) \
+                 RETURNING id, channel_id, payload, attempts",
+                due("")
+            ),
+        };
+        let mut q = sqlx::query(&sql).bind(now + lease_ms).bind(now).bind(limit);
+        if let Some(before) = oldest_before {
+            q = q.bind(before);
+        }
+        if let Some(id) = channel_id {
+            q = q.bind(id);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(Claimed {
@@ -623,13 +700,20 @@ impl Store {
                  AND ({t}claimed_until IS NULL OR {t}claimed_until <= $1)"
             )
         };
-        let lock = if self.backend == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let sql = format!(
-            "UPDATE alert_outbox SET expired_at = $1 WHERE {} AND id IN (SELECT o.id FROM alert_outbox o WHERE {} \
-             ORDER BY o.created_at LIMIT $3 {lock}) RETURNING id, channel_id, runner_id, kind, attempts, last_error",
-            overdue(""),
-            overdue("o.")
-        );
+        let pick = format!("SELECT o.id FROM alert_outbox o WHERE {} ORDER BY o.created_at LIMIT $3", overdue("o."));
+        let sql = match self.backend {
+            // Picked once, as in `claim` (a locking subquery in `IN` may be run again per row).
+            Backend::Postgres => format!(
+                "WITH picked AS MATERIALIZED ({pick} FOR UPDATE SKIP LOCKED) UPDATE alert_outbox a SET expired_at = $1 \
+                 FROM picked WHERE a.id = picked.id \
+                 RETURNING a.id, a.channel_id, a.runner_id, a.kind, a.attempts, a.last_error"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE alert_outbox SET expired_at = $1 WHERE {} AND id IN ({pick}) \
+                 RETURNING id, channel_id, runner_id, kind, attempts, last_error",
+                overdue("")
+            ),
+        };
         let rows = sqlx::query(&sql).bind(now).bind(created_before).bind(limit).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {

@@ -15,6 +15,10 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const ADMIN: &str = "admin-token-for-tests";
+
+/// What the tests opt in to, as `--alert-allow-loopback` does: receivers on this machine.
+pub const LOOPBACK: netready_plane::alerts::address::Destinations =
+    netready_plane::alerts::address::Destinations { allow_private: false, allow_loopback: true };
 static N: AtomicUsize = AtomicUsize::new(0);
 
 /// A database for one test; removed when dropped.
@@ -100,10 +104,12 @@ macro_rules! both_backends {
 
 /// The plane as the tests use it: the fixtures' fixed dates stay acceptable whatever day the
 /// tests run (no lower bound on checked_at; [`router_as_served`] has the real one).
-/// Nor a rate limit: tests send hundreds of reports for one runner at once.
+/// Nor a rate limit: tests send hundreds of reports for one runner at once. Alert channels may
+/// point to loopback ([`LOOPBACK`]), where the tests' receivers listen.
 pub fn router(store: &Store) -> Router {
     app(AppState {
         max_age_ms: i64::MAX / 4,
+        alert_destinations: LOOPBACK,
         rate: std::sync::Arc::new(netready_plane::limits::RateLimiter::new(1e12, std::time::Duration::from_millis(1))),
         ..AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER)
     })
