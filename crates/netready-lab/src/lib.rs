@@ -20,6 +20,7 @@
 pub mod browser;
 pub mod facts;
 pub mod moto;
+pub mod postgres;
 pub mod prometheus;
 pub mod pytools;
 pub mod tls;

@@ -385,6 +385,28 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
 }
 
 /// A database URL with its password replaced, for messages.
+/// Where the RDS CA bundle (AWS's `global-bundle.pem`) is in the plane's image.
+pub const RDS_CA_BUNDLE: &str = "/etc/netready/rds-global-bundle.pem";
+
+/// What to do about a failed connection, when the cause is TLS (RDS forces it: `rds.force_ssl=1`).
+fn connect_hint(e: &sqlx::Error) -> String {
+    let text = e.to_string();
+    if text.contains("no encryption") {
+        format!(
+            " (the server accepts only TLS: add ?sslmode=verify-full&sslrootcert=<CA bundle> to the URL; \
+             for RDS, AWS's global-bundle.pem, in the plane's image at {RDS_CA_BUNDLE})"
+        )
+    } else if text.contains("not valid for name") {
+        " (the server's certificate is for another host name: connect by the name on the certificate, \
+         for RDS the instance's endpoint address, not an IP address or an alias)"
+            .into()
+    } else if text.contains("UnknownIssuer") {
+        " (the server's certificate is not from a CA in the sslrootcert= file: for RDS, AWS's global-bundle.pem)".into()
+    } else {
+        String::new()
+    }
+}
+
 pub fn redact(url: &str) -> String {
     netready_process::log::redact_url(url)
 }
@@ -403,7 +425,9 @@ impl Store {
             .acquire_timeout(Duration::from_secs(10))
             .connect(&url)
             .await
-            .map_err(|e| StoreError::Invalid(format!("cannot open database {}: {e}", redact(database))))?;
+            .map_err(|e| {
+                StoreError::Invalid(format!("cannot open database {}: {e}{}", redact(database), connect_hint(&e)))
+            })?;
         if backend == Backend::Sqlite {
             // WAL lets readers run beside the writer; it is a property of the file, set once.
             // SQLite's default `synchronous = FULL` (kept by sqlx) makes each commit durable
