@@ -28,7 +28,7 @@ pub mod webhook;
 
 use std::fs;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -743,7 +743,52 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> std::io::Result<(u16, String)> {
-    let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    let conn = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    http_on(conn, addr, method, path, headers, body)
+}
+
+/// [`http`] from the local address `src` (any 127.x.y.z stands for a distinct client on loopback).
+pub fn http_from(
+    src: Ipv4Addr,
+    addr: SocketAddrV4,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
+    let sockaddr = |a: SocketAddrV4| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr { s_addr: u32::from(*a.ip()).to_be() },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a new socket, owned by the TcpStream at once; bind and connect get valid sockaddr_in.
+    let conn = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let conn = <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd);
+        let (local, remote) = (sockaddr(SocketAddrV4::new(src, 0)), sockaddr(addr));
+        if libc::bind(fd, (&raw const local).cast(), len) != 0
+            || libc::connect(fd, (&raw const remote).cast(), len) != 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        conn
+    };
+    http_on(conn, SocketAddr::V4(addr), method, path, headers, body)
+}
+
+fn http_on(
+    mut conn: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     conn.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut req =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());

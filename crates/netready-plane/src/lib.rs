@@ -14,6 +14,7 @@ pub mod error;
 pub mod fleet;
 pub mod limits;
 pub mod observe;
+pub mod proxy;
 pub mod readiness;
 pub mod runner_id;
 pub mod runners;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub schemas: Arc<Schemas>,
     /// Failed dashboard logins per client.
     pub logins: Arc<auth::LoginThrottle>,
+    /// Load balancers whose `X-Forwarded-For` names the client (the login throttle's key).
+    pub trusted_proxies: Arc<proxy::TrustedProxies>,
     /// Whether the plane itself serves HTTPS (session cookies are then `Secure`).
     pub https: bool,
     pub metrics: Arc<observe::Metrics>,
@@ -106,6 +109,7 @@ impl AppState {
             body_limit: DEFAULT_BODY_LIMIT,
             schemas: Arc::new(Schemas::shipped()),
             logins: Arc::default(),
+            trusted_proxies: Arc::default(),
             https: false,
             rate: Arc::default(),
             bodies: Arc::new(tokio::sync::Semaphore::new(limits::MAX_BODIES_IN_FLIGHT)),
@@ -144,6 +148,8 @@ pub struct ServeConfig {
     pub tls: Option<tls::TlsFiles>,
     /// When a readiness change is announced, and how notifications are delivered.
     pub alerts: AlertConfig,
+    /// Proxies whose `X-Forwarded-For` is believed (the ALB: the VPC's CIDR).
+    pub trusted_proxies: proxy::TrustedProxies,
 }
 
 /// Alerts' settings for `serve`.
@@ -222,6 +228,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
         max_age_ms: config.retention.as_millis() as i64,
         rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
         alert_destinations: config.alerts.destinations,
+        trusted_proxies: Arc::new(config.trusted_proxies.clone()),
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
     let app =

@@ -300,6 +300,11 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_STALE_AFTER", value_name = "DURATION")]
     pub stale_after: Option<String>,
 
+    /// Load balancers or proxies (CIDR, repeatable or comma-separated; for the ALB the VPC's CIDR)
+    /// whose X-Forwarded-For names the client; the login throttle counts per client [default: none]
+    #[arg(long = "trusted-proxy", env = "NETREADY_TRUSTED_PROXY", value_name = "CIDR", value_delimiter = ',')]
+    pub trusted_proxy: Vec<String>,
+
     /// How long reports and status changes are kept; each runner's newest is always kept [default: 7d]
     #[arg(long, env = "NETREADY_RETENTION", value_name = "DURATION")]
     pub retention: Option<String>,

@@ -72,6 +72,19 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             netready_plane::limits::RATE_REFILL,
         )?,
         alerts: alert_config(args, matches)?,
+        trusted_proxies: netready_plane::proxy::TrustedProxies::new(
+            args.trusted_proxy
+                .iter()
+                .map(|s| netready_plane::proxy::TrustedProxies::parse(s))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|v| v.concat())
+                .map_err(|e| {
+                    ConfigError(format!(
+                        "invalid value for {}: {e}",
+                        origin("trusted_proxy", "--trusted-proxy", "NETREADY_TRUSTED_PROXY")
+                    ))
+                })?,
+        ),
         tls: match (&args.tls_cert, &args.tls_key) {
             (Some(cert), Some(key)) => {
                 let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
@@ -261,6 +274,11 @@ fn print_settings(config: &ServeConfig) {
     let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
     println!("stale after:     {}", d(config.stale_after));
     println!("retention:       {}", d(config.retention));
+    let proxies: Vec<String> = config.trusted_proxies.nets().iter().map(ToString::to_string).collect();
+    match proxies.is_empty() {
+        true => println!("trusted proxies: none (the login throttle counts per TCP peer)"),
+        false => println!("trusted proxies: {} (X-Forwarded-For names the client)", proxies.join(", ")),
+    }
     println!(
         "ingest:          burst {}, then one report per {} per runner",
         config.ingest_burst,

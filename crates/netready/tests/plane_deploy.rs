@@ -94,3 +94,96 @@ fn verify_full_refuses_a_postgresql_certificate_for_another_name() {
     assert!(err.contains("certificate") && err.contains("name"), "the cause named: {err}");
     assert!(!err.contains(PASSWORD), "the password leaked: {err}");
 }
+
+const ADMIN: &str = "deploy-admin-token-0123456789";
+
+/// nginx as the ALB stands in for it: appends the client's address to `X-Forwarded-For`.
+struct Nginx {
+    _dir: TempDir,
+    _proc: netready_lab::Proc,
+}
+
+fn nginx_bin() -> Option<std::path::PathBuf> {
+    ["/usr/sbin/nginx", "/usr/bin/nginx"].iter().map(std::path::PathBuf::from).find(|p| p.is_file())
+}
+
+/// nginx on `listen`, one `server` per (port, upstream) pair; returned once every port answers.
+fn start_nginx(routes: &[(u16, std::net::SocketAddr)]) -> Nginx {
+    let bin = nginx_bin().unwrap();
+    let dir = TempDir::new("nginx");
+    let d = dir.path().display();
+    let servers: String = routes
+        .iter()
+        .map(|(port, upstream)| {
+            format!(
+                "server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://{upstream}; \
+                 proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }} }}\n"
+            )
+        })
+        .collect();
+    let conf = format!(
+        "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{ access_log off; client_body_temp_path {d}/body; proxy_temp_path {d}/proxy;\n\
+         fastcgi_temp_path {d}/fcgi; uwsgi_temp_path {d}/uwsgi; scgi_temp_path {d}/scgi;\n{servers}}}\n"
+    );
+    std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p").arg(dir.path()).arg("-c").arg(dir.join("nginx.conf"));
+    let proc = netready_lab::Proc::spawn(cmd, "nginx").unwrap();
+    for (port, _) in routes {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], *port));
+        let up = netready_lab::eventually(std::time::Duration::from_secs(10), || {
+            netready_lab::http(addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200)
+        });
+        assert!(up.is_some(), "nginx did not start: {:?}", proc.output());
+    }
+    Nginx { _dir: dir, _proc: proc }
+}
+
+/// A dashboard login through nginx on `port` from the loopback address `client`, with a forged
+/// `X-Forwarded-For` when given: the status code.
+fn login(port: u16, client: [u8; 4], token: &str, forged: Option<&str>) -> u16 {
+    let body = format!("token={token}");
+    let mut headers = vec![("Content-Type", "application/x-www-form-urlencoded")];
+    if let Some(f) = forged {
+        headers.push(("X-Forwarded-For", f));
+    }
+    let addr = std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, port);
+    netready_lab::http_from(client.into(), addr, "POST", "/login", &headers, body.as_bytes()).unwrap().0
+}
+
+#[test]
+fn one_client_guessing_tokens_behind_a_proxy_does_not_lock_out_another() {
+    if nginx_bin().is_none() {
+        if netready_lab::lab_required() {
+            panic!("the reverse-proxy test must run on CI: nginx is not installed (apt-get install nginx-light)");
+        }
+        netready_lab::record_skip("nginx is not installed (apt-get install nginx-light)");
+        return;
+    }
+    let dir = TempDir::new("proxy");
+    let db = dir.db();
+    let (trusting, plain) = (netready_lab::free_loopback_addr(), netready_lab::free_loopback_addr());
+    let bin = std::path::Path::new(BIN);
+    // One plane trusts the proxy (nginx reaches it from 127.0.0.1), the other does not.
+    let _a = netready_lab::start_plane(bin, &db, trusting, ADMIN, &["--trusted-proxy", "10.0.0.0/16,127.0.0.1/32"]);
+    let _b = netready_lab::start_plane(bin, &db, plain, ADMIN, &[]);
+    let (pa, pb) = (netready_lab::free_loopback_addr().port(), netready_lab::free_loopback_addr().port());
+    let _nginx = start_nginx(&[(pa, trusting), (pb, plain)]);
+
+    for port in [pa, pb] {
+        // The attacker (127.0.0.2) guesses, forging a different X-Forwarded-For each time.
+        for i in 0..5 {
+            let forged = format!("198.51.100.{i}");
+            assert_eq!(login(port, [127, 0, 0, 2], "wrong-token-guess", Some(&forged)), 401, "guess {i}");
+        }
+        assert_eq!(login(port, [127, 0, 0, 2], "wrong-token-guess", Some("203.0.113.77")), 429, "the guesser waits");
+    }
+    // Behind the trusting plane, someone else (127.0.0.3) logs in; behind the other, the proxy's
+    // address was throttled, which is everyone.
+    assert_eq!(login(pa, [127, 0, 0, 3], ADMIN, None), 303, "another client must not be locked out");
+    assert_eq!(login(pb, [127, 0, 0, 3], ADMIN, None), 429, "without --trusted-proxy all share the proxy's address");
+    // The attacker forging the legitimate client's address gains nothing: still throttled.
+    assert_eq!(login(pa, [127, 0, 0, 2], ADMIN, Some("127.0.0.3")), 429);
+}
