@@ -17,6 +17,7 @@ use crate::api::{SESSION_COOKIE, SESSION_TTL_MS, is_admin, session_cookie};
 use crate::auth::constant_time_eq;
 use crate::db::now_ms;
 use crate::error::ApiError;
+use crate::readiness::Readiness;
 use crate::runners::{self, ListRequest, RunnerSummary};
 
 mod alerts;
@@ -49,7 +50,7 @@ th{background:#eaeef2}
 .scroll{overflow-x:auto;max-width:100%}
 .badge{display:inline-block;padding:2px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;margin:1px 2px 1px 0;white-space:nowrap}
 .ready,.full,.ok{background:#1a7f37}.degraded,.none,.blackhole,.timeout,.refused,.unreachable,.error,.nxdomain,.servfail,.no_records{background:#cf222e}
-.partial,.stale,.warning{background:#bf8700}.unknown,.info{background:#6e7781}
+.partial,.stale,.warning{background:#bf8700}.never_reported{background:#cf222e}.unknown,.info{background:#6e7781}
 .muted{color:#57606a;font-size:12px}
 .nowrap{white-space:nowrap}
 .wrap{overflow-wrap:anywhere}
@@ -170,6 +171,28 @@ fn page(title: &str, body: Markup) -> Markup {
                 }
                 main { (body) }
                 script { (PreEscaped(REFRESH)) }
+            }
+        }
+    }
+}
+
+/// What to do about a runner that never reported: its task most likely never started, because the
+/// image pull, the secret fetch or the log stream needs the very endpoints the agent checks.
+fn never_reported_help(compact: bool) -> Markup {
+    let diagnose = "netready diagnose --task-arn <the stopped task's ARN>";
+    let find = "aws ecs list-tasks --cluster <cluster> --service-name <service> --desired-status STOPPED";
+    html! {
+        @if compact {
+            span class="muted never-reported-help" { "never reported: run " code { (diagnose) } }
+        } @else {
+            div class="never-reported-help" {
+                p { "This runner was registered but never reported: its task most likely never started \
+                     (ResourceInitializationError or CannotPullContainerError: the image pull, the secret \
+                     or the log stream needs the same VPC endpoints the agent checks)." }
+                p { "Find the stopped task with " code { (find) } ", then run, with AWS credentials:" }
+                pre { (diagnose) }
+                p class="muted" { "It reads the task's subnet, route table, security groups and VPC endpoints \
+                     and says which of them blocks the start." }
             }
         }
     }
@@ -316,7 +339,7 @@ async fn list_page(
                 input type="search" name="q" placeholder="Filter by name or id" value=(params.q.clone().unwrap_or_default());
                 select name="readiness" {
                     option value="" selected[selected.is_empty()] { "All" }
-                    @for r in ["degraded", "stale", "unknown", "ready"] {
+                    @for r in Readiness::ALL.map(Readiness::as_str) {
                         option value=(r) selected[selected == r] { (r) }
                     }
                 }
@@ -345,7 +368,10 @@ async fn list_page(
                                     None => "never",
                                 }
                             }
-                            td data-label="Degraded" class="degraded-endpoints" { (endpoint_pills(&r.degraded_endpoints)) }
+                            td data-label="Degraded" class="degraded-endpoints" {
+                                @if r.readiness == Readiness::NeverReported { (never_reported_help(true)) }
+                                @else { (endpoint_pills(&r.degraded_endpoints)) }
+                            }
                             td data-label="Recent" {
                                 div class="timeline mini" {
                                     @for (at, status) in recent.get(&r.id).map(|v| &v[v.len().saturating_sub(TIMELINE_CHECKS)..]).unwrap_or(&[]) {
@@ -598,6 +624,7 @@ async fn details_page(
             }
             h2 { "Fargate network readiness" }
             @match &report {
+                None if summary.readiness == Readiness::NeverReported => (never_reported_help(false)),
                 None => p { "No report yet." },
                 Some(report) => (readiness_table(report)),
             }

@@ -7,6 +7,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::readiness::{Ages, Readiness};
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
@@ -88,10 +89,19 @@ const MIGRATIONS: &[Migration] = &[
 ];
 
 /// A runner's rank by readiness, from `runners r LEFT JOIN runner_state s` with `$1` the time
-/// before which a report is stale: 0 degraded, 1 stale, 2 unknown, 3 ready
-/// (crate::readiness::Readiness's order). The arms of a `CASE … END`.
-const RANK_ARMS: &str = "WHEN s.runner_id IS NULL THEN 2 WHEN s.last_received_at < $1 THEN 1 \
-     WHEN s.status = 'ready' THEN 3 ELSE 0";
+/// before which a report is stale and `never_before` the time before which a registration without
+/// a report is `never_reported`: 0 degraded, 1 never reported, 2 stale, 3 unknown, 4 ready
+/// (crate::readiness::Readiness's order). The arms of a `CASE … END`. `never_before` is a number
+/// the plane computed, written into the statement (not text from a request).
+fn rank_arms(never_before: i64) -> String {
+    format!(
+        "WHEN s.runner_id IS NULL AND r.created_at < {never_before} THEN 1 WHEN s.runner_id IS NULL THEN 3 \
+         WHEN s.last_received_at < $1 THEN 2 WHEN s.status = 'ready' THEN 4 ELSE 0"
+    )
+}
+
+/// How many readiness values there are (the length of the counts by rank).
+pub const RANKS: usize = Readiness::ALL.len();
 
 /// A runner and its state, for lists and details.
 const RUNNER_WITH_STATE: &str = "SELECT r.id, r.name, r.created_at, r.revoked_at, s.checked_at, s.checked_at_ms, \
@@ -151,14 +161,14 @@ pub struct State {
 /// Which runners a list shows.
 #[derive(Debug, Clone)]
 pub struct ListFilter {
-    /// Only this rank (0 degraded, 1 stale, 2 unknown, 3 ready).
+    /// Only this rank ([`Readiness::rank`]).
     pub rank: Option<i64>,
     /// Only names or ids containing this text, case-insensitively.
     pub text: Option<String>,
     pub limit: i64,
     pub offset: i64,
     pub now_ms: i64,
-    pub stale_after_ms: i64,
+    pub ages: Ages,
 }
 
 /// One page of a runner list.
@@ -166,8 +176,8 @@ pub struct ListFilter {
 pub struct RunnerPage {
     /// How many runners match the whole filter.
     pub total: i64,
-    /// How many runners match the text filter, by rank (degraded, stale, unknown, ready).
-    pub by_rank: [i64; 4],
+    /// How many runners match the text filter, by rank ([`Readiness::ALL`]'s order).
+    pub by_rank: [i64; RANKS],
     pub runners: Vec<RunnerRow>,
 }
 
@@ -548,15 +558,16 @@ impl Store {
         row.map(|r| runner_of(&r)).transpose()
     }
 
-    /// How many runners there are of each readiness (degraded, stale, unknown, ready), revoked
+    /// How many runners there are of each readiness ([`Readiness::ALL`]'s order), revoked
     /// runners apart (the last number): they stopped reporting on purpose.
-    pub async fn readiness_counts(&self, now_ms: i64, stale_after_ms: i64) -> Result<([i64; 4], i64), StoreError> {
+    pub async fn readiness_counts(&self, now_ms: i64, ages: Ages) -> Result<([i64; RANKS], i64), StoreError> {
         let sql = format!(
-            "SELECT CASE WHEN r.revoked_at IS NOT NULL THEN 4 {RANK_ARMS} END AS rank, COUNT(*) AS n \
-             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id GROUP BY 1"
+            "SELECT CASE WHEN r.revoked_at IS NOT NULL THEN {RANKS} {} END AS rank, COUNT(*) AS n \
+             FROM runners r LEFT JOIN runner_state s ON s.runner_id = r.id GROUP BY 1",
+            rank_arms(now_ms - ages.never_reported_after_ms)
         );
-        let (mut by_rank, mut revoked) = ([0i64; 4], 0);
-        for row in sqlx::query(&sql).bind(now_ms - stale_after_ms).fetch_all(&self.pool).await? {
+        let (mut by_rank, mut revoked) = ([0i64; RANKS], 0);
+        for row in sqlx::query(&sql).bind(now_ms - ages.stale_after_ms).fetch_all(&self.pool).await? {
             let (r, n): (i64, i64) = (row.try_get("rank")?, row.try_get("n")?);
             match usize::try_from(r).ok().and_then(|r| by_rank.get_mut(r)) {
                 Some(slot) => *slot = n,
@@ -570,14 +581,14 @@ impl Store {
     /// [`crate::readiness::readiness`], computed by the database so that a page costs the same with
     /// ten thousand runners as with ten. Returns the number of matching runners and the page.
     pub async fn list_runners(&self, filter: &ListFilter) -> Result<RunnerPage, StoreError> {
-        let rank = format!("CASE {RANK_ARMS} END");
+        let rank = format!("CASE {} END", rank_arms(filter.now_ms - filter.ages.never_reported_after_ms));
         let pattern = filter.text.as_ref().map(|t| {
             let escaped = t.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
             format!("%{escaped}%")
         });
         let text_condition =
             |n: usize| format!("(LOWER(r.name) LIKE ${n} ESCAPE '\\' OR LOWER(r.id) LIKE ${n} ESCAPE '\\')");
-        let stale_before = filter.now_ms - filter.stale_after_ms;
+        let stale_before = filter.now_ms - filter.ages.stale_after_ms;
 
         // How many runners of each readiness match the text filter.
         let count_sql = format!(
@@ -589,7 +600,7 @@ impl Store {
         if let Some(p) = &pattern {
             count = count.bind(p.clone());
         }
-        let mut by_rank = [0i64; 4];
+        let mut by_rank = [0i64; RANKS];
         for row in count.fetch_all(&self.pool).await? {
             let (r, n): (i64, i64) = (row.try_get("rank")?, row.try_get("n")?);
             if let Some(slot) = usize::try_from(r).ok().and_then(|r| by_rank.get_mut(r)) {

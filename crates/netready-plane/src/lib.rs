@@ -34,6 +34,9 @@ pub use runner_id::RunnerId;
 
 /// Default: a runner is stale after two 5-minute intervals without a report.
 pub const DEFAULT_STALE_AFTER: Duration = Duration::from_secs(10 * 60);
+/// Default: a runner registered this long ago without a report is `never_reported` (its task most
+/// likely never started: three check intervals, and room for an image pull).
+pub const DEFAULT_NEVER_REPORTED_AFTER: Duration = Duration::from_secs(15 * 60);
 /// Default: reports and status changes are kept for a week (each runner's newest is always kept).
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default: the largest report body accepted.
@@ -49,6 +52,8 @@ pub struct AppState {
     pub store: Store,
     pub admin_token: Arc<str>,
     pub stale_after_ms: i64,
+    /// How long after its registration a runner without a report is `never_reported`.
+    pub never_reported_after_ms: i64,
     /// How old a report's `checked_at` may be (the retention: older would be pruned at once).
     pub max_age_ms: i64,
     pub body_limit: usize,
@@ -105,6 +110,7 @@ impl AppState {
             store,
             admin_token: admin_token.into(),
             stale_after_ms: stale_after.as_millis() as i64,
+            never_reported_after_ms: DEFAULT_NEVER_REPORTED_AFTER.as_millis() as i64,
             max_age_ms: DEFAULT_RETENTION.as_millis() as i64,
             body_limit: DEFAULT_BODY_LIMIT,
             schemas: Arc::new(Schemas::shipped()),
@@ -115,6 +121,13 @@ impl AppState {
             bodies: Arc::new(tokio::sync::Semaphore::new(limits::MAX_BODIES_IN_FLIGHT)),
             alert_destinations: alerts::address::Destinations::default(),
         }
+    }
+}
+
+impl AppState {
+    /// When reports and registrations are too old.
+    pub fn ages(&self) -> readiness::Ages {
+        readiness::Ages { stale_after_ms: self.stale_after_ms, never_reported_after_ms: self.never_reported_after_ms }
     }
 }
 
@@ -140,6 +153,8 @@ pub struct ServeConfig {
     pub listen: SocketAddr,
     pub admin_token: String,
     pub stale_after: Duration,
+    /// A registered runner without a report for this long is `never_reported`.
+    pub never_reported_after: Duration,
     pub retention: Duration,
     /// Per-runner ingest rate: a burst, then one report per interval.
     pub ingest_burst: u32,
@@ -220,6 +235,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
             give_up_after: config.alerts.give_up_after,
             poll: config.alerts.poll,
             stale_after: config.stale_after,
+            never_reported_after: config.never_reported_after,
             group_window: config.alerts.group_window,
         },
         alerts::deliver::Sender::new(config.alerts.destinations).map_err(PlaneError::AlertClient)?,
@@ -229,6 +245,7 @@ pub async fn serve(config: ServeConfig) -> Result<(), PlaneError> {
         rate: Arc::new(limits::RateLimiter::new(f64::from(config.ingest_burst), config.ingest_interval)),
         alert_destinations: config.alerts.destinations,
         trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+        never_reported_after_ms: config.never_reported_after.as_millis() as i64,
         ..AppState::new(store.clone(), &config.admin_token, config.stale_after)
     };
     let app =

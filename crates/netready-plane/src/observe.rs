@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::db::now_ms;
+use crate::readiness::Readiness;
 
 /// Upper bounds of the commit-latency histogram, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0];
@@ -126,12 +127,12 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "# HELP netready_plane_runners Runners by readiness (degraded, stale, unknown, ready; revoked runners apart).\n\
+        "# HELP netready_plane_runners Runners by readiness (degraded, never_reported, stale, unknown, ready; revoked runners apart).\n\
          # TYPE netready_plane_runners gauge"
     );
-    match state.store.readiness_counts(now_ms(), state.stale_after_ms).await {
+    match state.store.readiness_counts(now_ms(), state.ages()).await {
         Ok((by_rank, revoked)) => {
-            for (name, n) in ["degraded", "stale", "unknown", "ready"].iter().zip(by_rank) {
+            for (name, n) in Readiness::ALL.iter().map(|r| r.as_str()).zip(by_rank) {
                 let _ = writeln!(out, "netready_plane_runners{{readiness=\"{name}\"}} {n}");
             }
             let _ = writeln!(out, "netready_plane_runners{{readiness=\"revoked\"}} {revoked}");

@@ -1,5 +1,6 @@
-//! A runner's readiness as the plane sees it: its newest report's status, unless that is too old.
-//! Pure.
+//! A runner's readiness as the plane sees it: its newest report's status, unless that is too old,
+//! or `never_reported` when it was registered long ago and nothing ever came (on Fargate, a task
+//! that cannot pull its image or fetch its secret stops before the agent runs). Pure.
 
 use serde::Serialize;
 
@@ -10,15 +11,27 @@ use crate::db::State;
 pub enum Readiness {
     // Declaration order is the dashboard's order: what needs attention first.
     Degraded,
+    /// Registered more than `--never-reported-after` ago and never reported: the task most likely
+    /// never started (`ResourceInitializationError`, `CannotPullContainerError`).
+    NeverReported,
     Stale,
+    /// Registered recently and not reported yet: the first check is still to come.
     Unknown,
     Ready,
+}
+
+/// How old is too old: for a report (`stale`) and for a registration without one (`never_reported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ages {
+    pub stale_after_ms: i64,
+    pub never_reported_after_ms: i64,
 }
 
 impl Readiness {
     pub fn as_str(self) -> &'static str {
         match self {
             Readiness::Degraded => "degraded",
+            Readiness::NeverReported => "never_reported",
             Readiness::Stale => "stale",
             Readiness::Unknown => "unknown",
             Readiness::Ready => "ready",
@@ -30,21 +43,22 @@ impl Readiness {
         self as i64
     }
 
-    pub const ALL: [Readiness; 4] = [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready];
+    pub const ALL: [Readiness; 5] =
+        [Readiness::Degraded, Readiness::NeverReported, Readiness::Stale, Readiness::Unknown, Readiness::Ready];
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Readiness::Degraded, Readiness::Stale, Readiness::Unknown, Readiness::Ready]
-            .into_iter()
-            .find(|r| r.as_str() == s)
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
     }
 }
 
-/// `unknown` when the runner never reported; `stale` when nothing arrived for `stale_after_ms`
-/// (two check intervals by default); otherwise the newest report's status.
-pub fn readiness(state: Option<&State>, now_ms: i64, stale_after_ms: i64) -> Readiness {
+/// For a runner registered at `registered_at`: `unknown` when it never reported and was registered
+/// within `never_reported_after_ms`, `never_reported` when longer ago; `stale` when nothing arrived
+/// for `stale_after_ms` (two check intervals by default); otherwise the newest report's status.
+pub fn readiness(state: Option<&State>, registered_at: i64, now_ms: i64, ages: Ages) -> Readiness {
     match state {
+        None if now_ms - registered_at > ages.never_reported_after_ms => Readiness::NeverReported,
         None => Readiness::Unknown,
-        Some(s) if now_ms - s.last_received_at > stale_after_ms => Readiness::Stale,
+        Some(s) if now_ms - s.last_received_at > ages.stale_after_ms => Readiness::Stale,
         Some(s) if s.status == "ready" => Readiness::Ready,
         Some(_) => Readiness::Degraded,
     }
@@ -67,9 +81,17 @@ mod tests {
     #[test]
     fn table() {
         let stale_after = 600_000;
+        let ages = Ages { stale_after_ms: stale_after, never_reported_after_ms: 900_000 };
         let now = 10_000_000;
+        let registered = now - 2_000_000;
+        for (registered, expected) in [
+            (now - 1_000, Readiness::Unknown),
+            (now - 900_000, Readiness::Unknown),
+            (now - 900_001, Readiness::NeverReported),
+        ] {
+            assert_eq!(readiness(None, registered, now, ages), expected, "registered {registered}");
+        }
         let rows = [
-            (None, Readiness::Unknown),
             (Some(state("ready", now - 1_000)), Readiness::Ready),
             (Some(state("degraded", now - 1_000)), Readiness::Degraded),
             (Some(state("ready", now - stale_after)), Readiness::Ready),
@@ -77,16 +99,18 @@ mod tests {
             (Some(state("degraded", now - stale_after - 1)), Readiness::Stale),
         ];
         for (s, expected) in rows {
-            assert_eq!(readiness(s.as_ref(), now, stale_after), expected, "{s:?}");
+            assert_eq!(readiness(s.as_ref(), registered, now, ages), expected, "{s:?}");
         }
     }
 
     #[test]
     fn order_puts_problems_first() {
-        let mut v = vec![Readiness::Ready, Readiness::Unknown, Readiness::Stale, Readiness::Degraded];
+        let mut v =
+            vec![Readiness::Ready, Readiness::Unknown, Readiness::Stale, Readiness::NeverReported, Readiness::Degraded];
         v.sort();
         assert_eq!(v, Readiness::ALL);
         let ranks: Vec<i64> = Readiness::ALL.iter().map(|r| r.rank()).collect();
-        assert_eq!(ranks, [0, 1, 2, 3], "the ranks the SQL in Store::list_runners uses");
+        assert_eq!(ranks, [0, 1, 2, 3, 4], "the ranks the SQL in Store::list_runners uses");
+        assert_eq!(Readiness::parse("never_reported"), Some(Readiness::NeverReported));
     }
 }

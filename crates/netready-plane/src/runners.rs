@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::AppState;
 use crate::db::{ListFilter, RunnerRow, StoreError, now_ms, rfc3339_ms};
-use crate::readiness::{Readiness, readiness};
+use crate::readiness::{Ages, Readiness, readiness};
 use crate::runner_id::RunnerId;
 
 /// Which runners, checked by whoever made it.
@@ -40,11 +40,11 @@ pub struct RunnerSummary {
     pub degraded_endpoints: Vec<Value>,
 }
 
-pub fn summarize(row: &RunnerRow, now: i64, stale_after_ms: i64) -> RunnerSummary {
+pub fn summarize(row: &RunnerRow, now: i64, ages: Ages) -> RunnerSummary {
     RunnerSummary {
         id: row.runner.id.clone(),
         name: row.runner.name.clone(),
-        readiness: readiness(row.state.as_ref(), now, stale_after_ms),
+        readiness: readiness(row.state.as_ref(), row.runner.created_at, now, ages),
         revoked: row.runner.revoked_at.is_some(),
         last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
         last_received_at: row.state.as_ref().map(|s| rfc3339_ms(s.last_received_at)),
@@ -68,7 +68,7 @@ pub struct RunnerList {
     pub runners: Vec<RunnerSummary>,
 }
 
-/// The runners that match, problems first (degraded, stale, unknown, ready), then by name.
+/// The runners that match, problems first (degraded, never reported, stale, unknown, ready), then by name.
 pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList, StoreError> {
     let now = now_ms();
     let filter = ListFilter {
@@ -77,7 +77,7 @@ pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList,
         limit: request.limit,
         offset: request.offset,
         now_ms: now,
-        stale_after_ms: state.stale_after_ms,
+        ages: state.ages(),
     };
     let page = state.store.list_runners(&filter).await?;
     Ok(RunnerList {
@@ -85,7 +85,7 @@ pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList,
         counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
         limit: request.limit,
         offset: request.offset,
-        runners: page.runners.iter().map(|r| summarize(r, now, state.stale_after_ms)).collect(),
+        runners: page.runners.iter().map(|r| summarize(r, now, state.ages())).collect(),
     })
 }
 
@@ -116,5 +116,5 @@ pub async fn details(state: &AppState, id: &RunnerId) -> Result<Option<RunnerDet
         .store
         .runner_with_report(id)
         .await?
-        .map(|(row, body)| RunnerDetails { summary: summarize(&row, now_ms(), state.stale_after_ms), body }))
+        .map(|(row, body)| RunnerDetails { summary: summarize(&row, now_ms(), state.ages()), body }))
 }

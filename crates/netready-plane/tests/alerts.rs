@@ -32,6 +32,7 @@ fn settings() -> Settings {
         give_up_after: Duration::from_secs(3600),
         poll: Duration::from_millis(100),
         stale_after: Duration::from_secs(600),
+        never_reported_after: Duration::from_secs(900),
         group_window: Duration::ZERO,
     }
 }
@@ -362,7 +363,7 @@ both_backends!(a_channel_is_told_only_of_its_runners_and_kinds, |store: Store| a
     assert_eq!(team.status, StatusCode::CREATED, "{}", team.text);
     assert_eq!(
         (team.json()["runners"].as_str(), team.json()["kinds"].clone()),
-        (Some("team-a/*"), json!(["degraded", "stale", "recovered"]))
+        (Some("team-a/*"), json!(["degraded", "stale", "never_reported", "recovered"]))
     );
     let pager =
         create(json!({"name": "pager", "kind": "webhook", "url": receiver.url("/pager"), "kinds": ["stale"]})).await;
@@ -1103,4 +1104,57 @@ both_backends!(changes_of_many_runners_at_once_go_out_as_one_grouped_notificatio
     let failing = n["notifications"].as_array().unwrap();
     assert_eq!(failing.len(), 2);
     assert!(failing.iter().all(|x| x["last_error"] == "the receiver answered 500"), "{n}");
+});
+
+both_backends!(a_runner_that_never_reports_is_announced_once_counted_and_recovers, |store: Store| async move {
+    let receiver = Receiver::start().unwrap();
+    let router = router(&store);
+    webhook(&router, &receiver.url("/hook")).await;
+    let (never, never_token) = add_runner(&store, "never-started").await.unwrap();
+    let (retired, _) = add_runner(&store, "retired").await.unwrap();
+    store.revoke_runner(&retired).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let cut = netready_plane::db::now_ms();
+    let (fresh, _) = add_runner(&store, "just-registered").await.unwrap();
+
+    // Registered before the cut and never reported: announced once; revoked and recent ones not.
+    let now = netready_plane::db::now_ms();
+    assert_eq!(store.sweep_never_reported(now, cut).await.unwrap(), 1);
+    assert_eq!(store.sweep_never_reported(now, cut).await.unwrap(), 0, "not again");
+    assert_eq!(store.sweep_stale(now, now + 1).await.unwrap(), 0, "no report: not stale");
+
+    // The API and /metrics say never_reported for the runners registered before the cut (the list
+    // shows the revoked one too, marked revoked, as it does stale ones; /metrics counts it apart).
+    let strict = netready_plane::app(netready_plane::AppState {
+        // Those registered before the cut are 1.5 s old; the fresh one is younger than 1 s.
+        never_reported_after_ms: 1000,
+        ..netready_plane::AppState::new(store.clone(), ADMIN, netready_plane::DEFAULT_STALE_AFTER)
+    });
+    let list = call(&strict, admin_get("/api/v1/runners")).await.json();
+    assert_eq!(list["counts"]["never_reported"], 2, "{list}");
+    assert_eq!(list["counts"]["unknown"], 1, "{list}");
+    let first = &list["runners"][0];
+    assert_eq!((first["id"].as_str(), first["readiness"].as_str()), (Some(never.as_str()), Some("never_reported")));
+    let filtered = call(&strict, admin_get("/api/v1/runners?readiness=never_reported")).await.json();
+    assert_eq!(filtered["count"], 2, "{filtered}");
+    let metrics =
+        call(&strict, axum::http::Request::get("/metrics").body(axum::body::Body::empty()).unwrap()).await.text;
+    assert!(metrics.contains("netready_plane_runners{readiness=\"never_reported\"} 1\n"), "{metrics}");
+    assert!(metrics.contains("netready_plane_runners{readiness=\"revoked\"} 1\n"), "{metrics}");
+    let _ = fresh;
+
+    // It starts after all: two ready checks recover it.
+    post(&router, &never, &never_token, "ready", 0).await;
+    post(&router, &never, &never_token, "ready", 1).await;
+    drain(&store, &Sender::new(LOOPBACK).unwrap()).await;
+    let events: Vec<Value> = receiver.received().iter().map(|r| serde_json::from_str(&r.body).unwrap()).collect();
+    let seen: Vec<(&str, &str, &Value)> = events
+        .iter()
+        .map(|e| (e["kind"].as_str().unwrap(), e["runner"]["name"].as_str().unwrap(), &e["from"]))
+        .collect();
+    assert_eq!(
+        seen,
+        [("never_reported", "never-started", &Value::Null), ("recovered", "never-started", &json!("never_reported"))]
+    );
+    assert_eq!(events[0]["degraded_endpoints"], json!([]));
 });

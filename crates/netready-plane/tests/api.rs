@@ -603,7 +603,7 @@ both_backends!(lists_are_paged_and_counted_by_the_database, |store: netready_pla
     }
     let page = call(&router, admin_get("/api/v1/runners?limit=10&offset=0")).await.json();
     assert_eq!(page["count"], 26);
-    assert_eq!(page["counts"], json!({"degraded": 3, "stale": 0, "unknown": 23, "ready": 0}));
+    assert_eq!(page["counts"], json!({"degraded": 3, "never_reported": 0, "stale": 0, "unknown": 23, "ready": 0}));
     let names: Vec<&str> = page["runners"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names[..3], ["fleet_00", "fleet_01", "fleet_02"], "degraded first, then by name");
     assert_eq!(page["runners"][0]["readiness"], "degraded");

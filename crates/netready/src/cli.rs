@@ -201,7 +201,7 @@ pub enum AlertCommand {
         /// Only runners whose name matches this pattern ('*' for any run of characters), e.g. 'eu-west-3/*' [default: all]
         #[arg(long, value_name = "PATTERN")]
         runners: Option<String>,
-        /// Only these kinds of change, comma-separated: degraded, stale, recovered [default: all]
+        /// Only these kinds of change, comma-separated: degraded, stale, never_reported, recovered [default: all]
         #[arg(long, value_name = "KINDS", value_delimiter = ',')]
         kinds: Option<Vec<String>>,
         #[command(flatten)]
@@ -299,6 +299,11 @@ pub struct PlaneServeArgs {
     /// A runner with no report for this long is stale (two check intervals) [default: 10m]
     #[arg(long, env = "NETREADY_STALE_AFTER", value_name = "DURATION")]
     pub stale_after: Option<String>,
+
+    /// A registered runner with no report ever for this long is never_reported (its task most
+    /// likely never started) and announced [default: 15m]
+    #[arg(long, env = "NETREADY_NEVER_REPORTED_AFTER", value_name = "DURATION")]
+    pub never_reported_after: Option<String>,
 
     /// Load balancers or proxies (CIDR, repeatable or comma-separated; for the ALB the VPC's CIDR)
     /// whose X-Forwarded-For names the client; the login throttle counts per client [default: none]

@@ -52,6 +52,11 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
             &origin("stale_after", "--stale-after", "NETREADY_STALE_AFTER"),
             DEFAULT_STALE_AFTER,
         )?,
+        never_reported_after: duration(
+            &args.never_reported_after,
+            &origin("never_reported_after", "--never-reported-after", "NETREADY_NEVER_REPORTED_AFTER"),
+            netready_plane::DEFAULT_NEVER_REPORTED_AFTER,
+        )?,
         retention: duration(
             &args.retention,
             &origin("retention", "--retention", "NETREADY_RETENTION"),
@@ -273,6 +278,7 @@ fn print_settings(config: &ServeConfig) {
     println!("admin token:     set (NETREADY_ADMIN_TOKEN; not shown)");
     let d = |d: std::time::Duration| humantime::format_duration(d).to_string();
     println!("stale after:     {}", d(config.stale_after));
+    println!("never reported:  after {} without a first report", d(config.never_reported_after));
     println!("retention:       {}", d(config.retention));
     let proxies: Vec<String> = config.trusted_proxies.nets().iter().map(ToString::to_string).collect();
     match proxies.is_empty() {

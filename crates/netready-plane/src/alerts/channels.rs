@@ -20,7 +20,7 @@ pub struct NewChannel {
     pub secret: Option<String>,
     /// Only runners whose name matches this pattern (`*` any run of characters); all when absent.
     pub runners: Option<String>,
-    /// Only these kinds of change (degraded, stale, recovered); all when absent.
+    /// Only these kinds of change (degraded, stale, never_reported, recovered); all when absent.
     pub kinds: Option<Vec<String>>,
 }
 

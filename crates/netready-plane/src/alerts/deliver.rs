@@ -35,6 +35,8 @@ pub struct Settings {
     pub poll: Duration,
     /// A runner with nothing received for this long is stale.
     pub stale_after: Duration,
+    /// A runner registered this long ago without a report is `never_reported`.
+    pub never_reported_after: Duration,
     /// Grouping (`--alert-group-window`): zero sends each notification on its own; else once a
     /// channel's oldest undelivered notification is this old, what it has due of one kind goes as
     /// one grouped notification.
@@ -49,6 +51,7 @@ impl Settings {
             give_up_after: super::DEFAULT_GIVE_UP_AFTER,
             poll: super::DEFAULT_POLL,
             stale_after,
+            never_reported_after: crate::DEFAULT_NEVER_REPORTED_AFTER,
             group_window: Duration::ZERO,
         }
     }
@@ -255,6 +258,12 @@ impl Worker {
                     Ok(0) => {}
                     Ok(n) => log::info("runners went stale", &[("runners", json!(n))]),
                     Err(e) => log::warn("the stale sweep failed", &[("error", json!(e.to_string()))]),
+                }
+                let registered_before = now - self.settings.never_reported_after.as_millis() as i64;
+                match self.store.sweep_never_reported(now, registered_before).await {
+                    Ok(0) => {}
+                    Ok(n) => log::info("runners never reported", &[("runners", json!(n))]),
+                    Err(e) => log::warn("the never-reported sweep failed", &[("error", json!(e.to_string()))]),
                 }
                 give_up_overdue(&self.store, now, self.settings.give_up_after).await;
                 self.undrain();

@@ -111,14 +111,20 @@ pub struct Transition {
 pub enum Kind {
     Degraded,
     Stale,
+    /// Registered `--never-reported-after` ago and never reported: its task most likely never started.
+    NeverReported,
     Recovered,
 }
 
 impl Kind {
+    /// Every kind, in the order channels list them.
+    pub const ALL: [Kind; 4] = [Kind::Degraded, Kind::Stale, Kind::NeverReported, Kind::Recovered];
+
     pub fn parse(s: &str) -> Option<Kind> {
         match s {
             "degraded" => Some(Kind::Degraded),
             "stale" => Some(Kind::Stale),
+            "never_reported" => Some(Kind::NeverReported),
             "recovered" => Some(Kind::Recovered),
             _ => None,
         }
@@ -128,6 +134,7 @@ impl Kind {
         match self {
             Kind::Degraded => "degraded",
             Kind::Stale => "stale",
+            Kind::NeverReported => "never_reported",
             Kind::Recovered => "recovered",
         }
     }
@@ -138,6 +145,7 @@ impl Transition {
         match self.to {
             Readiness::Ready => Kind::Recovered,
             Readiness::Stale => Kind::Stale,
+            Readiness::NeverReported => Kind::NeverReported,
             Readiness::Degraded | Readiness::Unknown => Kind::Degraded,
         }
     }
@@ -151,7 +159,8 @@ impl Transition {
 /// - a runner's first readiness is announced only when it is not `ready`;
 /// - a check result must be seen on `after_checks` consecutive checks (`recover_after_checks` for
 ///   `ready`, when set) spanning `min_duration`;
-/// - `stale` is confirmed at once: `--stale-after` already is its duration, and no check comes.
+/// - `stale` and `never_reported` are confirmed at once: `--stale-after` (`--never-reported-after`)
+///   already is their duration, and no check comes.
 pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Policy) -> (Tracker, Option<Transition>) {
     if tracker.announced == Some(readiness) {
         return (Tracker { announced: tracker.announced, candidate: None }, None);
@@ -163,7 +172,7 @@ pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Polic
         Some(c) if c.readiness == readiness => Candidate { checks: c.checks.saturating_add(1), ..c },
         _ => Candidate { readiness, since_ms: at_ms, checks: 1 },
     };
-    let confirmed = readiness == Readiness::Stale
+    let confirmed = matches!(readiness, Readiness::Stale | Readiness::NeverReported)
         || (candidate.checks >= policy.checks_for(readiness) && at_ms - candidate.since_ms >= policy.min_duration_ms);
     if confirmed {
         let transition = Transition { from: tracker.announced, to: readiness, since_ms: candidate.since_ms, at_ms };

@@ -12,14 +12,14 @@ const MAX_PATTERN: usize = 200;
 pub struct Route {
     /// A runner name pattern: `*` stands for any run of characters, everything else for itself.
     pub runners: Option<String>,
-    /// The kinds of change, in the order degraded, stale, recovered; empty means all of them.
+    /// The kinds of change, in the order degraded, stale, never_reported, recovered; empty means all.
     pub kinds: Vec<Kind>,
     /// Read back from the database and no longer understood (edited by hand): told of nothing,
     /// and shown so, rather than told of everything or hiding the channel.
     pub unreadable: bool,
 }
 
-const ALL_KINDS: [Kind; 3] = [Kind::Degraded, Kind::Stale, Kind::Recovered];
+const ALL_KINDS: [Kind; 4] = Kind::ALL;
 
 /// Whitespace at either end of a pattern: Rust's and JSON Schema's (ECMAScript `\s`) idea of it.
 fn is_space(c: char) -> bool {
@@ -50,12 +50,17 @@ impl Route {
         };
         let kinds = match kinds {
             None => Vec::new(),
-            Some([]) => return Err("kinds is empty: name at least one of degraded, stale, recovered".into()),
+            Some([]) => {
+                return Err("kinds is empty: name at least one of degraded, stale, never_reported, recovered".into());
+            }
             Some(list) => {
                 let mut kinds = Vec::new();
                 for k in list {
                     let kind = Kind::parse(k).ok_or_else(|| {
-                        format!("invalid kind '{}': expected degraded, stale or recovered", k.escape_debug())
+                        format!(
+                            "invalid kind '{}': expected degraded, stale, never_reported or recovered",
+                            k.escape_debug()
+                        )
                     })?;
                     if kinds.contains(&kind) {
                         return Err(format!("kind '{}' is given twice", kind.as_str()));
@@ -87,7 +92,7 @@ impl Route {
         Route::parse(runners.as_deref(), kinds.as_deref())
     }
 
-    /// The kinds it lets through, always listed (all three when not limited; none when unreadable).
+    /// The kinds it lets through, always listed (all of them when not limited; none when unreadable).
     pub fn told_kinds(&self) -> Vec<Kind> {
         match (self.unreadable, self.kinds.is_empty()) {
             (true, _) => Vec::new(),
@@ -164,8 +169,14 @@ mod tests {
         let all = Route::parse(None, None).unwrap();
         assert!(all.matches("anything", Kind::Stale));
         assert_eq!(all.describe(), "all");
-        let star = Route::parse(Some("*"), Some(&["recovered".into(), "stale".into(), "degraded".into()])).unwrap();
+        let every = ["recovered".into(), "never_reported".into(), "stale".into(), "degraded".into()];
+        let star = Route::parse(Some("*"), Some(&every)).unwrap();
         assert_eq!(star, all, "'*' and every kind are no filter");
+        // The three kinds that were all of them before issue 17 are a filter now: an explicit
+        // list is kept as given (a channel stored as "all" gets never_reported).
+        let three = Route::parse(None, Some(&["degraded".into(), "stale".into(), "recovered".into()])).unwrap();
+        assert_eq!(three.kinds, [Kind::Degraded, Kind::Stale, Kind::Recovered]);
+        assert!(!three.matches("r", Kind::NeverReported));
         let team = Route::parse(Some("team-a/*"), Some(&["recovered".into(), "degraded".into()])).unwrap();
         assert_eq!(team.kinds, [Kind::Degraded, Kind::Recovered], "in a fixed order");
         assert!(team.matches("team-a/x", Kind::Degraded) && !team.matches("team-a/x", Kind::Stale));

@@ -64,6 +64,7 @@ pub fn body(event: &Value) -> Value {
     let (emoji, headline) = match event["kind"].as_str() {
         Some("recovered") => (":white_check_mark:", "is ready again"),
         Some("stale") => (":grey_question:", "stopped reporting"),
+        Some("never_reported") => (":red_circle:", "never reported: its task most likely never started"),
         _ => (":red_circle:", "is degraded"),
     };
     let endpoints: Vec<String> = event["degraded_endpoints"]
@@ -96,6 +97,7 @@ fn headline(kind: Option<&str>) -> (&'static str, &'static str) {
     match kind {
         Some("recovered") => (":white_check_mark:", "ready again"),
         Some("stale") => (":grey_question:", "stale: they stopped reporting"),
+        Some("never_reported") => (":red_circle:", "never reported: their tasks most likely never started"),
         _ => (":red_circle:", "degraded"),
     }
 }

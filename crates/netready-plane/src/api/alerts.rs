@@ -72,7 +72,7 @@ async fn create(
         "a string of 16 to 512 printable ASCII characters (leaving it out has one generated)",
     )?;
     let runners = not_null(body.runners, "runners", "a runner name pattern such as 'eu-west-3/*'")?;
-    let kinds = not_null(body.kinds, "kinds", "a list of degraded, stale, recovered")?;
+    let kinds = not_null(body.kinds, "kinds", "a list of degraded, stale, never_reported, recovered")?;
     let new = NewChannel { name: body.name, kind: body.kind, url: body.url, secret, runners, kinds };
     let channel = channels::add(&state.store, new, state.alert_destinations).await.map_err(|e| match e {
         ChannelError::Invalid(message) => ApiError::unprocessable("invalid_channel", message),

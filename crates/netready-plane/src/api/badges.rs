@@ -76,7 +76,7 @@ async fn runner_badge(
     let id = known_id(&id)?.to_owned();
     allowed(&state, &headers, &query, &id).await?;
     let row = state.store.runner_row(&id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    let r = readiness(row.state.as_ref(), now_ms(), state.stale_after_ms);
+    let r = readiness(row.state.as_ref(), row.runner.created_at, now_ms(), state.ages());
     let name: String = row.runner.name.chars().take(40).collect();
     Ok(svg_response(&headers, &badge_svg(&name, r.as_str(), color(r))))
 }
@@ -88,11 +88,13 @@ async fn fleet_badge(
 ) -> Result<Response, ApiError> {
     allowed(&state, &headers, &query, FLEET).await?;
     // Revoked runners stopped reporting on purpose: the fleet's badge is about the others.
-    let (by_rank, _revoked) = state.store.readiness_counts(now_ms(), state.stale_after_ms).await?;
-    let [degraded, stale, unknown, ready] = by_rank;
+    let (by_rank, _revoked) = state.store.readiness_counts(now_ms(), state.ages()).await?;
+    let [degraded, never, stale, unknown, ready] = by_rank;
     let total: i64 = by_rank.iter().sum();
     let (value, r) = if degraded > 0 {
         (format!("{degraded} of {total} degraded"), Readiness::Degraded)
+    } else if never > 0 {
+        (format!("{never} of {total} never reported"), Readiness::NeverReported)
     } else if stale > 0 {
         (format!("{stale} of {total} stale"), Readiness::Stale)
     } else if ready > 0 && unknown == 0 {
@@ -108,7 +110,7 @@ async fn fleet_badge(
 fn color(r: Readiness) -> &'static str {
     match r {
         Readiness::Ready => "#1a7f37",
-        Readiness::Degraded => "#cf222e",
+        Readiness::Degraded | Readiness::NeverReported => "#cf222e",
         Readiness::Stale => "#bf8700",
         Readiness::Unknown => "#6e7781",
     }

@@ -65,7 +65,7 @@ async fn create(
 async fn summary_of(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
     let (row, _) =
         state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    Ok(serde_json::to_value(summarize(&row, now_ms(), state.stale_after_ms)).unwrap_or_default())
+    Ok(serde_json::to_value(summarize(&row, now_ms(), state.ages())).unwrap_or_default())
 }
 
 async fn rename(

@@ -32,7 +32,8 @@ fn until(at_ms: i64, now_ms: i64) -> maud::Markup {
 /// What a channel is told of, in words.
 fn told_of(c: &ChannelView) -> String {
     let kinds: Vec<&str> = c.kinds.iter().map(|k| k.as_str()).collect();
-    let kinds = if kinds.len() == 3 { "every change".to_owned() } else { kinds.join(", ") };
+    let kinds =
+        if kinds.len() == crate::alerts::Kind::ALL.len() { "every change".to_owned() } else { kinds.join(", ") };
     match &c.runners {
         None => format!("{kinds} of every runner"),
         Some(p) => format!("{kinds} of runners {p}"),

@@ -561,6 +561,63 @@ impl Store {
         Ok(announced)
     }
 
+    /// Announces the runners registered before `registered_before` that never reported (not
+    /// revoked, never announced): their tasks most likely never started. Each in its own
+    /// transaction that creates the runner's tracker only if it has none and still no state (and,
+    /// on PostgreSQL, under the runner's ingest lock), so that with several replicas, or a first
+    /// report arriving now, one notification at most is written. Returns how many were announced.
+    pub async fn sweep_never_reported(&self, now: i64, registered_before: i64) -> Result<usize, StoreError> {
+        let rows = sqlx::query(
+            "SELECT r.id FROM runners r WHERE r.revoked_at IS NULL AND r.created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM runner_state s WHERE s.runner_id = r.id) \
+             AND NOT EXISTS (SELECT 1 FROM alert_trackers t WHERE t.runner_id = r.id) LIMIT 1000",
+        )
+        .bind(registered_before)
+        .fetch_all(&self.pool)
+        .await?;
+        let policy = self.alert_policy();
+        let mut announced = 0;
+        for row in rows {
+            let runner_id: String = row.try_get("id")?;
+            let (next, transition) = alerts::observe(Tracker::default(), Readiness::NeverReported, now, policy);
+            let mut tx = super::begin_write(&self.pool, self.backend).await?;
+            if self.backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
+                    .bind(&runner_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let (na, nc, ns, nk) = columns_of(&next);
+            let created = sqlx::query(
+                "INSERT INTO alert_trackers (runner_id, announced, candidate, since_ms, checks) \
+                 SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM runner_state s WHERE s.runner_id = $1) \
+                 ON CONFLICT (runner_id) DO NOTHING",
+            )
+            .bind(&runner_id)
+            .bind(na)
+            .bind(nc)
+            .bind(ns)
+            .bind(nk)
+            .execute(&mut *tx)
+            .await?;
+            if created.rows_affected() == 0 {
+                // Another replica announced it, or its first report arrived: nothing to do.
+                tx.rollback().await?;
+                continue;
+            }
+            let transitions: Vec<(&str, Transition, &str)> =
+                transition.iter().map(|t| (runner_id.as_str(), *t, "[]")).collect();
+            let rows = outbox_rows(&mut tx, &transitions).await?;
+            write_outbox(&mut tx, &rows).await?;
+            tx.commit().await?;
+            announced += transitions.len();
+            if !rows.is_empty() {
+                self.alerts.wake.notify_one();
+            }
+        }
+        Ok(announced)
+    }
+
     /// Claims up to `limit` due notifications for `lease_ms`: each is counted as an attempt and
     /// no other worker takes it until the lease runs out (a worker that dies mid-delivery leaves
     /// it to be retried then). A notification waits while an earlier one of the same runner to
