@@ -356,7 +356,7 @@ pub struct PlaneServeArgs {
     #[arg(long, env = "NETREADY_ALERT_LEASE", value_name = "DURATION")]
     pub alert_lease: Option<String>,
 
-    /// How often to look for due notifications and stale runners [default: 5s]
+    /// How often to look for due notifications and stale or never-reported runners [default: 5s]
     #[arg(long, env = "NETREADY_ALERT_POLL", value_name = "DURATION")]
     pub alert_poll: Option<String>,
 

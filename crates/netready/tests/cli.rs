@@ -130,6 +130,28 @@ rejects!(plane_with_a_bad_retention, args: ["plane", "serve"], env: [("NETREADY_
     says: ["invalid value for NETREADY_RETENTION", "not a duration"]);
 rejects!(plane_with_a_bad_stale_after_flag, args: ["plane", "serve", "--stale-after", "soon"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
     says: ["invalid value for --stale-after: 'soon' is not a duration"]);
+rejects!(plane_with_a_bad_trusted_proxy_flag, args: ["plane", "serve", "--trusted-proxy", "10.0.0.0/16", "--trusted-proxy", "10.0.0.0/33"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],
+    says: ["invalid value for --trusted-proxy: '10.0.0.0/33' is not an address block", "CIDR such as 10.0.0.0/16"]);
+rejects!(plane_with_a_bad_trusted_proxy_variable, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_TRUSTED_PROXY", "10.0.0.0/16,the-alb")],
+    says: ["invalid value for NETREADY_TRUSTED_PROXY: 'the-alb'"]);
+rejects!(plane_with_a_bad_never_reported_after, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_NEVER_REPORTED_AFTER", "later")],
+    says: ["invalid value for NETREADY_NEVER_REPORTED_AFTER", "not a duration"]);
+
+#[test]
+fn plane_check_config_shows_trusted_proxies_and_never_reported_after() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_netready"))
+        .args(["plane", "serve", "--check-config", "--database", "/nonexistent/x.db", "--never-reported-after", "20m"])
+        .env_clear()
+        .env("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")
+        .env("NETREADY_TRUSTED_PROXY", "10.0.0.0/16, 192.168.0.7")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("trusted proxies: 10.0.0.0/16, 192.168.0.7/32"), "{text}");
+    assert!(text.contains("never reported:  after 20m"), "{text}");
+}
+
 rejects!(plane_with_a_bad_give_up_after, args: ["plane", "serve"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123"), ("NETREADY_ALERT_GIVE_UP_AFTER", "never")],
     says: ["invalid value for NETREADY_ALERT_GIVE_UP_AFTER", "not a duration"]);
 rejects!(plane_with_too_short_a_give_up_after, args: ["plane", "serve", "--alert-give-up-after", "10ms"], env: [("NETREADY_ADMIN_TOKEN", "0123456789abcdef0123")],

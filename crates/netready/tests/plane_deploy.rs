@@ -187,3 +187,63 @@ fn one_client_guessing_tokens_behind_a_proxy_does_not_lock_out_another() {
     // The attacker forging the legitimate client's address gains nothing: still throttled.
     assert_eq!(login(pa, [127, 0, 0, 2], ADMIN, Some("127.0.0.3")), 429);
 }
+
+#[test]
+fn a_runner_whose_task_never_starts_is_announced_counted_and_explained() {
+    let dir = TempDir::new("never");
+    let db = dir.db();
+    let receiver = netready_lab::webhook::Receiver::start().unwrap();
+    let hook = receiver.url("/hook");
+    let out = Command::new(BIN)
+        .args(["plane", "alert", "add", "ops", "--url", &hook, "--database", &db, "--alert-allow-loopback"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (id, _) = netready_lab::runner_add(BIN.as_ref(), &db, "eu-west-3/never-started");
+    let addr = netready_lab::free_loopback_addr();
+    let flags = ["--never-reported-after", "1s", "--alert-poll", "200ms", "--alert-allow-loopback"];
+    let _plane = netready_lab::start_plane(BIN.as_ref(), &db, addr, ADMIN, &flags);
+
+    let got = netready_lab::eventually(std::time::Duration::from_secs(15), || {
+        receiver.received().into_iter().find(|r| r.body.contains("never_reported"))
+    });
+    let event: serde_json::Value = serde_json::from_str(&got.expect("a never_reported notification").body).unwrap();
+    assert_eq!((event["kind"].as_str(), event["runner"]["id"].as_str()), (Some("never_reported"), Some(id.as_str())));
+    assert_eq!(event["to"], "never_reported");
+
+    let (_, metrics) = netready_lab::http(addr, "GET", "/metrics", &[], b"").unwrap();
+    assert!(metrics.contains("netready_plane_runners{readiness=\"never_reported\"} 1\n"), "{metrics}");
+    let auth = format!("Bearer {ADMIN}");
+    let (status, body) =
+        netready_lab::http(addr, "GET", &format!("/api/v1/runners/{id}"), &[("Authorization", &auth)], b"").unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"readiness\":\"never_reported\""), "{body}");
+
+    // The dashboard says what to run.
+    let cookie = login_cookie(addr);
+    let (_, page) =
+        netready_lab::http(addr, "GET", &format!("/dashboard/runners/{id}"), &[("Cookie", &cookie)], b"").unwrap();
+    assert!(page.contains("never reported") && page.contains("netready diagnose --task-arn"), "{page}");
+    assert!(receiver.received().len() == 1, "announced once: {:?}", receiver.received());
+}
+
+/// Logs in to the dashboard and returns the session cookie (`name=value`).
+fn login_cookie(addr: std::net::SocketAddr) -> String {
+    use std::io::{Read, Write};
+    let body = format!("token={ADMIN}");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /login HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).unwrap();
+    answer
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().starts_with("set-cookie:").then(|| l[11..].trim().to_owned()))
+        .and_then(|c| c.split(';').next().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no session cookie: {answer}"))
+}
