@@ -398,6 +398,43 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
 /// Where the RDS CA bundle (AWS's `global-bundle.pem`) is in the plane's image.
 pub const RDS_CA_BUNDLE: &str = "/etc/netready/rds-global-bundle.pem";
 
+/// The CA bundle a `postgres://` URL names with `sslrootcert=`, checked before connecting so that a
+/// missing file is named as such (sqlx says only "No such file or directory").
+fn check_root_cert(database: &str) -> Result<(), StoreError> {
+    let query = database.split_once('?').map_or("", |(_, q)| q);
+    let Some(path) = query.split('&').find_map(|kv| kv.strip_prefix("sslrootcert=")) else { return Ok(()) };
+    let path = percent_decode(path);
+    match std::fs::metadata(&path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(StoreError::Invalid(format!("the CA bundle sslrootcert={path} is not a file"))),
+        Err(e) => Err(StoreError::Invalid(format!(
+            "cannot read the CA bundle sslrootcert={path} of the database URL: {e}: for RDS it is AWS's \
+             global-bundle.pem, which the plane's image carries at {RDS_CA_BUNDLE}"
+        ))),
+    }
+}
+
+/// `%XX` escapes decoded (a path in a URL query may carry them); anything malformed kept as is.
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// What to do about a failed connection, when the cause is TLS (RDS forces it: `rds.force_ssl=1`).
 fn connect_hint(e: &sqlx::Error) -> String {
     let text = e.to_string();
@@ -426,6 +463,9 @@ impl Store {
     pub async fn open(database: &str) -> Result<Store, StoreError> {
         install_default_drivers();
         let (url, backend) = database_url(database)?;
+        if backend == Backend::Postgres {
+            check_root_cert(database)?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
             // A SQLite connection is a file handle in this process: it cannot go stale, and a
@@ -1645,6 +1685,17 @@ mod tests {
         assert_eq!(database_url("postgres://u:p@h/db").unwrap().1, Backend::Postgres);
         assert!(database_url("mysql://u:secret@h/db").unwrap_err().to_string().contains("mysql://u:***@h/db"));
         assert!(database_url("").is_err());
+    }
+
+    #[test]
+    fn a_missing_ca_bundle_is_named_before_connecting() {
+        assert!(check_root_cert("postgres://u:p@db/x?sslmode=require").is_ok());
+        let e = check_root_cert("postgres://u:s3cret@db/x?sslmode=verify-full&sslrootcert=/no%20such/ca.pem")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sslrootcert=/no such/ca.pem") && e.contains(RDS_CA_BUNDLE), "{e}");
+        assert!(!e.contains("s3cret"), "{e}");
+        assert_eq!(percent_decode("a%2Fb%zz%"), "a/b%zz%");
     }
 
     #[test]

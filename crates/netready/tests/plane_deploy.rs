@@ -63,6 +63,7 @@ fn the_plane_reaches_a_postgresql_that_accepts_only_tls_with_verify_full() {
 
     // Without TLS (the default `prefer` would use TLS, unverified) the server refuses, and the message says what to add.
     let (code, _, err) = runner_add(&with_password(&pg, "localhost", "?sslmode=disable"));
+    eprintln!("plain connection: {err}");
     assert_ne!(code, 0, "a plain connection must be refused");
     assert!(err.contains("no encryption"), "the server's reason: {err}");
     assert!(err.contains("sslmode=verify-full"), "the hint: {err}");
@@ -71,8 +72,9 @@ fn the_plane_reaches_a_postgresql_that_accepts_only_tls_with_verify_full() {
     // A CA bundle that is not there: named.
     let missing = "?sslmode=verify-full&sslrootcert=/nonexistent/rds-global-bundle.pem";
     let (code, _, err) = runner_add(&with_password(&pg, "localhost", missing));
+    eprintln!("missing CA bundle: {err}");
     assert_ne!(code, 0);
-    assert!(err.contains("/nonexistent/rds-global-bundle.pem"), "{err}");
+    assert!(err.contains("cannot read the CA bundle sslrootcert=/nonexistent/rds-global-bundle.pem"), "{err}");
     assert!(!err.contains(PASSWORD), "the password leaked: {err}");
 }
 
@@ -90,8 +92,20 @@ fn verify_full_refuses_a_postgresql_certificate_for_another_name() {
     let pg = TlsPostgres::start(&cert, &key).unwrap();
     let verify = format!("?sslmode=verify-full&sslrootcert={}", ca_file.display());
     let (code, _, err) = runner_add(&with_password(&pg, "localhost", &verify));
+    eprintln!("wrong name: {err}");
     assert_ne!(code, 0, "verify-full must refuse a certificate for another name");
     assert!(err.contains("certificate") && err.contains("name"), "the cause named: {err}");
+    assert!(err.contains("endpoint address"), "the hint: {err}");
+    assert!(!err.contains(PASSWORD), "the password leaked: {err}");
+    drop(pg);
+
+    // The right name, from a CA that is not in sslrootcert (a TLS-intercepting middlebox).
+    let (cert, key) = ca.server_pem(&["localhost"], false).unwrap();
+    let pg = TlsPostgres::start(&cert, &key).unwrap();
+    let (code, _, err) = runner_add(&with_password(&pg, "localhost", &verify));
+    eprintln!("unknown CA: {err}");
+    assert_ne!(code, 0, "verify-full must refuse a certificate from another CA");
+    assert!(err.contains("UnknownIssuer") && err.contains("not from a CA in the sslrootcert"), "{err}");
     assert!(!err.contains(PASSWORD), "the password leaked: {err}");
 }
 
