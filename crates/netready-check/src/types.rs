@@ -259,3 +259,8 @@ mod tests {
         assert!(parse_cidr("10.0.0.0").is_err());
     }
 }
+
+/// Whole milliseconds, as the report carries them.
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
