@@ -168,8 +168,11 @@ async fn handshake_or_retry(
         outcome,
     };
     tokio::select! {
+        biased;
         mut report = &mut first => {
-            report.retry = Some(record(RetryOutcome::Abandoned));
+            // A first that timed out ended at the deadline, where the retry ends too: its outcome.
+            let outcome = if report.outcome == TlsOutcome::Timeout { retry.await } else { RetryOutcome::Abandoned };
+            report.retry = Some(record(outcome));
             report
         }
         outcome = &mut retry => {

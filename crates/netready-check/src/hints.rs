@@ -430,13 +430,17 @@ fn certificate_hint(
             ),
         ),
         Some(problem @ (CertificateProblem::Expired | CertificateProblem::NotYetValid)) => {
-            let state = if problem == CertificateProblem::Expired { "expired" } else { "not yet valid" };
+            let (state, why) = if problem == CertificateProblem::Expired {
+                ("expired", "AWS renews its certificates long before they expire")
+            } else {
+                ("not yet valid", "AWS endpoints present certificates already in force")
+            };
             let tail = format!(
                 "by the task's clock ({clock}). If that clock is wrong, fix the task's time (Fargate keeps it with \
                  the Amazon Time Sync Service; a container that sets its own clock or fakes the time breaks this). \
-                 If it is right, the certificate really is {state}: AWS renews its certificates long before they \
-                 expire, so whatever presents it is not the AWS endpoint — a proxy or TLS inspection appliance with \
-                 a stale certificate, or a DNS override leading elsewhere."
+                 If it is right, the certificate really is {state}: {why}, so whatever presents it is not the AWS \
+                 endpoint — a proxy or TLS inspection appliance with a bad certificate, or a DNS override leading \
+                 elsewhere."
             );
             Hint::new(
                 key,

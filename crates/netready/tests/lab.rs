@@ -578,7 +578,7 @@ fn a_firewall_dropping_the_client_hello_by_server_name_times_out_tls_within_the_
     let retry = &field(&run, "logs", "connections")[0]["tls"]["retry"];
     assert_eq!(retry["mss"], 536, "{retry}");
     assert_eq!(retry["outcome"], "timeout", "{retry}");
-    assert!((400..=520).contains(&retry["after_ms"].as_u64().unwrap()), "{retry}");
+    assert!(halfway(&field(&run, "logs", "connections")[0]["tls"]), "{retry}");
     let hint = field(&run, "logs", "hints")[0].as_str().unwrap();
     assert!(hint.contains("filtering by server name") && hint.contains("allow logs.eu-west-3.amazonaws.com"), "{hint}");
     assert!(hint.contains("also on a second connection with 536-byte segments (so it is not large packets"), "{hint}");
@@ -635,6 +635,18 @@ fn tls_interception_and_a_wrong_certificate_are_named() {
     assert!(table.contains("TCP + TLS"), "{table}");
 }
 
+/// Whether a handshake's retry started halfway through its budget (give or take a busy machine's
+/// timer: 100 ms).
+fn halfway(tls: &Value) -> bool {
+    let (after, budget) = (tls["retry"]["after_ms"].as_u64().unwrap(), tls["budget_ms"].as_u64().unwrap());
+    (budget / 2..=budget / 2 + 100).contains(&after)
+}
+
+/// The table's text with its lines joined, as one line of words.
+fn unwrapped(table: &str) -> String {
+    table.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The task's clock in a report, checked against this test's (the lab shares the host's clock).
 fn task_clock(tls: &Value) -> String {
     let clock = tls["task_clock"].as_str().unwrap_or_else(|| panic!("no task_clock: {tls}")).to_owned();
@@ -683,7 +695,7 @@ fn an_expired_certificate_names_its_dates_and_the_tasks_clock_not_interception()
     // The table's error line names the date and the clock.
     let out = lab.task_command(BIN.as_ref()).args(["check", "--region", REGION, "--ecr-registry-id", ACCOUNT]).output();
     let table = String::from_utf8_lossy(&out.unwrap().stdout).into_owned();
-    assert!(table.contains(&format!("(not after {EXPIRED_NOT_AFTER}, task clock 20")), "{table}");
+    assert!(unwrapped(&table).contains(&format!("(not after {EXPIRED_NOT_AFTER}, task clock 20")), "{table}");
 }
 
 #[test]
@@ -745,7 +757,7 @@ fn a_path_mtu_black_hole_is_told_from_server_name_filtering_and_said_once() {
         assert_eq!(retry["outcome"], "ok", "{service}: the small-segment handshake completed: {retry}");
         assert_eq!(retry["first_mss"], 1448, "{service}: a 1500-byte veth with TCP timestamps: {retry}");
         let after = retry["after_ms"].as_u64().unwrap();
-        assert!((900..=1010).contains(&after), "{service}: halfway through the handshake's budget: {retry}");
+        assert!(halfway(tls), "{service}: halfway through the handshake's budget: {tls}");
         // The first is given up as soon as the retry answers: long before the deadline.
         assert!(tls["duration_ms"].as_u64().unwrap() < after + 300, "{service}: {tls}");
         assert_eq!(field(&run, service, "reachability"), "none", "{service}");
@@ -781,7 +793,13 @@ fn a_path_mtu_black_hole_is_told_from_server_name_filtering_and_said_once() {
         "{table}"
     );
     assert_eq!(table.matches("black hole").count(), 1, "{table}");
-    assert!(table.contains("10.0.2.11:443: tls timeout: no answer to the TLS ClientHello before the deadline; again with 536-byte segments: ok in"), "{table}");
+    assert!(
+        unwrapped(&table).contains(
+            "logs 10.0.2.11:443: tls timeout: no answer to the TLS ClientHello before the deadline; again with \
+             536-byte segments: ok in"
+        ),
+        "{table}"
+    );
 }
 
 /// The first name on the lab's endpoint certificate (the names sorted).
