@@ -344,10 +344,10 @@ fn timeout_hint(host: &str, ip: std::net::IpAddr, retry: Option<&TlsRetry>) -> H
     match retry {
         Some(r) if r.outcome.answered() => {
             let full = r.first_mss.map_or_else(|| "full-size segments".to_owned(), |m| format!("{m}-byte segments"));
-            let text = |subject: &str| {
+            let text = |subject: &str, took: &str| {
                 format!(
                     "{subject} the server's answer never arrives in {full}, while a second connection asking for \
-                     {mss}-byte segments (packets of {small} bytes) completed the handshake in {ms} ms: large packets \
+                     {mss}-byte segments (packets of {small} bytes) completed the handshake{took}: large packets \
                      are lost on the way back — a path-MTU black hole, not server-name filtering (the same \
                      ClientHello went through both times). A hop between the task and the endpoint carries less \
                      than the task's MTU (a firewall appliance, a VPN tunnel, a transit gateway, a Gateway Load \
@@ -356,13 +356,15 @@ fn timeout_hint(host: &str, ip: std::net::IpAddr, retry: Option<&TlsRetry>) -> H
                      appliance's rules), or clamp the TCP MSS on that hop.",
                     mss = r.mss,
                     small = u32::from(r.mss) + 40,
-                    ms = r.duration_ms
                 )
             };
             Hint::new(
                 "tls.timeout.path_mtu",
-                text(&format!("TCP to {ip} connects and the TLS ClientHello for {host} goes out, but")),
-                text("TCP connects and the TLS ClientHellos go out, but"),
+                text(
+                    &format!("TCP to {ip} connects and the TLS ClientHello for {host} goes out, but"),
+                    &format!(" in {} ms", r.duration_ms),
+                ),
+                text("TCP connects and the TLS ClientHellos go out, but", ""),
             )
         }
         Some(r) if r.outcome == RetryOutcome::Timeout => Hint::new(

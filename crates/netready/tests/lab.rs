@@ -859,7 +859,23 @@ fn readme_examples() {
     let degraded = run(&["--public-ip", "false", "--timeout", "2s"]);
     assert!(degraded.contains("DEGRADED") && degraded.ends_with("exit 1\n"), "{degraded}");
     assert!(degraded.contains("0/1 ok; 10.0.2.11 tls timeout"), "{degraded}");
+    // Then large replies lost on the way back too: the others' timeouts are a path-MTU black
+    // hole, said once for the four; the filtered name stays server-name filtering.
+    if let Some(why) = netready_lab::tool_missing("ethtool") {
+        assert!(!netready_lab::lab_required(), "lab test required but {why}");
+        netready_lab::record_skip(&why);
+        return;
+    }
+    lab.drop_large_replies(1000).unwrap();
+    let mtu = run(&["--public-ip", "false", "--timeout", "2s"]);
+    let flat = unwrapped(&mtu);
+    assert!(
+        flat.contains("- secretsmanager, ecr_api, ecr_dkr, s3: TCP connects and the TLS ClientHellos go out"),
+        "{mtu}"
+    );
+    assert!(flat.contains("- logs: TCP to 10.0.2.11 connects but the TLS ClientHello for"), "{mtu}");
+    assert!(flat.contains("also on a second connection with 536-byte segments"), "{mtu}");
     if let Ok(path) = std::env::var("NETREADY_README_EXAMPLES") {
-        std::fs::write(path, format!("{healthy}\n---\n{degraded}")).unwrap();
+        std::fs::write(path, format!("{healthy}\n---\n{degraded}\n---\n{mtu}")).unwrap();
     }
 }
