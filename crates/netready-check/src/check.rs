@@ -276,10 +276,7 @@ pub async fn check_once<N: NetworkSource>(
         (true, Some(probe)) => DirectDialer::with_tls(probe.clone()),
         _ => DirectDialer::tcp_only(),
     };
-    let mut plan = Plan { tls: dialer.tls_enabled(), ..plan };
-    if let Some(probe) = tls.filter(|_| plan.tls) {
-        plan.warnings.extend(probe.warnings().iter().cloned());
-    }
+    let plan = Plan { tls: dialer.tls_enabled(), ..plan };
     let deadline = Instant::now() + plan.timeout;
     let reading = async {
         match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
@@ -291,7 +288,11 @@ pub async fn check_once<N: NetworkSource>(
             ),
         }
     };
-    let (probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    let (mut probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    // The trust store loaded while the probes ran; what it says is known now.
+    if let Some(probe) = tls.filter(|_| plan.tls) {
+        probed.warnings.extend(probe.warnings().await);
+    }
     let mut report = network::apply(&probed, &plan.known_cidrs, &discovered);
     // The check took as long as its slower half (never longer than the deadline, plus a little).
     report.duration_ms = millis(started.1.elapsed());

@@ -20,6 +20,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::types::millis;
@@ -267,9 +268,20 @@ pub enum TlsSetupError {
 }
 
 /// TLS handshakes against one trust store. Build once per check (or once for an agent).
+///
+/// The system trust store is loaded on a thread of its own, started by [`TlsProbe::new`], while
+/// DNS and TCP run: only the first handshake needs it. `--ca-file` is read at once, so that a bad
+/// file is a configuration error before any check.
 #[derive(Debug)]
 pub struct TlsProbe {
     provider: Arc<CryptoProvider>,
+    /// The trust store, once loaded.
+    trust: watch::Receiver<Option<Arc<Trust>>>,
+}
+
+/// A loaded trust store.
+#[derive(Debug)]
+struct Trust {
     /// `None` when no CA is trusted at all: every certificate is then untrusted.
     verifier: Option<Arc<WebPkiServerVerifier>>,
     /// What a report should say about the trust store (unreadable system store, no CA at all).
@@ -285,17 +297,39 @@ fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
     })
 }
 
+/// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
+fn load_trust(extra: RootCertStore, provider: &Arc<CryptoProvider>) -> Trust {
+    let (system, errors) = system_roots();
+    let mut warnings = errors.clone();
+    let mut roots = RootCertStore::empty();
+    let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
+    if ignored > 0 {
+        warnings.push(format!("system trust store: {ignored} certificates could not be used"));
+    }
+    roots.roots.extend(extra.roots);
+    if roots.is_empty() {
+        warnings.push(
+            "no trusted CA certificates (no system trust store, no --ca-file): every TLS handshake will be \
+             untrusted — install the ca-certificates package or pass --ca-file"
+                .to_owned(),
+        );
+        return Trust { verifier: None, warnings };
+    }
+    match WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build() {
+        Ok(verifier) => Trust { verifier: Some(verifier), warnings },
+        Err(e) => {
+            warnings
+                .push(format!("cannot set up certificate verification: {e}: every TLS handshake will be untrusted"));
+            Trust { verifier: None, warnings }
+        }
+    }
+}
+
 impl TlsProbe {
     /// A probe trusting the system's CAs plus those in `ca_file`.
     pub fn new(ca_file: Option<&Path>) -> Result<Self, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let (system, errors) = system_roots();
-        let mut warnings = errors.clone();
-        let mut roots = RootCertStore::empty();
-        let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
-        if ignored > 0 {
-            warnings.push(format!("system trust store: {ignored} certificates could not be used"));
-        }
+        let mut extra = RootCertStore::empty();
         if let Some(path) = ca_file {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| TlsSetupError::CaFile { path: path.to_owned(), reason: e.to_string() })?
@@ -305,40 +339,49 @@ impl TlsProbe {
                 return Err(TlsSetupError::EmptyCaFile { path: path.to_owned() });
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| TlsSetupError::CaFile {
+                extra.add(cert).map_err(|e| TlsSetupError::CaFile {
                     path: path.to_owned(),
                     reason: format!("not a usable CA certificate: {e}"),
                 })?;
             }
         }
-        let verifier = if roots.is_empty() {
-            warnings.push(
-                "no trusted CA certificates (no system trust store, no --ca-file): every TLS handshake will be \
-                 untrusted — install the ca-certificates package or pass --ca-file"
-                    .to_owned(),
-            );
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| TlsSetupError::Rustls(e.to_string()))?,
-            )
+        let (tx, trust) = watch::channel(None);
+        let loader = provider.clone();
+        let load = move || {
+            let _ = tx.send(Some(Arc::new(load_trust(extra, &loader))));
         };
-        Ok(Self { provider, verifier, warnings })
+        std::thread::Builder::new()
+            .name("trust-store".into())
+            .spawn(load)
+            .map_err(|e| TlsSetupError::Rustls(format!("cannot start loading the trust store: {e}")))?;
+        Ok(Self { provider, trust })
     }
 
-    /// What a report should say about the trust store.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
+    /// The trust store, waiting for it to load.
+    async fn trust(&self) -> Arc<Trust> {
+        let mut rx = self.trust.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(trust) => trust.clone().unwrap_or_else(|| Arc::new(Trust { verifier: None, warnings: Vec::new() })),
+            Err(_) => Arc::new(Trust {
+                verifier: None,
+                warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
+            }),
+        }
+    }
+
+    /// What a report should say about the trust store (waits for it to load).
+    pub async fn warnings(&self) -> Vec<String> {
+        self.trust().await.warnings.clone()
     }
 
     /// Shakes hands over `stream` with `host` as SNI, giving up at `deadline`.
     pub async fn handshake(&self, stream: TcpStream, host: &str, deadline: Instant) -> TlsReport {
         let started = Instant::now();
         let budget_ms = millis(deadline.saturating_duration_since(started));
+        // Loaded while DNS and TCP ran; a first handshake may wait for the rest.
+        let trust = self.trust().await;
         let verifier = Arc::new(Recording {
-            inner: self.verifier.clone(),
+            inner: trust.verifier.clone(),
             provider: self.provider.clone(),
             seen: Mutex::new(None),
         });
