@@ -304,3 +304,45 @@ fn bullet(out: &mut String, text: &str) {
     out.push_str(&line);
     out.push('\n');
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Five endpoints that do not resolve, as a new user outside AWS sees them.
+    fn nothing_resolves() -> Report {
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../../tests/fixtures/report-v4-degraded.json")).unwrap();
+        report.diagnosis = None;
+        for e in &mut report.endpoints {
+            e.dns.outcome = DnsOutcome::NxDomain { error: "A: the name does not exist".into() };
+            e.dns.addresses.clear();
+            e.connections.clear();
+            e.access_type = crate::classify::AccessType::Unknown;
+            e.reachability = crate::classify::Reachability::None;
+        }
+        report.with_hints()
+    }
+
+    #[test]
+    fn the_same_cause_on_every_endpoint_is_said_once_naming_them() {
+        let report = nothing_resolves();
+        assert!(report.endpoints.iter().all(|e| e.hints.len() == 1), "the JSON keeps each endpoint's hint");
+        let table = table(&report);
+        let hints = table.split("\nHints:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        assert_eq!(hints.matches("  - ").count(), 1, "{table}");
+        assert!(
+            hints.starts_with("  - secretsmanager, logs, ecr_api, ecr_dkr, s3: These names do not resolve"),
+            "{table}"
+        );
+        let errors = table.split("\nErrors:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        assert_eq!(errors.matches("  - ").count(), 1, "{table}");
+        assert!(
+            errors.starts_with(
+                "  - secretsmanager, logs, ecr_api, ecr_dkr, s3: DNS nxdomain: A: the name does not exist"
+            ),
+            "{table}"
+        );
+    }
+}
