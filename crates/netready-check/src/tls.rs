@@ -288,13 +288,62 @@ struct Trust {
     warnings: Vec<String>,
 }
 
+/// The distributions' CA bundles, the whole trust store in one file, most common first: Debian,
+/// Ubuntu, Alpine, Arch; Amazon Linux, RHEL, Fedora; SUSE.
+const BUNDLES: [&str; 3] =
+    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem"];
+/// Where certificates are also dropped one per file.
+const CERT_DIRS: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
 /// The system's trust anchors, loaded once per process (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
 fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
     static ROOTS: OnceLock<(Vec<CertificateDer<'static>>, Vec<String>)> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
+        let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
+        let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
+        let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
+        match (configured, load_bundle(&bundles, &dirs)) {
+            (false, Some(loaded)) => loaded,
+            _ => {
+                let loaded = rustls_native_certs::load_native_certs();
+                (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
+            }
+        }
     })
+}
+
+/// The first of `bundles` that exists, plus the regular files in `dirs`, each read once; `None`
+/// when there is no bundle. The symbolic links in the directories are not followed: on the
+/// distributions that ship a bundle they are the bundle's own certificates (links into
+/// /usr/share/ca-certificates, and hash links), which reading one file instead of some 300 saves
+/// — the trust store is on a cold check's critical path. A certificate copied into a directory by
+/// hand is a regular file, and read.
+fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<'static>>, Vec<String>)> {
+    let bundle = bundles.iter().find(|b| b.is_file())?;
+    let mut errors = Vec::new();
+    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| match CertificateDer::pem_file_iter(path)
+        .map(|iter| iter.collect::<Result<Vec<_>, _>>())
+    {
+        Ok(Ok(found)) => certs.extend(found),
+        Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+    };
+    let mut certs = Vec::new();
+    read(bundle, &mut certs);
+    let same = |a: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(bundle).ok();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_file()) && !same(&path) {
+                let mut found = Vec::new();
+                read(&path, &mut found);
+                certs.extend(found);
+            }
+        }
+    }
+    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
+    Some((certs, errors))
 }
 
 /// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
@@ -695,6 +744,29 @@ mod tests {
         assert_eq!(RetryOutcome::of(&TlsOutcome::Reset { error: "r".into() }).as_str(), "failed");
         let other = TlsOutcome::Error { error: "e".into(), cause: Some(HandshakeError::Other), alert: None };
         assert_eq!(RetryOutcome::of(&other).as_str(), "failed");
+    }
+
+    #[test]
+    fn the_bundle_and_certificates_copied_by_hand_are_read_once_links_are_not_followed() {
+        let lab = netready_lab::tls::LabTls::new(&["h.example".into()]).unwrap();
+        let (other, _) = lab.server_pem(&["other.example"], false).unwrap();
+        let dir = std::env::temp_dir().join(format!("netready-trust-test-{}", std::process::id()));
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        let bundle = certs.join("ca-certificates.crt");
+        std::fs::write(&bundle, &lab.ca_pem).unwrap();
+        std::fs::write(certs.join("corp.pem"), &other).unwrap();
+        let elsewhere = dir.join("not-read.pem");
+        std::fs::write(&elsewhere, "not a certificate\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, certs.join("linked.pem")).unwrap();
+        std::os::unix::fs::symlink(&bundle, certs.join("abcd1234.0")).unwrap();
+        let missing = dir.join("missing.crt");
+
+        let (found, errors) = load_bundle(&[&missing, &bundle], &[&certs]).unwrap();
+        assert_eq!(found.len(), 2, "the bundle's CA and the copied one, once each");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(load_bundle(&[&missing], &[&certs]).is_none(), "no bundle: the usual loader");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
