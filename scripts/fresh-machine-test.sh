@@ -98,27 +98,31 @@ if [ "$check_exit" -gt 1 ]; then
   status=1
 fi
 
-echo "fresh-machine-test: 2/2 scripts/test"
-start=$(seconds)
-set +e
-scripts/test >"$tmp/test.log" 2>&1
-test_exit=$?
-set -e
-test_time=$(took "$start")
-grep -E '^(install-test-deps:|tests:|skipped)|FAILED|panicked' "$tmp/test.log" | tail -n 30
-[ "$test_exit" -eq 0 ] || { echo "fresh-machine-test: scripts/test failed (exit $test_exit); its log: $tmp/test.log" >&2; status=1; keep=1; }
+# Runs scripts/test into log $1; sets run_exit and run_time, and marks a failure.
+run_tests() {
+  local start
+  start=$(seconds)
+  set +e
+  scripts/test >"$1" 2>&1
+  run_exit=$?
+  set -e
+  run_time=$(took "$start")
+  grep -E '^(install-test-deps:|tests:|skipped)|FAILED|panicked' "$1" | tail -n 30
+  if [ "$run_exit" -ne 0 ]; then
+    echo "fresh-machine-test: scripts/test failed (exit $run_exit); its log: $1" >&2
+    status=1
+    keep=1
+  fi
+}
 
+echo "fresh-machine-test: 2/2 scripts/test"
+run_tests "$tmp/test.log"
+test_exit=$run_exit test_time=$run_time
 warm_time=""
 if [ -n "$warm" ] && [ "$test_exit" -eq 0 ]; then
   echo "fresh-machine-test: scripts/test again, warm"
-  start=$(seconds)
-  set +e
-  scripts/test >"$tmp/test-warm.log" 2>&1
-  warm_exit=$?
-  set -e
-  warm_time=$(took "$start")
-  grep -E '^tests:' "$tmp/test-warm.log" || true
-  [ "$warm_exit" -eq 0 ] || { echo "fresh-machine-test: the warm run failed; its log: $tmp/test-warm.log" >&2; status=1; keep=1; }
+  run_tests "$tmp/test-warm.log"
+  warm_time=$run_time
 fi
 
 echo

@@ -9,11 +9,10 @@ use std::time::{Duration, SystemTime};
 use futures_util::future::join_all;
 use tokio::time::Instant;
 
-use crate::classify::{AccessType, Scope, classify, reachability, scope, special_purpose};
+use crate::classify::{Scope, classify, reachability, scope, special_purpose};
 use crate::dial::{Connection, Dialer, DirectDialer, TcpOutcome, fair_budget};
 use crate::dns::{Lookup, LookupOutcome, QueryType, RESOLV_CONF, ResolvConf, Resolver, StubResolver};
 use crate::endpoints::Endpoint;
-use crate::hints::{HintContext, hints};
 use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource};
 use crate::network::{self, Discovered, NetworkSource};
 use crate::report::{
@@ -54,20 +53,9 @@ impl Report {
     /// Every endpoint's hints, from its results and the task (public IP, subnet) and the other
     /// endpoints (S3 next to interface endpoints). Replaces what was there.
     pub fn with_hints(mut self) -> Report {
-        let uses_vpc_endpoints: Vec<bool> =
-            self.endpoints.iter().map(|e| e.access_type == AccessType::VpcEndpoint).collect();
-        let timeout = Duration::from_millis(self.probe.timeout_ms);
-        for (i, ep) in self.endpoints.iter_mut().enumerate() {
-            let others = uses_vpc_endpoints.iter().enumerate().any(|(j, v)| j != i && *v);
-            let ctx = HintContext {
-                region: &self.task.region,
-                subnet_cidr: self.task.subnet_cidr.as_deref(),
-                public_ip: self.task.public_ip.assigned,
-                others_use_vpc_endpoints: others,
-                ipv6: self.probe.ipv6,
-                timeout,
-            };
-            ep.hints = hints(ep, &ctx);
+        let hints = crate::hints::for_report(&self);
+        for (ep, hints) in self.endpoints.iter_mut().zip(hints) {
+            ep.hints = hints.into_iter().map(|h| h.text).collect();
         }
         self
     }
@@ -288,10 +276,7 @@ pub async fn check_once<N: NetworkSource>(
         (true, Some(probe)) => DirectDialer::with_tls(probe.clone()),
         _ => DirectDialer::tcp_only(),
     };
-    let mut plan = Plan { tls: dialer.tls_enabled(), ..plan };
-    if let Some(probe) = tls.filter(|_| plan.tls) {
-        plan.warnings.extend(probe.warnings().iter().cloned());
-    }
+    let plan = Plan { tls: dialer.tls_enabled(), ..plan };
     let deadline = Instant::now() + plan.timeout;
     let reading = async {
         match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
@@ -303,7 +288,11 @@ pub async fn check_once<N: NetworkSource>(
             ),
         }
     };
-    let (probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    let (mut probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    // The trust store loaded while the probes ran; what it says is known now.
+    if let Some(probe) = tls.filter(|_| plan.tls) {
+        probed.warnings.extend(probe.warnings().await);
+    }
     let mut report = network::apply(&probed, &plan.known_cidrs, &discovered);
     // The check took as long as its slower half (never longer than the deadline, plus a little).
     report.duration_ms = millis(started.1.elapsed());
@@ -320,6 +309,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
+    use crate::classify::AccessType;
     use crate::dial::TcpReport;
     use crate::report::{ProxyInfo, PublicIp, PublicIpSource, TaskInfo};
     use crate::tls::TlsReport;
@@ -381,6 +371,7 @@ mod tests {
                 budget_ms,
                 version: Some("TLSv1.3".into()),
                 certificate: None,
+                retry: None,
             });
             Connection { addr, tcp, tls }
         }
@@ -450,7 +441,7 @@ mod tests {
         )
         .await;
         assert_eq!(report.status, crate::Status::Ready);
-        assert_eq!(report.schema_version, 3);
+        assert_eq!(report.schema_version, 4);
         assert_eq!(report.probe, ProbeInfo { tls: true, ipv6: false, timeout_ms: 5000 });
         assert!(report.endpoints.iter().all(|e| e.access_type == AccessType::VpcEndpoint && e.hints.is_empty()));
     }

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::report::millis;
-use crate::tls::{TlsProbe, TlsReport};
+use crate::tls::{RETRY_MSS, RetryOutcome, TlsOutcome, TlsProbe, TlsReport, TlsRetry};
+use crate::types::millis;
 
 /// How one connection attempt ended. Every variant is a result the report carries, not an error;
 /// each holds what that ending knows.
@@ -122,18 +122,111 @@ impl Dialer for DirectDialer {
     async fn dial(&self, addr: SocketAddr, host: &str, deadline: Instant) -> Connection {
         let (tcp, stream) = connect(addr, deadline).await;
         let tls = match (&self.tls, stream) {
-            (Some(probe), Some(stream)) => Some(probe.handshake(stream, host, deadline).await),
+            (Some(probe), Some(stream)) => Some(handshake_or_retry(probe, stream, addr, host, deadline).await),
             _ => None,
         };
         Connection { addr, tcp, tls }
     }
 }
 
+/// The TLS phase: a handshake on `stream`; if it has no answer halfway through its budget, a
+/// second one alongside it on a new connection with a small MSS ([`RETRY_MSS`]), under the same
+/// deadline. The retry answering where the first did not means the server's full-size packets
+/// are lost on the way back (a path-MTU black hole); then the first is given up at once, as a
+/// timeout. Both silent means server-name filtering stays the likely cause.
+async fn handshake_or_retry(
+    probe: &TlsProbe,
+    stream: TcpStream,
+    addr: SocketAddr,
+    host: &str,
+    deadline: Instant,
+) -> TlsReport {
+    let started = Instant::now();
+    let budget = deadline.saturating_duration_since(started);
+    let first_mss = socket2::SockRef::from(&stream).tcp_mss().ok().and_then(|m| u16::try_from(m).ok());
+    let first = probe.handshake(stream, host, deadline);
+    tokio::pin!(first);
+    tokio::select! {
+        report = &mut first => return report,
+        () = tokio::time::sleep_until(started + budget / 2) => {}
+    }
+    let retry_started = Instant::now();
+    let retry = async {
+        match connect_with_mss(addr, RETRY_MSS, deadline).await {
+            (_, Some(stream)) => RetryOutcome::of(&probe.handshake(stream, host, deadline).await.outcome),
+            (tcp, None) => {
+                RetryOutcome::Failed { error: format!("tcp {}: {}", tcp.outcome.as_str(), tcp.outcome.describe()) }
+            }
+        }
+    };
+    tokio::pin!(retry);
+    let record = |outcome| TlsRetry {
+        mss: RETRY_MSS,
+        first_mss,
+        after_ms: millis(retry_started.duration_since(started)),
+        duration_ms: millis(retry_started.elapsed()),
+        outcome,
+    };
+    tokio::select! {
+        biased;
+        mut report = &mut first => {
+            // A first that timed out ended at the deadline, where the retry ends too: its outcome.
+            let outcome = if report.outcome == TlsOutcome::Timeout { retry.await } else { RetryOutcome::Abandoned };
+            report.retry = Some(record(outcome));
+            report
+        }
+        outcome = &mut retry => {
+            if outcome.answered() {
+                // The first will not be answered: its packets are the ones lost.
+                return TlsReport {
+                    outcome: TlsOutcome::Timeout,
+                    duration_ms: millis(started.elapsed()),
+                    budget_ms: millis(budget),
+                    version: None,
+                    certificate: None,
+                    retry: Some(record(outcome)),
+                };
+            }
+            let retry = record(outcome);
+            let mut report = first.await;
+            report.retry = Some(retry);
+            report
+        }
+    }
+}
+
 /// The TCP phase alone: a connection to `addr` before `deadline`, and the stream when it connected.
 pub async fn connect(addr: SocketAddr, deadline: Instant) -> (TcpReport, Option<TcpStream>) {
+    connect_socket(addr, None, deadline).await
+}
+
+/// A connection whose MSS is `mss` (`TCP_MAXSEG` set before connect: the SYN advertises it, so the
+/// server sends segments no larger either).
+pub async fn connect_with_mss(addr: SocketAddr, mss: u16, deadline: Instant) -> (TcpReport, Option<TcpStream>) {
+    connect_socket(addr, Some(mss), deadline).await
+}
+
+/// A new socket for `addr`, with `mss` set when given.
+fn socket(addr: SocketAddr, mss: Option<u16>) -> io::Result<tokio::net::TcpSocket> {
+    let domain = socket2::Domain::for_address(addr);
+    let sock = socket2::Socket::new(domain, socket2::Type::STREAM, Some(socket2::Protocol::TCP))?;
+    sock.set_nonblocking(true)?;
+    if let Some(mss) = mss {
+        sock.set_tcp_mss(u32::from(mss))?;
+    }
+    Ok(tokio::net::TcpSocket::from_std_stream(sock.into()))
+}
+
+async fn connect_socket(addr: SocketAddr, mss: Option<u16>, deadline: Instant) -> (TcpReport, Option<TcpStream>) {
     let started = Instant::now();
     let budget_ms = millis(deadline.saturating_duration_since(started));
-    let result = tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await;
+    let attempt = async {
+        match mss {
+            None => TcpStream::connect(addr).await,
+            Some(_) => socket(addr, mss)?.connect(addr).await,
+        }
+    };
+    let result = tokio::time::timeout_at(deadline, attempt).await;
     let duration_ms = millis(started.elapsed());
     let (outcome, stream) = match result {
         Ok(Ok(stream)) => (TcpOutcome::Ok, Some(stream)),

@@ -104,27 +104,37 @@ pub fn table(report: &Report) -> String {
         let _ = writeln!(out, "{}", line(&cells));
     }
 
-    let problems: Vec<&EndpointReport> = report.endpoints.iter().filter(|e| !e.hints.is_empty()).collect();
-    if !problems.is_empty() {
+    // A cause several endpoints share is said once, naming them; the JSON keeps each endpoint's.
+    let hints = crate::hints::grouped(report);
+    if !hints.is_empty() {
         let _ = writeln!(out, "\nHints:");
-        for e in problems {
-            for hint in &e.hints {
-                bullet(&mut out, &format!("{}: {hint}", e.service));
+        for (services, hint) in hints {
+            let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
+            bullet(&mut out, &format!("{}: {hint}", names.join(", ")));
+        }
+    }
+    // The same DNS failure on several endpoints is one line naming them.
+    let mut dns_failures: Vec<(Vec<&str>, String)> = Vec::new();
+    for e in &report.endpoints {
+        if let Some(err) = e.dns.outcome.error() {
+            let text = format!("DNS {}: {err}", e.dns.outcome.as_str());
+            match dns_failures.iter_mut().find(|(_, t)| *t == text) {
+                Some((services, _)) => services.push(e.service.as_str()),
+                None => dns_failures.push((vec![e.service.as_str()], text)),
             }
         }
     }
-    let failures: Vec<String> = report
-        .endpoints
-        .iter()
-        .flat_map(|e| {
-            let dns = e.dns.outcome.error().map(|err| format!("{} DNS {}: {err}", e.service, e.dns.outcome.as_str()));
-            let dials = e.connections.iter().filter_map(move |c| {
-                c.failure().map(|(phase, outcome, text)| {
-                    format!("{} {}: {phase} {outcome}: {text}", e.service, addr(c.ip, e.port))
-                })
-            });
-            dns.into_iter().chain(dials)
+    let dials = report.endpoints.iter().flat_map(|e| {
+        e.connections.iter().filter_map(move |c| {
+            c.failure().map(|(phase, outcome, text)| {
+                format!("{} {}: {phase} {outcome}: {text}", e.service, addr(c.ip, e.port))
+            })
         })
+    });
+    let failures: Vec<String> = dns_failures
+        .into_iter()
+        .map(|(services, text)| format!("{}: {text}", services.join(", ")))
+        .chain(dials)
         .collect();
     if !failures.is_empty() {
         let _ = writeln!(out, "\nErrors:");
@@ -293,4 +303,46 @@ fn bullet(out: &mut String, text: &str) {
     }
     out.push_str(&line);
     out.push('\n');
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// Five endpoints that do not resolve, as a new user outside AWS sees them.
+    fn nothing_resolves() -> Report {
+        let mut report: Report =
+            serde_json::from_str(include_str!("../../../tests/fixtures/report-v4-degraded.json")).unwrap();
+        report.diagnosis = None;
+        for e in &mut report.endpoints {
+            e.dns.outcome = DnsOutcome::NxDomain { error: "A: the name does not exist".into() };
+            e.dns.addresses.clear();
+            e.connections.clear();
+            e.access_type = crate::classify::AccessType::Unknown;
+            e.reachability = crate::classify::Reachability::None;
+        }
+        report.with_hints()
+    }
+
+    #[test]
+    fn the_same_cause_on_every_endpoint_is_said_once_naming_them() {
+        let report = nothing_resolves();
+        assert!(report.endpoints.iter().all(|e| e.hints.len() == 1), "the JSON keeps each endpoint's hint");
+        let table = table(&report);
+        let hints = table.split("\nHints:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        assert_eq!(hints.matches("  - ").count(), 1, "{table}");
+        assert!(
+            hints.starts_with("  - secretsmanager, logs, ecr_api, ecr_dkr, s3: These names do not resolve"),
+            "{table}"
+        );
+        let errors = table.split("\nErrors:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+        assert_eq!(errors.matches("  - ").count(), 1, "{table}");
+        assert!(
+            errors.starts_with(
+                "  - secretsmanager, logs, ecr_api, ecr_dkr, s3: DNS nxdomain: A: the name does not exist"
+            ),
+            "{table}"
+        );
+    }
 }

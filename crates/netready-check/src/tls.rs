@@ -20,9 +20,10 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::report::millis;
+use crate::types::millis;
 
 /// How one TLS handshake ended. Each variant holds what that ending knows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,20 +31,91 @@ use crate::report::millis;
 pub enum TlsOutcome {
     /// The handshake completed and the certificate is valid for the host.
     Ok,
-    /// No answer to the ClientHello before the deadline: dropped, typically by a firewall that
-    /// filters by server name.
+    /// No answer to the ClientHello before the deadline: dropped by a firewall that filters by
+    /// server name, or the server's large packets lost on the path ([`TlsRetry`] tells which).
     Timeout,
     /// The endpoint's deadline ran out before the handshake had a fair chance.
     OutOfTime,
     /// The connection was reset or closed after the ClientHello: server-name filtering.
     Reset { error: String },
-    /// The certificate chain does not verify against the trusted CAs: TLS interception re-signing
-    /// with its own CA (the certificate's issuer names it), or an expired certificate.
-    Untrusted { error: String },
+    /// The certificate chain does not verify; `reason` says why (version 4; `None` in a report
+    /// read from an older version).
+    Untrusted {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<CertificateProblem>,
+        /// The task's clock when the certificate was checked, RFC 3339 UTC (version 4).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        task_clock: Option<String>,
+    },
     /// The certificate verifies but is not valid for the host.
     NameMismatch { error: String },
-    /// Anything else: an alert from the server, a protocol error.
-    Error { error: String },
+    /// Anything else: an alert from the server, a protocol error. `cause` sorts it (version 4).
+    Error {
+        error: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cause: Option<HandshakeError>,
+        /// The TLS alert the server sent, snake_case (`protocol_version`), when `cause` is `alert`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        alert: Option<String>,
+    },
+}
+
+/// Why a certificate chain did not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertificateProblem {
+    /// Signed by a CA the task does not trust: TLS interception re-signing (the issuer names it).
+    UnknownIssuer,
+    /// Past its `not_after` by the task's clock.
+    Expired,
+    /// Before its `not_before` by the task's clock.
+    NotYetValid,
+    /// Revoked by its issuer.
+    Revoked,
+    /// Anything else: a bad signature, encoding, purpose or extension.
+    Invalid,
+}
+
+impl CertificateProblem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertificateProblem::UnknownIssuer => "unknown_issuer",
+            CertificateProblem::Expired => "expired",
+            CertificateProblem::NotYetValid => "not_yet_valid",
+            CertificateProblem::Revoked => "revoked",
+            CertificateProblem::Invalid => "invalid",
+        }
+    }
+}
+
+/// What kind of handshake error an [`TlsOutcome::Error`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandshakeError {
+    /// The server ended the handshake with a TLS alert (see `alert`).
+    Alert,
+    /// The server offered only what this client refuses: TLS 1.0/1.1, or no common cipher suite,
+    /// key exchange group or signature scheme.
+    Incompatible,
+    /// The answer was not TLS at all (a plain-text service, an HTTP proxy's error page).
+    NotTls,
+    /// The server broke the protocol.
+    Protocol,
+    /// Anything else.
+    Other,
+}
+
+impl HandshakeError {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandshakeError::Alert => "alert",
+            HandshakeError::Incompatible => "incompatible",
+            HandshakeError::NotTls => "not_tls",
+            HandshakeError::Protocol => "protocol",
+            HandshakeError::Other => "other",
+        }
+    }
 }
 
 impl TlsOutcome {
@@ -63,6 +135,13 @@ impl TlsOutcome {
         *self == TlsOutcome::Ok
     }
 
+    /// Whether the server's answer arrived (the handshake got as far as its certificate or an
+    /// alert), whatever was wrong with it.
+    pub fn answered(&self) -> bool {
+        matches!(self, TlsOutcome::Ok | TlsOutcome::Untrusted { .. } | TlsOutcome::NameMismatch { .. })
+            || matches!(self, TlsOutcome::Error { cause, .. } if *cause != Some(HandshakeError::Other))
+    }
+
     /// In words, for people.
     pub fn describe(&self) -> String {
         match self {
@@ -72,9 +151,9 @@ impl TlsOutcome {
                 "the endpoint's deadline ran out before the TLS handshake had a fair chance".into()
             }
             TlsOutcome::Reset { error }
-            | TlsOutcome::Untrusted { error }
+            | TlsOutcome::Untrusted { error, .. }
             | TlsOutcome::NameMismatch { error }
-            | TlsOutcome::Error { error } => error.clone(),
+            | TlsOutcome::Error { error, .. } => error.clone(),
         }
     }
 }
@@ -86,6 +165,9 @@ pub struct CertificateInfo {
     pub subject: String,
     /// RFC 4514 form: with TLS interception, the inspecting CA.
     pub issuer: String,
+    /// RFC 3339, UTC (version 4; `None` in a report read from an older version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
     /// RFC 3339, UTC.
     pub not_after: String,
 }
@@ -101,6 +183,77 @@ pub struct TlsReport {
     /// `TLSv1.3` or `TLSv1.2`, when the handshake got that far.
     pub version: Option<String>,
     pub certificate: Option<CertificateInfo>,
+    /// The second handshake with a small TCP MSS, when the first had no answer halfway through its
+    /// budget (version 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<TlsRetry>,
+}
+
+/// The MSS of the retry after a TLS timeout: the smallest every IPv4 host must accept (576-byte
+/// packets).
+pub const RETRY_MSS: u16 = 536;
+
+/// A handshake retried on a new connection whose segments are small (`TCP_MAXSEG` set before
+/// connect, so the SYN asks the server for small segments too). If it completes where the first
+/// got no answer, the server's full-size packets are lost on the way back: a path-MTU black hole,
+/// not server-name filtering (the ClientHello, with the same name, went through both times).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TlsRetry {
+    /// The MSS the retry asked for ([`RETRY_MSS`]).
+    pub mss: u16,
+    /// The first connection's MSS as the kernel reported it (`TCP_MAXSEG` after connect).
+    pub first_mss: Option<u16>,
+    /// When the retry started, after the first handshake started.
+    pub after_ms: u64,
+    pub duration_ms: u64,
+    #[serde(flatten)]
+    pub outcome: RetryOutcome,
+}
+
+/// How the retry ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RetryOutcome {
+    /// The small-segment handshake completed: large packets are lost on the path.
+    Ok,
+    /// The server's answer arrived with small segments, but the handshake failed on it (a
+    /// certificate, an alert): large packets are lost on the path too.
+    Answered { error: String },
+    /// No answer either: server-name filtering stays the likely cause.
+    Timeout,
+    /// The retry's connection or handshake failed otherwise.
+    Failed { error: String },
+    /// The first handshake ended (late) before the retry did.
+    Abandoned,
+}
+
+impl RetryOutcome {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RetryOutcome::Ok => "ok",
+            RetryOutcome::Answered { .. } => "answered",
+            RetryOutcome::Timeout => "timeout",
+            RetryOutcome::Failed { .. } => "failed",
+            RetryOutcome::Abandoned => "abandoned",
+        }
+    }
+
+    /// Whether the server's answer came back with small segments.
+    pub fn answered(&self) -> bool {
+        matches!(self, RetryOutcome::Ok | RetryOutcome::Answered { .. })
+    }
+
+    /// The retry's outcome from its handshake's.
+    pub fn of(tls: &TlsOutcome) -> Self {
+        match tls {
+            TlsOutcome::Ok => RetryOutcome::Ok,
+            TlsOutcome::Timeout | TlsOutcome::OutOfTime => RetryOutcome::Timeout,
+            other if other.answered() => {
+                RetryOutcome::Answered { error: format!("tls {}: {}", other.as_str(), other.describe()) }
+            }
+            other => RetryOutcome::Failed { error: format!("tls {}: {}", other.as_str(), other.describe()) },
+        }
+    }
 }
 
 /// Why TLS could not be set up (a configuration error).
@@ -115,35 +268,117 @@ pub enum TlsSetupError {
 }
 
 /// TLS handshakes against one trust store. Build once per check (or once for an agent).
+///
+/// The system trust store is loaded on a thread of its own, started by [`TlsProbe::new`], while
+/// DNS and TCP run: only the first handshake needs it. `--ca-file` is read at once, so that a bad
+/// file is a configuration error before any check.
 #[derive(Debug)]
 pub struct TlsProbe {
     provider: Arc<CryptoProvider>,
+    /// The trust store, once loaded.
+    trust: watch::Receiver<Option<Arc<Trust>>>,
+}
+
+/// A loaded trust store.
+#[derive(Debug)]
+struct Trust {
     /// `None` when no CA is trusted at all: every certificate is then untrusted.
     verifier: Option<Arc<WebPkiServerVerifier>>,
     /// What a report should say about the trust store (unreadable system store, no CA at all).
     warnings: Vec<String>,
 }
 
+/// The distributions' CA bundles, the whole trust store in one file, most common first: Debian,
+/// Ubuntu, Alpine, Arch; Amazon Linux, RHEL, Fedora; SUSE.
+const BUNDLES: [&str; 3] =
+    ["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem"];
+/// Where certificates are also dropped one per file.
+const CERT_DIRS: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
+
 /// The system's trust anchors, loaded once per process (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
 fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
     static ROOTS: OnceLock<(Vec<CertificateDer<'static>>, Vec<String>)> = OnceLock::new();
     ROOTS.get_or_init(|| {
-        let loaded = rustls_native_certs::load_native_certs();
-        (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
+        let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
+        let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
+        let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
+        match (configured, load_bundle(&bundles, &dirs)) {
+            (false, Some(loaded)) => loaded,
+            _ => {
+                let loaded = rustls_native_certs::load_native_certs();
+                (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
+            }
+        }
     })
+}
+
+/// The first of `bundles` that exists, plus the regular files in `dirs`, each read once; `None`
+/// when there is no bundle. The symbolic links in the directories are not followed: on the
+/// distributions that ship a bundle they are the bundle's own certificates (links into
+/// /usr/share/ca-certificates, and hash links), which reading one file instead of some 300 saves
+/// — the trust store is on a cold check's critical path. A certificate copied into a directory by
+/// hand is a regular file, and read.
+fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<'static>>, Vec<String>)> {
+    let bundle = bundles.iter().find(|b| b.is_file())?;
+    let mut errors = Vec::new();
+    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| match CertificateDer::pem_file_iter(path)
+        .map(|iter| iter.collect::<Result<Vec<_>, _>>())
+    {
+        Ok(Ok(found)) => certs.extend(found),
+        Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+    };
+    let mut certs = Vec::new();
+    read(bundle, &mut certs);
+    let same = |a: &Path| std::fs::canonicalize(a).ok() == std::fs::canonicalize(bundle).ok();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_file()) && !same(&path) {
+                let mut found = Vec::new();
+                read(&path, &mut found);
+                certs.extend(found);
+            }
+        }
+    }
+    certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
+    certs.dedup();
+    Some((certs, errors))
+}
+
+/// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
+fn load_trust(extra: RootCertStore, provider: &Arc<CryptoProvider>) -> Trust {
+    let (system, errors) = system_roots();
+    let mut warnings = errors.clone();
+    let mut roots = RootCertStore::empty();
+    let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
+    if ignored > 0 {
+        warnings.push(format!("system trust store: {ignored} certificates could not be used"));
+    }
+    roots.roots.extend(extra.roots);
+    if roots.is_empty() {
+        warnings.push(
+            "no trusted CA certificates (no system trust store, no --ca-file): every TLS handshake will be \
+             untrusted — install the ca-certificates package or pass --ca-file"
+                .to_owned(),
+        );
+        return Trust { verifier: None, warnings };
+    }
+    match WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone()).build() {
+        Ok(verifier) => Trust { verifier: Some(verifier), warnings },
+        Err(e) => {
+            warnings
+                .push(format!("cannot set up certificate verification: {e}: every TLS handshake will be untrusted"));
+            Trust { verifier: None, warnings }
+        }
+    }
 }
 
 impl TlsProbe {
     /// A probe trusting the system's CAs plus those in `ca_file`.
     pub fn new(ca_file: Option<&Path>) -> Result<Self, TlsSetupError> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let (system, errors) = system_roots();
-        let mut warnings = errors.clone();
-        let mut roots = RootCertStore::empty();
-        let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
-        if ignored > 0 {
-            warnings.push(format!("system trust store: {ignored} certificates could not be used"));
-        }
+        let mut extra = RootCertStore::empty();
         if let Some(path) = ca_file {
             let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| TlsSetupError::CaFile { path: path.to_owned(), reason: e.to_string() })?
@@ -153,40 +388,49 @@ impl TlsProbe {
                 return Err(TlsSetupError::EmptyCaFile { path: path.to_owned() });
             }
             for cert in certs {
-                roots.add(cert).map_err(|e| TlsSetupError::CaFile {
+                extra.add(cert).map_err(|e| TlsSetupError::CaFile {
                     path: path.to_owned(),
                     reason: format!("not a usable CA certificate: {e}"),
                 })?;
             }
         }
-        let verifier = if roots.is_empty() {
-            warnings.push(
-                "no trusted CA certificates (no system trust store, no --ca-file): every TLS handshake will be \
-                 untrusted — install the ca-certificates package or pass --ca-file"
-                    .to_owned(),
-            );
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| TlsSetupError::Rustls(e.to_string()))?,
-            )
+        let (tx, trust) = watch::channel(None);
+        let loader = provider.clone();
+        let load = move || {
+            let _ = tx.send(Some(Arc::new(load_trust(extra, &loader))));
         };
-        Ok(Self { provider, verifier, warnings })
+        std::thread::Builder::new()
+            .name("trust-store".into())
+            .spawn(load)
+            .map_err(|e| TlsSetupError::Rustls(format!("cannot start loading the trust store: {e}")))?;
+        Ok(Self { provider, trust })
     }
 
-    /// What a report should say about the trust store.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
+    /// The trust store, waiting for it to load.
+    async fn trust(&self) -> Arc<Trust> {
+        let mut rx = self.trust.clone();
+        match rx.wait_for(Option::is_some).await {
+            Ok(trust) => trust.clone().unwrap_or_else(|| Arc::new(Trust { verifier: None, warnings: Vec::new() })),
+            Err(_) => Arc::new(Trust {
+                verifier: None,
+                warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
+            }),
+        }
+    }
+
+    /// What a report should say about the trust store (waits for it to load).
+    pub async fn warnings(&self) -> Vec<String> {
+        self.trust().await.warnings.clone()
     }
 
     /// Shakes hands over `stream` with `host` as SNI, giving up at `deadline`.
     pub async fn handshake(&self, stream: TcpStream, host: &str, deadline: Instant) -> TlsReport {
         let started = Instant::now();
         let budget_ms = millis(deadline.saturating_duration_since(started));
+        // Loaded while DNS and TCP ran; a first handshake may wait for the rest.
+        let trust = self.trust().await;
         let verifier = Arc::new(Recording {
-            inner: self.verifier.clone(),
+            inner: trust.verifier.clone(),
             provider: self.provider.clone(),
             seen: Mutex::new(None),
         });
@@ -195,13 +439,18 @@ impl TlsProbe {
             duration_ms: millis(started.elapsed()),
             budget_ms,
             version,
-            certificate: verifier.seen.lock().ok().and_then(|c| c.as_ref().and_then(certificate_info)),
+            certificate: verifier.seen.lock().ok().and_then(|c| c.as_ref().and_then(|(der, _)| certificate_info(der))),
+            retry: None,
         };
         let server_name = match ServerName::try_from(host.to_owned()) {
             Ok(name) => name,
             Err(e) => {
                 return report(
-                    TlsOutcome::Error { error: format!("'{host}' is not a TLS server name: {e}") },
+                    TlsOutcome::Error {
+                        error: format!("'{host}' is not a TLS server name: {e}"),
+                        cause: Some(HandshakeError::Other),
+                        alert: None,
+                    },
                     None,
                     &verifier,
                 );
@@ -211,12 +460,19 @@ impl TlsProbe {
             .with_safe_default_protocol_versions()
         {
             Ok(builder) => builder.dangerous().with_custom_certificate_verifier(verifier.clone()).with_no_client_auth(),
-            Err(e) => return report(TlsOutcome::Error { error: e.to_string() }, None, &verifier),
+            Err(e) => {
+                let outcome =
+                    TlsOutcome::Error { error: e.to_string(), cause: Some(HandshakeError::Other), alert: None };
+                return report(outcome, None, &verifier);
+            }
         };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
         match tokio::time::timeout_at(deadline, connector.connect(server_name, stream)).await {
             Err(_) => report(TlsOutcome::Timeout, None, &verifier),
-            Ok(Err(err)) => report(outcome_of(&err), None, &verifier),
+            Ok(Err(err)) => {
+                let clock = verifier.seen.lock().ok().and_then(|c| c.as_ref().map(|(_, now)| *now));
+                report(outcome_of(&err, clock), None, &verifier)
+            }
             Ok(Ok(tls)) => {
                 let version = tls.get_ref().1.protocol_version().map(|v| match v {
                     rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
@@ -229,8 +485,9 @@ impl TlsProbe {
     }
 }
 
-/// Maps a handshake error to its outcome.
-fn outcome_of(err: &std::io::Error) -> TlsOutcome {
+/// Maps a handshake error to its outcome. `clock` is the task's time when the certificate was
+/// checked, if it was.
+fn outcome_of(err: &std::io::Error, clock: Option<UnixTime>) -> TlsOutcome {
     use std::io::ErrorKind;
     if let Some(tls) = err.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
         return match tls {
@@ -238,10 +495,15 @@ fn outcome_of(err: &std::io::Error) -> TlsOutcome {
             | rustls::Error::InvalidCertificate(CertificateError::NotValidForNameContext { .. }) => {
                 TlsOutcome::NameMismatch { error: format!("the certificate is not valid for the host: {tls}") }
             }
-            rustls::Error::InvalidCertificate(_) => {
-                TlsOutcome::Untrusted { error: format!("the certificate does not verify: {tls}") }
+            rustls::Error::InvalidCertificate(problem) => TlsOutcome::Untrusted {
+                error: format!("the certificate does not verify: {tls}"),
+                reason: Some(certificate_problem(problem)),
+                task_clock: clock.map(rfc3339),
+            },
+            other => {
+                let (cause, alert) = handshake_error(other);
+                TlsOutcome::Error { error: other.to_string(), cause: Some(cause), alert }
             }
-            other => TlsOutcome::Error { error: other.to_string() },
         };
     }
     let error = err.to_string();
@@ -252,18 +514,78 @@ fn outcome_of(err: &std::io::Error) -> TlsOutcome {
         ErrorKind::UnexpectedEof => {
             TlsOutcome::Reset { error: "the connection was closed after the ClientHello".into() }
         }
-        _ => TlsOutcome::Error { error },
+        _ => TlsOutcome::Error { error, cause: Some(HandshakeError::Other), alert: None },
     }
+}
+
+/// Why a certificate did not verify.
+fn certificate_problem(e: &CertificateError) -> CertificateProblem {
+    match e {
+        CertificateError::UnknownIssuer => CertificateProblem::UnknownIssuer,
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => CertificateProblem::Expired,
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => CertificateProblem::NotYetValid,
+        CertificateError::Revoked => CertificateProblem::Revoked,
+        _ => CertificateProblem::Invalid,
+    }
+}
+
+/// Sorts a handshake error other than a certificate's, with the alert's name when it is one.
+fn handshake_error(e: &rustls::Error) -> (HandshakeError, Option<String>) {
+    match e {
+        rustls::Error::AlertReceived(alert) => (HandshakeError::Alert, Some(alert_name(*alert))),
+        rustls::Error::PeerIncompatible(_) => (HandshakeError::Incompatible, None),
+        rustls::Error::InvalidMessage(_) => (HandshakeError::NotTls, None),
+        rustls::Error::PeerMisbehaved(_)
+        | rustls::Error::InappropriateMessage { .. }
+        | rustls::Error::InappropriateHandshakeMessage { .. }
+        | rustls::Error::DecryptError => (HandshakeError::Protocol, None),
+        _ => (HandshakeError::Other, None),
+    }
+}
+
+/// An alert's name as the TLS RFCs spell it: `protocol_version`, `unrecognized_name`.
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    match alert {
+        rustls::AlertDescription::UnrecognisedName => "unrecognized_name".to_owned(),
+        other => snake_case(&format!("{other:?}")),
+    }
+}
+
+/// `ProtocolVersion` → `protocol_version`.
+fn snake_case(name: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else if c.is_ascii_alphanumeric() || c == '_' {
+            out.push(c);
+        } else {
+            break;
+        }
+    }
+    out
+}
+
+fn rfc3339(t: UnixTime) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(t.as_secs())).to_string()
 }
 
 /// Reads the parts of a certificate a person needs: who it is for, who signed it, until when.
 fn certificate_info(der: &CertificateDer<'_>) -> Option<CertificateInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
-    let not_after = u64::try_from(cert.validity().not_after.timestamp()).ok()?;
+    let time = |t: &x509_parser::time::ASN1Time| {
+        // Before 1970 (a not_before some CAs use) reads as the epoch.
+        let secs = u64::try_from(t.timestamp()).unwrap_or(0);
+        humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(secs)).to_string()
+    };
     Some(CertificateInfo {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        not_after: humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(not_after)).to_string(),
+        not_before: Some(time(&cert.validity().not_before)),
+        not_after: time(&cert.validity().not_after),
     })
 }
 
@@ -272,7 +594,8 @@ fn certificate_info(der: &CertificateDer<'_>) -> Option<CertificateInfo> {
 struct Recording {
     inner: Option<Arc<WebPkiServerVerifier>>,
     provider: Arc<CryptoProvider>,
-    seen: Mutex<Option<CertificateDer<'static>>>,
+    /// The presented certificate, and the task's clock when it was checked.
+    seen: Mutex<Option<(CertificateDer<'static>, UnixTime)>>,
 }
 
 impl ServerCertVerifier for Recording {
@@ -285,7 +608,7 @@ impl ServerCertVerifier for Recording {
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(end_entity.clone().into_owned());
+            *seen = Some((end_entity.clone().into_owned(), now));
         }
         match &self.inner {
             Some(inner) => inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
@@ -324,18 +647,126 @@ mod tests {
     #[test]
     fn errors_map_to_outcomes() {
         let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let cert = |e: CertificateError| io(rustls::Error::InvalidCertificate(e));
         let rows = [
-            (io(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)), "untrusted"),
-            (io(rustls::Error::InvalidCertificate(CertificateError::Expired)), "untrusted"),
-            (io(rustls::Error::InvalidCertificate(CertificateError::NotValidForName)), "name_mismatch"),
+            (cert(CertificateError::UnknownIssuer), "untrusted"),
+            (cert(CertificateError::Expired), "untrusted"),
+            (cert(CertificateError::NotValidForName), "name_mismatch"),
             (io(rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure)), "error"),
             (std::io::Error::from(std::io::ErrorKind::ConnectionReset), "reset"),
             (std::io::Error::from(std::io::ErrorKind::UnexpectedEof), "reset"),
             (std::io::Error::from(std::io::ErrorKind::PermissionDenied), "error"),
         ];
         for (err, outcome) in rows {
-            assert_eq!(outcome_of(&err).as_str(), outcome, "{err}");
+            assert_eq!(outcome_of(&err, None).as_str(), outcome, "{err}");
         }
+    }
+
+    #[test]
+    fn a_certificate_that_does_not_verify_says_why_and_when() {
+        let io = |e: CertificateError| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(e))
+        };
+        let clock = UnixTime::since_unix_epoch(Duration::from_secs(1_800_000_000));
+        let rows = [
+            (CertificateError::UnknownIssuer, CertificateProblem::UnknownIssuer),
+            (
+                CertificateError::ExpiredContext {
+                    time: clock,
+                    not_after: UnixTime::since_unix_epoch(Duration::from_secs(1_700_000_000)),
+                },
+                CertificateProblem::Expired,
+            ),
+            (CertificateError::Expired, CertificateProblem::Expired),
+            (CertificateError::NotValidYet, CertificateProblem::NotYetValid),
+            (CertificateError::Revoked, CertificateProblem::Revoked),
+            (CertificateError::BadSignature, CertificateProblem::Invalid),
+            (CertificateError::BadEncoding, CertificateProblem::Invalid),
+        ];
+        for (err, problem) in rows {
+            match outcome_of(&io(err), Some(clock)) {
+                TlsOutcome::Untrusted { reason, task_clock, .. } => {
+                    assert_eq!(reason, Some(problem));
+                    assert_eq!(task_clock.as_deref(), Some("2027-01-15T08:00:00Z"));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn handshake_errors_say_what_kind_and_which_alert() {
+        let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        let rows = [
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
+                HandshakeError::Alert,
+                Some("protocol_version"),
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::HandshakeFailure),
+                HandshakeError::Alert,
+                Some("handshake_failure"),
+            ),
+            (
+                rustls::Error::AlertReceived(rustls::AlertDescription::UnrecognisedName),
+                HandshakeError::Alert,
+                Some("unrecognized_name"),
+            ),
+            (
+                rustls::Error::PeerIncompatible(rustls::PeerIncompatible::ServerDoesNotSupportTls12Or13),
+                HandshakeError::Incompatible,
+                None,
+            ),
+            (rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType), HandshakeError::NotTls, None),
+            (rustls::Error::DecryptError, HandshakeError::Protocol, None),
+            (rustls::Error::General("x".into()), HandshakeError::Other, None),
+        ];
+        for (err, kind, name) in rows {
+            match outcome_of(&io(err), None) {
+                TlsOutcome::Error { cause, alert, .. } => {
+                    assert_eq!(cause, Some(kind));
+                    assert_eq!(alert.as_deref(), name);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(snake_case("ProtocolVersion"), "protocol_version");
+        assert_eq!(snake_case("Unknown(200)"), "unknown");
+    }
+
+    #[test]
+    fn a_retry_is_answered_when_the_servers_answer_arrived() {
+        assert!(RetryOutcome::of(&TlsOutcome::Ok).answered());
+        let untrusted = TlsOutcome::Untrusted { error: "x".into(), reason: None, task_clock: None };
+        assert_eq!(RetryOutcome::of(&untrusted).as_str(), "answered");
+        assert_eq!(RetryOutcome::of(&TlsOutcome::Timeout), RetryOutcome::Timeout);
+        assert_eq!(RetryOutcome::of(&TlsOutcome::Reset { error: "r".into() }).as_str(), "failed");
+        let other = TlsOutcome::Error { error: "e".into(), cause: Some(HandshakeError::Other), alert: None };
+        assert_eq!(RetryOutcome::of(&other).as_str(), "failed");
+    }
+
+    #[test]
+    fn the_bundle_and_certificates_copied_by_hand_are_read_once_links_are_not_followed() {
+        let lab = netready_lab::tls::LabTls::new(&["h.example".into()]).unwrap();
+        let (other, _) = lab.server_pem(&["other.example"], false).unwrap();
+        let dir = std::env::temp_dir().join(format!("netready-trust-test-{}", std::process::id()));
+        let certs = dir.join("certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        let bundle = certs.join("ca-certificates.crt");
+        std::fs::write(&bundle, &lab.ca_pem).unwrap();
+        std::fs::write(certs.join("corp.pem"), &other).unwrap();
+        let elsewhere = dir.join("not-read.pem");
+        std::fs::write(&elsewhere, "not a certificate\n").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, certs.join("linked.pem")).unwrap();
+        std::os::unix::fs::symlink(&bundle, certs.join("abcd1234.0")).unwrap();
+        let missing = dir.join("missing.crt");
+
+        let (found, errors) = load_bundle(&[&missing, &bundle], &[&certs]).unwrap();
+        assert_eq!(found.len(), 2, "the bundle's CA and the copied one, once each");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(load_bundle(&[&missing], &[&certs]).is_none(), "no bundle: the usual loader");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
@@ -354,19 +785,38 @@ mod tests {
     #[test]
     fn outcomes_serialize_flat_with_their_data() {
         let r = TlsReport {
-            outcome: TlsOutcome::Untrusted { error: "unknown issuer".into() },
+            outcome: TlsOutcome::Untrusted {
+                error: "unknown issuer".into(),
+                reason: Some(CertificateProblem::UnknownIssuer),
+                task_clock: Some("2026-12-03T13:00:00Z".into()),
+            },
             duration_ms: 3,
             budget_ms: 4990,
             version: None,
             certificate: Some(CertificateInfo {
                 subject: "CN=logs.eu-west-3.amazonaws.com".into(),
                 issuer: "CN=Corp Inspection CA".into(),
+                not_before: Some("2026-11-26T00:00:00Z".into()),
                 not_after: "2027-11-26T00:00:00Z".into(),
+            }),
+            retry: Some(TlsRetry {
+                mss: RETRY_MSS,
+                first_mss: Some(1448),
+                after_ms: 2495,
+                duration_ms: 4,
+                outcome: RetryOutcome::Answered { error: "tls untrusted: x".into() },
             }),
         };
         let v = serde_json::to_value(&r).unwrap();
         assert_eq!(v["outcome"], "untrusted");
         assert_eq!(v["error"], "unknown issuer");
+        assert_eq!(v["reason"], "unknown_issuer");
+        assert_eq!(v["task_clock"], "2026-12-03T13:00:00Z");
+        assert_eq!(v["certificate"]["not_before"], "2026-11-26T00:00:00Z");
+        assert_eq!(
+            v["retry"],
+            serde_json::json!({"mss": 536, "first_mss": 1448, "after_ms": 2495, "duration_ms": 4, "outcome": "answered", "error": "tls untrusted: x"})
+        );
         assert_eq!(v["certificate"]["issuer"], "CN=Corp Inspection CA");
         assert_eq!(serde_json::from_value::<TlsReport>(v).unwrap(), r);
     }

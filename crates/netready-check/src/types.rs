@@ -195,6 +195,11 @@ pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, ParseError> {
         .map_err(|_| ParseError::new(format!("'{s}' is not a CIDR block: expected a network such as 10.0.0.0/16")))
 }
 
+/// Whole milliseconds, as the report carries them.
+pub fn millis(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

@@ -84,6 +84,13 @@ pub fn lab_unavailable() -> Option<String> {
     None
 }
 
+/// Why a test that needs `tool` (beyond the lab's own) cannot run here, if it cannot.
+pub fn tool_missing(tool: &str) -> Option<String> {
+    let found = std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+        || Path::new("/usr/sbin").join(tool).is_file();
+    (!found).then(|| format!("this lab test needs `{tool}` (Debian package {tool})"))
+}
+
 /// Records that the running test skips (it returns early, which libtest counts as a pass): says so
 /// on stderr and, when `NETREADY_SKIP_LOG` names a file (scripts/test sets it), appends the test's
 /// name and the reason there, so the run's closing count shows it as skipped, not passed.
@@ -619,6 +626,28 @@ impl Lab {
             } else {
                 rule.extend(["-j", "DROP"]);
             }
+            self.iptables(&self.vpc_ns, &rule)?;
+        }
+        Ok(())
+    }
+
+    /// A path-MTU black hole on the way back to the task: packets from the service port longer than
+    /// `mtu` bytes are dropped silently, without the ICMP "fragmentation needed" that would make
+    /// the sender use smaller ones — as when a hop with a smaller MTU meets a firewall that drops
+    /// ICMP. Segmentation offload is switched off on the lab's veth pairs first, so the rule sees
+    /// packets as they are on the wire, not the large buffers the kernel splits later. Needs
+    /// `ethtool` ([`tool_missing`]).
+    pub fn drop_large_replies(&self, mtu: u16) -> Result<(), LabError> {
+        for (ns, dev) in
+            [(&self.task_ns, "eth0"), (&self.vpc_ns, "tsk0"), (&self.vpc_ns, "wan0"), (&self.aws_ns, "up0")]
+        {
+            self.ns(ns, &["ethtool", "-K", dev, "tso", "off", "gso", "off", "gro", "off"])?;
+        }
+        let (port, longer) = (self.spec.port.to_string(), format!("{}:65535", u32::from(mtu) + 1));
+        for chain in ["OUTPUT", "FORWARD"] {
+            let rule = ["-A", chain, "-o", "tsk0", "-p", "tcp", "--sport", &port, "-m", "length", "--length", &longer];
+            let mut rule = rule.to_vec();
+            rule.extend(["-j", "DROP"]);
             self.iptables(&self.vpc_ns, &rule)?;
         }
         Ok(())

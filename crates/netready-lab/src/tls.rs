@@ -1,6 +1,7 @@
 //! TLS for the lab's listeners: a CA made at run time, a certificate from it for the real AWS
-//! host names the lab answers, and the certificates a middlebox would present — one from another
-//! CA (TLS interception) and one for the wrong name.
+//! host names the lab answers, and what else a path can answer with — a certificate from another
+//! CA (TLS interception), one for the wrong name, an expired and a not-yet-valid one from the lab
+//! CA, a legacy TLS server's protocol_version alert, and a plain-text (HTTP) answer.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -22,6 +23,17 @@ pub enum ListenerTls {
     Intercepted,
     /// A certificate from the lab CA for another name.
     WrongName,
+    /// The endpoint's names, from the lab CA, valid from [`EXPIRED_NOT_BEFORE`] until
+    /// [`EXPIRED_NOT_AFTER`]: expired.
+    Expired,
+    /// The endpoint's names, from the lab CA, valid only from [`FUTURE_NOT_BEFORE`].
+    NotYetValid,
+    /// A TLS 1.0/1.1-only server (a legacy terminator): reads the ClientHello, which offers TLS
+    /// 1.2 and 1.3 only, and answers with the fatal alert protocol_version, as OpenSSL does with
+    /// `MaxProtocol = TLSv1.1`.
+    LegacyTls,
+    /// Not TLS at all: an HTTP proxy's `400 Bad Request` to the ClientHello.
+    Http,
     /// No TLS at all: accept and close (a plain TCP service).
     Plain,
 }
@@ -32,6 +44,14 @@ pub const INTERCEPTION_CA: &str = "Corp TLS Inspection CA";
 pub const LAB_CA: &str = "netready lab CA";
 /// The name on the wrong-name certificate.
 pub const WRONG_NAME: &str = "wrong.example.net";
+/// The validity of the expired certificate, as a report writes it.
+pub const EXPIRED_NOT_BEFORE: &str = "2020-01-01T00:00:00Z";
+pub const EXPIRED_NOT_AFTER: &str = "2021-01-01T00:00:00Z";
+/// The start of the not-yet-valid certificate's validity.
+pub const FUTURE_NOT_BEFORE: &str = "2099-01-01T00:00:00Z";
+
+/// A TLS record: alert, TLS 1.0 record version, 2 bytes: fatal (2), protocol_version (70).
+const PROTOCOL_VERSION_ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
 
 /// The server configurations of a lab, and the lab CA in PEM for the task to trust.
 #[derive(Debug, Clone)]
@@ -42,7 +62,12 @@ pub struct LabTls {
     endpoint: Arc<ServerConfig>,
     intercepted: Arc<ServerConfig>,
     wrong_name: Arc<ServerConfig>,
+    expired: Arc<ServerConfig>,
+    not_yet_valid: Arc<ServerConfig>,
 }
+
+/// A certificate's validity, (not before, not after); `None` for rcgen's (1975 to 4096).
+type Validity = Option<((i32, u8, u8), (i32, u8, u8))>;
 
 fn err(what: &str) -> impl Fn(rcgen::Error) -> LabError + '_ {
     move |e| LabError(format!("{what}: {e}"))
@@ -62,10 +87,15 @@ fn server_config(
     names: &[String],
     issuer: &Issuer<'_, &KeyPair>,
     chain_ca: &CertificateDer<'static>,
+    validity: Validity,
 ) -> Result<Arc<ServerConfig>, LabError> {
     let key = KeyPair::generate().map_err(err("server key"))?;
     let mut params = CertificateParams::new(names.to_vec()).map_err(err("server params"))?;
     params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+    if let Some(((y0, m0, d0), (y1, m1, d1))) = validity {
+        params.not_before = rcgen::date_time_ymd(y0, m0, d0);
+        params.not_after = rcgen::date_time_ymd(y1, m1, d1);
+    }
     let cert = params.signed_by(&key, issuer).map_err(err("server certificate"))?;
     let chain = vec![cert.der().clone(), chain_ca.clone()];
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
@@ -90,9 +120,11 @@ impl LabTls {
         if names.is_empty() {
             names.push("lab.invalid".into());
         }
-        let endpoint = server_config(&names, &lab, &lab_der)?;
-        let intercepted = server_config(&names, &corp, &corp_der)?;
-        let wrong_name = server_config(&[WRONG_NAME.to_owned()], &lab, &lab_der)?;
+        let endpoint = server_config(&names, &lab, &lab_der, None)?;
+        let intercepted = server_config(&names, &corp, &corp_der, None)?;
+        let wrong_name = server_config(&[WRONG_NAME.to_owned()], &lab, &lab_der, None)?;
+        let expired = server_config(&names, &lab, &lab_der, Some(((2020, 1, 1), (2021, 1, 1))))?;
+        let not_yet_valid = server_config(&names, &lab, &lab_der, Some(((2099, 1, 1), (2100, 1, 1))))?;
         drop((lab, corp));
         Ok(Self {
             ca_pem: lab_cert.pem(),
@@ -100,6 +132,8 @@ impl LabTls {
             endpoint,
             intercepted,
             wrong_name,
+            expired,
+            not_yet_valid,
         })
     }
 
@@ -121,19 +155,35 @@ impl LabTls {
             ListenerTls::Endpoint => Some(self.endpoint.clone()),
             ListenerTls::Intercepted => Some(self.intercepted.clone()),
             ListenerTls::WrongName => Some(self.wrong_name.clone()),
-            ListenerTls::Plain => None,
+            ListenerTls::Expired => Some(self.expired.clone()),
+            ListenerTls::NotYetValid => Some(self.not_yet_valid.clone()),
+            ListenerTls::Plain | ListenerTls::LegacyTls | ListenerTls::Http => None,
         }
     }
 
     /// Serves one accepted connection: a TLS handshake in `mode`, then close. A client that never
     /// starts TLS (a plain TCP probe) just sees the connection close after a while.
     pub fn serve(&self, mut conn: TcpStream, mode: ListenerTls) {
-        let Some(config) = self.config(mode) else {
-            return;
-        };
         let _ = conn.set_nonblocking(false);
         let _ = conn.set_read_timeout(Some(Duration::from_secs(3)));
         let _ = conn.set_write_timeout(Some(Duration::from_secs(3)));
+        let answer: Option<&[u8]> = match mode {
+            ListenerTls::LegacyTls => Some(&PROTOCOL_VERSION_ALERT),
+            ListenerTls::Http => Some(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            // The ClientHello first (one read is enough: it is small), then the answer, then close.
+            let mut hello = [0u8; 2048];
+            if conn.read(&mut hello).is_ok_and(|n| n > 0) {
+                let _ = conn.write_all(answer);
+                let _ = conn.flush();
+            }
+            return;
+        }
+        let Some(config) = self.config(mode) else {
+            return;
+        };
         let Ok(mut tls) = rustls::ServerConnection::new(config) else {
             return;
         };

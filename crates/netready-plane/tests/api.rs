@@ -130,6 +130,44 @@ both_backends!(a_version_2_body_keeps_nothing_version_3_defines, |store: netread
     assert!(page.text.contains("report version 2 (no AWS API diagnosis)"), "{}", page.text);
 });
 
+both_backends!(
+    a_version_4_report_is_stored_as_sent_and_a_version_3_body_keeps_none_of_its_fields,
+    |store: netready_plane::Store| async move {
+        let v4: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-v4-degraded.json")).unwrap();
+        let mut v4 = v4;
+        // What version 4 adds: why a certificate did not verify, and the small-segment retry.
+        v4["endpoints"][0]["connections"][0]["tls"] = json!({
+            "outcome": "untrusted", "error": "the certificate does not verify: expired", "reason": "expired",
+            "task_clock": "2026-11-26T13:43:38Z", "duration_ms": 2, "budget_ms": 1999, "version": null,
+            "certificate": {"subject": "CN=a", "issuer": "CN=b", "not_before": "2025-01-01T00:00:00Z", "not_after": "2026-01-01T00:00:00Z"}
+        });
+        v4["endpoints"][2]["connections"][0]["tls"] = json!({
+            "outcome": "timeout", "duration_ms": 1003, "budget_ms": 1999, "version": null, "certificate": null,
+            "retry": {"mss": 536, "first_mss": 1448, "after_ms": 999, "duration_ms": 4, "outcome": "ok"}
+        });
+        let (id, token) = add_runner(&store, "v4-agent").await.unwrap();
+        let router = router(&store);
+        let a = call(&router, post_report(&id, Some(&token), v4.to_string())).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+        assert_eq!(one["report"], v4, "the stored report is the one sent");
+
+        let (id, token) = add_runner(&store, "v3-agent").await.unwrap();
+        let mut as_v3 = v4.clone();
+        as_v3["schema_version"] = json!(3);
+        let a = call(&router, post_report(&id, Some(&token), as_v3.to_string())).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+        let one = call(&router, admin_get(&format!("/api/v1/runners/{id}"))).await.json();
+        let tls = &one["report"]["endpoints"][0]["connections"][0]["tls"];
+        assert_eq!(tls["outcome"], "untrusted");
+        for field in ["reason", "task_clock"] {
+            assert!(tls.get(field).is_none(), "{field} kept in a version 3 report: {tls}");
+        }
+        assert!(tls["certificate"].get("not_before").is_none(), "{tls}");
+        assert!(one["report"]["endpoints"][2]["connections"][0]["tls"].get("retry").is_none());
+    }
+);
+
 both_backends!(the_same_checked_at_twice_is_one_report, |store: netready_plane::Store| async move {
     let (id, token) = add_runner(&store, "r").await.unwrap();
     let router = router(&store);
@@ -200,8 +238,8 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
     let router = router(&store);
     let mut wrong_type = report();
     wrong_type["endpoints"][0]["port"] = json!("443");
-    let mut v4 = report_v3();
-    v4["schema_version"] = json!(4);
+    let mut v5 = report_v3();
+    v5["schema_version"] = json!(5);
     let mut v2_shape_as_v3 = report();
     v2_shape_as_v3["schema_version"] = json!(3);
     let mut bad_severity = report_v3();
@@ -239,10 +277,10 @@ both_backends!(bad_bodies_get_clear_4xx_and_store_nothing, |store: netready_plan
         (wrong_type.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/0/port"),
         (bad_enum.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "/endpoints/1/access_type"),
         (
-            v4.to_string(),
+            v5.to_string(),
             StatusCode::UNPROCESSABLE_ENTITY,
             "unsupported_schema_version",
-            "accepted versions: [1, 2, 3]",
+            "accepted versions: [1, 2, 3, 4]",
         ),
         (v2_shape_as_v3.to_string(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_report", "\"diagnosis\""),
         (
@@ -521,7 +559,7 @@ fn the_openapi_document_carries_the_shipped_report_schemas() {
     let doc: Value = serde_json::from_str(netready_plane::api::OPENAPI).unwrap();
     let schemas = &doc["components"]["schemas"];
     // Every version the plane accepts, and only those (scripts/openapi-report-schemas.py embeds them).
-    assert_eq!(netready_plane::api::readiness::ACCEPTED_SCHEMA_VERSIONS, [1, 2, 3]);
+    assert_eq!(netready_plane::api::readiness::ACCEPTED_SCHEMA_VERSIONS, [1, 2, 3, 4]);
     for version in netready_plane::api::readiness::ACCEPTED_SCHEMA_VERSIONS {
         let component = format!("ReportV{version}");
         let shipped = netready_check::report::schema_of(version).unwrap();
@@ -536,10 +574,15 @@ fn the_openapi_document_carries_the_shipped_report_schemas() {
         schemas["Report"]["oneOf"].as_array().unwrap().iter().map(|r| r["$ref"].as_str().unwrap()).collect();
     assert_eq!(
         one_of,
-        ["#/components/schemas/ReportV1", "#/components/schemas/ReportV2", "#/components/schemas/ReportV3"]
+        [
+            "#/components/schemas/ReportV1",
+            "#/components/schemas/ReportV2",
+            "#/components/schemas/ReportV3",
+            "#/components/schemas/ReportV4"
+        ]
     );
     let report_versions = schemas.as_object().unwrap().keys().filter(|k| k.starts_with("ReportV")).count();
-    assert_eq!(report_versions, 3, "no report schema beyond the accepted versions");
+    assert_eq!(report_versions, 4, "no report schema beyond the accepted versions");
     for path in [
         "/api/v1/runners/{id}/network-readiness",
         "/api/v1/runners",

@@ -1,7 +1,9 @@
 //! Benchmark of one `netready check` in the namespace VPC lab (needs root):
 //! - wall time with one endpoint black-holed (iptables DROP), as a ratio to the per-endpoint
 //!   deadline: the goal is ≤ 1.05, since endpoints are probed in parallel under one deadline;
-//! - CPU time (user + system) and peak resident memory of one check, healthy and black-holed.
+//! - CPU time (user + system) and peak resident memory of one check, healthy and black-holed;
+//! - a cold `netready check` beside a warm blackbox_exporter (Debian prometheus-blackbox-exporter)
+//!   probing the same five endpoints at once, runs alternating, as a ratio.
 //!
 //! Run: `sudo cargo bench -p netready --bench check` (see docs/benchmarks.md).
 
@@ -86,6 +88,7 @@ fn main() {
     let tcp_only: &[&str] = &["--tls", "false"];
     report("healthy, TCP only (--tls false)", "5s", Duration::from_secs(5), 0, tcp_only);
     report("healthy, TCP + TLS", "5s", Duration::from_secs(5), 0, &[]);
+    versus_blackbox(&lab);
     lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
         .expect("black-hole logs");
     for (timeout, deadline) in
@@ -174,5 +177,96 @@ fn agent(lab: &Lab) {
         status("VmHWM:") / 1024.0
     );
     drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The five endpoints' host names and port, as blackbox_exporter targets.
+const TARGETS: [&str; 5] = [
+    "secretsmanager.eu-west-3.amazonaws.com:443",
+    "logs.eu-west-3.amazonaws.com:443",
+    "api.ecr.eu-west-3.amazonaws.com:443",
+    "111122223333.dkr.ecr.eu-west-3.amazonaws.com:443",
+    "s3.eu-west-3.amazonaws.com:443",
+];
+
+/// How many alternating rounds (one cold check, one set of five probes) per case.
+const ROUNDS: usize = 15;
+
+/// A cold `netready check` against a warm blackbox_exporter in the same lab: the exporter runs in
+/// the task namespace (its tcp prober, with `tls: true` and the lab CA for the TLS case) and is
+/// asked for the five endpoints at once, as a Prometheus scrape would; the two alternate, so that
+/// both see the same load. Prints medians and their ratio, which is the figure (this machine's
+/// absolute times move from run to run).
+fn versus_blackbox(lab: &Lab) {
+    use netready_lab::{Proc, eventually, http_in};
+    const EXPORTER: &str = "prometheus-blackbox-exporter";
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(EXPORTER).is_file()));
+    if !on_path {
+        println!("\nSKIPPED the blackbox_exporter comparison: no {EXPORTER} (Debian package {EXPORTER})");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("netready-blackbox-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let config = dir.join("blackbox.yml");
+    let module = |tls: bool| {
+        let tls = if tls {
+            format!("\n      tls: true\n      tls_config:\n        ca_file: {}", lab.ca_file().display())
+        } else {
+            String::new()
+        };
+        format!(
+            "    prober: tcp\n    timeout: 5s\n    tcp:\n      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false{tls}\n"
+        )
+    };
+    std::fs::write(&config, format!("modules:\n  tls:\n{}  tcp:\n{}", module(true), module(false))).expect("config");
+    let mut cmd = lab.task_command(EXPORTER.as_ref());
+    cmd.arg(format!("--config.file={}", config.display())).arg("--web.listen-address=127.0.0.1:9115");
+    let exporter = Proc::spawn(cmd, "blackbox").expect("blackbox_exporter");
+    let addr = "127.0.0.1:9115".parse().expect("addr");
+    let probe_all = |module: &str| -> Duration {
+        let started = Instant::now();
+        let probes: Vec<_> = TARGETS
+            .iter()
+            .map(|target| {
+                let (ns, path) = (lab.task_ns.clone(), format!("/probe?module={module}&target={target}"));
+                std::thread::spawn(move || http_in(&ns, addr, "GET", &path, &[], b"").map(|(_, body)| body))
+            })
+            .collect();
+        for p in probes {
+            let body = p.join().expect("probe thread").unwrap_or_default();
+            assert!(body.lines().any(|l| l == "probe_success 1"), "blackbox_exporter probe failed:\n{body}");
+        }
+        started.elapsed()
+    };
+    eventually(Duration::from_secs(10), || {
+        http_in(&lab.task_ns, addr, "GET", "/-/healthy", &[], b"").ok().filter(|(s, _)| *s == 200)
+    })
+    .unwrap_or_else(|| panic!("blackbox_exporter did not start: {:?}", exporter.output()));
+    println!();
+    println!(
+        "| case | rounds | blackbox_exporter, warm, 5 probes at once: median | netready check, cold process: median | ratio (netready / blackbox) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (case, module, extra) in [("TCP + TLS", "tls", &[][..]), ("TCP only", "tcp", &["--tls", "false"][..])] {
+        for _ in 0..3 {
+            probe_all(module); // warm: connections, resolver, its TLS state
+        }
+        let (mut bb, mut nr) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            bb.push(probe_all(module));
+            let s = run_once(lab, "5s", extra);
+            assert_eq!(s.code, 0, "netready check in {case}");
+            nr.push(s.wall);
+        }
+        let (bb, nr) = (median(bb), median(nr));
+        println!(
+            "| {case} | {ROUNDS} | {:.1} ms | {:.1} ms | {:.2} |",
+            bb.as_secs_f64() * 1e3,
+            nr.as_secs_f64() * 1e3,
+            nr.as_secs_f64() / bb.as_secs_f64()
+        );
+    }
+    drop(exporter);
     let _ = std::fs::remove_dir_all(&dir);
 }

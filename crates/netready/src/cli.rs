@@ -435,7 +435,7 @@ pub struct CheckArgs {
 pub enum Output {
     /// One row per endpoint, then hints: for people.
     Table,
-    /// The report as JSON (schema/report-v3.schema.json): for machines.
+    /// The report as JSON (schema/report-v4.schema.json): for machines.
     Json,
 }
 

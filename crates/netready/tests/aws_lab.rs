@@ -145,10 +145,10 @@ fn check(aws: &AwsLab, args: &[&str]) -> Run {
 }
 
 fn assert_valid(report: &Value) {
-    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V3).unwrap();
+    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V4).unwrap();
     let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
     let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match schema/report-v3.schema.json: {errors:#?}\n{report:#}");
+    assert!(errors.is_empty(), "report does not match schema/report-v4.schema.json: {errors:#?}\n{report:#}");
 }
 
 fn endpoint<'a>(report: &'a Value, service: &str) -> &'a Value {
@@ -366,7 +366,7 @@ fn the_agent_reports_routes_and_findings_and_the_runners_page_shows_them() {
     })
     .unwrap_or_else(|| panic!("no diagnosed report reached the plane: {:?}", agent.output()));
     let report = &first["report"];
-    assert_eq!(report["schema_version"], 3);
+    assert_eq!(report["schema_version"], netready_check::report::SCHEMA_VERSION);
     assert_eq!(access_types(report)[4], "gateway_endpoint");
     assert_eq!(endpoint(report, "s3")["connections"][0]["route"]["target_id"], aws.s("s3_endpoint"));
     assert_eq!(finding(report, "vpc_endpoint.ingress_denied")["endpoints"], json!(["logs"]));

@@ -9,7 +9,9 @@
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use netready_lab::tls::{INTERCEPTION_CA, LAB_CA, WRONG_NAME};
+use netready_lab::tls::{
+    EXPIRED_NOT_AFTER, EXPIRED_NOT_BEFORE, FUTURE_NOT_BEFORE, INTERCEPTION_CA, LAB_CA, WRONG_NAME,
+};
 use netready_lab::{Egress, Lab, LabSpec, ListenerTls, TASK_IPV6, TASK_PUBLIC_IP, VPC_IPV6};
 use serde_json::Value;
 
@@ -74,10 +76,11 @@ fn check(lab: &Lab, args: &[&str], env: &[(&str, &str)]) -> Run {
 }
 
 fn assert_valid(report: &Value) {
-    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V3).expect("schema is JSON");
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    assert_eq!(report["schema_version"], netready_check::report::SCHEMA_VERSION, "{report:#}");
+    let schema: Value = serde_json::from_str(netready_check::report::SCHEMA_V4).expect("schema is JSON");
+    let validator = jsonschema::options().should_validate_formats(true).build(&schema).expect("schema compiles");
     let errors: Vec<String> = validator.iter_errors(report).map(|e| format!("{e} at {}", e.instance_path())).collect();
-    assert!(errors.is_empty(), "report does not match schema/report-v3.schema.json: {errors:#?}\n{report:#}");
+    assert!(errors.is_empty(), "report does not match schema/report-v4.schema.json: {errors:#?}\n{report:#}");
 }
 
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
@@ -278,6 +281,7 @@ fn a_security_group_that_drops_443_to_one_endpoint_times_out_within_the_deadline
         ".endpoints[].connections[].tcp.budget_ms" => "[ms]",
         ".endpoints[].connections[].tls.duration_ms" => "[ms]",
         ".endpoints[].connections[].tls.budget_ms" => "[ms]",
+        ".endpoints[].connections[].tls.certificate.not_before" => "[issued]",
         ".endpoints[].connections[].tls.certificate.not_after" => "[expiry]",
     });
 }
@@ -570,9 +574,16 @@ fn a_firewall_dropping_the_client_hello_by_server_name_times_out_tls_within_the_
     assert_eq!(field(&run, "logs", "connections")[0]["tcp"]["outcome"], "ok", "TCP goes through");
     assert_eq!(tls_outcome(&run, "logs"), "timeout");
     assert_eq!(field(&run, "logs", "reachability"), "none");
+    // The small-segment retry, halfway through the handshake's budget, met the same silence.
+    let retry = &field(&run, "logs", "connections")[0]["tls"]["retry"];
+    assert_eq!(retry["mss"], 536, "{retry}");
+    assert_eq!(retry["outcome"], "timeout", "{retry}");
+    assert!(halfway(&field(&run, "logs", "connections")[0]["tls"]), "{retry}");
     let hint = field(&run, "logs", "hints")[0].as_str().unwrap();
     assert!(hint.contains("filtering by server name") && hint.contains("allow logs.eu-west-3.amazonaws.com"), "{hint}");
-    assert!(!hint.contains("security group"), "{hint}");
+    assert!(hint.contains("also on a second connection with 536-byte segments (so it is not large packets"), "{hint}");
+    assert!(!hint.contains("security group") && !hint.contains("black hole"), "{hint}");
+    assert_eq!(field(&run, "secretsmanager", "connections")[0]["tls"].get("retry"), None, "no retry when answered");
     assert_eq!(tls_outcome(&run, "secretsmanager"), "ok");
     assert!(run.elapsed < Duration::from_millis(1500), "took {:?} with a 1s deadline", run.elapsed);
     // The source document's plain TCP check says ready here: that is what TLS adds.
@@ -604,6 +615,7 @@ fn tls_interception_and_a_wrong_certificate_are_named() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     let dkr = &field(&run, "ecr_dkr", "connections")[0]["tls"];
     assert_eq!(dkr["outcome"], "untrusted", "{dkr}");
+    assert_eq!(dkr["reason"], "unknown_issuer", "{dkr}");
     assert_eq!(dkr["certificate"]["issuer"], format!("CN={INTERCEPTION_CA}"));
     assert_eq!(dkr["certificate"]["subject"], format!("CN={}", netready_lab_first_name(&lab)));
     let hint = field(&run, "ecr_dkr", "hints")[0].as_str().unwrap();
@@ -621,6 +633,173 @@ fn tls_interception_and_a_wrong_certificate_are_named() {
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("10.0.2.13 tls untrusted"), "{table}");
     assert!(table.contains("TCP + TLS"), "{table}");
+}
+
+/// Whether a handshake's retry started halfway through its budget (give or take a busy machine's
+/// timer: 100 ms).
+fn halfway(tls: &Value) -> bool {
+    let (after, budget) = (tls["retry"]["after_ms"].as_u64().unwrap(), tls["budget_ms"].as_u64().unwrap());
+    (budget / 2..=budget / 2 + 100).contains(&after)
+}
+
+/// The table's text with its lines joined, as one line of words.
+fn unwrapped(table: &str) -> String {
+    table.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The task's clock in a report, checked against this test's (the lab shares the host's clock).
+fn task_clock(tls: &Value) -> String {
+    let clock = tls["task_clock"].as_str().unwrap_or_else(|| panic!("no task_clock: {tls}")).to_owned();
+    let at = humantime::parse_rfc3339(&clock).unwrap();
+    let skew = std::time::SystemTime::now().duration_since(at).unwrap();
+    assert!(skew < Duration::from_secs(30), "task clock {clock} is not now");
+    clock
+}
+
+#[test]
+fn an_expired_certificate_names_its_dates_and_the_tasks_clock_not_interception() {
+    let spec = endpoints(REGION, PRIVATE)
+        .tls_mode("10.0.2.11", ListenerTls::Expired)
+        .tls_mode("10.0.2.12", ListenerTls::NotYetValid);
+    let Some(lab) = lab(spec) else { return };
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+
+    let logs = &field(&run, "logs", "connections")[0]["tls"];
+    assert_eq!(logs["outcome"], "untrusted", "{logs}");
+    assert_eq!(logs["reason"], "expired", "{logs}");
+    assert_eq!(logs["certificate"]["issuer"], format!("CN={LAB_CA}"), "a trusted issuer");
+    assert_eq!(logs["certificate"]["not_before"], EXPIRED_NOT_BEFORE);
+    assert_eq!(logs["certificate"]["not_after"], EXPIRED_NOT_AFTER);
+    let clock = task_clock(logs);
+    assert_eq!(field(&run, "logs", "reachability"), "none");
+    let hints = field(&run, "logs", "hints").as_array().unwrap();
+    assert_eq!(hints.len(), 1, "{hints:?}");
+    let hint = hints[0].as_str().unwrap();
+    let dates = format!(
+        "at 10.0.2.11 (issued by CN={LAB_CA}, valid from {EXPIRED_NOT_BEFORE} until {EXPIRED_NOT_AFTER}) is expired \
+         by the task's clock ({clock})"
+    );
+    assert!(hint.contains(&dates), "{hint}");
+    assert!(hint.contains("If that clock is wrong, fix the task's time"), "{hint}");
+    assert!(!hint.contains("not trusted") && !hint.contains("--ca-file") && !hint.contains("inspection)"), "{hint}");
+
+    let api = &field(&run, "ecr_api", "connections")[0]["tls"];
+    assert_eq!((api["outcome"].as_str(), api["reason"].as_str()), (Some("untrusted"), Some("not_yet_valid")), "{api}");
+    assert_eq!(api["certificate"]["not_before"], FUTURE_NOT_BEFORE);
+    let clock = task_clock(api);
+    let hint = field(&run, "ecr_api", "hints")[0].as_str().unwrap();
+    assert!(hint.contains(&format!("is not yet valid by the task's clock ({clock})")), "{hint}");
+    assert_eq!(tls_outcome(&run, "secretsmanager"), "ok");
+
+    // The table's error line names the date and the clock.
+    let out = lab.task_command(BIN.as_ref()).args(["check", "--region", REGION, "--ecr-registry-id", ACCOUNT]).output();
+    let table = String::from_utf8_lossy(&out.unwrap().stdout).into_owned();
+    assert!(unwrapped(&table).contains(&format!("(not after {EXPIRED_NOT_AFTER}, task clock 20")), "{table}");
+}
+
+#[test]
+fn a_legacy_tls_server_and_a_plain_text_answer_say_what_answered() {
+    let spec = endpoints(REGION, PRIVATE)
+        .tls_mode("10.0.2.10", ListenerTls::LegacyTls)
+        .tls_mode("10.0.2.14", ListenerTls::Http);
+    let Some(lab) = lab(spec) else { return };
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+
+    let sm = &field(&run, "secretsmanager", "connections")[0]["tls"];
+    assert_eq!(sm["outcome"], "error", "{sm}");
+    assert_eq!(sm["cause"], "alert", "{sm}");
+    assert_eq!(sm["alert"], "protocol_version", "{sm}");
+    assert_eq!(sm["error"], "received fatal alert: ProtocolVersion", "{sm}");
+    assert_eq!(sm["certificate"], Value::Null);
+    let hint = field(&run, "secretsmanager", "hints")[0].as_str().unwrap();
+    for words in [
+        "The server at 10.0.2.10 answered the TLS ClientHello for secretsmanager.eu-west-3.amazonaws.com with the alert \
+         protocol_version",
+        "it speaks neither TLS 1.2 nor TLS 1.3, which AWS endpoints speak",
+        "a legacy TLS terminator or proxy (TLS 1.0/1.1 only)",
+        "Check the TLS policy of proxies and TLS-inspecting firewalls",
+        "If 10.0.2.10 is the address AWS gave the endpoint",
+    ] {
+        assert!(hint.contains(words), "{words}: {hint}");
+    }
+
+    let s3 = &field(&run, "s3", "connections")[0]["tls"];
+    assert_eq!((s3["outcome"].as_str(), s3["cause"].as_str()), (Some("error"), Some("not_tls")), "{s3}");
+    assert_eq!(s3.get("alert"), None, "{s3}");
+    let hint = field(&run, "s3", "hints")[0].as_str().unwrap();
+    assert!(hint.contains("with something that is not TLS") && hint.contains("HTTP error page"), "{hint}");
+    assert_eq!(tls_outcome(&run, "logs"), "ok");
+}
+
+#[test]
+fn a_path_mtu_black_hole_is_told_from_server_name_filtering_and_said_once() {
+    if let Some(why) = netready_lab::tool_missing("ethtool") {
+        if netready_lab::lab_required() {
+            panic!("lab test required but {why}");
+        }
+        netready_lab::record_skip(&why);
+        return;
+    }
+    let Some(lab) = lab(endpoints(REGION, PRIVATE)) else { return };
+    // Replies longer than 1000 bytes are lost on the way back to the task, with no ICMP.
+    lab.drop_large_replies(1000).unwrap();
+    let run = check(&lab, &["--region", REGION, "--ecr-registry-id", ACCOUNT, "--timeout", "2s"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"] {
+        let c = &field(&run, service, "connections")[0];
+        assert_eq!(c["tcp"]["outcome"], "ok", "{service}: TCP's packets are small: {c}");
+        let tls = &c["tls"];
+        assert_eq!(tls["outcome"], "timeout", "{service}: {tls}");
+        let retry = &tls["retry"];
+        assert_eq!(retry["mss"], 536, "{service}: {retry}");
+        assert_eq!(retry["outcome"], "ok", "{service}: the small-segment handshake completed: {retry}");
+        assert_eq!(retry["first_mss"], 1448, "{service}: a 1500-byte veth with TCP timestamps: {retry}");
+        let after = retry["after_ms"].as_u64().unwrap();
+        assert!(halfway(tls), "{service}: halfway through the handshake's budget: {tls}");
+        // The first is given up as soon as the retry answers: long before the deadline.
+        assert!(tls["duration_ms"].as_u64().unwrap() < after + 300, "{service}: {tls}");
+        assert_eq!(field(&run, service, "reachability"), "none", "{service}");
+        let hints = field(&run, service, "hints").as_array().unwrap();
+        assert_eq!(hints.len(), 1, "{service}: {hints:?}");
+        let hint = hints[0].as_str().unwrap();
+        let ip = c["ip"].as_str().unwrap();
+        for words in [
+            format!("TCP to {ip} connects and the TLS ClientHello for {} goes out", host(service, REGION)),
+            "never arrives in 1448-byte segments".to_owned(),
+            "asking for 536-byte segments (packets of 576 bytes) completed the handshake".to_owned(),
+            "a path-MTU black hole, not server-name filtering".to_owned(),
+            "allow ICMP type 3 code 4 back to the task".to_owned(),
+        ] {
+            assert!(hint.contains(&words), "{service}: {words}: {hint}");
+        }
+    }
+    assert!(run.elapsed < Duration::from_millis(1800), "the retry's answer ends the wait: {:?}", run.elapsed);
+
+    // The table says the one cause once, naming the five endpoints; the JSON keeps each one's.
+    let out = lab
+        .task_command(BIN.as_ref())
+        .args(["check", "--region", REGION, "--ecr-registry-id", ACCOUNT, "--timeout", "2s"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout).into_owned();
+    let hints = table.split("\nHints:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert_eq!(hints.matches("  - ").count(), 1, "{table}");
+    assert!(
+        hints.starts_with(
+            "  - secretsmanager, logs, ecr_api, ecr_dkr, s3: TCP connects and the TLS ClientHellos go out,"
+        ),
+        "{table}"
+    );
+    assert_eq!(table.matches("black hole").count(), 1, "{table}");
+    assert!(
+        unwrapped(&table).contains(
+            "logs 10.0.2.11:443: tls timeout: no answer to the TLS ClientHello before the deadline; again with \
+             536-byte segments: ok in"
+        ),
+        "{table}"
+    );
 }
 
 /// The first name on the lab's endpoint certificate (the names sorted).
@@ -680,7 +859,23 @@ fn readme_examples() {
     let degraded = run(&["--public-ip", "false", "--timeout", "2s"]);
     assert!(degraded.contains("DEGRADED") && degraded.ends_with("exit 1\n"), "{degraded}");
     assert!(degraded.contains("0/1 ok; 10.0.2.11 tls timeout"), "{degraded}");
+    // Then large replies lost on the way back too: the others' timeouts are a path-MTU black
+    // hole, said once for the four; the filtered name stays server-name filtering.
+    if let Some(why) = netready_lab::tool_missing("ethtool") {
+        assert!(!netready_lab::lab_required(), "lab test required but {why}");
+        netready_lab::record_skip(&why);
+        return;
+    }
+    lab.drop_large_replies(1000).unwrap();
+    let mtu = run(&["--public-ip", "false", "--timeout", "2s"]);
+    let flat = unwrapped(&mtu);
+    assert!(
+        flat.contains("- secretsmanager, ecr_api, ecr_dkr, s3: TCP connects and the TLS ClientHellos go out"),
+        "{mtu}"
+    );
+    assert!(flat.contains("- logs: TCP to 10.0.2.11 connects but the TLS ClientHello for"), "{mtu}");
+    assert!(flat.contains("also on a second connection with 536-byte segments"), "{mtu}");
     if let Ok(path) = std::env::var("NETREADY_README_EXAMPLES") {
-        std::fs::write(path, format!("{healthy}\n---\n{degraded}")).unwrap();
+        std::fs::write(path, format!("{healthy}\n---\n{degraded}\n---\n{mtu}")).unwrap();
     }
 }

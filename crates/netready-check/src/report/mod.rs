@@ -1,14 +1,17 @@
 //! The readiness report: the JSON contract between the check, its users and the management plane.
 //!
-//! This build writes version 3 (`schema/report-v3.schema.json`, every field documented there); a
-//! test checks that real reports validate against it. Versions 1 ([`v1`]) and 2 are still read,
-//! and read as the newest [`Report`]: a version 2 report is a version 3 report without the
-//! diagnosis (its `connections[].route`, `connections[].access_type` and `diagnosis` are absent),
-//! a version 1 report is upgraded field by field. A change a strict reader would refuse — a new
+//! This build writes version 4 (`schema/report-v4.schema.json`, every field documented there); a
+//! test checks that real reports validate against it. Versions 1 ([`v1`]), 2 and 3 are still
+//! read, and read as the newest [`Report`]: a version 3 report is a version 4 report without what
+//! the TLS phase learnt to tell apart (`tls.retry`, `tls.reason`, `tls.task_clock`, `tls.cause`,
+//! `tls.alert`, `certificate.not_before` are absent); a version 2 report is a version 3 report
+//! without the diagnosis (its `connections[].route`, `connections[].access_type` and `diagnosis`
+//! are absent); a version 1 report is upgraded field by field. A change a strict reader would refuse — a new
 //! enum value, a new required field — is a new `schema_version`.
 
 pub mod v1;
 
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
@@ -27,7 +30,7 @@ use crate::types::ServiceKey;
 pub use v1::SCHEMA_V1;
 
 /// The version of the report format this build writes.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The schema of version 2, as shipped in the repository.
 pub const SCHEMA_V2: &str = include_str!("../../../../schema/report-v2.schema.json");
@@ -35,8 +38,11 @@ pub const SCHEMA_V2: &str = include_str!("../../../../schema/report-v2.schema.js
 /// The schema of version 3, as shipped in the repository.
 pub const SCHEMA_V3: &str = include_str!("../../../../schema/report-v3.schema.json");
 
+/// The schema of version 4, as shipped in the repository.
+pub const SCHEMA_V4: &str = include_str!("../../../../schema/report-v4.schema.json");
+
 /// The report versions this build can read, oldest first.
-pub const READABLE_VERSIONS: [u32; 3] = [1, 2, 3];
+pub const READABLE_VERSIONS: [u32; 4] = [1, 2, 3, 4];
 
 /// The shipped schema of a report version.
 pub fn schema_of(version: u32) -> Option<&'static str> {
@@ -44,6 +50,7 @@ pub fn schema_of(version: u32) -> Option<&'static str> {
         1 => Some(SCHEMA_V1),
         2 => Some(SCHEMA_V2),
         3 => Some(SCHEMA_V3),
+        4 => Some(SCHEMA_V4),
         _ => None,
     }
 }
@@ -380,9 +387,27 @@ impl ConnectionReport {
         }
         match &self.tls {
             Some(tls) if !tls.outcome.is_ok() => {
+                use crate::tls::{CertificateProblem, TlsOutcome};
                 let mut text = tls.outcome.describe();
-                if let (crate::tls::TlsOutcome::Untrusted { .. }, Some(cert)) = (&tls.outcome, &tls.certificate) {
-                    text = format!("{text} (issuer {})", cert.issuer);
+                if let (TlsOutcome::Untrusted { reason, task_clock, .. }, Some(cert)) = (&tls.outcome, &tls.certificate)
+                {
+                    let clock = task_clock.as_deref().unwrap_or("unknown");
+                    text = match reason {
+                        Some(CertificateProblem::Expired) => {
+                            format!("{text} (not after {}, task clock {clock})", cert.not_after)
+                        }
+                        Some(CertificateProblem::NotYetValid) => format!(
+                            "{text} (not before {}, task clock {clock})",
+                            cert.not_before.as_deref().unwrap_or("unknown")
+                        ),
+                        _ => format!("{text} (issuer {})", cert.issuer),
+                    };
+                }
+                if let Some(retry) = &tls.retry {
+                    let _ = write!(text, "; again with {}-byte segments: {}", retry.mss, retry.outcome.as_str());
+                    if retry.outcome.answered() {
+                        let _ = write!(text, " in {} ms", retry.duration_ms);
+                    }
                 }
                 Some(("tls", tls.outcome.as_str(), text))
             }
@@ -439,7 +464,8 @@ impl Report {
     }
 
     /// Reads a report of any readable version as the newest (its `schema_version` stays what it
-    /// was): version 1 is upgraded, version 2 is read without what only version 3 defines.
+    /// was): version 1 is upgraded, versions 2 and 3 are read without what only later versions
+    /// define.
     /// Does not validate against the JSON Schema: callers that take input from outside do that
     /// first.
     pub fn from_value(value: serde_json::Value) -> Result<Report, ReadError> {
@@ -448,23 +474,46 @@ impl Report {
         match version {
             1 => serde_json::from_value::<v1::ReportV1>(value).map(v1::ReportV1::upgrade).map_err(shape),
             2 => serde_json::from_value::<Report>(value).map(Report::without_v3).map_err(shape),
+            3 => serde_json::from_value::<Report>(value).map(Report::without_v4).map_err(shape),
             _ => serde_json::from_value::<Report>(value).map_err(shape),
         }
     }
 
     /// The report without the fields version 3 added: what a version 2 report means (fields a
     /// version does not define are ignored, so a version 2 body carrying them keeps none).
-    pub fn without_v3(mut self) -> Report {
-        self.diagnosis = None;
-        for c in self.endpoints.iter_mut().flat_map(|e| e.connections.iter_mut()) {
+    pub fn without_v3(self) -> Report {
+        let mut report = self.without_v4();
+        report.diagnosis = None;
+        for c in report.endpoints.iter_mut().flat_map(|e| e.connections.iter_mut()) {
             c.route = None;
             c.access_type = None;
+        }
+        report
+    }
+
+    /// The report without the fields version 4 added: what a version 3 report means (a version 3
+    /// body carrying them keeps none).
+    pub fn without_v4(mut self) -> Report {
+        use crate::tls::TlsOutcome;
+        for tls in self.endpoints.iter_mut().flat_map(|e| e.connections.iter_mut()).filter_map(|c| c.tls.as_mut()) {
+            tls.retry = None;
+            if let Some(cert) = tls.certificate.as_mut() {
+                cert.not_before = None;
+            }
+            match &mut tls.outcome {
+                TlsOutcome::Untrusted { reason, task_clock, .. } => {
+                    *reason = None;
+                    *task_clock = None;
+                }
+                TlsOutcome::Error { cause, alert, .. } => {
+                    *cause = None;
+                    *alert = None;
+                }
+                _ => {}
+            }
         }
         self
     }
 }
 
-/// Whole milliseconds, as the report carries them.
-pub fn millis(d: std::time::Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub use crate::types::millis;

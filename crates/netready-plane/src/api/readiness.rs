@@ -19,7 +19,7 @@ use crate::db::{NewReport, Stored, now_ms};
 use crate::error::ApiError;
 
 /// The report versions the plane accepts.
-pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 3] = netready_check::report::READABLE_VERSIONS;
+pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 4] = netready_check::report::READABLE_VERSIONS;
 
 /// How far in the future a report's `checked_at` may be (clock skew).
 pub const MAX_FUTURE_MS: i64 = 10 * 60 * 1000;
@@ -189,10 +189,15 @@ pub fn validate(
             let body = serde_json::to_string(&v2).map_err(shape)?;
             (v2, body)
         }
-        _ => {
-            let v3: Report = serde_json::from_value(value).map_err(shape)?;
+        3 => {
+            let v3 = serde_json::from_value::<Report>(value).map_err(shape)?.without_v4();
             let body = serde_json::to_string(&v3).map_err(shape)?;
             (v3, body)
+        }
+        _ => {
+            let v4: Report = serde_json::from_value(value).map_err(shape)?;
+            let body = serde_json::to_string(&v4).map_err(shape)?;
+            (v4, body)
         }
     };
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
