@@ -5,7 +5,8 @@
 # say SKIPPED):
 #   iproute2, iptables, dnsmasq   the namespace VPC lab
 #   ethtool                       the lab's veth offloads (wire-sized packets for the MTU case)
-#   postgresql                    the plane's tests on PostgreSQL
+#   postgresql                    the plane's tests on PostgreSQL (and over TLS only)
+#   nginx-light                   a reverse proxy in front of the plane (crates/netready/tests/plane_deploy.rs)
 #   chromium, chromium-driver     the dashboard's browser test
 #   podman, buildah, runc,        the container image test (crates/netready/tests/container.rs)
 #   debootstrap, binutils         (a local debian:bookworm-slim; strip)
@@ -31,6 +32,7 @@ command -v iptables >/dev/null 2>&1 || need+=(iptables)
 command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 command -v ethtool >/dev/null 2>&1 || [ -x /usr/sbin/ethtool ] || need+=(ethtool)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+[ -x /usr/sbin/nginx ] || [ -x /usr/bin/nginx ] || need+=(nginx-light)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 command -v podman >/dev/null 2>&1 || need+=(podman)
@@ -84,6 +86,6 @@ PY
 echo "install-test-deps: test tools from $venv: $versions" >&2
 # The Debian tools' versions, for the same reason (Debian's stable updates move them rarely).
 if command -v dpkg-query >/dev/null 2>&1; then
-  debs=$(dpkg-query -W -f '${Package} ${Version}, ' dnsmasq-base iptables postgresql chromium prometheus podman 2>/dev/null || true)
+  debs=$(dpkg-query -W -f '${Package} ${Version}, ' dnsmasq-base iptables postgresql nginx-light chromium prometheus podman 2>/dev/null || true)
   echo "install-test-deps: Debian: ${debs%, }" >&2
 fi
