@@ -324,7 +324,7 @@ fn every_setting_a_template_hands_the_container_is_one_the_binary_accepts() {
                     !secrets.iter().any(|(s, _)| s == var)
                         && !var.contains("TOKEN")
                         && !var.contains("PASSWORD")
-                        && !(var == "NETREADY_DATABASE" && url_has_password(value)),
+                        && (var != "NETREADY_DATABASE" || !url_has_password(value)),
                     "{name} {conditions:?}: {var} must come from Secrets, not Environment"
                 );
             }
