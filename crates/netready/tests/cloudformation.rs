@@ -604,7 +604,7 @@ fn the_load_balancer_does_not_forward_metrics() {
 }
 
 /// Nobody by default: the load balancer admits a managed prefix list and/or one CIDR, a rule
-/// refuses neither, and no ingress is open unless a parameter says so.
+/// refuses a stack given neither, and no ingress is open unless a parameter says so.
 #[test]
 fn the_load_balancer_admits_only_who_the_parameters_name() {
     if ready().is_none() {
