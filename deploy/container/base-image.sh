@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# The image's runtime is `scratch` now and needs no base; this makes the Debian slim runtime it
+# replaced, to measure the two side by side (docs/benchmarks.md, "The container image").
+#
 # Makes a local debian:bookworm-slim for `podman build` when no registry is reachable: debootstrap
 # (minbase) from the mirror apt itself is configured with, without docs, man pages and locales,
 # imported as docker.io/library/debian:bookworm-slim. The root filesystem tarball is cached under

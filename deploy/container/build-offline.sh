@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# Builds the image from the repository's Dockerfile without a registry: the base comes from
-# base-image.sh, and `--build-context build=<dir>` replaces the Rust build stage with a directory
-# holding a binary cargo already built (stripped, as the build stage does) and the host's CA
-# certificates. The Dockerfile is used unchanged.
+# Builds the image from the repository's Dockerfile without a registry: `--build-context
+# build=<dir>` replaces the Rust build stage (and with it the digest-pinned Rust image, which is
+# then never pulled) with a directory holding the root filesystem runtime-root.sh lays out from a
+# binary cargo already built, exactly as the build stage does. The runtime stage is `scratch`, so
+# no base image is needed. The Dockerfile is used unchanged.
 #
-#   deploy/container/build-offline.sh BINARY TAG
+#   SOURCE_URL=https://… deploy/container/build-offline.sh BINARY TAG
 #   e.g. cargo build --release -p netready &&
+#        SOURCE_URL="$(git remote get-url origin)" \
 #        deploy/container/build-offline.sh target/release/netready localhost/netready:dev
 #
-# Prints the image id. Docker format, so that HEALTHCHECK is kept (OCI images drop it).
+# SOURCE_URL (required, https://…): the org.opencontainers.image.source label, as the Dockerfile's
+# build argument. Prints the image id. Docker format, so that HEALTHCHECK is kept (OCI images drop
+# it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-binary=${1:?usage: build-offline.sh BINARY TAG}
-tag=${2:?usage: build-offline.sh BINARY TAG}
+binary=${1:?usage: SOURCE_URL=https://… build-offline.sh BINARY TAG}
+tag=${2:?usage: SOURCE_URL=https://… build-offline.sh BINARY TAG}
+case "${SOURCE_URL:-}" in
+  https://?*) ;;
+  *)
+    echo "build-offline.sh: set SOURCE_URL=https://… (the repository this image is built from, for the" \
+      "org.opencontainers.image.source label), e.g. SOURCE_URL=\"\$(git remote get-url origin)\"" >&2
+    exit 2
+    ;;
+esac
 version=$(awk -F'"' '/^version = / { print $2; exit }' Cargo.toml)
 
-deploy/container/base-image.sh >/dev/null
 ctx=$(mktemp -d)
 trap 'rm -rf "$ctx"' EXIT
-mkdir -p "$ctx/out"
-strip -o "$ctx/out/netready" "$binary"
-cp /etc/ssl/certs/ca-certificates.crt "$ctx/out/ca-certificates.crt"
+deploy/container/runtime-root.sh "$binary" /etc/ssl/certs/ca-certificates.crt "$ctx/out/rootfs"
 podman build --quiet --pull=never --layers=false --format docker \
-  --build-context "build=$ctx" --build-arg "VERSION=$version" -t "$tag" .
+  --build-context "build=$ctx" --build-arg "VERSION=$version" --build-arg "SOURCE_URL=$SOURCE_URL" \
+  -t "$tag" .

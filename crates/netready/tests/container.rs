@@ -3,14 +3,15 @@
 //! agent in the container reports to a plane, passes its HEALTHCHECK, and runs as a non-root user.
 //!
 //! No registry is reachable, so `deploy/container/build-offline.sh` builds the Dockerfile
-//! unchanged from a local debian:bookworm-slim (debootstrap, cached under /var/tmp) and the debug
-//! binary this test was built with (the image size in docs/benchmarks.md is measured with the
-//! release binary). Containers run with runc and a CONTAINERS_CONF of the test's own (Debian's
+//! unchanged, its digest-pinned build stage replaced by the root filesystem
+//! `deploy/container/runtime-root.sh` lays out from the debug binary this test was built with (the
+//! runtime stage is `scratch`: no base image; the image size in docs/benchmarks.md is measured
+//! with the release binary). The image holds nothing but netready: no shell runs in it. Containers run with runc and a CONTAINERS_CONF of the test's own (Debian's
 //! crun cannot start containers in every VM), inside the lab's task namespace
 //! (`--network ns:/run/netns/<task>`). Every container and image the test created is removed, even
 //! when it fails.
 //!
-//! Needs root, podman, runc, debootstrap and the lab's tools: off CI it says SKIPPED without them;
+//! Needs root, podman, runc, strip and the lab's tools: off CI it says SKIPPED without them;
 //! in CI (or with NETREADY_LAB=required) it fails.
 
 #![allow(clippy::unwrap_used)]
@@ -26,6 +27,8 @@ use serde_json::Value;
 const BIN: &str = env!("CARGO_BIN_EXE_netready");
 const ADMIN: &str = "container-admin-token-0123456789";
 const PLANE: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080));
+/// What the test passes as the repository URL: the OCI source label must carry it.
+const SOURCE_URL: &str = "https://git.example.test/netready/netready";
 const PROBE_ARGS: [&str; 8] =
     ["--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--public-ip", "false", "--timeout", "1s"];
 
@@ -43,7 +46,7 @@ fn ready() -> bool {
     if !netready_lab::ready() {
         return false;
     }
-    let missing: Vec<&str> = ["podman", "runc", "debootstrap", "strip"].into_iter().filter(|t| !has(t)).collect();
+    let missing: Vec<&str> = ["podman", "runc", "strip", "ldd"].into_iter().filter(|t| !has(t)).collect();
     if missing.is_empty() {
         return true;
     }
@@ -55,14 +58,13 @@ fn ready() -> bool {
     false
 }
 
-/// Removes what the test created when dropped, failure or not: containers, the image, and the
-/// base image when this run imported it. Holds the CONTAINERS_CONF directory.
+/// Removes what the test created when dropped, failure or not: containers and the image. Holds
+/// the CONTAINERS_CONF directory.
 struct Podman {
     dir: PathBuf,
     conf: PathBuf,
     image: String,
     containers: Vec<String>,
-    created_base: Option<String>,
 }
 
 impl Podman {
@@ -88,13 +90,7 @@ impl Podman {
             ),
         )
         .unwrap();
-        Podman {
-            dir,
-            conf,
-            image: format!("localhost/netready-test:{}", std::process::id()),
-            containers: Vec::new(),
-            created_base: None,
-        }
+        Podman { dir, conf, image: format!("localhost/netready-test:{}", std::process::id()), containers: Vec::new() }
     }
 
     fn cmd(&self, program: &str) -> Command {
@@ -107,21 +103,27 @@ impl Podman {
         self.cmd("podman").args(args).output().expect("run podman")
     }
 
-    /// Builds the image from the Dockerfile (the base image first, from the cache when there).
+    /// Builds the image from the Dockerfile.
     fn build(&mut self) {
-        let base = self.cmd("deploy/container/base-image.sh").output().unwrap();
-        let stderr = String::from_utf8_lossy(&base.stderr);
-        assert!(base.status.success(), "base-image.sh failed: {stderr}");
-        if stderr.contains("created ") {
-            self.created_base = Some(String::from_utf8_lossy(&base.stdout).trim().to_owned());
-        }
-        let out = self.cmd("deploy/container/build-offline.sh").args([BIN, &self.image]).output().unwrap();
+        let out = self
+            .cmd("deploy/container/build-offline.sh")
+            .args([BIN, &self.image])
+            .env("SOURCE_URL", SOURCE_URL)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "build-offline.sh failed:\n{}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// `podman run` with no network, for what needs none.
+    fn run_args_plain(&mut self, name: &str) -> Vec<String> {
+        let name = format!("netready-test-{}-{name}", std::process::id());
+        self.containers.push(name.clone());
+        vec!["run".into(), "--name".into(), name, "--network".into(), "none".into()]
     }
 
     /// `podman run` in the lab's task namespace, with its resolv.conf and the lab CA (which the
@@ -151,9 +153,6 @@ impl Drop for Podman {
             let _ = self.podman(&["rm", "--force", "--time", "1", c]);
         }
         let _ = self.podman(&["rmi", "--force", &self.image]);
-        if let Some(base) = &self.created_base {
-            let _ = self.podman(&["rmi", base]);
-        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -209,6 +208,25 @@ fn the_image_checks_and_reports_like_the_binary_as_a_non_root_user() {
         let key = format!("org.opencontainers.image.{label}");
         assert!(config["Labels"][&key].as_str().is_some_and(|v| !v.is_empty()), "no {key}: {config:#}");
     }
+    assert_eq!(config["Labels"]["org.opencontainers.image.source"], SOURCE_URL, "the build argument, as given");
+
+    // Nothing but netready: the root filesystem is the binary, its loader and libraries, the CA
+    // bundle, nsswitch.conf and /tmp; no shell to run.
+    // The same run with netready as the entry point works: what fails is the shell's absence.
+    let mut args = podman.run_args_plain("version");
+    args.extend([image.clone(), "--version".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = podman.podman(&args);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).starts_with("netready "), "{}", text(&out));
+    let mut args = podman.run_args_plain("no-shell");
+    args.extend(["--entrypoint".into(), "/bin/sh".into(), image.clone(), "-c".into(), "true".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = podman.podman(&args);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("/bin/sh"),
+        "a shell ran in the image, or it failed for another reason: {}",
+        text(&out)
+    );
 
     let lab = Lab::build(LabSpec::interface_endpoints()).unwrap();
 
@@ -280,4 +298,41 @@ fn the_image_checks_and_reports_like_the_binary_as_a_non_root_user() {
 
     drop(plane);
     drop(lab);
+}
+
+/// Without a repository URL the offline build refuses, naming what to set (the Dockerfile's build
+/// stage does the same for `--build-arg SOURCE_URL`): the source label is never a placeholder.
+#[test]
+fn the_offline_build_requires_the_repository_url() {
+    let out = Command::new(root().join("deploy/container/build-offline.sh"))
+        .args([BIN, "localhost/netready-test:never"])
+        .env_remove("SOURCE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set SOURCE_URL=https://"), "{}", text(&out));
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(!dockerfile.contains("example.invalid"), "a placeholder source label in the Dockerfile");
+}
+
+/// Every image the Dockerfile builds from is pinned by digest (a tag can move), or is `scratch`.
+#[test]
+fn the_dockerfile_pins_its_images_by_digest() {
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    let args: Vec<(&str, &str)> = dockerfile.lines().filter_map(|l| l.strip_prefix("ARG ")?.split_once('=')).collect();
+    let froms: Vec<&str> =
+        dockerfile.lines().filter_map(|l| l.strip_prefix("FROM ")?.split_whitespace().next()).collect();
+    assert_eq!(froms.len(), 2, "a build and a runtime stage: {froms:?}");
+    for from in froms {
+        let image = match from.strip_prefix("${").and_then(|v| v.strip_suffix('}')) {
+            Some(arg) => {
+                args.iter().find(|(k, _)| *k == arg).map(|(_, v)| *v).unwrap_or_else(|| panic!("{from}: no default"))
+            }
+            None => from,
+        };
+        let pinned = image
+            .split_once("@sha256:")
+            .is_some_and(|(_, d)| d.len() == 64 && d.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
+        assert!(image == "scratch" || pinned, "FROM {image}: pin it by digest (image@sha256:…)");
+    }
 }
