@@ -30,6 +30,12 @@ WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p netready \
  && deploy/container/runtime-root.sh target/release/netready /etc/ssl/certs/ca-certificates.crt /out/rootfs
+# AWS's CA bundle for RDS, from where the RDS user guide ("Using SSL/TLS to encrypt a connection
+# to a DB instance or cluster") publishes it: the plane stack's database URL names it with
+# sslmode=verify-full&sslrootcert=/etc/netready/rds-global-bundle.pem. (The offline test build
+# replaces this stage and has no network: its image has no bundle.)
+ARG RDS_CA_BUNDLE_URL=https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+ADD --chmod=644 ${RDS_CA_BUNDLE_URL} /out/rootfs/etc/netready/rds-global-bundle.pem
 
 FROM scratch
 ARG VERSION=0.1.0

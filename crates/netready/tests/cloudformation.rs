@@ -132,6 +132,7 @@ fn sample(parameter: &str) -> &'static str {
         "RunnerId" => "rn-3f9a1c2b7d4e",
         "EcrRegistryId" => "111122223333",
         "VpcCidrs" => "10.0.0.0/16,100.64.0.0/16",
+        "VpcCidr" => "10.0.0.0/16",
         "DomainName" => "netready.example.com",
         "Database.Endpoint.Address" => "netready.c0abcdefghij.eu-west-3.rds.amazonaws.com",
         "Database.Endpoint.Port" => "5432",
@@ -697,6 +698,31 @@ fn the_plane_is_multi_az_and_scales_on_cpu() {
 /// RDS keeps and rotates the master password; the plane gets it from that secret's `password`
 /// field as PGPASSWORD and a URL without it, so no second copy goes stale; a rotation redeploys
 /// the service. Any secret the stack itself creates is retained.
+/// The plane reaches the database it creates over TLS with the server's name checked against
+/// AWS's RDS CA bundle at the path the image puts it, and counts login attempts per client
+/// behind the load balancer (it trusts X-Forwarded-For from the VPC only).
+#[test]
+fn the_plane_speaks_tls_to_rds_and_trusts_only_the_vpcs_forwarded_for() {
+    if ready().is_none() {
+        return;
+    }
+    let template = load("plane.yaml");
+    let container = &containers(&template)[0];
+    let created = [("CreateDatabase".to_owned(), true)];
+    let env = environment(&template, container, &[], &created);
+    let var = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    const BUNDLE: &str = "/etc/netready/rds-global-bundle.pem";
+    let url = var("NETREADY_DATABASE").unwrap();
+    assert!(url.ends_with(&format!("?sslmode=verify-full&sslrootcert={BUNDLE}")), "{url}");
+    let dockerfile = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.lines().any(|l| l.starts_with("ADD ") && l.ends_with(&format!("/out/rootfs{BUNDLE}"))),
+        "the image carries the bundle at {BUNDLE}"
+    );
+    assert_eq!(var("NETREADY_TRUSTED_PROXY").as_deref(), Some(sample("VpcCidr")));
+    assert_eq!(var("NETREADY_NEVER_REPORTED_AFTER").as_deref(), Some("15m"));
+}
+
 #[test]
 fn the_database_password_is_rotated_by_rds_and_never_copied_into_a_url() {
     if ready().is_none() {
