@@ -548,15 +548,7 @@ impl Store {
                 tx.rollback().await?;
                 continue;
             }
-            let transitions: Vec<(&str, Transition, &str)> =
-                transition.iter().map(|t| (runner_id.as_str(), *t, degraded.as_str())).collect();
-            let rows = outbox_rows(&mut tx, &transitions).await?;
-            write_outbox(&mut tx, &rows).await?;
-            tx.commit().await?;
-            announced += transitions.len();
-            if !rows.is_empty() {
-                self.alerts.wake.notify_one();
-            }
+            announced += self.announce(tx, &runner_id, transition, &degraded).await?;
         }
         Ok(announced)
     }
@@ -605,17 +597,29 @@ impl Store {
                 tx.rollback().await?;
                 continue;
             }
-            let transitions: Vec<(&str, Transition, &str)> =
-                transition.iter().map(|t| (runner_id.as_str(), *t, "[]")).collect();
-            let rows = outbox_rows(&mut tx, &transitions).await?;
-            write_outbox(&mut tx, &rows).await?;
-            tx.commit().await?;
-            announced += transitions.len();
-            if !rows.is_empty() {
-                self.alerts.wake.notify_one();
-            }
+            announced += self.announce(tx, &runner_id, transition, "[]").await?;
         }
         Ok(announced)
+    }
+
+    /// Writes the notifications of a sweep's `transition` for `runner_id` (its degraded endpoints
+    /// as JSON) in `tx`, commits, and wakes the delivery worker when there are any. Returns how
+    /// many transitions were announced (0 or 1).
+    async fn announce(
+        &self,
+        mut tx: sqlx::Transaction<'static, sqlx::Any>,
+        runner_id: &str,
+        transition: Option<Transition>,
+        degraded: &str,
+    ) -> Result<usize, StoreError> {
+        let transitions: Vec<(&str, Transition, &str)> = transition.iter().map(|t| (runner_id, *t, degraded)).collect();
+        let rows = outbox_rows(&mut tx, &transitions).await?;
+        write_outbox(&mut tx, &rows).await?;
+        tx.commit().await?;
+        if !rows.is_empty() {
+            self.alerts.wake.notify_one();
+        }
+        Ok(transitions.len())
     }
 
     /// Claims up to `limit` due notifications for `lease_ms`: each is counted as an attempt and
