@@ -24,7 +24,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 requirements="$root/tests/python/requirements.txt"
-venv="${NETREADY_TEST_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/netready/test-venv}"
+# (Without HOME, as the tests do: /root.)
+venv="${NETREADY_TEST_VENV:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/netready/test-venv}"
 
 need=()
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
