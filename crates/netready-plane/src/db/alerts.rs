@@ -516,13 +516,7 @@ impl Store {
             let degraded: String = row.try_get("degraded")?;
             let old = tracker_of(&row)?;
             let (next, transition) = alerts::observe(old, Readiness::Stale, now, policy);
-            let mut tx = super::begin_write(&self.pool, self.backend).await?;
-            if self.backend == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
-                    .bind(&runner_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let mut tx = self.begin_runner_write(&runner_id).await?;
             let (oa, oc, os, ok) = columns_of(&old);
             let (na, nc, ns, nk) = columns_of(&next);
             let moved = sqlx::query(
@@ -572,13 +566,7 @@ impl Store {
         for row in rows {
             let runner_id: String = row.try_get("id")?;
             let (next, transition) = alerts::observe(Tracker::default(), Readiness::NeverReported, now, policy);
-            let mut tx = super::begin_write(&self.pool, self.backend).await?;
-            if self.backend == Backend::Postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
-                    .bind(&runner_id)
-                    .execute(&mut *tx)
-                    .await?;
-            }
+            let mut tx = self.begin_runner_write(&runner_id).await?;
             let (na, nc, ns, nk) = columns_of(&next);
             let created = sqlx::query(
                 "INSERT INTO alert_trackers (runner_id, announced, candidate, since_ms, checks) \
@@ -600,6 +588,19 @@ impl Store {
             announced += self.announce(tx, &runner_id, transition, "[]").await?;
         }
         Ok(announced)
+    }
+
+    /// A write transaction for one runner's tracker: on PostgreSQL under the runner's ingest lock
+    /// (the lock the report writer takes), so that a sweep and a report never decide at once.
+    async fn begin_runner_write(&self, runner_id: &str) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
+        let mut tx = super::begin_write(&self.pool, self.backend).await?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
+                .bind(runner_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(tx)
     }
 
     /// Writes the notifications of a sweep's `transition` for `runner_id` (its degraded endpoints
