@@ -72,6 +72,7 @@ form.logout{margin-left:auto}
 .cause p{margin:4px 0}
 .cause .line{font-weight:600;font-size:15px}
 .cause table{margin-top:6px;font-size:13px}
+#readiness code,#readiness .route{overflow-wrap:anywhere}
 @media (max-width:700px){
 main{padding:12px}
 header{padding:8px 12px}

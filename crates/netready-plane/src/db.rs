@@ -116,12 +116,29 @@ const MAX_BATCH: usize = 512;
 /// How many reports may wait for the writer.
 const WRITER_QUEUE: usize = 1024;
 
+/// Why the store could not do what was asked, by who can act on it. The API maps these to status
+/// codes in one place (`error.rs`): the caller's mistake is a 400, the database's trouble a 503.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    /// What the caller asked to store breaks a rule (a runner name): the caller's to fix.
     #[error("{0}")]
-    Invalid(String),
+    InvalidInput(String),
+    /// The database setting cannot name a store (an unsupported scheme, an empty value, a missing
+    /// CA bundle): the operator's to fix before anything connects.
+    #[error("{0}")]
+    Config(String),
+    /// The database could not be opened (refused, unreachable, TLS): said with a hint.
+    #[error("{0}")]
+    Connect(String),
+    /// A statement failed: the database is down, restarting or refused it. Retry later.
+    #[error("database error: {0}")]
+    Unavailable(#[from] sqlx::Error),
+    /// The report writer's commit failed (its statement's error, said once for the batch).
+    #[error("{0}")]
+    Write(String),
+    /// What is stored is not what this plane writes: an edited migration, an unknown channel kind.
+    #[error("{0}")]
+    Corrupt(String),
     #[error("the report writer has stopped")]
     WriterGone,
 }
@@ -383,12 +400,12 @@ pub fn database_url(database: &str) -> Result<(String, Backend), StoreError> {
     } else if database.starts_with("sqlite:") {
         Ok((database.to_owned(), Backend::Sqlite))
     } else if database.contains("://") {
-        Err(StoreError::Invalid(format!(
+        Err(StoreError::Config(format!(
             "unsupported database '{}': expected a SQLite file path or a postgres:// URL",
             redact(database)
         )))
     } else if database.is_empty() {
-        Err(StoreError::Invalid("empty database: expected a SQLite file path or a postgres:// URL".into()))
+        Err(StoreError::Config("empty database: expected a SQLite file path or a postgres:// URL".into()))
     } else {
         Ok((format!("sqlite://{database}?mode=rwc"), Backend::Sqlite))
     }
@@ -406,8 +423,8 @@ fn check_root_cert(database: &str) -> Result<(), StoreError> {
     let path = percent_decode(path);
     match std::fs::metadata(&path) {
         Ok(m) if m.is_file() => Ok(()),
-        Ok(_) => Err(StoreError::Invalid(format!("the CA bundle sslrootcert={path} is not a file"))),
-        Err(e) => Err(StoreError::Invalid(format!(
+        Ok(_) => Err(StoreError::Config(format!("the CA bundle sslrootcert={path} is not a file"))),
+        Err(e) => Err(StoreError::Config(format!(
             "cannot read the CA bundle sslrootcert={path} of the database URL: {e}: for RDS it is AWS's \
              global-bundle.pem, which the plane's image carries at {RDS_CA_BUNDLE}"
         ))),
@@ -476,7 +493,7 @@ impl Store {
             .connect(&url)
             .await
             .map_err(|e| {
-                StoreError::Invalid(format!("cannot open database {}: {e}{}", redact(database), connect_hint(&e)))
+                StoreError::Connect(format!("cannot open database {}: {e}{}", redact(database), connect_hint(&e)))
             })?;
         if backend == Backend::Sqlite {
             // WAL lets readers run beside the writer; it is a property of the file, set once.
@@ -988,7 +1005,7 @@ impl Store {
     pub async fn store_report(&self, report: NewReport) -> Result<Stored, StoreError> {
         let (tx, rx) = oneshot::channel();
         self.writer.send((report, tx)).await.map_err(|_| StoreError::WriterGone)?;
-        rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Invalid)
+        rx.await.map_err(|_| StoreError::WriterGone)?.map_err(StoreError::Write)
     }
 
     /// Records a new dashboard session (its id's hash) valid until `expires_at`.
@@ -1120,7 +1137,7 @@ async fn migrate_up_to(pool: &AnyPool, backend: Backend, up_to: i64) -> Result<(
             match applied {
                 Some(sum) if sum == checksum => continue,
                 Some(_) => {
-                    return Err(StoreError::Invalid(format!(
+                    return Err(StoreError::Corrupt(format!(
                         "migration {version} ({name}) differs from the one applied to this database: \
                          migrations must never be edited once shipped"
                     )));

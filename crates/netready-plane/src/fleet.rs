@@ -106,16 +106,6 @@ pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result
             SERVICES.join(", ")
         )));
     }
-    let include_stale = match nonempty(&query.include_stale).as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "include_stale '{}' is not a boolean: expected true or false",
-                other.chars().take(40).collect::<String>()
-            )));
-        }
-    };
     let limit = match nonempty(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(s) => s.parse::<i64>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
@@ -124,6 +114,18 @@ pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result
                 s.chars().take(40).collect::<String>()
             ))
         })?,
+    };
+    // Absent is false; present, it is true or false as the OpenAPI document says (an empty value
+    // is neither).
+    let include_stale = match query.include_stale.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "include_stale '{}' is not a boolean: expected true or false",
+                other.chars().take(40).collect::<String>()
+            )));
+        }
     };
     let stale_before_ms = now_ms - stale_after_ms;
     Ok(FleetFilter {
@@ -429,6 +431,7 @@ mod tests {
             (q("EU WEST", "", "", ""), "region"),
             (q("", "lambda", "", ""), "service"),
             (q("", "", "yes", ""), "include_stale"),
+            (q("", "", "", ""), "include_stale"),
             (q("", "", "", "0"), "limit"),
             (q("", "", "", "1001"), "limit"),
         ] {

@@ -13,6 +13,7 @@ pub mod db;
 pub mod error;
 pub mod fleet;
 pub mod limits;
+pub mod names;
 pub mod observe;
 pub mod proxy;
 pub mod readiness;
@@ -287,14 +288,12 @@ async fn prune_forever(store: Store, retention: Duration) {
     }
 }
 
-/// `runner add`: creates a runner; returns its id and token (the token is not stored).
+/// `runner add`: creates a runner; returns its id and token (the token is not stored). A name
+/// that breaks [`names::RunnerName`]'s rule is [`StoreError::InvalidInput`].
 pub async fn add_runner(store: &Store, name: &str) -> Result<(RunnerId, String), StoreError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(StoreError::Invalid("a runner name must have 1 to 200 printable characters".into()));
-    }
+    let name = names::RunnerName::parse(name).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
     let id = RunnerId::generate();
     let token = auth::new_token();
-    store.add_runner(&id, name, &auth::token_hash(&token)).await?;
+    store.add_runner(&id, name.as_str(), &auth::token_hash(&token)).await?;
     Ok((id, token))
 }

@@ -119,7 +119,7 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             RunnerCommand::Add { db, name } => {
                 let store = open(&db.database).await?;
                 let (id, token) = netready_plane::add_runner(&store, name).await.map_err(|e| match e {
-                    netready_plane::StoreError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
+                    netready_plane::StoreError::InvalidInput(message) => anyhow::Error::new(ConfigError(message)),
                     other => other.into(),
                 })?;
                 println!("runner id:    {id}");
@@ -152,11 +152,8 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             }
             RunnerCommand::Rename { db, id, name } => {
                 let store = open(&db.database).await?;
-                let name = name.trim();
-                if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-                    bail!(ConfigError("a runner name must have 1 to 200 printable characters".into()));
-                }
-                if !store.rename_runner(id, name).await? {
+                let name = netready_plane::names::RunnerName::parse(name).map_err(|e| ConfigError(e.to_string()))?;
+                if !store.rename_runner(id, name.as_str()).await? {
                     bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
                 }
                 println!("renamed {id} to {name}");

@@ -127,8 +127,9 @@ pub fn validate(
     now_ms: i64,
     max_age_ms: i64,
 ) -> Result<NewReport, ApiError> {
-    let value: Value =
+    let mut value: Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    integral_numbers(&mut value);
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
     let version = match value.get("schema_version") {
         None => {
@@ -276,6 +277,27 @@ pub fn validate(
     })
 }
 
+/// JSON Schema 2020-12 counts `3.0` as the integer 3 (a number with a zero fractional part), so a
+/// report that writes its integers so is valid; serde's integer types refuse it. Such numbers
+/// become integers before anything reads the report, so the plane accepts what its schema does,
+/// and stores and fingerprints one spelling. (No report field is a fractional number.)
+pub fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // 2^64 and -2^63 are exact as f64; the integers between them fit.
+            if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *value = Value::from(f as u64);
+            } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(members) => members.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// What identifies a report but for its timings (and the order DNS gave addresses in): two
 /// reports with the same fingerprint describe the same network. 16 hex digits of SHA-256 over the
 /// report as received, without the members that time it (`checked_at`, every `duration_ms` and
@@ -417,6 +439,17 @@ mod tests {
         // Strings cannot run into each other: ["ab", "c"] is not ["a", "bc"].
         assert_ne!(fingerprint(&json!(["ab", "c"])), fingerprint(&json!(["a", "bc"])));
         assert_eq!(fingerprint(&a).len(), 16);
+    }
+
+    #[test]
+    fn integers_written_with_a_fraction_become_integers() {
+        let mut v = json!({"a": 3.0, "b": [0.0, -2.0, 1.5], "c": {"d": 1e3, "e": 7}, "f": -0.0});
+        integral_numbers(&mut v);
+        assert_eq!(v, json!({"a": 3, "b": [0, -2, 1.5], "c": {"d": 1000, "e": 7}, "f": 0}));
+        assert!(v["a"].is_u64() && v["b"][1].is_i64() && v["b"][2].is_f64());
+        let mut huge = json!(1e30);
+        integral_numbers(&mut huge);
+        assert!(huge.is_f64(), "out of range stays as it was: {huge}");
     }
 
     #[test]

@@ -398,7 +398,7 @@ fn channel_of(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
     Ok(Channel {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
-        kind: ChannelKind::parse(&kind).map_err(StoreError::Invalid)?,
+        kind: ChannelKind::parse(&kind).map_err(StoreError::Corrupt)?,
         url: row.try_get("url")?,
         secret: row.try_get("secret")?,
         created_at: row.try_get("created_at")?,
