@@ -297,7 +297,7 @@ pub fn assemble(data: FleetData, include_stale: bool, now_ms: i64) -> Fleet {
     for c in &mut causes {
         c.summary = summary_line(c);
     }
-    Fleet { generated_at: crate::db::rfc3339_ms(now_ms), include_stale, runners: data.runners, services, causes }
+    Fleet { generated_at: crate::time::rfc3339_ms(now_ms), include_stale, runners: data.runners, services, causes }
 }
 
 fn cause_of(c: CauseRow, groups: &[crate::db::GroupRow]) -> Cause {
@@ -339,8 +339,8 @@ fn cause_of(c: CauseRow, groups: &[crate::db::GroupRow]) -> Cause {
 }
 
 /// The fleet, for the API and the page.
-pub async fn fleet(state: &crate::AppState, query: &FleetQuery) -> Result<Fleet, ApiError> {
-    let now = crate::db::now_ms();
+pub async fn fleet(state: &crate::state::AppState, query: &FleetQuery) -> Result<Fleet, ApiError> {
+    let now = crate::time::now_ms();
     let filter = filter_of(query, now, state.stale_after_ms)?;
     let include_stale = filter.fresh_since_ms == i64::MIN;
     let data = state.store.fleet(&filter).await?;

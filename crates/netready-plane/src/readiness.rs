@@ -4,8 +4,6 @@
 
 use serde::Serialize;
 
-use crate::db::State;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Readiness {
@@ -18,6 +16,18 @@ pub enum Readiness {
     /// Registered recently and not reported yet: the first check is still to come.
     Unknown,
     Ready,
+}
+
+#[derive(Debug, Clone)]
+/// A runner's newest report as its readiness needs it (and lists show it): when it was checked and
+/// received, its status, its degraded endpoints.
+pub struct LastReport {
+    pub checked_at: String,
+    pub checked_at_ms: i64,
+    pub status: String,
+    /// JSON array of the degraded endpoints' summaries.
+    pub degraded: String,
+    pub last_received_at: i64,
 }
 
 /// How old is too old: for a report (`stale`) and for a registration without one (`never_reported`).
@@ -54,7 +64,7 @@ impl Readiness {
 /// For a runner registered at `registered_at`: `unknown` when it never reported and was registered
 /// within `never_reported_after_ms`, `never_reported` when longer ago; `stale` when nothing arrived
 /// for `stale_after_ms` (two check intervals by default); otherwise the newest report's status.
-pub fn readiness(state: Option<&State>, registered_at: i64, now_ms: i64, ages: Ages) -> Readiness {
+pub fn readiness(state: Option<&LastReport>, registered_at: i64, now_ms: i64, ages: Ages) -> Readiness {
     match state {
         None if now_ms - registered_at > ages.never_reported_after_ms => Readiness::NeverReported,
         None => Readiness::Unknown,
@@ -68,8 +78,8 @@ pub fn readiness(state: Option<&State>, registered_at: i64, now_ms: i64, ages: A
 mod tests {
     use super::*;
 
-    fn state(status: &str, received: i64) -> State {
-        State {
+    fn state(status: &str, received: i64) -> LastReport {
+        LastReport {
             checked_at: String::new(),
             checked_at_ms: received,
             status: status.into(),

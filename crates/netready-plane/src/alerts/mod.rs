@@ -20,8 +20,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::db::{hex, rfc3339_ms};
+use crate::ids::hex;
 use crate::readiness::Readiness;
+use crate::time::rfc3339_ms;
 
 /// Default: a new readiness is announced after two consecutive checks agree.
 pub const DEFAULT_AFTER_CHECKS: u32 = 2;
@@ -339,12 +340,12 @@ pub fn display_url(kind: ChannelKind, url: &str) -> String {
 
 /// A new channel secret: `whsec_` and 64 hex digits (256 random bits).
 pub fn new_secret() -> String {
-    format!("whsec_{}", crate::auth::random_hex(32))
+    format!("whsec_{}", crate::ids::random_hex(32))
 }
 
 /// A new channel id.
 pub fn new_channel_id() -> String {
-    format!("ch-{}", crate::auth::random_hex(6))
+    format!("ch-{}", crate::ids::random_hex(6))
 }
 
 #[cfg(test)]

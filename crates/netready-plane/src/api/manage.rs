@@ -10,14 +10,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
-use crate::api::Admin;
-use crate::api::runners::known_id;
+use crate::access::Admin;
 use crate::auth::{new_token, token_hash};
-use crate::db::now_ms;
 use crate::error::ApiError;
 use crate::names::RunnerName;
+use crate::runners::known_id;
 use crate::runners::summarize;
+use crate::state::AppState;
+use crate::time::now_ms;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -45,7 +45,7 @@ async fn create(
     Json(body): Json<NameBody>,
 ) -> Result<Response, ApiError> {
     let name = valid_name(&body.name)?;
-    let (id, token) = crate::add_runner(&state.store, name.as_str()).await?;
+    let (id, token) = crate::runners::add_runner(&state.store, name.as_str()).await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name.as_str(), "token": token }))).into_response())
 }
 

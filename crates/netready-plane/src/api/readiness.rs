@@ -13,10 +13,11 @@ use axum::{Json, Router};
 use netready_check::Report;
 use serde_json::{Value, json};
 
-use crate::AppState;
-use crate::api::RunnerAuth;
-use crate::db::{NewReport, Stored, now_ms};
+use crate::access::RunnerAuth;
+use crate::db::{NewReport, Stored};
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::now_ms;
 
 /// The report versions the plane accepts.
 pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 4] = netready_check::report::READABLE_VERSIONS;
@@ -122,7 +123,7 @@ fn is_length_limit(err: &axum::Error) -> bool {
 /// what was wrong.
 pub fn validate(
     bytes: &[u8],
-    schemas: &crate::Schemas,
+    schemas: &crate::state::Schemas,
     runner_id: &str,
     now_ms: i64,
     max_age_ms: i64,
@@ -250,7 +251,7 @@ pub fn validate(
         ));
     }
     // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
-    let canonical = crate::db::rfc3339_ms(checked_at_ms);
+    let canonical = crate::time::rfc3339_ms(checked_at_ms);
     let degraded: Vec<Value> = report
         .degraded_endpoints()
         .map(|e| {
@@ -363,7 +364,7 @@ pub fn fingerprint(report: &Value) -> String {
     }
     let mut h = Sha256::new();
     feed(&mut h, report, false);
-    crate::db::hex(&h.finalize()[..8])
+    crate::ids::hex(&h.finalize()[..8])
 }
 
 /// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
