@@ -15,7 +15,7 @@ use crate::access::{SESSION_COOKIE, SESSION_TTL_MS, is_admin, session_cookie};
 use crate::auth::constant_time_eq;
 use crate::error::ApiError;
 use crate::readiness::Readiness;
-use crate::runners::{self, ListRequest, RunnerSummary};
+use crate::runners::{self, ListRequest, RunnerListing};
 use crate::runners::{readiness_filter, search_text};
 use crate::state::AppState;
 use crate::time::now_ms;
@@ -172,7 +172,7 @@ async fn list_page(
     };
     let list = runners::list(&state, &request).await?;
     let pages = (list.count as usize).div_ceil(PAGE_SIZE).max(1);
-    let shown: &[RunnerSummary] = &list.runners;
+    let shown: &[RunnerListing] = &list.runners;
     let selected = params.readiness.clone().unwrap_or_default();
     let now = now_ms();
     // Uptime and the recent checks, for this page's runners only: two queries.

@@ -12,7 +12,7 @@ use netready_check::classify::Reachability;
 use netready_check::report::{DnsOutcome, Severity};
 use serde::Serialize;
 
-use crate::db::{CauseKey, CauseRow, EndpointFacts, FleetData, FleetFilter, FleetRunners, Placement, Shared};
+use crate::db::{CauseKey, CauseRow, EndpointFacts, FleetData, FleetFilter, FleetRunners, Placement, Values};
 use crate::error::ApiError;
 
 /// The required services, in the order every report lists them.
@@ -222,7 +222,7 @@ fn service_order(s: &str) -> usize {
 }
 
 /// The value all of a cause's runners share, if they all know it and agree.
-fn all_share(s: &Shared, runners: i64) -> Option<String> {
+fn all_share(s: &Values, runners: i64) -> Option<String> {
     (s.distinct == 1 && s.known == runners).then(|| s.one.clone()).flatten()
 }
 

@@ -27,9 +27,9 @@ pub struct ListRequest {
     pub offset: i64,
 }
 
-/// One runner in a list.
+/// One runner in a list (a runner listing).
 #[derive(Debug, Clone, Serialize)]
-pub struct RunnerSummary {
+pub struct RunnerListing {
     pub id: String,
     pub name: String,
     pub readiness: Readiness,
@@ -42,8 +42,8 @@ pub struct RunnerSummary {
     pub degraded_endpoints: Vec<Value>,
 }
 
-pub fn summarize(row: &RunnerRow, now: i64, ages: Ages) -> RunnerSummary {
-    RunnerSummary {
+pub fn listing_of(row: &RunnerRow, now: i64, ages: Ages) -> RunnerListing {
+    RunnerListing {
         id: row.runner.id.clone(),
         name: row.runner.name.clone(),
         readiness: readiness(row.state.as_ref(), row.runner.created_at, now, ages),
@@ -67,7 +67,7 @@ pub struct RunnerList {
     pub counts: BTreeMap<&'static str, i64>,
     pub limit: i64,
     pub offset: i64,
-    pub runners: Vec<RunnerSummary>,
+    pub runners: Vec<RunnerListing>,
 }
 
 /// The runners that match, problems first (degraded, never reported, stale, unknown, ready), then by name.
@@ -87,14 +87,14 @@ pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList,
         counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
         limit: request.limit,
         offset: request.offset,
-        runners: page.runners.iter().map(|r| summarize(r, now, state.ages())).collect(),
+        runners: page.runners.iter().map(|r| listing_of(r, now, state.ages())).collect(),
     })
 }
 
 /// One runner with its newest report (read together with its state).
 #[derive(Debug, Clone)]
 pub struct RunnerDetails {
-    pub summary: RunnerSummary,
+    pub summary: RunnerListing,
     /// The newest report's body as stored (in its own schema version).
     body: Option<String>,
 }
@@ -118,7 +118,7 @@ pub async fn details(state: &AppState, id: &RunnerId) -> Result<Option<RunnerDet
         .store
         .runner_with_report(id)
         .await?
-        .map(|(row, body)| RunnerDetails { summary: summarize(&row, now_ms(), state.ages()), body }))
+        .map(|(row, body)| RunnerDetails { summary: listing_of(&row, now_ms(), state.ages()), body }))
 }
 
 /// `runner add`: creates a runner; returns its id and token (the token is not stored). A name

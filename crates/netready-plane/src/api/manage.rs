@@ -15,7 +15,7 @@ use crate::auth::{new_token, token_hash};
 use crate::error::ApiError;
 use crate::names::RunnerName;
 use crate::runners::known_id;
-use crate::runners::summarize;
+use crate::runners::listing_of;
 use crate::state::AppState;
 use crate::time::now_ms;
 
@@ -52,7 +52,7 @@ async fn create(
 async fn summary_of(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
     let (row, _) =
         state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    Ok(serde_json::to_value(summarize(&row, now_ms(), state.ages())).unwrap_or_default())
+    Ok(serde_json::to_value(listing_of(&row, now_ms(), state.ages())).unwrap_or_default())
 }
 
 async fn rename(

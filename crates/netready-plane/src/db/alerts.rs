@@ -107,7 +107,7 @@ impl Store {
             let runner_id: String = row.try_get("runner_id")?;
             let degraded: String = row.try_get("degraded")?;
             let old = tracker_of(&row)?;
-            let (next, transition) = alerts::observe(old, Readiness::Stale, now, policy);
+            let (next, transition) = alerts::advance(old, Readiness::Stale, now, policy);
             let mut tx = self.begin_runner_write(&runner_id).await?;
             let (oa, oc, os, ok) = columns_of(&old);
             let (na, nc, ns, nk) = columns_of(&next);
@@ -157,7 +157,7 @@ impl Store {
         let mut announced = 0;
         for row in rows {
             let runner_id: String = row.try_get("id")?;
-            let (next, transition) = alerts::observe(Tracker::default(), Readiness::NeverReported, now, policy);
+            let (next, transition) = alerts::advance(Tracker::default(), Readiness::NeverReported, now, policy);
             let mut tx = self.begin_runner_write(&runner_id).await?;
             let (na, nc, ns, nk) = columns_of(&next);
             let created = sqlx::query(

@@ -16,6 +16,7 @@ pub mod error;
 pub mod hooks;
 pub mod migrate;
 pub mod outbox;
+pub mod plan;
 pub mod queries;
 pub mod runners;
 pub mod sessions;

@@ -83,7 +83,7 @@ pub(super) fn columns_of(t: &Tracker) -> (Option<&'static str>, Option<&'static 
 }
 
 /// Reads the trackers of the runners whose state the batch moves, runs each moving report
-/// through [`alerts::observe`] in time order, and prepares what changed. `observed` indexes
+/// through [`alerts::advance`] in time order, and prepares what changed. `observed` indexes
 /// `fresh`, grouped by runner and in time order within each.
 pub(super) async fn plan_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -114,7 +114,7 @@ pub(super) async fn plan_batch(
     for i in observed {
         let r = fresh[*i];
         let tracker = trackers.get(&r.runner_id).copied().unwrap_or_default();
-        let (next, transition) = alerts::observe(tracker, readiness_of_status(&r.status), r.checked_at_ms, policy);
+        let (next, transition) = alerts::advance(tracker, readiness_of_status(&r.status), r.checked_at_ms, policy);
         trackers.insert(r.runner_id.clone(), next);
         if let Some(t) = transition {
             transitions.push((r.runner_id.as_str(), t, r.degraded.as_str()));

@@ -208,8 +208,8 @@ impl Store {
         let causes = causes
             .iter()
             .map(|r| {
-                let share = |c: &str| -> Result<Shared, StoreError> {
-                    Ok(Shared {
+                let share = |c: &str| -> Result<Values, StoreError> {
+                    Ok(Values {
                         distinct: r.try_get(format!("{c}_distinct").as_str())?,
                         known: r.try_get(format!("{c}_known").as_str())?,
                         one: r.try_get(c)?,
@@ -324,7 +324,7 @@ impl Store {
             .collect()
     }
 
-    pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportSummary>, StoreError> {
+    pub async fn recent_reports(&self, id: &str, limit: i64) -> Result<Vec<ReportLine>, StoreError> {
         let rows = sqlx::query(
             "SELECT checked_at_ms, received_at, status, degraded, summary FROM checks WHERE runner_id = $1 \
              ORDER BY checked_at_ms DESC LIMIT $2",
@@ -335,7 +335,7 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                Ok(ReportSummary {
+                Ok(ReportLine {
                     checked_at: rfc3339_ms(r.try_get("checked_at_ms")?),
                     received_at: r.try_get("received_at")?,
                     status: r.try_get("status")?,

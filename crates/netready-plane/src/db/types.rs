@@ -78,7 +78,7 @@ pub struct ReachCount {
 /// What a cause's rows have in one column: how many distinct values, how many rows know it, and
 /// the value when there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Shared {
+pub struct Values {
     pub distinct: i64,
     pub known: i64,
     /// The smallest value (the only one when `distinct` is 1).
@@ -100,10 +100,10 @@ pub struct CauseKey {
 pub struct CauseRow {
     pub key: CauseKey,
     pub runners: i64,
-    pub subnet_cidr: Shared,
-    pub availability_zone: Shared,
-    pub vpc_id: Shared,
-    pub account_id: Shared,
+    pub subnet_cidr: Values,
+    pub availability_zone: Values,
+    pub vpc_id: Values,
+    pub account_id: Values,
     pub hint: Option<String>,
     pub finding: Option<String>,
 }
@@ -204,7 +204,7 @@ pub struct Change {
 }
 
 #[derive(Debug, Clone)]
-pub struct ReportSummary {
+pub struct ReportLine {
     pub checked_at: String,
     pub received_at: i64,
     pub status: String,

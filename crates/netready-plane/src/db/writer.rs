@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::hooks::StoreHooks;
 use super::outbox;
+use super::plan::{Current, Plan, plan};
 use super::sql::{begin_write, placeholders};
 use super::types::{Backend, NewReport, Stored};
 use crate::time::now_ms;
@@ -51,16 +52,6 @@ pub(super) async fn writer(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiv
             }
         }
     }
-}
-
-/// A runner's state while a batch is applied.
-#[derive(Debug, Clone)]
-struct Current {
-    checked_at: String,
-    checked_at_ms: i64,
-    status: String,
-    degraded: String,
-    fingerprint: String,
 }
 
 /// Commits a batch in a handful of statements, whatever its size: per-runner locks (PostgreSQL),
@@ -127,56 +118,10 @@ async fn write_batch(
         );
     }
 
-    // Walk each runner's reports in time order. A report newer than the state becomes the state
-    // (it cannot be stored already: the state is the newest stored) and the runner's latest body;
-    // a different status is a change. A report that differs from the one before it in more than
-    // timings starts a run, and its body is kept in history; one equal but for timings continues
-    // the run, and history keeps only its compact row. Older reports are history only, kept whole.
-    let mut per_runner: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, r) in fresh.iter().enumerate() {
-        per_runner.entry(r.runner_id.as_str()).or_default().push(i);
-    }
-    let mut run_start = vec![true; fresh.len()];
-    let mut states: Vec<(&str, Current)> = Vec::new();
-    let mut latest: Vec<usize> = Vec::new();
-    let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
-    // Alerts: every report that moves a runner's state, per runner in time order.
-    let mut observed: Vec<usize> = Vec::new();
-    for (id, mut indexes) in per_runner {
-        indexes.sort_by_key(|i| fresh[*i].checked_at_ms);
-        let mut state = current.get(id).cloned();
-        let mut newest: Option<usize> = None;
-        for i in indexes {
-            let r = fresh[i];
-            if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
-                continue;
-            }
-            let previous = state.as_ref().map(|s| s.status.clone());
-            if previous.as_deref() != Some(r.status.as_str()) {
-                changes.push((id, r.checked_at_ms, previous, r.status.clone()));
-            }
-            run_start[i] = !state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
-            state = Some(Current {
-                checked_at: r.checked_at.clone(),
-                checked_at_ms: r.checked_at_ms,
-                status: r.status.clone(),
-                degraded: r.degraded.clone(),
-                fingerprint: r.fingerprint.clone(),
-            });
-            newest = Some(i);
-            observed.push(i);
-        }
-        // Only a newer report moves the state (and the runner's freshness): a late or
-        // backfilled one is history only.
-        if let (Some(i), Some(state)) = (newest, state) {
-            states.push((id, state));
-            latest.push(i);
-        }
-    }
+    let (plan, observed) = plan(fresh, &current, received);
 
     // Alerts: the trackers and notifications these reports cause, in this transaction.
-    let alerts = outbox::plan_batch(&mut tx, &fresh, &observed, policy).await?;
-    let plan = Plan { fresh, run_start, latest, states, changes, received };
+    let alerts = outbox::plan_batch(&mut tx, &plan.fresh, &observed, policy).await?;
     let inserted = match backend {
         Backend::Sqlite => plan.apply_sqlite(&mut tx).await?,
         Backend::Postgres => plan.apply_postgres(&mut tx).await?,
@@ -184,19 +129,6 @@ async fn write_batch(
     alerts.apply(&mut tx).await?;
     tx.commit().await?;
     Ok((stored_of(batch, &firsts, &inserted), alerts.notifies()))
-}
-
-/// What a batch writes, decided from the runners' current state.
-struct Plan<'a> {
-    /// The batch's reports, without the repeats within it.
-    fresh: Vec<&'a NewReport>,
-    /// Per report of `fresh`: whether it starts a run (its body is kept in history).
-    run_start: Vec<bool>,
-    /// Indexes into `fresh` of each advancing runner's newest report.
-    latest: Vec<usize>,
-    states: Vec<(&'a str, Current)>,
-    changes: Vec<(&'a str, i64, Option<String>, String)>,
-    received: i64,
 }
 
 type Inserted = std::collections::HashSet<(String, i64)>;
