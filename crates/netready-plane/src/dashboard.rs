@@ -9,12 +9,11 @@ use axum::routing::{get, post};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use netready_check::Report;
 use serde::Deserialize;
-use serde_json::Value;
 
 use crate::access::{SESSION_COOKIE, SESSION_TTL_MS, is_admin, session_cookie};
 use crate::auth::constant_time_eq;
 use crate::error::ApiError;
-use crate::readiness::Readiness;
+use crate::readiness::{DegradedEndpoint, Readiness};
 use crate::runners::{self, ListRequest, RunnerListing};
 use crate::runners::{readiness_filter, search_text};
 use crate::state::AppState;
@@ -377,12 +376,12 @@ fn parse_ms(t: &str) -> Option<i64> {
 }
 
 /// The degraded endpoints as the details page shows reachability: a coloured pill each.
-fn endpoint_pills(endpoints: &[Value]) -> Markup {
+fn endpoint_pills(endpoints: &[DegradedEndpoint]) -> Markup {
     html! {
         @for e in endpoints {
-            @let reach = e["reachability"].as_str().unwrap_or("unknown");
-            span class={"badge " (reach)} title={(e["host"].as_str().unwrap_or("")) " · " (e["access_type"].as_str().unwrap_or("")) " · " (reach)} {
-                (e["service"].as_str().unwrap_or("?")) " " (reach)
+            @let reach = e.reachability.as_str();
+            span class={"badge " (reach)} title={(e.host) " · " (e.access_type.as_str()) " · " (reach)} {
+                (e.service.as_str()) " " (reach)
             }
             " "
         }
@@ -474,14 +473,14 @@ async fn details_page(
             (timeline_legend("Recent reports, oldest first:"))
             div class="timeline" title="Recent reports, oldest first" {
                 @for r in recent.iter().rev() {
-                    span class=(r.status) title={(r.checked_at) ": " (r.status)} {}
+                    span class=(r.status.as_str()) title={(r.checked_at) ": " (r.status.as_str())} {}
                 }
             }
             table id="history" {
                 thead { tr { th { "When" } th { "From" } th { "To" } } }
                 tbody {
                     @for c in &changes {
-                        tr { td { (rfc3339(c.at_ms)) } td { (c.from_status.clone().unwrap_or_else(|| "—".into())) } td { (badge(&c.to_status)) } }
+                        tr { td { (rfc3339(c.at_ms)) } td { (c.from_status.map_or("—", |s| s.as_str())) } td { (badge(c.to_status.as_str())) } }
                     }
                 }
             }

@@ -2,7 +2,11 @@
 //! or `never_reported` when it was registered long ago and nothing ever came (on Fargate, a task
 //! that cannot pull its image or fetch its secret stops before the agent runs). Pure.
 
-use serde::Serialize;
+use netready_check::Status;
+use netready_check::classify::{AccessType, Reachability};
+use netready_check::report::EndpointReport;
+use netready_check::types::ServiceKey;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,10 +28,27 @@ pub enum Readiness {
 pub struct LastReport {
     pub checked_at: String,
     pub checked_at_ms: i64,
-    pub status: String,
-    /// JSON array of the degraded endpoints' summaries.
-    pub degraded: String,
+    pub status: Status,
+    /// The endpoints that were not fully reachable.
+    pub degraded: Vec<DegradedEndpoint>,
     pub last_received_at: i64,
+}
+
+/// An endpoint a report found not fully reachable, as lists, history and notifications show it.
+/// Stored as JSON in this shape (the API's `degraded_endpoints`); only the storage layer writes
+/// and reads that text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DegradedEndpoint {
+    pub service: ServiceKey,
+    pub host: String,
+    pub reachability: Reachability,
+    pub access_type: AccessType,
+}
+
+impl DegradedEndpoint {
+    pub fn of(e: &EndpointReport) -> Self {
+        Self { service: e.service, host: e.host.clone(), reachability: e.reachability, access_type: e.access_type }
+    }
 }
 
 /// How old is too old: for a report (`stale`) and for a registration without one (`never_reported`).
@@ -69,7 +90,7 @@ pub fn readiness(state: Option<&LastReport>, registered_at: i64, now_ms: i64, ag
         None if now_ms - registered_at > ages.never_reported_after_ms => Readiness::NeverReported,
         None => Readiness::Unknown,
         Some(s) if now_ms - s.last_received_at > ages.stale_after_ms => Readiness::Stale,
-        Some(s) if s.status == "ready" => Readiness::Ready,
+        Some(s) if s.status == Status::Ready => Readiness::Ready,
         Some(_) => Readiness::Degraded,
     }
 }
@@ -82,8 +103,8 @@ mod tests {
         LastReport {
             checked_at: String::new(),
             checked_at_ms: received,
-            status: status.into(),
-            degraded: "[]".into(),
+            status: if status == "ready" { Status::Ready } else { Status::Degraded },
+            degraded: Vec::new(),
             last_received_at: received,
         }
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::db::{ListFilter, RunnerRow, Store, StoreError};
 use crate::error::ApiError;
-use crate::readiness::{Ages, Readiness, readiness};
+use crate::readiness::{Ages, DegradedEndpoint, Readiness, readiness};
 use crate::runner_id::RunnerId;
 use crate::state::AppState;
 use crate::time::{now_ms, rfc3339_ms};
@@ -39,7 +39,7 @@ pub struct RunnerListing {
     /// When the plane last received a report, RFC 3339.
     pub last_received_at: Option<String>,
     /// The endpoints that were not fully reachable in the newest report.
-    pub degraded_endpoints: Vec<Value>,
+    pub degraded_endpoints: Vec<DegradedEndpoint>,
 }
 
 pub fn listing_of(row: &RunnerRow, now: i64, ages: Ages) -> RunnerListing {
@@ -50,11 +50,7 @@ pub fn listing_of(row: &RunnerRow, now: i64, ages: Ages) -> RunnerListing {
         revoked: row.runner.revoked_at.is_some(),
         last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
         last_received_at: row.state.as_ref().map(|s| rfc3339_ms(s.last_received_at)),
-        degraded_endpoints: row
-            .state
-            .as_ref()
-            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s.degraded).ok())
-            .unwrap_or_default(),
+        degraded_endpoints: row.state.as_ref().map(|s| s.degraded.clone()).unwrap_or_default(),
     }
 }
 

@@ -136,8 +136,10 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
                 println!("{:<16}  {:<9}  {:<34}  NAME", "ID", "TOKEN", "LAST CHECK");
                 for r in rows {
                     let token = if r.runner.revoked_at.is_some() { "revoked" } else { "active" };
-                    let last =
-                        r.state.as_ref().map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status));
+                    let last = r
+                        .state
+                        .as_ref()
+                        .map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status.as_str()));
                     println!("{:<16}  {:<9}  {:<34}  {}", r.runner.id, token, last, r.runner.name);
                 }
                 store.close().await;

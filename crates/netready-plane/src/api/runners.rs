@@ -81,9 +81,9 @@ async fn history(
             serde_json::json!({
                 "checked_at": r.checked_at,
                 "received_at": rfc3339(r.received_at),
-                "status": r.status,
+                "status": r.status.as_str(),
                 "summary": r.summary,
-                "degraded_endpoints": serde_json::from_str::<Value>(&r.degraded).unwrap_or(Value::Null),
+                "degraded_endpoints": r.degraded,
             })
         })
         .collect();

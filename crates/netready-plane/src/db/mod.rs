@@ -12,6 +12,7 @@
 
 pub mod alert_types;
 pub mod alerts;
+pub mod columns;
 pub mod error;
 pub mod hooks;
 pub mod migrate;

@@ -12,6 +12,9 @@ use std::collections::BTreeMap;
 use sqlx::Row;
 
 use super::alert_types::Channel;
+use netready_check::Status;
+
+use super::columns::degraded_column;
 use super::error::StoreError;
 use super::sql::placeholders;
 use super::types::NewReport;
@@ -53,8 +56,11 @@ impl BatchAlerts {
     }
 }
 
-fn readiness_of_status(status: &str) -> Readiness {
-    if status == "ready" { Readiness::Ready } else { Readiness::Degraded }
+fn readiness_of_status(status: Status) -> Readiness {
+    match status {
+        Status::Ready => Readiness::Ready,
+        Status::Degraded => Readiness::Degraded,
+    }
 }
 
 pub(super) fn tracker_of(row: &sqlx::any::AnyRow) -> Result<Tracker, sqlx::Error> {
@@ -110,17 +116,19 @@ pub(super) async fn plan_batch(
         trackers.insert(row.try_get("runner_id")?, tracker_of(&row)?);
     }
     let before = trackers.clone();
-    let mut transitions: Vec<(&str, Transition, &str)> = Vec::new();
+    let mut transitions: Vec<(&str, Transition, String)> = Vec::new();
     for i in observed {
         let r = fresh[*i];
         let tracker = trackers.get(&r.runner_id).copied().unwrap_or_default();
-        let (next, transition) = alerts::advance(tracker, readiness_of_status(&r.status), r.checked_at_ms, policy);
+        let (next, transition) = alerts::advance(tracker, readiness_of_status(r.status), r.checked_at_ms, policy);
         trackers.insert(r.runner_id.clone(), next);
         if let Some(t) = transition {
-            transitions.push((r.runner_id.as_str(), t, r.degraded.as_str()));
+            transitions.push((r.runner_id.as_str(), t, degraded_column(&r.degraded)));
         }
     }
     let changed = trackers.into_iter().filter(|(id, t)| before.get(id) != Some(t)).collect();
+    let transitions: Vec<(&str, Transition, &str)> =
+        transitions.iter().map(|(id, t, d)| (*id, *t, d.as_str())).collect();
     let outbox = outbox_rows(tx, &transitions).await?;
     Ok(BatchAlerts { trackers: changed, outbox })
 }

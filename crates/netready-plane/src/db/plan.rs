@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use netready_check::Status;
+
+use super::columns::degraded_column;
 use super::types::NewReport;
 
 /// A runner's state while a batch is applied.
@@ -10,7 +13,8 @@ use super::types::NewReport;
 pub(super) struct Current {
     pub(super) checked_at: String,
     pub(super) checked_at_ms: i64,
-    pub(super) status: String,
+    pub(super) status: Status,
+    /// The degraded endpoints as stored (the column's text).
     pub(super) degraded: String,
     pub(super) fingerprint: String,
 }
@@ -24,7 +28,7 @@ pub(super) struct Plan<'a> {
     /// Indexes into `fresh` of each advancing runner's newest report.
     pub(super) latest: Vec<usize>,
     pub(super) states: Vec<(&'a str, Current)>,
-    pub(super) changes: Vec<(&'a str, i64, Option<String>, String)>,
+    pub(super) changes: Vec<(&'a str, i64, Option<Status>, Status)>,
     pub(super) received: i64,
 }
 
@@ -49,7 +53,7 @@ pub(super) fn plan<'a>(
     let mut run_start = vec![true; fresh.len()];
     let mut states: Vec<(&str, Current)> = Vec::new();
     let mut latest: Vec<usize> = Vec::new();
-    let mut changes: Vec<(&str, i64, Option<String>, String)> = Vec::new();
+    let mut changes: Vec<(&str, i64, Option<Status>, Status)> = Vec::new();
     // Alerts: every report that moves a runner's state, per runner in time order.
     let mut observed: Vec<usize> = Vec::new();
     for (id, mut indexes) in per_runner {
@@ -61,16 +65,16 @@ pub(super) fn plan<'a>(
             if state.as_ref().is_some_and(|s| s.checked_at_ms >= r.checked_at_ms) {
                 continue;
             }
-            let previous = state.as_ref().map(|s| s.status.clone());
-            if previous.as_deref() != Some(r.status.as_str()) {
-                changes.push((id, r.checked_at_ms, previous, r.status.clone()));
+            let previous = state.as_ref().map(|s| s.status);
+            if previous != Some(r.status) {
+                changes.push((id, r.checked_at_ms, previous, r.status));
             }
             run_start[i] = !state.as_ref().is_some_and(|s| !r.fingerprint.is_empty() && s.fingerprint == r.fingerprint);
             state = Some(Current {
                 checked_at: r.checked_at.clone(),
                 checked_at_ms: r.checked_at_ms,
-                status: r.status.clone(),
-                degraded: r.degraded.clone(),
+                status: r.status,
+                degraded: degraded_column(&r.degraded),
                 fingerprint: r.fingerprint.clone(),
             });
             newest = Some(i);
@@ -91,13 +95,17 @@ pub(super) fn plan<'a>(
 mod tests {
     use super::*;
 
+    fn typed(status: &str) -> Status {
+        if status == "ready" { Status::Ready } else { Status::Degraded }
+    }
+
     fn report(runner: &str, at: i64, status: &str, fingerprint: &str) -> NewReport {
         NewReport {
             runner_id: runner.into(),
             checked_at: format!("t{at}"),
             checked_at_ms: at,
-            status: status.into(),
-            degraded: "[]".into(),
+            status: typed(status),
+            degraded: Vec::new(),
             body: String::new(),
             fingerprint: fingerprint.into(),
             summary: String::new(),
@@ -110,7 +118,7 @@ mod tests {
         Current {
             checked_at: format!("t{at}"),
             checked_at_ms: at,
-            status: status.into(),
+            status: typed(status),
             degraded: "[]".into(),
             fingerprint: fingerprint.into(),
         }
@@ -192,8 +200,11 @@ mod tests {
             let (plan, observed) = plan(row.batch.iter().collect(), &current, 99);
             let states: Vec<(&str, i64)> = plan.states.iter().map(|(id, s)| (*id, s.checked_at_ms)).collect();
             assert_eq!(states, row.states, "{}: states", row.what);
-            let changes: Vec<_> =
-                plan.changes.iter().map(|(id, at, from, to)| (*id, *at, from.as_deref(), to.as_str())).collect();
+            let changes: Vec<_> = plan
+                .changes
+                .iter()
+                .map(|(id, at, from, to)| (*id, *at, from.map(Status::as_str), to.as_str()))
+                .collect();
             assert_eq!(changes, row.changes, "{}: changes", row.what);
             assert_eq!(plan.run_start, row.run_start, "{}: runs", row.what);
             assert_eq!(observed, row.observed, "{}: observed", row.what);

@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::columns::{degraded_of, status_of};
 use super::error::StoreError;
 use super::runners::{RUNNER_WITH_STATE, runner_of, state_of};
 use super::store::Store;
@@ -23,6 +24,49 @@ fn rank_arms(never_before: i64) -> String {
 
 /// The tables that hold reports, for the storage benchmark.
 const HISTORY_TABLES: [&str; 5] = ["checks", "history_bodies", "latest_reports", "runner_state", "status_changes"];
+
+fn reach_of(r: &sqlx::any::AnyRow) -> Result<ReachCount, StoreError> {
+    Ok(ReachCount {
+        service: r.try_get("service")?,
+        region: r.try_get("region")?,
+        access_type: r.try_get("access_type")?,
+        full: r.try_get("full_n")?,
+        partial: r.try_get("partial_n")?,
+        none: r.try_get("none_n")?,
+    })
+}
+
+fn cause_of(r: &sqlx::any::AnyRow) -> Result<CauseRow, StoreError> {
+    let values = |c: &str| -> Result<Values, StoreError> {
+        Ok(Values {
+            distinct: r.try_get(format!("{c}_distinct").as_str())?,
+            known: r.try_get(format!("{c}_known").as_str())?,
+            one: r.try_get(c)?,
+        })
+    };
+    Ok(CauseRow {
+        key: cause_key(r)?,
+        runners: r.try_get("n")?,
+        subnet_cidr: values("subnet_cidr")?,
+        availability_zone: values("availability_zone")?,
+        vpc_id: values("vpc_id")?,
+        account_id: values("account_id")?,
+        hint: r.try_get("hint")?,
+        finding: r.try_get("finding")?,
+    })
+}
+
+fn group_of(r: &sqlx::any::AnyRow) -> Result<GroupRow, StoreError> {
+    Ok(GroupRow {
+        key: cause_key(r)?,
+        runners: r.try_get("n")?,
+        subnet_cidr: r.try_get("subnet_cidr")?,
+        availability_zone: r.try_get("availability_zone")?,
+        vpc_id: r.try_get("vpc_id")?,
+        account_id: r.try_get("account_id")?,
+        hint: r.try_get("hint")?,
+    })
+}
 
 fn cause_key(r: &sqlx::any::AnyRow) -> Result<CauseKey, StoreError> {
     Ok(CauseKey {
@@ -191,58 +235,9 @@ impl Store {
             bind(&group_sql, filter).bind(filter.limit).fetch_all(&self.pool),
             runners_query,
         )?;
-        let reach = reach
-            .iter()
-            .map(|r| {
-                Ok(ReachCount {
-                    service: r.try_get("service")?,
-                    region: r.try_get("region")?,
-                    access_type: r.try_get("access_type")?,
-                    full: r.try_get("full_n")?,
-                    partial: r.try_get("partial_n")?,
-                    none: r.try_get("none_n")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
-        let causes = causes
-            .iter()
-            .map(|r| {
-                let share = |c: &str| -> Result<Values, StoreError> {
-                    Ok(Values {
-                        distinct: r.try_get(format!("{c}_distinct").as_str())?,
-                        known: r.try_get(format!("{c}_known").as_str())?,
-                        one: r.try_get(c)?,
-                    })
-                };
-                Ok(CauseRow {
-                    key: cause_key(r)?,
-                    runners: r.try_get("n")?,
-                    subnet_cidr: share("subnet_cidr")?,
-                    availability_zone: share("availability_zone")?,
-                    vpc_id: share("vpc_id")?,
-                    account_id: share("account_id")?,
-                    hint: r.try_get("hint")?,
-                    finding: r.try_get("finding")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
-        let groups = groups
-            .iter()
-            .map(|r| {
-                Ok(GroupRow {
-                    key: cause_key(r)?,
-                    runners: r.try_get("n")?,
-                    subnet_cidr: r.try_get("subnet_cidr")?,
-                    availability_zone: r.try_get("availability_zone")?,
-                    vpc_id: r.try_get("vpc_id")?,
-                    account_id: r.try_get("account_id")?,
-                    hint: r.try_get("hint")?,
-                })
-            })
-            .collect::<Result<Vec<_>, StoreError>>()?;
-
+        let reach = reach.iter().map(reach_of).collect::<Result<Vec<_>, StoreError>>()?;
+        let causes = causes.iter().map(cause_of).collect::<Result<Vec<_>, StoreError>>()?;
+        let groups = groups.iter().map(group_of).collect::<Result<Vec<_>, StoreError>>()?;
         let runners = FleetRunners {
             total: row.try_get("total")?,
             never_reported: row.try_get("never")?,
@@ -317,8 +312,12 @@ impl Store {
             .map(|r| {
                 Ok(Change {
                     at_ms: r.try_get("at_ms")?,
-                    from_status: r.try_get("from_status")?,
-                    to_status: r.try_get("to_status")?,
+                    from_status: r
+                        .try_get::<Option<String>, _>("from_status")?
+                        .as_deref()
+                        .map(status_of)
+                        .transpose()?,
+                    to_status: status_of(&r.try_get::<String, _>("to_status")?)?,
                 })
             })
             .collect()
@@ -338,8 +337,8 @@ impl Store {
                 Ok(ReportLine {
                     checked_at: rfc3339_ms(r.try_get("checked_at_ms")?),
                     received_at: r.try_get("received_at")?,
-                    status: r.try_get("status")?,
-                    degraded: r.try_get("degraded")?,
+                    status: status_of(&r.try_get::<String, _>("status")?)?,
+                    degraded: degraded_of(&r.try_get::<String, _>("degraded")?)?,
                     summary: r.try_get("summary")?,
                 })
             })

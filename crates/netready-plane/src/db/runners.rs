@@ -2,6 +2,7 @@
 
 use sqlx::Row;
 
+use super::columns::{degraded_of, status_of};
 use super::error::StoreError;
 use super::store::Store;
 use super::types::{Runner, RunnerRow};
@@ -29,8 +30,8 @@ pub(super) fn state_of(r: &sqlx::any::AnyRow) -> Result<Option<LastReport>, Stor
     Ok(Some(LastReport {
         checked_at,
         checked_at_ms: r.try_get("checked_at_ms")?,
-        status: r.try_get("status")?,
-        degraded: r.try_get("degraded")?,
+        status: status_of(&r.try_get::<String, _>("status")?)?,
+        degraded: degraded_of(&r.try_get::<String, _>("degraded")?)?,
         last_received_at: r.try_get("last_received_at")?,
     }))
 }

@@ -1,7 +1,9 @@
 //! What the store reads and writes, as the rest of the plane sees it: runners, list and fleet
 //! filters and their rows, a report prepared for storage.
 
-use crate::readiness::{Ages, LastReport, Readiness};
+use netready_check::Status;
+
+use crate::readiness::{Ages, DegradedEndpoint, LastReport, Readiness};
 
 /// How many readiness values there are (the length of the counts by rank).
 pub const RANKS: usize = Readiness::ALL.len();
@@ -150,8 +152,8 @@ pub struct NewReport {
     pub runner_id: String,
     pub checked_at: String,
     pub checked_at_ms: i64,
-    pub status: String,
-    pub degraded: String,
+    pub status: Status,
+    pub degraded: Vec<DegradedEndpoint>,
     pub body: String,
     /// Identifies the report without its timings: equal fingerprints, same network.
     pub fingerprint: String,
@@ -199,16 +201,16 @@ pub enum Stored {
 #[derive(Debug, Clone)]
 pub struct Change {
     pub at_ms: i64,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<Status>,
+    pub to_status: Status,
 }
 
 #[derive(Debug, Clone)]
 pub struct ReportLine {
     pub checked_at: String,
     pub received_at: i64,
-    pub status: String,
-    pub degraded: String,
+    pub status: Status,
+    pub degraded: Vec<DegradedEndpoint>,
     /// Per endpoint: reachability, access type, duration (see `api::readiness::summary`).
     pub summary: String,
 }

@@ -5,6 +5,7 @@
 use sqlx::{AnyPool, Row};
 use tokio::sync::{mpsc, oneshot};
 
+use super::columns::{degraded_column, status_column, status_of};
 use super::hooks::StoreHooks;
 use super::outbox;
 use super::plan::{Current, Plan, plan};
@@ -111,7 +112,8 @@ async fn write_batch(
             Current {
                 checked_at: row.try_get("checked_at")?,
                 checked_at_ms: row.try_get("checked_at_ms")?,
-                status: row.try_get("status")?,
+                status: status_of(&row.try_get::<String, _>("status")?)
+                    .map_err(|e| sqlx::Error::Decode(Box::new(e)))?,
                 degraded: row.try_get("degraded")?,
                 fingerprint: row.try_get("fingerprint")?,
             },
@@ -154,8 +156,8 @@ impl Plan<'_> {
                 .bind(r.checked_at_ms)
                 .bind(self.received)
                 .bind(i16::from(self.run_start[i]))
-                .bind(&r.status)
-                .bind(&r.degraded)
+                .bind(status_column(r.status))
+                .bind(degraded_column(&r.degraded))
                 .bind(&r.summary);
         }
         let inserted = Self::inserted_of(q.fetch_all(&mut **tx).await?)?;
@@ -195,7 +197,7 @@ impl Plan<'_> {
                     .bind(*id)
                     .bind(&s.checked_at)
                     .bind(s.checked_at_ms)
-                    .bind(&s.status)
+                    .bind(status_column(s.status))
                     .bind(&s.degraded)
                     .bind(self.received)
                     .bind(&s.fingerprint);
@@ -221,7 +223,7 @@ impl Plan<'_> {
             let sql = format!("{CHANGES_INSERT} VALUES {}", placeholders(self.changes.len(), 4));
             let mut q = sqlx::query(&sql);
             for (id, at, from, to) in &self.changes {
-                q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
+                q = q.bind(*id).bind(*at).bind(from.map(status_column)).bind(status_column(*to));
             }
             q.execute(&mut **tx).await?;
         }
@@ -315,8 +317,8 @@ impl Plan<'_> {
                 .bind(r.checked_at_ms)
                 .bind(self.received)
                 .bind(i16::from(self.run_start[i]))
-                .bind(&r.status)
-                .bind(&r.degraded)
+                .bind(status_column(r.status))
+                .bind(degraded_column(&r.degraded))
                 .bind(&r.summary);
         }
         for r in &kept {
@@ -331,13 +333,13 @@ impl Plan<'_> {
                 .bind(*id)
                 .bind(&s.checked_at)
                 .bind(s.checked_at_ms)
-                .bind(&s.status)
+                .bind(status_column(s.status))
                 .bind(&s.degraded)
                 .bind(self.received)
                 .bind(&s.fingerprint);
         }
         for (id, at, from, to) in &self.changes {
-            q = q.bind(*id).bind(*at).bind(from.clone()).bind(to);
+            q = q.bind(*id).bind(*at).bind(from.map(status_column)).bind(status_column(*to));
         }
         if let Some((rows, _, services)) = endpoints {
             q = q.bind(rows).bind(services);
