@@ -3,7 +3,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::db::hex;
+use crate::ids::{hex, random_hex};
 
 /// A new runner token, `nrt_` and 64 hex digits (256 random bits).
 pub fn new_token() -> String {
@@ -55,14 +55,6 @@ impl LoginThrottle {
     }
 }
 
-/// `n` random bytes from the operating system, as hex: tokens, secrets and ids.
-pub(crate) fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    // The OS random source failing is not something to recover from.
-    getrandom::fill(&mut bytes).expect("the operating system's random number generator is unavailable");
-    hex(&bytes)
-}
-
 /// The hash stored for a token.
 pub fn token_hash(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
@@ -76,6 +68,15 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!());
     mac.update(message);
     mac.finalize().into_bytes().into()
+}
+
+/// The subject of the fleet's badge token.
+pub const FLEET: &str = "fleet";
+
+/// The badge token of `subject` (a runner id, or [`FLEET`]): 32 hex digits. Derived from the
+/// admin token, so it needs no storage and stops working when the admin token is rotated.
+pub fn badge_token(admin_token: &str, subject: &str) -> String {
+    hex(&hmac_sha256(admin_token.as_bytes(), format!("netready badge v1:{subject}").as_bytes())[..16])
 }
 
 /// Compares two secrets in time that does not depend on where they differ.

@@ -44,11 +44,28 @@ impl ApiError {
     }
 }
 
+/// The one place a storage failure becomes an answer: the caller's mistake is a 400 that says
+/// it; data the plane cannot read back is its own failure (500); anything else is the database's
+/// trouble (503, retry). Only the caller's mistake is sent; the rest is logged.
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
+        if let StoreError::InvalidInput(message) = err {
+            return Self::bad_request(message);
+        }
         netready_process::log::error("storage error", &[("error", serde_json::Value::String(err.to_string()))]);
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable", "the database is unavailable; retry later")
-            .retry_after(5)
+        match err {
+            StoreError::Corrupt(_) => Self::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "the plane failed to answer; retry later",
+            ),
+            _ => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "the database is unavailable; retry later",
+            )
+            .retry_after(5),
+        }
     }
 }
 

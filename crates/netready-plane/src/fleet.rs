@@ -12,7 +12,7 @@ use netready_check::classify::Reachability;
 use netready_check::report::{DnsOutcome, Severity};
 use serde::Serialize;
 
-use crate::db::{CauseKey, CauseRow, EndpointFacts, FleetData, FleetFilter, FleetRunners, Placement, Shared};
+use crate::db::{CauseKey, CauseRow, EndpointFacts, FleetData, FleetFilter, FleetRunners, Placement, Values};
 use crate::error::ApiError;
 
 /// The required services, in the order every report lists them.
@@ -106,16 +106,6 @@ pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result
             SERVICES.join(", ")
         )));
     }
-    let include_stale = match nonempty(&query.include_stale).as_deref() {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "include_stale '{}' is not a boolean: expected true or false",
-                other.chars().take(40).collect::<String>()
-            )));
-        }
-    };
     let limit = match nonempty(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(s) => s.parse::<i64>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
@@ -124,6 +114,18 @@ pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result
                 s.chars().take(40).collect::<String>()
             ))
         })?,
+    };
+    // Absent is false; present, it is true or false as the OpenAPI document says (an empty value
+    // is neither).
+    let include_stale = match query.include_stale.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "include_stale '{}' is not a boolean: expected true or false",
+                other.chars().take(40).collect::<String>()
+            )));
+        }
     };
     let stale_before_ms = now_ms - stale_after_ms;
     Ok(FleetFilter {
@@ -220,7 +222,7 @@ fn service_order(s: &str) -> usize {
 }
 
 /// The value all of a cause's runners share, if they all know it and agree.
-fn all_share(s: &Shared, runners: i64) -> Option<String> {
+fn all_share(s: &Values, runners: i64) -> Option<String> {
     (s.distinct == 1 && s.known == runners).then(|| s.one.clone()).flatten()
 }
 
@@ -295,7 +297,7 @@ pub fn assemble(data: FleetData, include_stale: bool, now_ms: i64) -> Fleet {
     for c in &mut causes {
         c.summary = summary_line(c);
     }
-    Fleet { generated_at: crate::db::rfc3339_ms(now_ms), include_stale, runners: data.runners, services, causes }
+    Fleet { generated_at: crate::time::rfc3339_ms(now_ms), include_stale, runners: data.runners, services, causes }
 }
 
 fn cause_of(c: CauseRow, groups: &[crate::db::GroupRow]) -> Cause {
@@ -337,8 +339,8 @@ fn cause_of(c: CauseRow, groups: &[crate::db::GroupRow]) -> Cause {
 }
 
 /// The fleet, for the API and the page.
-pub async fn fleet(state: &crate::AppState, query: &FleetQuery) -> Result<Fleet, ApiError> {
-    let now = crate::db::now_ms();
+pub async fn fleet(state: &crate::state::AppState, query: &FleetQuery) -> Result<Fleet, ApiError> {
+    let now = crate::time::now_ms();
     let filter = filter_of(query, now, state.stale_after_ms)?;
     let include_stale = filter.fresh_since_ms == i64::MIN;
     let data = state.store.fleet(&filter).await?;
@@ -429,6 +431,7 @@ mod tests {
             (q("EU WEST", "", "", ""), "region"),
             (q("", "lambda", "", ""), "service"),
             (q("", "", "yes", ""), "include_stale"),
+            (q("", "", "", ""), "include_stale"),
             (q("", "", "", "0"), "limit"),
             (q("", "", "", "1001"), "limit"),
         ] {

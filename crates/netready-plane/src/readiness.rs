@@ -2,9 +2,11 @@
 //! or `never_reported` when it was registered long ago and nothing ever came (on Fargate, a task
 //! that cannot pull its image or fetch its secret stops before the agent runs). Pure.
 
-use serde::Serialize;
-
-use crate::db::State;
+use netready_check::Status;
+use netready_check::classify::{AccessType, Reachability};
+use netready_check::report::EndpointReport;
+use netready_check::types::ServiceKey;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -18,6 +20,35 @@ pub enum Readiness {
     /// Registered recently and not reported yet: the first check is still to come.
     Unknown,
     Ready,
+}
+
+#[derive(Debug, Clone)]
+/// A runner's newest report as its readiness needs it (and lists show it): when it was checked and
+/// received, its status, its degraded endpoints.
+pub struct LastReport {
+    pub checked_at: String,
+    pub checked_at_ms: i64,
+    pub status: Status,
+    /// The endpoints that were not fully reachable.
+    pub degraded: Vec<DegradedEndpoint>,
+    pub last_received_at: i64,
+}
+
+/// An endpoint a report found not fully reachable, as lists, history and notifications show it.
+/// Stored as JSON in this shape (the API's `degraded_endpoints`); only the storage layer writes
+/// and reads that text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DegradedEndpoint {
+    pub service: ServiceKey,
+    pub host: String,
+    pub reachability: Reachability,
+    pub access_type: AccessType,
+}
+
+impl DegradedEndpoint {
+    pub fn of(e: &EndpointReport) -> Self {
+        Self { service: e.service, host: e.host.clone(), reachability: e.reachability, access_type: e.access_type }
+    }
 }
 
 /// How old is too old: for a report (`stale`) and for a registration without one (`never_reported`).
@@ -54,12 +85,12 @@ impl Readiness {
 /// For a runner registered at `registered_at`: `unknown` when it never reported and was registered
 /// within `never_reported_after_ms`, `never_reported` when longer ago; `stale` when nothing arrived
 /// for `stale_after_ms` (two check intervals by default); otherwise the newest report's status.
-pub fn readiness(state: Option<&State>, registered_at: i64, now_ms: i64, ages: Ages) -> Readiness {
+pub fn readiness(state: Option<&LastReport>, registered_at: i64, now_ms: i64, ages: Ages) -> Readiness {
     match state {
         None if now_ms - registered_at > ages.never_reported_after_ms => Readiness::NeverReported,
         None => Readiness::Unknown,
         Some(s) if now_ms - s.last_received_at > ages.stale_after_ms => Readiness::Stale,
-        Some(s) if s.status == "ready" => Readiness::Ready,
+        Some(s) if s.status == Status::Ready => Readiness::Ready,
         Some(_) => Readiness::Degraded,
     }
 }
@@ -68,12 +99,12 @@ pub fn readiness(state: Option<&State>, registered_at: i64, now_ms: i64, ages: A
 mod tests {
     use super::*;
 
-    fn state(status: &str, received: i64) -> State {
-        State {
+    fn state(status: &str, received: i64) -> LastReport {
+        LastReport {
             checked_at: String::new(),
             checked_at_ms: received,
-            status: status.into(),
-            degraded: "[]".into(),
+            status: if status == "ready" { Status::Ready } else { Status::Degraded },
+            degraded: Vec::new(),
             last_received_at: received,
         }
     }

@@ -17,7 +17,7 @@ pub struct InvalidRunnerId;
 impl RunnerId {
     /// A new id, `rn-` and 12 hex digits (48 random bits).
     pub fn generate() -> RunnerId {
-        RunnerId(format!("rn-{}", crate::auth::random_hex(6)))
+        RunnerId(format!("rn-{}", crate::ids::random_hex(6)))
     }
 
     /// `rn-` and hex today; letters, digits, `-` and `_`, at most 64, for ids made by other

@@ -6,13 +6,15 @@
 use std::collections::BTreeMap;
 
 use netready_check::Report;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::AppState;
-use crate::db::{ListFilter, RunnerRow, StoreError, now_ms, rfc3339_ms};
-use crate::readiness::{Ages, Readiness, readiness};
+use crate::db::{ListFilter, RunnerRow, Store, StoreError};
+use crate::error::ApiError;
+use crate::readiness::{Ages, DegradedEndpoint, Readiness, readiness};
 use crate::runner_id::RunnerId;
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339_ms};
 
 /// Which runners, checked by whoever made it.
 #[derive(Debug, Clone, Default)]
@@ -25,9 +27,9 @@ pub struct ListRequest {
     pub offset: i64,
 }
 
-/// One runner in a list.
+/// One runner in a list (a runner listing).
 #[derive(Debug, Clone, Serialize)]
-pub struct RunnerSummary {
+pub struct RunnerListing {
     pub id: String,
     pub name: String,
     pub readiness: Readiness,
@@ -37,22 +39,18 @@ pub struct RunnerSummary {
     /// When the plane last received a report, RFC 3339.
     pub last_received_at: Option<String>,
     /// The endpoints that were not fully reachable in the newest report.
-    pub degraded_endpoints: Vec<Value>,
+    pub degraded_endpoints: Vec<DegradedEndpoint>,
 }
 
-pub fn summarize(row: &RunnerRow, now: i64, ages: Ages) -> RunnerSummary {
-    RunnerSummary {
+pub fn listing_of(row: &RunnerRow, now: i64, ages: Ages) -> RunnerListing {
+    RunnerListing {
         id: row.runner.id.clone(),
         name: row.runner.name.clone(),
         readiness: readiness(row.state.as_ref(), row.runner.created_at, now, ages),
         revoked: row.runner.revoked_at.is_some(),
         last_checked_at: row.state.as_ref().map(|s| s.checked_at.clone()),
         last_received_at: row.state.as_ref().map(|s| rfc3339_ms(s.last_received_at)),
-        degraded_endpoints: row
-            .state
-            .as_ref()
-            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s.degraded).ok())
-            .unwrap_or_default(),
+        degraded_endpoints: row.state.as_ref().map(|s| s.degraded.clone()).unwrap_or_default(),
     }
 }
 
@@ -65,7 +63,7 @@ pub struct RunnerList {
     pub counts: BTreeMap<&'static str, i64>,
     pub limit: i64,
     pub offset: i64,
-    pub runners: Vec<RunnerSummary>,
+    pub runners: Vec<RunnerListing>,
 }
 
 /// The runners that match, problems first (degraded, never reported, stale, unknown, ready), then by name.
@@ -85,14 +83,14 @@ pub async fn list(state: &AppState, request: &ListRequest) -> Result<RunnerList,
         counts: Readiness::ALL.iter().map(|r| (r.as_str(), page.by_rank[r.rank() as usize])).collect(),
         limit: request.limit,
         offset: request.offset,
-        runners: page.runners.iter().map(|r| summarize(r, now, state.ages())).collect(),
+        runners: page.runners.iter().map(|r| listing_of(r, now, state.ages())).collect(),
     })
 }
 
 /// One runner with its newest report (read together with its state).
 #[derive(Debug, Clone)]
 pub struct RunnerDetails {
-    pub summary: RunnerSummary,
+    pub summary: RunnerListing,
     /// The newest report's body as stored (in its own schema version).
     body: Option<String>,
 }
@@ -116,5 +114,84 @@ pub async fn details(state: &AppState, id: &RunnerId) -> Result<Option<RunnerDet
         .store
         .runner_with_report(id)
         .await?
-        .map(|(row, body)| RunnerDetails { summary: summarize(&row, now_ms(), state.ages()), body }))
+        .map(|(row, body)| RunnerDetails { summary: listing_of(&row, now_ms(), state.ages()), body }))
+}
+
+/// `runner add`: creates a runner; returns its id and token (the token is not stored). A name
+/// that breaks [`crate::names::RunnerName`]'s rule is [`StoreError::InvalidInput`].
+pub async fn add_runner(store: &Store, name: &str) -> Result<(RunnerId, String), StoreError> {
+    let name = crate::names::RunnerName::parse(name).map_err(|e| StoreError::InvalidInput(e.to_string()))?;
+    let id = RunnerId::generate();
+    let token = crate::auth::new_token();
+    store.add_runner(&id, name.as_str(), &crate::auth::token_hash(&token)).await?;
+    Ok((id, token))
+}
+
+/// `id` when it can name a runner; a 404 that does not echo it back otherwise.
+pub fn known_id(id: &str) -> Result<RunnerId, ApiError> {
+    RunnerId::parse(id).map_err(|e| ApiError::not_found(e.to_string()))
+}
+
+/// A search text: printable, at most 200 characters.
+pub fn search_text(q: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(q) = q.map(str::trim).filter(|q| !q.is_empty()) else {
+        return Ok(None);
+    };
+    if q.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("q holds a control character: expected printable text to search for"));
+    }
+    if q.chars().count() > 200 {
+        return Err(ApiError::bad_request("q is longer than 200 characters"));
+    }
+    Ok(Some(q.to_owned()))
+}
+
+/// The largest page the API returns.
+pub const MAX_LIMIT: i64 = 10_000;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    /// Only runners with this readiness.
+    pub readiness: Option<String>,
+    /// Only runners whose name or id contains this text (case-insensitive).
+    pub q: Option<String>,
+    /// Page size, 1 to 10,000 (default 1,000).
+    pub limit: Option<String>,
+    /// Runners to skip (default 0).
+    pub offset: Option<String>,
+}
+
+fn number(
+    value: Option<&str>,
+    name: &str,
+    default: i64,
+    range: std::ops::RangeInclusive<i64>,
+) -> Result<i64, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => s.parse::<i64>().ok().filter(|n| range.contains(n)).ok_or_else(|| {
+            ApiError::bad_request(format!("{name} '{s}' is not a number from {} to {}", range.start(), range.end()))
+        }),
+    }
+}
+
+/// What the list API's query asks for, checked: the service's request. The dashboard makes one
+/// from its own parameters.
+pub fn list_request(query: &ListQuery, default_limit: i64) -> Result<ListRequest, ApiError> {
+    Ok(ListRequest {
+        readiness: readiness_filter(query.readiness.as_deref())?,
+        text: search_text(query.q.as_deref())?,
+        limit: number(query.limit.as_deref(), "limit", default_limit, 1..=MAX_LIMIT)?,
+        offset: number(query.offset.as_deref(), "offset", 0, 0..=i64::MAX)?,
+    })
+}
+
+/// A readiness to filter by, or none for an empty value.
+pub fn readiness_filter(value: Option<&str>) -> Result<Option<Readiness>, ApiError> {
+    match value.filter(|s| !s.is_empty()) {
+        Some(s) => Readiness::parse(s).map(Some).ok_or_else(|| {
+            ApiError::bad_request(format!("unknown readiness '{s}': expected ready, degraded, stale or unknown"))
+        }),
+        None => Ok(None),
+    }
 }

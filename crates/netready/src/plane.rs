@@ -3,14 +3,11 @@
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use netready_check::types::parse_duration;
-use netready_plane::{DEFAULT_RETENTION, DEFAULT_STALE_AFTER, ServeConfig, Store};
+use netready_plane::config::{RawServeSettings, Sourced};
+use netready_plane::{ServeConfig, Store};
 
 use crate::cli::{AlertCommand, PlaneCommand, PlaneServeArgs, RunnerCommand};
 use crate::{ConfigError, runtime};
-
-/// The smallest admin token accepted: it guards every report.
-const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -21,95 +18,97 @@ pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<Exi
 }
 
 fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
-    // Name what the user actually set: the flag, or the variable when the flag was absent.
-    let origin = |id: &str, flag: &str, var: &str| {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
-    };
-    let admin_token = std::env::var("NETREADY_ADMIN_TOKEN").unwrap_or_default();
-    if admin_token.trim().len() < MIN_ADMIN_TOKEN_LEN {
-        return Err(ConfigError(format!(
-            "NETREADY_ADMIN_TOKEN must be set to a secret of at least {MIN_ADMIN_TOKEN_LEN} characters: it guards the read API and the dashboard"
-        ))
-        .into());
-    }
-    let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
-        match v {
-            None => Ok(default),
-            Some(s) => parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
-        }
-    };
-    let config = ServeConfig {
-        database: args.db.database.clone(),
-        listen: args.listen.parse().map_err(|_| {
-            ConfigError(format!(
-                "invalid value for --listen: '{}' is not an address: expected IP:PORT such as 0.0.0.0:8080",
-                args.listen
-            ))
-        })?,
-        admin_token,
-        stale_after: duration(
-            &args.stale_after,
-            &origin("stale_after", "--stale-after", "NETREADY_STALE_AFTER"),
-            DEFAULT_STALE_AFTER,
-        )?,
-        never_reported_after: duration(
-            &args.never_reported_after,
-            &origin("never_reported_after", "--never-reported-after", "NETREADY_NEVER_REPORTED_AFTER"),
-            netready_plane::DEFAULT_NEVER_REPORTED_AFTER,
-        )?,
-        retention: duration(
-            &args.retention,
-            &origin("retention", "--retention", "NETREADY_RETENTION"),
-            DEFAULT_RETENTION,
-        )?,
-        ingest_burst: match &args.ingest_burst {
-            None => netready_plane::limits::RATE_BURST as u32,
-            Some(s) => s.trim().parse::<u32>().ok().filter(|n| *n >= 1).ok_or_else(|| {
-                ConfigError(format!(
-                    "invalid value for {}: '{s}' is not a number of reports: expected a whole number from 1, such as 20",
-                    origin("ingest_burst", "--ingest-burst", "NETREADY_INGEST_BURST")
-                ))
-            })?,
-        },
-        ingest_interval: duration(
-            &args.ingest_interval,
-            &origin("ingest_interval", "--ingest-interval", "NETREADY_INGEST_INTERVAL"),
-            netready_plane::limits::RATE_REFILL,
-        )?,
-        alerts: alert_config(args, matches)?,
-        trusted_proxies: netready_plane::proxy::TrustedProxies::new(
-            args.trusted_proxy
-                .iter()
-                .map(|s| netready_plane::proxy::TrustedProxies::parse(s))
-                .collect::<Result<Vec<_>, _>>()
-                .map(|v| v.concat())
-                .map_err(|e| {
-                    ConfigError(format!(
-                        "invalid value for {}: {e}",
-                        origin("trusted_proxy", "--trusted-proxy", "NETREADY_TRUSTED_PROXY")
-                    ))
-                })?,
-        ),
-        tls: match (&args.tls_cert, &args.tls_key) {
-            (Some(cert), Some(key)) => {
-                let files = netready_plane::tls::TlsFiles { cert: cert.into(), key: key.into() };
-                // Checked now, so that a bad pair is a configuration error before anything listens.
-                files.load().map_err(|e| ConfigError(e.to_string()))?;
-                Some(files)
-            }
-            _ => None,
-        },
-    };
+    let raw = raw_settings(args, matches);
+    let config = ServeConfig::from_raw(&raw).map_err(|e| ConfigError(e.to_string()))?;
     if args.check_config.check_config {
         // Only the form of --database: connecting to it is the real run's business.
         netready_plane::db::database_url(&config.database).map_err(|e| {
-            ConfigError(format!("invalid value for {}: {e}", origin("database", "--database", "NETREADY_DATABASE")))
+            ConfigError(format!(
+                "invalid value for {}: {e}",
+                origin(matches, "database", "--database", "NETREADY_DATABASE")
+            ))
         })?;
         print_settings(&config);
         return Ok(ExitCode::SUCCESS);
     }
     runtime(true)?.block_on(netready_plane::serve(config))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Names what the user actually set: the flag, or the variable when the flag was absent.
+fn origin(matches: &clap::ArgMatches, id: &str, flag: &str, var: &str) -> String {
+    if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
+}
+
+/// `plane serve`'s settings as given, each with the flag or variable it came from; the plane
+/// checks them ([`ServeConfig::from_raw`]).
+fn raw_settings(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> RawServeSettings {
+    let sourced = |v: &Option<String>, id: &str, flag: &str, var: &str| {
+        v.as_ref().map(|v| Sourced::new(v.as_str(), origin(matches, id, flag, var)))
+    };
+    let proxies = origin(matches, "trusted_proxy", "--trusted-proxy", "NETREADY_TRUSTED_PROXY");
+    RawServeSettings {
+        database: args.db.database.clone(),
+        listen: Some(Sourced::new(args.listen.as_str(), "--listen")),
+        admin_token: std::env::var("NETREADY_ADMIN_TOKEN").unwrap_or_default(),
+        stale_after: sourced(&args.stale_after, "stale_after", "--stale-after", "NETREADY_STALE_AFTER"),
+        never_reported_after: sourced(
+            &args.never_reported_after,
+            "never_reported_after",
+            "--never-reported-after",
+            "NETREADY_NEVER_REPORTED_AFTER",
+        ),
+        retention: sourced(&args.retention, "retention", "--retention", "NETREADY_RETENTION"),
+        ingest_burst: sourced(&args.ingest_burst, "ingest_burst", "--ingest-burst", "NETREADY_INGEST_BURST"),
+        ingest_interval: sourced(
+            &args.ingest_interval,
+            "ingest_interval",
+            "--ingest-interval",
+            "NETREADY_INGEST_INTERVAL",
+        ),
+        trusted_proxies: args.trusted_proxy.iter().map(|v| Sourced::new(v.as_str(), proxies.as_str())).collect(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+        alert_after_checks: sourced(
+            &args.alert_after_checks,
+            "alert_after_checks",
+            "--alert-after-checks",
+            "NETREADY_ALERT_AFTER_CHECKS",
+        ),
+        alert_recover_after_checks: sourced(
+            &args.alert_recover_after_checks,
+            "alert_recover_after_checks",
+            "--alert-recover-after-checks",
+            "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
+        ),
+        alert_min_duration: sourced(
+            &args.alert_min_duration,
+            "alert_min_duration",
+            "--alert-min-duration",
+            "NETREADY_ALERT_MIN_DURATION",
+        ),
+        alert_retry_max: sourced(
+            &args.alert_retry_max,
+            "alert_retry_max",
+            "--alert-retry-max",
+            "NETREADY_ALERT_RETRY_MAX",
+        ),
+        alert_give_up_after: sourced(
+            &args.alert_give_up_after,
+            "alert_give_up_after",
+            "--alert-give-up-after",
+            "NETREADY_ALERT_GIVE_UP_AFTER",
+        ),
+        alert_lease: sourced(&args.alert_lease, "alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
+        alert_poll: sourced(&args.alert_poll, "alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
+        alert_group_window: sourced(
+            &args.alert_group_window,
+            "alert_group_window",
+            "--alert-group-window",
+            "NETREADY_ALERT_GROUP_WINDOW",
+        ),
+        alert_destinations: args.alert_destinations.destinations(),
+    }
 }
 
 fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
@@ -119,7 +118,7 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             RunnerCommand::Add { db, name } => {
                 let store = open(&db.database).await?;
                 let (id, token) = netready_plane::add_runner(&store, name).await.map_err(|e| match e {
-                    netready_plane::StoreError::Invalid(message) => anyhow::Error::new(ConfigError(message)),
+                    netready_plane::StoreError::InvalidInput(message) => anyhow::Error::new(ConfigError(message)),
                     other => other.into(),
                 })?;
                 println!("runner id:    {id}");
@@ -136,8 +135,10 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
                 println!("{:<16}  {:<9}  {:<34}  NAME", "ID", "TOKEN", "LAST CHECK");
                 for r in rows {
                     let token = if r.runner.revoked_at.is_some() { "revoked" } else { "active" };
-                    let last =
-                        r.state.as_ref().map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status));
+                    let last = r
+                        .state
+                        .as_ref()
+                        .map_or("never".to_owned(), |s| format!("{} {}", s.checked_at, s.status.as_str()));
                     println!("{:<16}  {:<9}  {:<34}  {}", r.runner.id, token, last, r.runner.name);
                 }
                 store.close().await;
@@ -152,11 +153,8 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             }
             RunnerCommand::Rename { db, id, name } => {
                 let store = open(&db.database).await?;
-                let name = name.trim();
-                if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-                    bail!(ConfigError("a runner name must have 1 to 200 printable characters".into()));
-                }
-                if !store.rename_runner(id, name).await? {
+                let name = netready_plane::names::RunnerName::parse(name).map_err(|e| ConfigError(e.to_string()))?;
+                if !store.rename_runner(id, name.as_str()).await? {
                     bail!(ConfigError(format!("no runner '{id}': see `netready plane runner list`")));
                 }
                 println!("renamed {id} to {name}");
@@ -183,90 +181,6 @@ fn runner(cmd: &RunnerCommand) -> anyhow::Result<ExitCode> {
             }
         }
         Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// The `--alert-…` settings of `plane serve`, checked.
-fn alert_config(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<netready_plane::AlertConfig> {
-    let origin = |id: &str, flag: &str, var: &str| {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
-    };
-    let duration = |v: &Option<String>, origin: &str, default| -> anyhow::Result<_> {
-        match v {
-            None => Ok(default),
-            Some(s) => parse_duration(s).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")).into()),
-        }
-    };
-    Ok(netready_plane::AlertConfig {
-        policy: netready_plane::alerts::Policy {
-            after_checks: match &args.alert_after_checks {
-                None => netready_plane::alerts::DEFAULT_AFTER_CHECKS,
-                Some(s) => {
-                    checks(s, &origin("alert_after_checks", "--alert-after-checks", "NETREADY_ALERT_AFTER_CHECKS"))?
-                }
-            },
-            recover_after_checks: match &args.alert_recover_after_checks {
-                None => None,
-                Some(s) => Some(checks(
-                    s,
-                    &origin(
-                        "alert_recover_after_checks",
-                        "--alert-recover-after-checks",
-                        "NETREADY_ALERT_RECOVER_AFTER_CHECKS",
-                    ),
-                )?),
-            },
-            min_duration_ms: match args.alert_min_duration.as_deref().map(str::trim) {
-                None | Some("0" | "0s") => 0,
-                Some(_) => duration(
-                    &args.alert_min_duration,
-                    &origin("alert_min_duration", "--alert-min-duration", "NETREADY_ALERT_MIN_DURATION"),
-                    netready_plane::alerts::DEFAULT_MIN_DURATION,
-                )?
-                .as_millis() as i64,
-            },
-        },
-        retry_max: duration(
-            &args.alert_retry_max,
-            &origin("alert_retry_max", "--alert-retry-max", "NETREADY_ALERT_RETRY_MAX"),
-            netready_plane::alerts::DEFAULT_RETRY_MAX,
-        )?,
-        give_up_after: at_least(
-            duration(
-                &args.alert_give_up_after,
-                &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-                netready_plane::alerts::DEFAULT_GIVE_UP_AFTER,
-            )?,
-            std::time::Duration::from_secs(1),
-            &origin("alert_give_up_after", "--alert-give-up-after", "NETREADY_ALERT_GIVE_UP_AFTER"),
-        )?,
-        lease: at_least(
-            duration(
-                &args.alert_lease,
-                &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-                netready_plane::alerts::DEFAULT_LEASE,
-            )?,
-            std::time::Duration::from_secs(1),
-            &origin("alert_lease", "--alert-lease", "NETREADY_ALERT_LEASE"),
-        )?,
-        poll: at_least(
-            duration(
-                &args.alert_poll,
-                &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-                netready_plane::alerts::DEFAULT_POLL,
-            )?,
-            std::time::Duration::from_millis(100),
-            &origin("alert_poll", "--alert-poll", "NETREADY_ALERT_POLL"),
-        )?,
-        group_window: match args.alert_group_window.as_deref().map(str::trim) {
-            None | Some("0" | "0s") => std::time::Duration::ZERO,
-            Some(_) => duration(
-                &args.alert_group_window,
-                &origin("alert_group_window", "--alert-group-window", "NETREADY_ALERT_GROUP_WINDOW"),
-                std::time::Duration::ZERO,
-            )?,
-        },
-        destinations: args.alert_destinations.destinations(),
     })
 }
 
@@ -310,26 +224,6 @@ fn print_settings(config: &ServeConfig) {
         if a.destinations.allow_private { ", private ones" } else { "" },
         if a.destinations.allow_loopback { ", this machine (loopback: for tests)" } else { "" }
     );
-}
-
-/// A number of consecutive checks (1 to 1000); a configuration error naming `origin` otherwise.
-fn checks(s: &str, origin: &str) -> anyhow::Result<u32> {
-    s.trim().parse::<u32>().ok().filter(|n| (1..=1000).contains(n)).ok_or_else(|| {
-        ConfigError(format!(
-            "invalid value for {origin}: '{s}' is not a number of checks: expected a whole number from 1 to 1000, such as 2"
-        ))
-        .into()
-    })
-}
-
-/// `d` when it is at least `min`; a configuration error naming `origin` otherwise.
-fn at_least(d: std::time::Duration, min: std::time::Duration, origin: &str) -> anyhow::Result<std::time::Duration> {
-    if d < min {
-        return Err(
-            ConfigError(format!("invalid value for {origin}: {d:?} is too short: expected at least {min:?}")).into()
-        );
-    }
-    Ok(d)
 }
 
 fn alert(cmd: &AlertCommand) -> anyhow::Result<ExitCode> {

@@ -239,4 +239,30 @@ fn the_dashboard_shows_a_degraded_runner_and_its_readiness_table() {
     });
     assert_eq!(badge.as_deref(), Some("ready"), "the details page did not update itself");
     assert_eq!(s.url(), url_before, "updated in place, not navigated");
+
+    // At 1,400 px the details table fits its box, "Errors and hints" included: measured on the
+    // newest report version (routes, findings, TLS) and on the version 2 one.
+    let (v4_id, v4_token) = add("eu-west-3 / v4-runner");
+    let mut v4: Value = serde_json::from_str(include_str!("../../../tests/fixtures/report-v4-degraded.json")).unwrap();
+    v4["checked_at"] = json!(humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string());
+    post(&v4_id, &v4_token, &v4);
+    s.emulate_width(1400, 900);
+    for id in [&v4_id, &bad_id] {
+        s.goto(&format!("http://{addr}/dashboard/runners/{id}"));
+        s.wait_for("#readiness tbody tr");
+        let fit = s.script(
+            "const t = document.getElementById('readiness'); const box = t.parentElement; \
+             const last = t.querySelector('thead th:last-child').getBoundingClientRect(); \
+             return [window.innerWidth, Math.ceil(t.getBoundingClientRect().width), box.clientWidth, \
+                     Math.ceil(last.right), Math.floor(box.getBoundingClientRect().right), \
+                     document.documentElement.scrollWidth, \
+                     [...t.querySelectorAll('thead th')].map(th => Math.round(th.getBoundingClientRect().width))];",
+        );
+        eprintln!("at 1,400 px, {id}: viewport, table, box, last column end, box end, page, columns: {fit}");
+        let n = |i: usize| fit[i].as_u64().unwrap();
+        assert_eq!(n(0), 1400, "the viewport is 1,400 px wide: {fit}");
+        assert!(n(1) <= n(2), "{id}: the readiness table is {} px wide in a {} px box: {fit}", n(1), n(2));
+        assert!(n(3) <= n(4), "{id}: 'Errors and hints' ends outside the box: {fit}");
+        assert!(n(5) <= 1400, "{id}: the page scrolls sideways at 1,400 px: {fit}");
+    }
 }

@@ -60,8 +60,8 @@ pub fn check_ip(ip: IpAddr, allowed: Destinations) -> Result<(), Refusal> {
         v4 => v4,
     };
     let refusal = match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => classify_v6(v6),
+        IpAddr::V4(v4) => refusal_v4(v4),
+        IpAddr::V6(v6) => refusal_v6(v6),
     };
     match refusal {
         None => Ok(()),
@@ -85,7 +85,7 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     }
 }
 
-fn classify_v4(ip: Ipv4Addr) -> Option<Refusal> {
+fn refusal_v4(ip: Ipv4Addr) -> Option<Refusal> {
     let [a, b, ..] = ip.octets();
     if ip == METADATA_V4 {
         Some(Refusal::Metadata)
@@ -102,7 +102,7 @@ fn classify_v4(ip: Ipv4Addr) -> Option<Refusal> {
     }
 }
 
-fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
+fn refusal_v6(ip: Ipv6Addr) -> Option<Refusal> {
     let first = ip.segments()[0];
     if ip == METADATA_V6 {
         Some(Refusal::Metadata)

@@ -7,8 +7,8 @@ use super::address::{Destinations, check_url_host};
 use super::routing::Route;
 use super::{ChannelKind, check_url, display_url, new_channel_id, new_secret};
 use crate::db::alerts::Channel;
-use crate::db::{now_ms, rfc3339_ms};
-use crate::{Store, StoreError};
+use crate::db::{Store, StoreError};
+use crate::time::{now_ms, rfc3339_ms};
 
 /// What a caller asks for.
 #[derive(Debug, Clone)]

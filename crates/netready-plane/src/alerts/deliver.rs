@@ -8,7 +8,7 @@
 //! delays only its own channel's notifications.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde_json::json;
@@ -17,8 +17,8 @@ use super::group::{GROUP_MAX, group_event, group_id};
 pub use super::send::{Outcome, Sender, TestSent, send_test};
 use super::{SEND_TIMEOUT, backoff};
 use crate::db::alerts::{Channel, Claimed, DeliveryState};
-use crate::db::now_ms;
-use crate::{Store, StoreError};
+use crate::db::{Store, StoreError};
+use crate::time::now_ms;
 use netready_process::log;
 
 /// How the worker runs.
@@ -51,21 +51,13 @@ impl Settings {
             give_up_after: super::DEFAULT_GIVE_UP_AFTER,
             poll: super::DEFAULT_POLL,
             stale_after,
-            never_reported_after: crate::DEFAULT_NEVER_REPORTED_AFTER,
+            never_reported_after: crate::config::DEFAULT_NEVER_REPORTED_AFTER,
             group_window: Duration::ZERO,
         }
     }
 }
 
-/// This process's delivery attempts, by result, and the notifications it gave up.
-#[derive(Debug, Default)]
-pub struct Counters {
-    delivered: AtomicU64,
-    failed: AtomicU64,
-    given_up: AtomicU64,
-    /// Channels paused by their breaker now.
-    paused: AtomicU64,
-}
+pub use crate::metrics::DeliveryCounters as Counters;
 
 /// The most notifications one worker sends at once to one channel: a receiver that hangs holds
 /// these and no more, and never another channel's.

@@ -9,7 +9,8 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::db::{hex, rfc3339_ms};
+use crate::ids::hex;
+use crate::time::rfc3339_ms;
 
 /// The most notifications one grouped notification carries (the rest go in the next).
 pub const GROUP_MAX: usize = 500;

@@ -20,8 +20,9 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::db::{hex, rfc3339_ms};
+use crate::ids::hex;
 use crate::readiness::Readiness;
+use crate::time::rfc3339_ms;
 
 /// Default: a new readiness is announced after two consecutive checks agree.
 pub const DEFAULT_AFTER_CHECKS: u32 = 2;
@@ -151,7 +152,7 @@ impl Transition {
     }
 }
 
-/// One observation of a runner's readiness (a check that moved its state, or the plane noticing
+/// Advances a tracker by one observation of a runner's readiness (a check that moved its state, or the plane noticing
 /// that nothing arrived for `--stale-after`). Returns the tracker to keep and, when a change is
 /// confirmed, the transition to announce.
 ///
@@ -161,7 +162,7 @@ impl Transition {
 ///   `ready`, when set) spanning `min_duration`;
 /// - `stale` and `never_reported` are confirmed at once: `--stale-after` (`--never-reported-after`)
 ///   already is their duration, and no check comes.
-pub fn observe(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Policy) -> (Tracker, Option<Transition>) {
+pub fn advance(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Policy) -> (Tracker, Option<Transition>) {
     if tracker.announced == Some(readiness) {
         return (Tracker { announced: tracker.announced, candidate: None }, None);
     }
@@ -339,12 +340,12 @@ pub fn display_url(kind: ChannelKind, url: &str) -> String {
 
 /// A new channel secret: `whsec_` and 64 hex digits (256 random bits).
 pub fn new_secret() -> String {
-    format!("whsec_{}", crate::auth::random_hex(32))
+    format!("whsec_{}", crate::ids::random_hex(32))
 }
 
 /// A new channel id.
 pub fn new_channel_id() -> String {
-    format!("ch-{}", crate::auth::random_hex(6))
+    format!("ch-{}", crate::ids::random_hex(6))
 }
 
 #[cfg(test)]
@@ -362,7 +363,7 @@ mod tests {
         let mut t = start;
         let mut out = Vec::new();
         for (r, at) in seq {
-            let (next, tr) = observe(t, *r, *at, policy);
+            let (next, tr) = advance(t, *r, *at, policy);
             t = next;
             out.extend(tr.map(|tr| (tr.from, tr.to)));
         }
@@ -412,7 +413,7 @@ mod tests {
         assert_eq!((t, out), (ready, vec![]));
         let (t, _) = run(policy, ready, &[(D, 10), (D, 11)]);
         assert_eq!(t.candidate, Some(Candidate { readiness: D, since_ms: 10, checks: 2 }));
-        let (_, tr) = observe(t, D, 12, policy);
+        let (_, tr) = advance(t, D, 12, policy);
         assert_eq!(tr, Some(Transition { from: Some(R), to: D, since_ms: 10, at_ms: 12 }));
     }
 

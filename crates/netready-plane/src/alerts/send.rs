@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::address::{CheckedResolver, Destinations, Refused, check_ip, url_host};
 use super::{ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, signature};
 use crate::db::alerts::Channel;
-use crate::db::now_ms;
+use crate::time::now_ms;
 
 /// One attempt's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,7 +92,7 @@ pub struct TestSent {
 
 /// Sends a test notification to `channel` now, once: no outbox, no retry.
 pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
-    let id = format!("test-{}", crate::auth::random_hex(8));
+    let id = format!("test-{}", crate::ids::random_hex(8));
     let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
     match sender.send(channel, &id, &event.to_string(), SEND_TIMEOUT).await {
         Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },

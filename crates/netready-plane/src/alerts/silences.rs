@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::routing::{Route, glob_matches};
-use crate::db::rfc3339_ms;
+use crate::time::rfc3339_ms;
 
 /// The longest silence: a forgotten one must not mute a fleet for ever.
 pub const MAX_SILENCE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -64,7 +64,7 @@ impl Silence {
 
 /// A new silence id: `sil-` and 12 hex digits.
 pub fn new_silence_id() -> String {
-    format!("sil-{}", crate::auth::random_hex(6))
+    format!("sil-{}", crate::ids::random_hex(6))
 }
 
 /// Whether `id` has the form of a silence id.

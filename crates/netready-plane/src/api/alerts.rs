@@ -9,14 +9,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
+use crate::access::Admin;
 use crate::alerts::channels::{self, ChannelError, ChannelView, NewChannel, is_channel_id};
 use crate::alerts::deliver::{Sender, TestSent, send_test};
 use crate::alerts::silences::{Silence, SilenceView, is_silence_id};
-use crate::api::Admin;
 use crate::db::alerts::DeliveryState;
-use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339_ms};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -14,19 +14,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::AppState;
-use crate::api::is_admin;
-use crate::api::runners::known_id;
-use crate::auth::{constant_time_eq, hmac_sha256};
-use crate::db::{hex, now_ms};
+use crate::access::is_admin;
+use crate::auth::constant_time_eq;
 use crate::error::ApiError;
+use crate::ids::hex;
 use crate::readiness::{Readiness, readiness};
+use crate::runners::known_id;
+use crate::state::AppState;
+use crate::time::now_ms;
 
 /// How long a client or proxy may reuse a badge without asking again.
 pub const BADGE_MAX_AGE_S: u64 = 60;
 
-/// The subject of the fleet's badge token.
-pub const FLEET: &str = "fleet";
+pub use crate::auth::{FLEET, badge_token};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -37,11 +37,6 @@ pub fn routes() -> Router<AppState> {
 #[derive(Debug, Default, Deserialize)]
 pub struct BadgeQuery {
     pub token: Option<String>,
-}
-
-/// The badge token of `subject` (a runner id, or [`FLEET`]): 32 hex digits.
-pub fn badge_token(admin_token: &str, subject: &str) -> String {
-    hex(&hmac_sha256(admin_token.as_bytes(), format!("netready badge v1:{subject}").as_bytes())[..16])
 }
 
 async fn allowed(state: &AppState, headers: &HeaderMap, query: &BadgeQuery, subject: &str) -> Result<(), ApiError> {

@@ -6,10 +6,10 @@ use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use crate::AppState;
-use crate::api::Admin;
+use crate::access::Admin;
 use crate::error::ApiError;
 use crate::fleet::{Fleet, FleetQuery, fleet};
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/fleet", get(show))

@@ -10,13 +10,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::AppState;
-use crate::api::Admin;
-use crate::api::runners::known_id;
+use crate::access::Admin;
 use crate::auth::{new_token, token_hash};
-use crate::db::now_ms;
 use crate::error::ApiError;
-use crate::runners::summarize;
+use crate::names::RunnerName;
+use crate::runners::known_id;
+use crate::runners::listing_of;
+use crate::state::AppState;
+use crate::time::now_ms;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -29,54 +30,40 @@ pub fn routes() -> Router<AppState> {
 /// The body of create and rename.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RunnerName {
+pub struct NameBody {
     pub name: String,
 }
 
-/// A name people recognise: 1 to 200 characters, printable.
-fn valid_name(name: &str) -> Result<&str, ApiError> {
-    let name = name.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::unprocessable(
-            "invalid_name",
-            "a runner name must have 1 to 200 printable characters, such as eu-west-3/build-fleet",
-        ));
-    }
-    Ok(name)
+/// A name people recognise, by the one rule ([`RunnerName`]); refused as `invalid_name` (422).
+fn valid_name(name: &str) -> Result<RunnerName, ApiError> {
+    RunnerName::parse(name).map_err(|e| ApiError::unprocessable("invalid_name", e.to_string()))
 }
 
 async fn create(
     _admin: Admin,
     State(state): State<AppState>,
-    Json(body): Json<RunnerName>,
+    Json(body): Json<NameBody>,
 ) -> Result<Response, ApiError> {
     let name = valid_name(&body.name)?;
-    let (id, token) = crate::add_runner(&state.store, name).await.map_err(|e| {
-        netready_process::log::error("cannot add a runner", &[("error", json!(e.to_string()))]);
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "storage_unavailable",
-            "the database is unavailable; retry later",
-        )
-    })?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name, "token": token }))).into_response())
+    let (id, token) = crate::runners::add_runner(&state.store, name.as_str()).await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "name": name.as_str(), "token": token }))).into_response())
 }
 
 async fn summary_of(state: &AppState, id: &str) -> Result<serde_json::Value, ApiError> {
     let (row, _) =
         state.store.runner_with_report(id).await?.ok_or_else(|| ApiError::not_found(format!("no runner '{id}'")))?;
-    Ok(serde_json::to_value(summarize(&row, now_ms(), state.ages())).unwrap_or_default())
+    Ok(serde_json::to_value(listing_of(&row, now_ms(), state.ages())).unwrap_or_default())
 }
 
 async fn rename(
     _admin: Admin,
     State(state): State<AppState>,
     Path(id): Path<String>,
-    Json(body): Json<RunnerName>,
+    Json(body): Json<NameBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let id = known_id(&id)?;
     let name = valid_name(&body.name)?;
-    if !state.store.rename_runner(&id, name).await? {
+    if !state.store.rename_runner(&id, name.as_str()).await? {
         return Err(ApiError::not_found(format!("no runner '{id}'")));
     }
     Ok(Json(summary_of(&state, &id).await?))

@@ -13,10 +13,12 @@ use axum::{Json, Router};
 use netready_check::Report;
 use serde_json::{Value, json};
 
-use crate::AppState;
-use crate::api::RunnerAuth;
-use crate::db::{NewReport, Stored, now_ms};
+use crate::access::RunnerAuth;
+use crate::db::{NewReport, Stored};
 use crate::error::ApiError;
+use crate::readiness::DegradedEndpoint;
+use crate::state::AppState;
+use crate::time::now_ms;
 
 /// The report versions the plane accepts.
 pub const ACCEPTED_SCHEMA_VERSIONS: [u32; 4] = netready_check::report::READABLE_VERSIONS;
@@ -119,65 +121,91 @@ fn is_length_limit(err: &axum::Error) -> bool {
 }
 
 /// Checks a report body and prepares it for storage. Pure: every rejection is a 4xx that says
-/// what was wrong.
+/// what was wrong. The body is parsed once: JSON, its version, its JSON Schema, then the typed
+/// report (one dispatch by version), from which everything stored is taken.
 pub fn validate(
     bytes: &[u8],
-    schemas: &crate::Schemas,
+    schemas: &crate::state::Schemas,
     runner_id: &str,
     now_ms: i64,
     max_age_ms: i64,
 ) -> Result<NewReport, ApiError> {
-    let value: Value =
+    let (version, value) = versioned(bytes)?;
+    matches_schema(schemas, version, &value)?;
+    let fingerprint = fingerprint(&value);
+    let (report, body) = typed(version, value)?;
+    let checked_at_ms = checked_at_ms(&report, now_ms, max_age_ms)?;
+    status_agrees(&report)?;
+    // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
+    let canonical = crate::time::rfc3339_ms(checked_at_ms);
+    let degraded: Vec<DegradedEndpoint> = report.degraded_endpoints().map(DegradedEndpoint::of).collect();
+    let (placement, endpoints) = crate::fleet::facts(&report);
+    Ok(NewReport {
+        placement,
+        endpoints,
+        runner_id: runner_id.to_owned(),
+        checked_at: canonical,
+        checked_at_ms,
+        status: report.status,
+        degraded,
+        fingerprint,
+        summary: summary(&report),
+        body,
+    })
+}
+
+/// The body as JSON (integers as integers) and its accepted `schema_version`.
+fn versioned(bytes: &[u8]) -> Result<(u32, Value), ApiError> {
+    let mut value: Value =
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
+    integral_numbers(&mut value);
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
-    let version = match value.get("schema_version") {
-        None => {
-            return Err(ApiError::unprocessable(
-                "unsupported_schema_version",
-                format!("the report has no schema_version; accepted versions: {accepted}"),
-            ));
-        }
-        Some(v) => {
-            match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
-                Some(v) => v,
-                None => {
-                    return Err(ApiError::unprocessable(
-                        "unsupported_schema_version",
-                        format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
-                    ));
-                }
-            }
-        }
+    let Some(v) = value.get("schema_version") else {
+        return Err(ApiError::unprocessable(
+            "unsupported_schema_version",
+            format!("the report has no schema_version; accepted versions: {accepted}"),
+        ));
     };
+    match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
+        Some(version) => Ok((version, value)),
+        None => Err(ApiError::unprocessable(
+            "unsupported_schema_version",
+            format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
+        )),
+    }
+}
+
+/// The report against its version's JSON Schema; the first five problems, with where.
+fn matches_schema(schemas: &crate::state::Schemas, version: u32, value: &Value) -> Result<(), ApiError> {
     let schema = schemas.for_version(version).ok_or_else(|| {
         ApiError::unprocessable("unsupported_schema_version", format!("no schema for version {version}"))
     })?;
     // Most reports are valid: the fast yes/no first, the errors (which cost more) only for a no.
-    let problems: Vec<String> = if schema.is_valid(&value) {
-        Vec::new()
-    } else {
-        schema
-            .iter_errors(&value)
-            .take(5)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                format!("at {}: {e}", if path.is_empty() { "/" } else { &path })
-            })
-            .collect()
-    };
-    if !problems.is_empty() {
-        return Err(ApiError::unprocessable(
-            "invalid_report",
-            format!("the report does not match schema version {version}: {}", problems.join("; ")),
-        ));
+    if schema.is_valid(value) {
+        return Ok(());
     }
-    // Typed from here on. What is stored is the report as its version defines it: fields this
-    // plane does not know are dropped (the forward-compatibility rule: consumers ignore unknown
-    // fields, and the plane does not keep what it cannot serve back with meaning).
+    let problems: Vec<String> = schema
+        .iter_errors(value)
+        .take(5)
+        .map(|e| {
+            let path = e.instance_path().to_string();
+            format!("at {}: {e}", if path.is_empty() { "/" } else { &path })
+        })
+        .collect();
+    Err(ApiError::unprocessable(
+        "invalid_report",
+        format!("the report does not match schema version {version}: {}", problems.join("; ")),
+    ))
+}
+
+/// The one dispatch by version: the typed report (an older version read as the newest), and the
+/// body to store as its version defines it — fields this plane does not know are dropped (the
+/// forward-compatibility rule: consumers ignore unknown fields, and the plane does not keep what it
+/// cannot serve back with meaning).
+fn typed(version: u32, value: Value) -> Result<(Report, String), ApiError> {
     let shape = |e: serde_json::Error| {
         ApiError::unprocessable("invalid_report", format!("the report does not match schema version {version}: {e}"))
     };
-    let fingerprint = fingerprint(&value);
     let (report, body) = match version {
         1 => {
             let v1: netready_check::report::v1::ReportV1 = serde_json::from_value(value).map_err(shape)?;
@@ -200,6 +228,11 @@ pub fn validate(
             (v4, body)
         }
     };
+    Ok((report, body))
+}
+
+/// `checked_at` in ms: an RFC 3339 UTC time, not far in the future, not older than the retention.
+fn checked_at_ms(report: &Report, now_ms: i64, max_age_ms: i64) -> Result<i64, ApiError> {
     let checked_at_ms = humantime::parse_rfc3339(&report.checked_at)
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
@@ -232,48 +265,48 @@ pub fn validate(
             ),
         ));
     }
-    let decided = Report::decide(&report.endpoints);
-    if decided != report.status {
-        let not_full: Vec<String> = report
-            .degraded_endpoints()
-            .map(|e| format!("{} is at reachability {}", e.service, e.reachability.as_str()))
-            .collect();
-        return Err(ApiError::unprocessable(
-            "invalid_report",
-            format!(
-                "status '{}' contradicts the endpoints ({}): a report is ready exactly when every endpoint's \
-                 reachability is full",
-                report.status.as_str(),
-                if not_full.is_empty() { "every endpoint is full".to_owned() } else { not_full.join(", ") }
-            ),
-        ));
+    Ok(checked_at_ms)
+}
+
+/// A report is ready exactly when every endpoint's reachability is full.
+fn status_agrees(report: &Report) -> Result<(), ApiError> {
+    if Report::decide(&report.endpoints) == report.status {
+        return Ok(());
     }
-    // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
-    let canonical = crate::db::rfc3339_ms(checked_at_ms);
-    let degraded: Vec<Value> = report
+    let not_full: Vec<String> = report
         .degraded_endpoints()
-        .map(|e| {
-            json!({
-                "service": e.service.as_str(),
-                "host": e.host,
-                "reachability": e.reachability.as_str(),
-                "access_type": e.access_type.as_str(),
-            })
-        })
+        .map(|e| format!("{} is at reachability {}", e.service, e.reachability.as_str()))
         .collect();
-    let (placement, endpoints) = crate::fleet::facts(&report);
-    Ok(NewReport {
-        placement,
-        endpoints,
-        runner_id: runner_id.to_owned(),
-        checked_at: canonical,
-        checked_at_ms,
-        status: report.status.as_str().to_owned(),
-        degraded: Value::Array(degraded).to_string(),
-        fingerprint,
-        summary: summary(&report),
-        body,
-    })
+    Err(ApiError::unprocessable(
+        "invalid_report",
+        format!(
+            "status '{}' contradicts the endpoints ({}): a report is ready exactly when every endpoint's \
+             reachability is full",
+            report.status.as_str(),
+            if not_full.is_empty() { "every endpoint is full".to_owned() } else { not_full.join(", ") }
+        ),
+    ))
+}
+
+/// JSON Schema 2020-12 counts `3.0` as the integer 3 (a number with a zero fractional part), so a
+/// report that writes its integers so is valid; serde's integer types refuse it. Such numbers
+/// become integers before anything reads the report, so the plane accepts what its schema does,
+/// and stores and fingerprints one spelling. (No report field is a fractional number.)
+pub fn integral_numbers(value: &mut Value) {
+    match value {
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // 2^64 and -2^63 are exact as f64; the integers between them fit.
+            if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) {
+                *value = Value::from(f as u64);
+            } else if f.fract() == 0.0 && (-9_223_372_036_854_775_808.0..0.0).contains(&f) {
+                *value = Value::from(f as i64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(members) => members.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
 }
 
 /// What identifies a report but for its timings (and the order DNS gave addresses in): two
@@ -341,7 +374,7 @@ pub fn fingerprint(report: &Value) -> String {
     }
     let mut h = Sha256::new();
     feed(&mut h, report, false);
-    crate::db::hex(&h.finalize()[..8])
+    crate::ids::hex(&h.finalize()[..8])
 }
 
 /// The compact history line of a report: per endpoint, in order, its reachability (f, p, n), its
@@ -417,6 +450,17 @@ mod tests {
         // Strings cannot run into each other: ["ab", "c"] is not ["a", "bc"].
         assert_ne!(fingerprint(&json!(["ab", "c"])), fingerprint(&json!(["a", "bc"])));
         assert_eq!(fingerprint(&a).len(), 16);
+    }
+
+    #[test]
+    fn integers_written_with_a_fraction_become_integers() {
+        let mut v = json!({"a": 3.0, "b": [0.0, -2.0, 1.5], "c": {"d": 1e3, "e": 7}, "f": -0.0});
+        integral_numbers(&mut v);
+        assert_eq!(v, json!({"a": 3, "b": [0, -2, 1.5], "c": {"d": 1000, "e": 7}, "f": 0}));
+        assert!(v["a"].is_u64() && v["b"][1].is_i64() && v["b"][2].is_f64());
+        let mut huge = json!(1e30);
+        integral_numbers(&mut huge);
+        assert!(huge.is_f64(), "out of range stays as it was: {huge}");
     }
 
     #[test]

@@ -6,13 +6,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use maud::html;
 
-use super::{page, unauthorized_redirect, when};
-use crate::AppState;
+use super::layout::{page, unauthorized_redirect, when};
+use crate::access::is_admin;
 use crate::alerts::channels::ChannelView;
-use crate::api::is_admin;
 use crate::db::alerts::DeliveryState;
-use crate::db::{now_ms, rfc3339_ms};
 use crate::error::ApiError;
+use crate::state::AppState;
+use crate::time::{now_ms, rfc3339_ms};
 
 /// How many notifications the page lists.
 const SHOWN: i64 = 100;

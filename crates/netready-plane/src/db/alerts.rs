@@ -1,448 +1,40 @@
-//! Alerts' storage: the per-runner trackers and the outbox are written in the transaction that
-//! changes a runner's state — a report batch ([`plan_batch`], called by `write_batch`), or the
-//! stale sweep ([`Store::sweep_stale`]) — so a notification exists exactly when its change was
-//! committed. Delivery workers claim due outbox rows with a lease (`FOR UPDATE SKIP LOCKED` on
-//! PostgreSQL; SQLite has one writer), so with several replicas each row is sent by one of them.
-//!
-//! Ingest cost: one read of the batch's trackers by key; a tracker is written only when it
-//! changes (a pending or confirmed change), and channels are read only when a change is confirmed.
-
-use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+//! Alerts' storage as the rest of the plane uses it: channels, the stale and never-reported
+//! sweeps, claiming and settling notifications. What a report batch writes for alerts is in
+//! [`super::outbox`], in the writer's transaction.
 
 use sqlx::Row;
-use tokio::sync::Notify;
 
-use super::{Backend, NewReport, Store, StoreError, now_ms, placeholders};
-use crate::alerts::routing::Route;
-use crate::alerts::{self, Candidate, ChannelKind, Policy, RunnerRef, Tracker, Transition};
+pub use super::alert_types::{Channel, Claimed, Delivery, DeliveryState, Expired, OutboxCounts};
+use super::error::StoreError;
+use super::outbox::{channel_of, columns_of, outbox_rows, tracker_of, write_outbox};
+use super::sql::begin_write;
+use super::store::Store;
+use super::types::Backend;
+use crate::alerts::Tracker;
+use crate::alerts::{self, Policy, Transition};
 use crate::readiness::Readiness;
-
-/// What the report writer and the delivery worker share: the policy `serve` configured, and a
-/// way to wake the worker when a commit wrote notifications.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct AlertShared {
-    pub(crate) policy: Arc<RwLock<Policy>>,
-    pub(crate) wake: Arc<Notify>,
-    pub(crate) counters: Arc<alerts::deliver::Counters>,
-}
-
-/// A notification channel as stored. `secret` never leaves the plane after creation.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Channel {
-    pub id: String,
-    pub name: String,
-    pub kind: ChannelKind,
-    pub url: String,
-    pub secret: String,
-    pub created_at: i64,
-    /// Which changes it is told of.
-    pub route: Route,
-}
-
-impl std::fmt::Debug for Channel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channel")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("kind", &self.kind)
-            .field("url", &alerts::display_url(self.kind, &self.url))
-            .field("secret", &"***")
-            .field("route", &self.route)
-            .finish()
-    }
-}
-
-/// A notification claimed for delivery.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub id: String,
-    pub channel_id: String,
-    pub payload: String,
-    /// Attempts so far, this one included.
-    pub attempts: i64,
-}
-
-/// A notification's delivery state, for the dashboard and the API.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Delivery {
-    pub id: String,
-    pub channel_id: String,
-    pub runner_id: String,
-    /// The runner's name (none once the runner is deleted).
-    pub runner_name: Option<String>,
-    pub kind: String,
-    pub created_at: i64,
-    pub attempts: i64,
-    pub next_attempt_at: i64,
-    pub delivered_at: Option<i64>,
-    /// When it was given up (undelivered for longer than `--alert-give-up-after`).
-    pub expired_at: Option<i64>,
-    pub last_error: Option<String>,
-}
-
-/// Where a notification is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DeliveryState {
-    /// Not sent yet.
-    Pending,
-    /// The last attempt failed; it will be tried again.
-    Failing,
-    /// A receiver answered 2xx.
-    Delivered,
-    /// Not delivered in time, given up: never tried again.
-    Expired,
-}
-
-impl DeliveryState {
-    pub const ALL: [DeliveryState; 4] =
-        [DeliveryState::Pending, DeliveryState::Failing, DeliveryState::Delivered, DeliveryState::Expired];
-
-    pub fn parse(s: &str) -> Option<DeliveryState> {
-        DeliveryState::ALL.into_iter().find(|d| d.as_str() == s)
-    }
-
-    /// The SQL condition on `alert_outbox o` that selects this state ([`Delivery::state`]'s rule).
-    fn condition(self) -> &'static str {
-        match self {
-            Self::Pending => "o.delivered_at IS NULL AND o.expired_at IS NULL AND o.last_error IS NULL",
-            Self::Failing => "o.delivered_at IS NULL AND o.expired_at IS NULL AND o.last_error IS NOT NULL",
-            Self::Delivered => "o.delivered_at IS NOT NULL",
-            Self::Expired => "o.delivered_at IS NULL AND o.expired_at IS NOT NULL",
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Failing => "failing",
-            Self::Delivered => "delivered",
-            Self::Expired => "expired",
-        }
-    }
-}
-
-impl Delivery {
-    pub fn state(&self) -> DeliveryState {
-        if self.delivered_at.is_some() {
-            DeliveryState::Delivered
-        } else if self.expired_at.is_some() {
-            DeliveryState::Expired
-        } else if self.last_error.is_some() {
-            DeliveryState::Failing
-        } else {
-            DeliveryState::Pending
-        }
-    }
-}
-
-/// A notification given up, for the log.
-#[derive(Debug, Clone)]
-pub struct Expired {
-    pub id: String,
-    pub channel_id: String,
-    pub runner_id: String,
-    pub kind: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-}
-
-/// Notifications by state, for `/metrics`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct OutboxCounts {
-    /// Not delivered yet, and no attempt failed.
-    pub pending: i64,
-    /// Not delivered, and the last attempt failed (waiting for a retry).
-    pub failing: i64,
-    pub delivered: i64,
-    /// Given up: not delivered within `--alert-give-up-after`.
-    pub expired: i64,
-}
-
-impl OutboxCounts {
-    pub fn of(&self, state: DeliveryState) -> i64 {
-        match state {
-            DeliveryState::Pending => self.pending,
-            DeliveryState::Failing => self.failing,
-            DeliveryState::Delivered => self.delivered,
-            DeliveryState::Expired => self.expired,
-        }
-    }
-}
-
-/// A row to add to the outbox.
-#[derive(Debug, Clone)]
-struct OutboxRow {
-    id: String,
-    channel_id: String,
-    runner_id: String,
-    kind: &'static str,
-    payload: String,
-    /// When the change was confirmed: orders a runner's notifications written together.
-    at_ms: i64,
-}
-
-/// What a report batch writes for alerts.
-#[derive(Debug, Default)]
-pub(super) struct BatchAlerts {
-    trackers: Vec<(String, Tracker)>,
-    outbox: Vec<OutboxRow>,
-}
-
-impl BatchAlerts {
-    /// Whether the commit wrote notifications (the delivery worker is then woken).
-    pub(super) fn notifies(&self) -> bool {
-        !self.outbox.is_empty()
-    }
-
-    /// Writes the changed trackers and the new notifications, in the batch's transaction.
-    pub(super) async fn apply(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), sqlx::Error> {
-        write_trackers(tx, &self.trackers).await?;
-        write_outbox(tx, &self.outbox).await
-    }
-}
-
-fn readiness_of_status(status: &str) -> Readiness {
-    if status == "ready" { Readiness::Ready } else { Readiness::Degraded }
-}
-
-fn tracker_of(row: &sqlx::any::AnyRow) -> Result<Tracker, sqlx::Error> {
-    let announced: Option<String> = row.try_get("announced")?;
-    let candidate: Option<String> = row.try_get("candidate")?;
-    let since_ms: i64 = row.try_get("since_ms")?;
-    let checks: i64 = row.try_get("checks")?;
-    Ok(Tracker {
-        announced: announced.as_deref().and_then(Readiness::parse),
-        candidate: candidate.as_deref().and_then(Readiness::parse).map(|readiness| Candidate {
-            readiness,
-            since_ms,
-            checks: u32::try_from(checks).unwrap_or(u32::MAX),
-        }),
-    })
-}
-
-/// The columns a tracker is stored as: announced, candidate, since, checks.
-fn columns_of(t: &Tracker) -> (Option<&'static str>, Option<&'static str>, i64, i64) {
-    (
-        t.announced.map(Readiness::as_str),
-        t.candidate.map(|c| c.readiness.as_str()),
-        t.candidate.map_or(0, |c| c.since_ms),
-        t.candidate.map_or(0, |c| i64::from(c.checks)),
-    )
-}
-
-/// Reads the trackers of the runners whose state the batch moves, runs each moving report
-/// through [`alerts::observe`] in time order, and prepares what changed. `observed` indexes
-/// `fresh`, grouped by runner and in time order within each.
-pub(super) async fn plan_batch(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    fresh: &[&NewReport],
-    observed: &[usize],
-    policy: Policy,
-) -> Result<BatchAlerts, sqlx::Error> {
-    if observed.is_empty() {
-        return Ok(BatchAlerts::default());
-    }
-    let mut ids: Vec<&str> = observed.iter().map(|i| fresh[*i].runner_id.as_str()).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let sql = format!(
-        "SELECT runner_id, announced, candidate, since_ms, checks FROM alert_trackers WHERE runner_id IN ({})",
-        (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
-    );
-    let mut q = sqlx::query(&sql);
-    for id in &ids {
-        q = q.bind(*id);
-    }
-    let mut trackers: BTreeMap<String, Tracker> = BTreeMap::new();
-    for row in q.fetch_all(&mut **tx).await? {
-        trackers.insert(row.try_get("runner_id")?, tracker_of(&row)?);
-    }
-    let before = trackers.clone();
-    let mut transitions: Vec<(&str, Transition, &str)> = Vec::new();
-    for i in observed {
-        let r = fresh[*i];
-        let tracker = trackers.get(&r.runner_id).copied().unwrap_or_default();
-        let (next, transition) = alerts::observe(tracker, readiness_of_status(&r.status), r.checked_at_ms, policy);
-        trackers.insert(r.runner_id.clone(), next);
-        if let Some(t) = transition {
-            transitions.push((r.runner_id.as_str(), t, r.degraded.as_str()));
-        }
-    }
-    let changed = trackers.into_iter().filter(|(id, t)| before.get(id) != Some(t)).collect();
-    let outbox = outbox_rows(tx, &transitions).await?;
-    Ok(BatchAlerts { trackers: changed, outbox })
-}
-
-/// The notifications of some transitions, one per channel; reads the channels (and the runners'
-/// names) only when there is a transition.
-async fn outbox_rows(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    transitions: &[(&str, Transition, &str)],
-) -> Result<Vec<OutboxRow>, sqlx::Error> {
-    if transitions.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut channels: Vec<(String, Route)> = Vec::new();
-    for row in sqlx::query("SELECT id, runners, kinds FROM alert_channels ORDER BY id").fetch_all(&mut **tx).await? {
-        let (id, runners, kinds): (String, Option<String>, Option<String>) =
-            (row.try_get("id")?, row.try_get("runners")?, row.try_get("kinds")?);
-        channels.push((id.clone(), stored_route(&id, runners, kinds.as_deref())));
-    }
-    if channels.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut ids: Vec<&str> = transitions.iter().map(|(id, _, _)| *id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let sql =
-        format!("SELECT id, name FROM runners WHERE id IN ({})", placeholders(ids.len(), 1).replace(['(', ')'], ""));
-    let mut q = sqlx::query(&sql);
-    for id in &ids {
-        q = q.bind(*id);
-    }
-    let mut names: BTreeMap<String, String> = BTreeMap::new();
-    for row in q.fetch_all(&mut **tx).await? {
-        names.insert(row.try_get("id")?, row.try_get("name")?);
-    }
-    let now = super::now_ms();
-    let silences = super::silences::active_in(tx, now).await?;
-    let mut rows = Vec::new();
-    for (runner_id, transition, degraded) in transitions {
-        let runner = RunnerRef {
-            id: (*runner_id).to_owned(),
-            name: names.get(*runner_id).cloned().unwrap_or_else(|| (*runner_id).to_owned()),
-        };
-        if let Some(silence) = silences.iter().find(|s| s.silences(&runner.name, now)) {
-            netready_process::log::info(
-                "change not announced: silenced",
-                &[
-                    ("runner_id", serde_json::json!(runner.id)),
-                    ("kind", serde_json::json!(transition.kind().as_str())),
-                    ("silence_id", serde_json::json!(silence.id)),
-                ],
-            );
-            continue;
-        }
-        for (channel_id, route) in &channels {
-            if !route.matches(&runner.name, transition.kind()) {
-                continue;
-            }
-            let id = alerts::notification_id(channel_id, runner_id, transition);
-            let payload = alerts::event(&id, &runner, transition, degraded).to_string();
-            rows.push(OutboxRow {
-                id,
-                channel_id: channel_id.clone(),
-                runner_id: runner.id.clone(),
-                kind: transition.kind().as_str(),
-                payload,
-                at_ms: transition.at_ms,
-            });
-        }
-    }
-    Ok(rows)
-}
-
-async fn write_trackers(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    trackers: &[(String, Tracker)],
-) -> Result<(), sqlx::Error> {
-    if trackers.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO alert_trackers (runner_id, announced, candidate, since_ms, checks) VALUES {} \
-         ON CONFLICT (runner_id) DO UPDATE SET announced = excluded.announced, candidate = excluded.candidate, \
-         since_ms = excluded.since_ms, checks = excluded.checks",
-        placeholders(trackers.len(), 5)
-    );
-    let mut q = sqlx::query(&sql);
-    for (id, t) in trackers {
-        let (announced, candidate, since, checks) = columns_of(t);
-        q = q.bind(id).bind(announced).bind(candidate).bind(since).bind(checks);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn write_outbox(tx: &mut sqlx::Transaction<'_, sqlx::Any>, rows: &[OutboxRow]) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let now = now_ms();
-    let sql = format!(
-        "INSERT INTO alert_outbox (id, channel_id, runner_id, kind, payload, created_at, at_ms, attempts, \
-         next_attempt_at) VALUES {} ON CONFLICT (id) DO NOTHING",
-        placeholders(rows.len(), 9)
-    );
-    let mut q = sqlx::query(&sql);
-    for r in rows {
-        q = q
-            .bind(&r.id)
-            .bind(&r.channel_id)
-            .bind(&r.runner_id)
-            .bind(r.kind)
-            .bind(&r.payload)
-            .bind(now)
-            .bind(r.at_ms)
-            .bind(0i64)
-            .bind(now);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-fn channel_of(row: &sqlx::any::AnyRow) -> Result<Channel, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    Ok(Channel {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        kind: ChannelKind::parse(&kind).map_err(StoreError::Invalid)?,
-        url: row.try_get("url")?,
-        secret: row.try_get("secret")?,
-        created_at: row.try_get("created_at")?,
-        route: stored_route(
-            &row.try_get::<String, _>("id")?,
-            row.try_get("runners")?,
-            row.try_get::<Option<String>, _>("kinds")?.as_deref(),
-        ),
-    })
-}
-
-/// A channel's route as stored by `add_alert_channel` from a checked one. Should it no longer
-/// parse (edited by hand), the channel is told of nothing and shown so, with a warning — neither
-/// told of everything nor breaking the list, the page or the delivery of what it already has.
-fn stored_route(channel_id: &str, runners: Option<String>, kinds: Option<&str>) -> Route {
-    Route::from_columns(runners, kinds).unwrap_or_else(|e| {
-        netready_process::log::warn(
-            "an alert channel's stored route is unreadable: it is told of nothing",
-            &[("channel_id", serde_json::json!(channel_id)), ("error", serde_json::json!(e))],
-        );
-        Route::unreadable()
-    })
-}
+use std::sync::Arc;
 
 impl Store {
     /// The policy that confirms changes (consecutive checks, minimum duration) from now on.
     pub fn set_alert_policy(&self, policy: Policy) {
-        if let Ok(mut p) = self.alerts.policy.write() {
+        if let Ok(mut p) = self.hooks.alerts.policy.write() {
             *p = policy;
         }
     }
 
     pub(crate) fn alert_policy(&self) -> Policy {
-        self.alerts.policy.read().map(|p| *p).unwrap_or_default()
+        self.hooks.alerts.policy.read().map(|p| *p).unwrap_or_default()
     }
 
     /// This process's delivery attempts, for `/metrics`.
     pub fn alert_counters(&self) -> Arc<alerts::deliver::Counters> {
-        self.alerts.counters.clone()
+        self.hooks.alerts.counters.clone()
     }
 
     /// Resolves when a commit wrote notifications (or at once, if one did since the last call).
     pub async fn alerts_written(&self) {
-        self.alerts.wake.notified().await;
+        self.hooks.alerts.wake.notified().await;
     }
 
     pub async fn add_alert_channel(&self, channel: &Channel) -> Result<(), StoreError> {
@@ -485,7 +77,7 @@ impl Store {
 
     /// Removes a channel and its undelivered notifications; false when there is none.
     pub async fn remove_alert_channel(&self, id: &str) -> Result<bool, StoreError> {
-        let mut tx = super::begin_write(&self.pool, self.backend).await?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         let done = sqlx::query("DELETE FROM alert_channels WHERE id = $1").bind(id).execute(&mut *tx).await?;
         sqlx::query("DELETE FROM alert_outbox WHERE channel_id = $1 AND delivered_at IS NULL")
             .bind(id)
@@ -515,7 +107,7 @@ impl Store {
             let runner_id: String = row.try_get("runner_id")?;
             let degraded: String = row.try_get("degraded")?;
             let old = tracker_of(&row)?;
-            let (next, transition) = alerts::observe(old, Readiness::Stale, now, policy);
+            let (next, transition) = alerts::advance(old, Readiness::Stale, now, policy);
             let mut tx = self.begin_runner_write(&runner_id).await?;
             let (oa, oc, os, ok) = columns_of(&old);
             let (na, nc, ns, nk) = columns_of(&next);
@@ -565,7 +157,7 @@ impl Store {
         let mut announced = 0;
         for row in rows {
             let runner_id: String = row.try_get("id")?;
-            let (next, transition) = alerts::observe(Tracker::default(), Readiness::NeverReported, now, policy);
+            let (next, transition) = alerts::advance(Tracker::default(), Readiness::NeverReported, now, policy);
             let mut tx = self.begin_runner_write(&runner_id).await?;
             let (na, nc, ns, nk) = columns_of(&next);
             let created = sqlx::query(
@@ -593,7 +185,7 @@ impl Store {
     /// A write transaction for one runner's tracker: on PostgreSQL under the runner's ingest lock
     /// (the lock the report writer takes), so that a sweep and a report never decide at once.
     async fn begin_runner_write(&self, runner_id: &str) -> Result<sqlx::Transaction<'static, sqlx::Any>, StoreError> {
-        let mut tx = super::begin_write(&self.pool, self.backend).await?;
+        let mut tx = begin_write(&self.pool, self.backend).await?;
         if self.backend == Backend::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7270766))")
                 .bind(runner_id)
@@ -618,7 +210,7 @@ impl Store {
         write_outbox(&mut tx, &rows).await?;
         tx.commit().await?;
         if !rows.is_empty() {
-            self.alerts.wake.notify_one();
+            self.hooks.alerts.wake.notify_one();
         }
         Ok(transitions.len())
     }

@@ -1,32 +1,10 @@
 //! Silences' storage. Which changes they hold back is decided where the outbox is written
-//! (`db::alerts`), with [`active_in`] in the same transaction.
+//! (`db::outbox`), with `active_in` in the same transaction.
 
-use sqlx::Row;
-
-use super::{Store, StoreError};
+use super::error::StoreError;
+use super::outbox::{SILENCE_COLUMNS as COLUMNS, silence_of};
+use super::store::Store;
 use crate::alerts::silences::Silence;
-
-fn silence_of(row: &sqlx::any::AnyRow) -> Result<Silence, sqlx::Error> {
-    Ok(Silence {
-        id: row.try_get("id")?,
-        runners: row.try_get("runners")?,
-        reason: row.try_get("reason")?,
-        created_at: row.try_get("created_at")?,
-        starts_at: row.try_get("starts_at")?,
-        ends_at: row.try_get("ends_at")?,
-    })
-}
-
-const COLUMNS: &str = "id, runners, reason, created_at, starts_at, ends_at";
-
-/// The silences active at `now` (read in a transaction that writes notifications).
-pub(super) async fn active_in(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    now: i64,
-) -> Result<Vec<Silence>, sqlx::Error> {
-    let sql = format!("SELECT {COLUMNS} FROM alert_silences WHERE starts_at <= $1 AND ends_at > $1");
-    sqlx::query(&sql).bind(now).fetch_all(&mut **tx).await?.iter().map(silence_of).collect()
-}
 
 impl Store {
     pub async fn add_silence(&self, s: &Silence) -> Result<(), StoreError> {

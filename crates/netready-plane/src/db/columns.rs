@@ -1,0 +1,48 @@
+//! Where typed values become columns and columns become typed values again: a report's status
+//! as `ready`/`degraded`, its degraded endpoints as a JSON array. Only the store uses these; a
+//! column that does not read back is [`StoreError::Corrupt`], never a guess.
+
+use netready_check::Status;
+
+use super::error::StoreError;
+use crate::readiness::DegradedEndpoint;
+
+pub(super) fn status_column(status: Status) -> &'static str {
+    status.as_str()
+}
+
+pub(super) fn status_of(column: &str) -> Result<Status, StoreError> {
+    match column {
+        "ready" => Ok(Status::Ready),
+        "degraded" => Ok(Status::Degraded),
+        other => Err(StoreError::Corrupt(format!("a stored status is '{other}': expected ready or degraded"))),
+    }
+}
+
+pub(super) fn degraded_column(degraded: &[DegradedEndpoint]) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string(degraded).unwrap_or_else(|_| "[]".to_owned())
+}
+
+pub(super) fn degraded_of(column: &str) -> Result<Vec<DegradedEndpoint>, StoreError> {
+    serde_json::from_str(column)
+        .map_err(|e| StoreError::Corrupt(format!("stored degraded endpoints do not read back: {e}")))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_read_back_and_corrupt_ones_are_said() {
+        for s in [Status::Ready, Status::Degraded] {
+            assert_eq!(status_of(status_column(s)).unwrap(), s);
+        }
+        assert!(matches!(status_of("stale"), Err(StoreError::Corrupt(_))));
+        let text = r#"[{"service":"logs","host":"logs.eu-west-3.amazonaws.com","reachability":"none","access_type":"vpc_endpoint"}]"#;
+        let typed = degraded_of(text).unwrap();
+        assert_eq!(degraded_column(&typed), text, "the stored shape is kept byte for byte");
+        assert!(matches!(degraded_of("{"), Err(StoreError::Corrupt(_))));
+    }
+}
