@@ -271,12 +271,15 @@ pub enum TlsSetupError {
 ///
 /// The system trust store is loaded on a thread of its own, started by [`TlsProbe::new`], while
 /// DNS and TCP run: only the first handshake needs it. `--ca-file` is read at once, so that a bad
-/// file is a configuration error before any check.
+/// file is a configuration error before any check. The same store verifies the agent's plane
+/// connection ([`TlsProbe::client_config`]): one parsed copy per process.
 #[derive(Debug)]
 pub struct TlsProbe {
     provider: Arc<CryptoProvider>,
-    /// The trust store, once loaded.
-    trust: watch::Receiver<Option<Arc<Trust>>>,
+    /// The trust store, filled once by the loading thread (always, even if loading panicked).
+    loaded: Arc<OnceLock<Arc<Trust>>>,
+    /// Turns true when `loaded` is filled, for handshakes that await it.
+    ready: watch::Receiver<bool>,
 }
 
 /// A loaded trust store.
@@ -288,6 +291,15 @@ struct Trust {
     warnings: Vec<String>,
 }
 
+impl Trust {
+    fn unloaded() -> Trust {
+        Trust {
+            verifier: None,
+            warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
+        }
+    }
+}
+
 /// The distributions' CA bundles, the whole trust store in one file, most common first: Debian,
 /// Ubuntu, Alpine, Arch; Amazon Linux, RHEL, Fedora; SUSE.
 const BUNDLES: [&str; 3] =
@@ -295,21 +307,19 @@ const BUNDLES: [&str; 3] =
 /// Where certificates are also dropped one per file.
 const CERT_DIRS: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
-/// The system's trust anchors, loaded once per process (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
-fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
-    static ROOTS: OnceLock<(Vec<CertificateDer<'static>>, Vec<String>)> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
-        let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
-        let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
-        match (configured, load_bundle(&bundles, &dirs)) {
-            (false, Some(loaded)) => loaded,
-            _ => {
-                let loaded = rustls_native_certs::load_native_certs();
-                (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
-            }
+/// The system's trust anchors (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), and what went wrong
+/// reading them. Not kept: once parsed into the verifier's store, the certificates are dropped.
+fn system_roots() -> (Vec<CertificateDer<'static>>, Vec<String>) {
+    let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
+    let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
+    let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
+    match (configured, load_bundle(&bundles, &dirs)) {
+        (false, Some(loaded)) => loaded,
+        _ => {
+            let loaded = rustls_native_certs::load_native_certs();
+            (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
         }
-    })
+    }
 }
 
 /// The first of `bundles` that exists, plus the regular files in `dirs`, each read once; `None`
@@ -348,10 +358,9 @@ fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<
 
 /// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
 fn load_trust(extra: RootCertStore, provider: &Arc<CryptoProvider>) -> Trust {
-    let (system, errors) = system_roots();
-    let mut warnings = errors.clone();
+    let (system, mut warnings) = system_roots();
     let mut roots = RootCertStore::empty();
-    let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
+    let (_, ignored) = roots.add_parsable_certificates(system);
     if ignored > 0 {
         warnings.push(format!("system trust store: {ignored} certificates could not be used"));
     }
@@ -394,28 +403,27 @@ impl TlsProbe {
                 })?;
             }
         }
-        let (tx, trust) = watch::channel(None);
-        let loader = provider.clone();
+        let (tx, ready) = watch::channel(false);
+        let loaded: Arc<OnceLock<Arc<Trust>>> = Arc::default();
+        let (cell, loader) = (loaded.clone(), provider.clone());
         let load = move || {
-            let _ = tx.send(Some(Arc::new(load_trust(extra, &loader))));
+            let trust = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_trust(extra, &loader)))
+                .unwrap_or_else(|_| Trust::unloaded());
+            let _ = cell.set(Arc::new(trust));
+            let _ = tx.send(true);
         };
         std::thread::Builder::new()
             .name("trust-store".into())
             .spawn(load)
             .map_err(|e| TlsSetupError::Rustls(format!("cannot start loading the trust store: {e}")))?;
-        Ok(Self { provider, trust })
+        Ok(Self { provider, loaded, ready })
     }
 
     /// The trust store, waiting for it to load.
     async fn trust(&self) -> Arc<Trust> {
-        let mut rx = self.trust.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(trust) => trust.clone().unwrap_or_else(|| Arc::new(Trust { verifier: None, warnings: Vec::new() })),
-            Err(_) => Arc::new(Trust {
-                verifier: None,
-                warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
-            }),
-        }
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+        self.loaded.get().cloned().unwrap_or_else(|| Arc::new(Trust::unloaded()))
     }
 
     /// What a report should say about the trust store (waits for it to load).
@@ -423,23 +431,34 @@ impl TlsProbe {
         self.trust().await.warnings.clone()
     }
 
+    /// A client configuration for other HTTPS connections of this process (the agent's plane)
+    /// that verifies with this probe's trust store: the system's CAs plus `--ca-file`. A
+    /// verification before the store has loaded waits for it (milliseconds, once).
+    pub fn client_config(&self) -> Result<ClientConfig, TlsSetupError> {
+        let verifier = Arc::new(Loaded { trust: self.loaded.clone(), provider: self.provider.clone() });
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth())
+    }
+
     /// Shakes hands over `stream` with `host` as SNI, giving up at `deadline`.
     pub async fn handshake(&self, stream: TcpStream, host: &str, deadline: Instant) -> TlsReport {
         let started = Instant::now();
         let budget_ms = millis(deadline.saturating_duration_since(started));
-        // Loaded while DNS and TCP ran; a first handshake may wait for the rest.
-        let trust = self.trust().await;
-        let verifier = Arc::new(Recording {
-            inner: trust.verifier.clone(),
-            provider: self.provider.clone(),
-            seen: Mutex::new(None),
-        });
+        // The ClientHello goes out at once: the trust store, loading while DNS and TCP ran, is
+        // needed only when the server's certificate arrives (and if it is not loaded by then, the
+        // certificate is verified as soon as it is).
+        let verifier =
+            Arc::new(Recording { trust: self.loaded.clone(), provider: self.provider.clone(), seen: Mutex::new(None) });
         let report = |outcome, version, verifier: &Recording| TlsReport {
             outcome,
             duration_ms: millis(started.elapsed()),
             budget_ms,
             version,
-            certificate: verifier.seen.lock().ok().and_then(|c| c.as_ref().and_then(|(der, _)| certificate_info(der))),
+            certificate: verifier.seen().and_then(|seen| certificate_info(&seen.end_entity)),
             retry: None,
         };
         let server_name = match ServerName::try_from(host.to_owned()) {
@@ -467,21 +486,28 @@ impl TlsProbe {
             }
         };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        match tokio::time::timeout_at(deadline, connector.connect(server_name, stream)).await {
-            Err(_) => report(TlsOutcome::Timeout, None, &verifier),
-            Ok(Err(err)) => {
-                let clock = verifier.seen.lock().ok().and_then(|c| c.as_ref().map(|(_, now)| *now));
-                report(outcome_of(&err, clock), None, &verifier)
-            }
+        let (outcome, version) = match tokio::time::timeout_at(deadline, connector.connect(server_name, stream)).await {
+            Err(_) => (TlsOutcome::Timeout, None),
+            Ok(Err(err)) => (outcome_of(&err, verifier.seen().map(|s| s.now)), None),
             Ok(Ok(tls)) => {
                 let version = tls.get_ref().1.protocol_version().map(|v| match v {
                     rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
                     rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
                     other => format!("{other:?}"),
                 });
-                report(TlsOutcome::Ok, version, &verifier)
+                (TlsOutcome::Ok, version)
+            }
+        };
+        // A certificate that arrived before the store had loaded: verified now. Failing, it
+        // decides the outcome, as it would have had it been verified on arrival.
+        if let Some(seen) = verifier.seen().filter(|s| s.deferred) {
+            let trust = self.trust().await;
+            if let Err(e) = seen.verify(trust.verifier.as_ref()) {
+                let err = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                return report(outcome_of(&err, Some(seen.now)), None, &verifier);
             }
         }
+        report(outcome, version, &verifier)
     }
 }
 
@@ -589,13 +615,97 @@ fn certificate_info(der: &CertificateDer<'_>) -> Option<CertificateInfo> {
     })
 }
 
-/// A verifier that remembers the presented certificate, then verifies as WebPKI does.
+/// The probe's trust store as a verifier for other connections: WebPKI over the loaded store.
+#[derive(Debug)]
+struct Loaded {
+    trust: Arc<OnceLock<Arc<Trust>>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Loaded {
+    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        // The loading thread always fills the cell (see `TlsProbe::new`), so this wait ends.
+        self.trust.wait().verifier.as_ref().ok_or(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+    }
+}
+
+impl ServerCertVerifier for Loaded {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // What WebPKI's verifier says too, without waiting for the store (the ClientHello needs it).
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A verifier that remembers the presented certificate, then verifies as WebPKI does — or, when
+/// the trust store has not loaded yet, lets the handshake go on and leaves the verification to
+/// [`TlsProbe::handshake`] once it has (`deferred`).
 #[derive(Debug)]
 struct Recording {
-    inner: Option<Arc<WebPkiServerVerifier>>,
+    trust: Arc<OnceLock<Arc<Trust>>>,
     provider: Arc<CryptoProvider>,
-    /// The presented certificate, and the task's clock when it was checked.
-    seen: Mutex<Option<(CertificateDer<'static>, UnixTime)>>,
+    seen: Mutex<Option<Seen>>,
+}
+
+/// What the server presented, and the task's clock when it was checked.
+#[derive(Debug, Clone)]
+struct Seen {
+    end_entity: CertificateDer<'static>,
+    intermediates: Vec<CertificateDer<'static>>,
+    server_name: ServerName<'static>,
+    ocsp_response: Vec<u8>,
+    now: UnixTime,
+    /// Not verified yet: the trust store was still loading.
+    deferred: bool,
+}
+
+impl Seen {
+    fn verify(&self, verifier: Option<&Arc<WebPkiServerVerifier>>) -> Result<ServerCertVerified, rustls::Error> {
+        match verifier {
+            Some(v) => v.verify_server_cert(
+                &self.end_entity,
+                &self.intermediates,
+                &self.server_name,
+                &self.ocsp_response,
+                self.now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        }
+    }
+}
+
+impl Recording {
+    fn seen(&self) -> Option<Seen> {
+        self.seen.lock().ok().and_then(|s| s.clone())
+    }
 }
 
 impl ServerCertVerifier for Recording {
@@ -607,13 +717,23 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some((end_entity.clone().into_owned(), now));
+        let loaded = self.trust.get();
+        let seen = Seen {
+            end_entity: end_entity.clone().into_owned(),
+            intermediates: intermediates.iter().map(|c| c.clone().into_owned()).collect(),
+            server_name: server_name.to_owned(),
+            ocsp_response: ocsp_response.to_vec(),
+            now,
+            deferred: loaded.is_none(),
+        };
+        let result = match loaded {
+            Some(trust) => seen.verify(trust.verifier.as_ref()),
+            None => Ok(ServerCertVerified::assertion()),
+        };
+        if let Ok(mut slot) = self.seen.lock() {
+            *slot = Some(seen);
         }
-        match &self.inner {
-            Some(inner) => inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
-            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
-        }
+        result
     }
 
     fn verify_tls12_signature(
