@@ -89,8 +89,7 @@ impl PlaneClient {
                 builder = builder.tls_backend_preconfigured(tls);
             }
             PlaneTrust::System { ca_file: Some(path) } => {
-                let pem =
-                    std::fs::read(path).map_err(|source| AgentError::CaFile { path: path.to_owned(), source })?;
+                let pem = std::fs::read(path).map_err(|source| AgentError::CaFile { path: path.to_owned(), source })?;
                 let certs = reqwest::Certificate::from_pem_bundle(&pem)
                     .map_err(|source| AgentError::CaFilePem { path: path.to_owned(), source })?;
                 builder = builder.tls_certs_merge(certs);

@@ -103,7 +103,8 @@ async fn resolve_and_dial<R: Resolver, D: Dialer>(
     deadline: Instant,
 ) -> (Lookup, Vec<Connection>) {
     let lookup = resolver.lookup(&ep.host, query, deadline).await;
-    let candidates: Vec<IpAddr> = lookup.addresses.iter().copied().filter(|ip| special_purpose(*ip).is_none()).collect();
+    let candidates: Vec<IpAddr> =
+        lookup.addresses.iter().copied().filter(|ip| special_purpose(*ip).is_none()).collect();
     let ipv6 = if candidates.iter().any(IpAddr::is_ipv6) { ipv6_dialled(ipv6).await } else { false };
     let dialled = candidates.into_iter().filter(|ip| family_dialled(*ip, ipv6));
     let connections = join_all(dialled.map(|ip| dialer.dial(SocketAddr::new(ip, ep.port), &ep.host, deadline))).await;

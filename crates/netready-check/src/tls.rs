@@ -764,6 +764,87 @@ impl ServerCertVerifier for Recording {
 mod tests {
     use super::*;
 
+    /// A loopback listener serving one TLS handshake per connection in `mode`, with the lab's
+    /// certificates for `ok.test`.
+    fn listener(lab: &netready_lab::tls::LabTls, mode: netready_lab::ListenerTls) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lab = lab.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let lab = lab.clone();
+                std::thread::spawn(move || lab.serve(conn, mode));
+            }
+        });
+        addr
+    }
+
+    /// A probe whose trust store the test fills when it chooses (`fill`), trusting `ca_pem`.
+    fn probe_loaded_later(ca_pem: &str) -> (TlsProbe, impl FnOnce()) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (tx, ready) = watch::channel(false);
+        let loaded: Arc<OnceLock<Arc<Trust>>> = Arc::default();
+        let mut extra = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            extra.add(cert.unwrap()).unwrap();
+        }
+        let (cell, loader) = (loaded.clone(), provider.clone());
+        let fill = move || {
+            let _ = cell.set(Arc::new(load_trust(extra, &loader)));
+            let _ = tx.send(true);
+        };
+        (TlsProbe { provider, loaded, ready }, fill)
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_arrives_before_the_trust_store_is_verified_once_it_has_loaded() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (mode, expected) in [
+            (netready_lab::ListenerTls::Endpoint, "ok"),
+            (netready_lab::ListenerTls::Intercepted, "untrusted"),
+            (netready_lab::ListenerTls::WrongName, "name_mismatch"),
+        ] {
+            let addr = listener(&lab, mode);
+            let (probe, fill) = probe_loaded_later(&lab.ca_pem);
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let handshake = probe.handshake(stream, "ok.test", deadline);
+            tokio::pin!(handshake);
+            // The handshake goes as far as it can without the store, and waits for it.
+            assert!(tokio::time::timeout(Duration::from_millis(300), &mut handshake).await.is_err(), "{mode:?}");
+            let seen = probe.loaded.get().is_none();
+            assert!(seen, "the store is not loaded yet");
+            fill();
+            let report = handshake.await;
+            assert_eq!(report.outcome.as_str(), expected, "{mode:?}: {report:?}");
+            assert!(report.certificate.is_some(), "the presented certificate is recorded: {mode:?}");
+            if expected == "untrusted" {
+                assert!(
+                    matches!(
+                        report.outcome,
+                        TlsOutcome::Untrusted { reason: Some(CertificateProblem::UnknownIssuer), .. }
+                    ),
+                    "{report:?}"
+                );
+                assert_eq!(report.version, None, "a handshake whose certificate fails has no version");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn other_connections_verify_with_the_probes_trust_store() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let (probe, fill) = probe_loaded_later(&lab.ca_pem);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(probe.client_config().unwrap()));
+        let name = ServerName::try_from("ok.test").unwrap();
+        fill();
+        let trusted = TcpStream::connect(listener(&lab, netready_lab::ListenerTls::Endpoint)).await.unwrap();
+        assert!(connector.connect(name.clone(), trusted).await.is_ok(), "the lab CA is trusted");
+        let intercepted = TcpStream::connect(listener(&lab, netready_lab::ListenerTls::Intercepted)).await.unwrap();
+        let err = connector.connect(name, intercepted).await.unwrap_err().to_string();
+        assert!(err.contains("UnknownIssuer"), "a CA the probe does not trust is refused: {err}");
+    }
+
     #[test]
     fn errors_map_to_outcomes() {
         let io = |e: rustls::Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);

@@ -70,8 +70,8 @@ fn main() {
         eprintln!("SKIPPED: {why}; the check benchmark needs the namespace lab");
         return;
     }
-    let lab = Lab::build(LabSpec { metadata: Some(metadata()), ..LabSpec::interface_endpoints() })
-        .expect("build the lab");
+    let lab =
+        Lab::build(LabSpec { metadata: Some(metadata()), ..LabSpec::interface_endpoints() }).expect("build the lab");
     if let Some(script) = std::env::var_os("NETREADY_BENCH_HOLD") {
         hold(&lab, script.as_ref());
         return;
@@ -161,7 +161,9 @@ fn compare(lab: &Lab, bins: &str) {
     let exporter = Blackbox::start(lab);
     let uri = lab.metadata_uri();
     let with_meta = [("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())];
-    println!("| case | binary | rounds | wall median | wall p25–p75 | CPU median | peak RSS median | blackbox median | ratio |");
+    println!(
+        "| case | binary | rounds | wall median | wall p25–p75 | CPU median | peak RSS median | blackbox median | ratio |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     let cases: [(&str, &str, &[&str], &[(&str, &str)]); 3] = [
         ("TCP + TLS", "tls", &[], &[]),
@@ -213,10 +215,8 @@ fn compare(lab: &Lab, bins: &str) {
 /// lab up until the script is deleted.
 fn hold(lab: &Lab, script: &std::path::Path) {
     let cmd = lab.task_command("/bin/true".as_ref());
-    let env: Vec<String> = cmd
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?)))
-        .collect();
+    let env: Vec<String> =
+        cmd.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?))).collect();
     let text = format!("#!/bin/sh\nexec ip netns exec {} env -i {} \"$@\"\n", lab.task_ns, env.join(" "));
     std::fs::write(script, text).expect("write the hold script");
     let _ = std::process::Command::new("chmod").arg("+x").arg(script).status();
