@@ -145,6 +145,9 @@ fn metadata() -> (String, String) {
     )
 }
 
+/// A compared case: its name, the exporter's module, the check's extra flags and environment.
+type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
 /// Builds of netready side by side (`NETREADY_BENCH_COMPARE=name=path,name=path`, the binaries
 /// kept from earlier builds): cold checks alternating between them and one warm blackbox_exporter
 /// round, `NETREADY_BENCH_ROUNDS` rounds (default 21), each case. Medians, and each binary's
@@ -165,7 +168,7 @@ fn compare(lab: &Lab, bins: &str) {
         "| case | binary | rounds | wall median | wall p25–p75 | CPU median | peak RSS median | blackbox median | ratio |"
     );
     println!("|---|---|---|---|---|---|---|---|---|");
-    let cases: [(&str, &str, &[&str], &[(&str, &str)]); 3] = [
+    let cases: [Case<'_>; 3] = [
         ("TCP + TLS", "tls", &[], &[]),
         ("TCP only", "tcp", &["--tls", "false"], &[]),
         ("TCP + TLS, task metadata", "tls", &[], &with_meta),
