@@ -331,11 +331,15 @@ fn system_roots() -> (Vec<CertificateDer<'static>>, Vec<String>) {
 fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<'static>>, Vec<String>)> {
     let bundle = bundles.iter().find(|b| b.is_file())?;
     let mut errors = Vec::new();
-    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| match CertificateDer::pem_file_iter(path)
-        .map(|iter| iter.collect::<Result<Vec<_>, _>>())
-    {
-        Ok(Ok(found)) => certs.extend(found),
-        Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| {
+        if let Some(found) = std::fs::read(path).ok().and_then(|text| pem_certificates(&text)) {
+            return certs.extend(found);
+        }
+        // Unreadable or unusual: rustls' reader, for its error message.
+        match CertificateDer::pem_file_iter(path).map(|iter| iter.collect::<Result<Vec<_>, _>>()) {
+            Ok(Ok(found)) => certs.extend(found),
+            Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+        }
     };
     let mut certs = Vec::new();
     read(bundle, &mut certs);
@@ -354,6 +358,49 @@ fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<
     certs.sort_unstable_by(|a, b| a.as_ref().cmp(b.as_ref()));
     certs.dedup();
     Some((certs, errors))
+}
+
+/// The certificates of a PEM text, or `None` if a block is not plain base64. CA certificates are
+/// public: rustls' constant-time decoder, made for private keys, took a third of the trust store's
+/// load on a cold check's critical path (docs/benchmarks.md); this one is a table-free loop.
+fn pem_certificates(text: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = find(rest, BEGIN) {
+        let body = &rest[start + BEGIN.len()..];
+        let end = find(body, END)?;
+        certs.push(CertificateDer::from(decode_base64(&body[..end])?));
+        rest = &body[end + END.len()..];
+    }
+    Some(certs)
+}
+
+/// Standard base64 with padding, whitespace ignored; `None` on any other character.
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
 }
 
 /// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
@@ -843,6 +890,25 @@ mod tests {
         let intercepted = TcpStream::connect(listener(&lab, netready_lab::ListenerTls::Intercepted)).await.unwrap();
         let err = connector.connect(name, intercepted).await.unwrap_err().to_string();
         assert!(err.contains("UnknownIssuer"), "a CA the probe does not trust is refused: {err}");
+    }
+
+    #[test]
+    fn certificates_read_fast_are_those_rustls_reads() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let mut texts = vec![format!("# a comment\n{}\n{}", lab.ca_pem, lab.ca_pem)];
+        texts.extend(BUNDLES.iter().filter_map(|b| std::fs::read_to_string(b).ok()));
+        for text in texts {
+            let slow: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(text.as_bytes()).collect::<Result<_, _>>().unwrap();
+            assert!(!slow.is_empty());
+            assert_eq!(pem_certificates(text.as_bytes()), Some(slow));
+        }
+        assert_eq!(pem_certificates(b"no certificate here"), Some(vec![]));
+        let broken = lab.ca_pem.replacen("-----\n", "-----\n*", 1);
+        assert_eq!(pem_certificates(broken.as_bytes()), None, "not base64: left to rustls' reader");
+        let cut = lab.ca_pem.replace("-----END CERTIFICATE-----", "");
+        assert_eq!(pem_certificates(cut.as_bytes()), None, "an unterminated block: left to rustls' reader");
+        assert_eq!(decode_base64(b"aGVs\nbG8=").as_deref(), Some(&b"hello"[..]));
     }
 
     #[test]
