@@ -181,14 +181,24 @@ fn compare(lab: &Lab, bins: &str) {
                 e.probe_all(lab, module);
             }
         }
-        for _ in 0..rounds {
-            if let Some(e) = &exporter {
-                bb.push(e.probe_all(lab, module));
-            }
-            for (i, (_, path)) in bins.iter().enumerate() {
-                let s = run_bin(lab, path.as_ref(), "5s", extra, env);
-                assert_eq!(s.code, 0, "{path} in {case}");
-                runs[i].push(s);
+        // Each round runs the exporter and every binary once, in an order that rotates from round
+        // to round, so that none always runs first or right after another.
+        let slots = bins.len() + 1;
+        for round in 0..rounds {
+            for k in 0..slots {
+                match (round + k) % slots {
+                    0 => {
+                        if let Some(e) = &exporter {
+                            bb.push(e.probe_all(lab, module));
+                        }
+                    }
+                    i => {
+                        let path = bins[i - 1].1;
+                        let s = run_bin(lab, path.as_ref(), "5s", extra, env);
+                        assert_eq!(s.code, 0, "{path} in {case}");
+                        runs[i - 1].push(s);
+                    }
+                }
             }
         }
         let bb = (!bb.is_empty()).then(|| median(bb));
