@@ -67,22 +67,34 @@ impl std::fmt::Debug for PlaneClient {
     }
 }
 
+/// What verifies the plane's certificate.
+#[derive(Debug, Clone)]
+pub enum PlaneTrust {
+    /// The check's trust store (system CAs plus `--ca-file`), already loading.
+    Shared(std::sync::Arc<netready_check::tls::TlsProbe>),
+    /// The system's CAs plus `ca_file`'s, loaded for the plane alone (the check has no TLS).
+    System { ca_file: Option<std::path::PathBuf> },
+}
+
 impl PlaneClient {
-    /// A client for the plane; `ca_file` adds CAs (PEM) to the system's for its HTTPS.
-    pub fn new(
-        plane_url: &str,
-        runner_id: &str,
-        token: &str,
-        ca_file: Option<&std::path::Path>,
-    ) -> Result<Self, crate::AgentError> {
+    /// A client for the plane whose HTTPS is verified by `trust`.
+    pub fn new(plane_url: &str, runner_id: &str, token: &str, trust: &PlaneTrust) -> Result<Self, crate::AgentError> {
         use crate::AgentError;
         netready_process::install_crypto_provider();
         let mut builder = reqwest::Client::builder();
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path).map_err(|source| AgentError::CaFile { path: path.to_owned(), source })?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|source| AgentError::CaFilePem { path: path.to_owned(), source })?;
-            builder = builder.tls_certs_merge(certs);
+        match trust {
+            PlaneTrust::Shared(probe) => {
+                let mut tls = probe.client_config()?;
+                tls.alpn_protocols = vec![b"http/1.1".to_vec()];
+                builder = builder.tls_backend_preconfigured(tls);
+            }
+            PlaneTrust::System { ca_file: Some(path) } => {
+                let pem = std::fs::read(path).map_err(|source| AgentError::CaFile { path: path.to_owned(), source })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                    .map_err(|source| AgentError::CaFilePem { path: path.to_owned(), source })?;
+                builder = builder.tls_certs_merge(certs);
+            }
+            PlaneTrust::System { ca_file: None } => {}
         }
         let client = builder
             .timeout(Duration::from_secs(10))

@@ -38,6 +38,9 @@ pub struct AgentConfig {
     pub listen: SocketAddr,
     /// Extra CA certificates (PEM) trusted for the plane's HTTPS, beside the system's: `--ca-file`.
     pub ca_file: Option<std::path::PathBuf>,
+    /// The check's trust store (the system's CAs plus `--ca-file`), when the check uses TLS: the
+    /// plane's HTTPS is verified with it too, so that the process holds one parsed copy.
+    pub trust: Option<Arc<netready_check::tls::TlsProbe>>,
 }
 
 impl std::fmt::Debug for AgentConfig {
@@ -62,6 +65,8 @@ pub enum AgentError {
     CaFilePem { path: std::path::PathBuf, source: reqwest::Error },
     #[error("cannot build the HTTP client: {0}")]
     HttpClient(reqwest::Error),
+    #[error("cannot set up TLS for the plane: {0}")]
+    Tls(#[from] netready_check::tls::TlsSetupError),
     #[error("cannot listen on {addr} (--listen): {source}")]
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
 }
@@ -74,8 +79,11 @@ where
     F: Fn() -> Fut + Send + 'static,
     Fut: Future<Output = Result<Report, String>> + Send + 'static,
 {
-    let client =
-        PlaneClient::new(&config.plane_url, &config.runner_id, &config.runner_token, config.ca_file.as_deref())?;
+    let trust = match &config.trust {
+        Some(probe) => deliver::PlaneTrust::Shared(probe.clone()),
+        None => deliver::PlaneTrust::System { ca_file: config.ca_file.clone() },
+    };
+    let client = PlaneClient::new(&config.plane_url, &config.runner_id, &config.runner_token, &trust)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|source| AgentError::Listen { addr: config.listen, source })?;

@@ -7,20 +7,22 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures_util::future::join_all;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::classify::{Scope, classify, reachability, scope, special_purpose};
 use crate::dial::{Connection, Dialer, DirectDialer, TcpOutcome, fair_budget};
 use crate::dns::{Lookup, LookupOutcome, QueryType, RESOLV_CONF, ResolvConf, Resolver, StubResolver};
 use crate::endpoints::Endpoint;
-use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource};
+use crate::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource, TaskMetadata};
 use crate::network::{self, Discovered, NetworkSource};
 use crate::report::{
     AddressReport, ConnectionReport, DnsOutcome, DnsReport, EndpointReport, Family, NotDialled, ProbeInfo, QueryReport,
-    Report, SCHEMA_VERSION, millis,
+    Report, SCHEMA_VERSION,
 };
 use crate::settings::{Plan, Settings, SettingsError};
 use crate::tls::{TlsOutcome, TlsProbe};
+use crate::types::millis;
 
 /// Runs the probes of `plan` and builds the report. `started` is when the check began (metadata
 /// lookups included), for `checked_at` and `duration_ms`.
@@ -30,10 +32,29 @@ pub async fn run<R: Resolver, D: Dialer>(
     dialer: &D,
     started: (SystemTime, Instant),
 ) -> Report {
-    let deadline = Instant::now() + plan.timeout;
-    let probes = plan.endpoints.iter().map(|ep| probe(ep, plan, resolver, dialer, deadline));
-    let endpoints = join_all(probes).await;
+    let (_known, ipv6) = watch::channel(Some(plan.ipv6));
+    let probed = probe_all(&plan.endpoints, plan.timeout, &ipv6, resolver, dialer).await;
+    assemble(plan, probed, started)
+}
 
+/// Every endpoint probed in parallel under one deadline, `timeout` from now. Whether AAAA answers
+/// are dialled is `ipv6`'s value, which may come later (from task metadata): A answers are dialled
+/// without waiting for it.
+async fn probe_all<R: Resolver, D: Dialer>(
+    endpoints: &[Endpoint],
+    timeout: Duration,
+    ipv6: &watch::Receiver<Option<bool>>,
+    resolver: &R,
+    dialer: &D,
+) -> Vec<Probed> {
+    let deadline = Instant::now() + timeout;
+    join_all(endpoints.iter().map(|ep| probe(ep, ipv6, resolver, dialer, deadline))).await
+}
+
+/// The report of the probes' results, read with what the plan says about the task.
+fn assemble(plan: &Plan, probed: Vec<Probed>, started: (SystemTime, Instant)) -> Report {
+    let endpoints: Vec<EndpointReport> =
+        plan.endpoints.iter().zip(probed).map(|(ep, p)| endpoint_report(ep, plan, p)).collect();
     Report {
         schema_version: SCHEMA_VERSION,
         status: Report::decide(&endpoints),
@@ -66,35 +87,56 @@ fn family_dialled(ip: IpAddr, ipv6: bool) -> bool {
     ip.is_ipv4() || ipv6
 }
 
+/// Whether AAAA answers are dialled, once known (`None`: not yet; a closed channel: no).
+async fn ipv6_dialled(ipv6: &watch::Receiver<Option<bool>>) -> bool {
+    let mut rx = ipv6.clone();
+    rx.wait_for(Option::is_some).await.map(|v| v.unwrap_or(false)).unwrap_or(false)
+}
+
 /// One query, then a connection to each of its addresses that is dialled, as soon as it arrives.
 async fn resolve_and_dial<R: Resolver, D: Dialer>(
     ep: &Endpoint,
     query: QueryType,
-    ipv6: bool,
+    ipv6: &watch::Receiver<Option<bool>>,
     resolver: &R,
     dialer: &D,
     deadline: Instant,
 ) -> (Lookup, Vec<Connection>) {
     let lookup = resolver.lookup(&ep.host, query, deadline).await;
-    let dialled = lookup.addresses.iter().filter(|ip| family_dialled(**ip, ipv6) && special_purpose(**ip).is_none());
-    let connections = join_all(dialled.map(|ip| dialer.dial(SocketAddr::new(*ip, ep.port), &ep.host, deadline))).await;
+    let candidates: Vec<IpAddr> =
+        lookup.addresses.iter().copied().filter(|ip| special_purpose(*ip).is_none()).collect();
+    let ipv6 = if candidates.iter().any(IpAddr::is_ipv6) { ipv6_dialled(ipv6).await } else { false };
+    let dialled = candidates.into_iter().filter(|ip| family_dialled(*ip, ipv6));
+    let connections = join_all(dialled.map(|ip| dialer.dial(SocketAddr::new(ip, ep.port), &ep.host, deadline))).await;
     (lookup, connections)
+}
+
+/// What one endpoint's probes found, before it is read against the task.
+struct Probed {
+    a: Lookup,
+    aaaa: Lookup,
+    connections: Vec<Connection>,
 }
 
 async fn probe<R: Resolver, D: Dialer>(
     ep: &Endpoint,
-    plan: &Plan,
+    ipv6: &watch::Receiver<Option<bool>>,
     resolver: &R,
     dialer: &D,
     deadline: Instant,
-) -> EndpointReport {
+) -> Probed {
     let ((a, a_conns), (aaaa, aaaa_conns)) = tokio::join!(
-        resolve_and_dial(ep, QueryType::A, plan.ipv6, resolver, dialer, deadline),
-        resolve_and_dial(ep, QueryType::Aaaa, plan.ipv6, resolver, dialer, deadline),
+        resolve_and_dial(ep, QueryType::A, ipv6, resolver, dialer, deadline),
+        resolve_and_dial(ep, QueryType::Aaaa, ipv6, resolver, dialer, deadline),
     );
+    Probed { a, aaaa, connections: a_conns.into_iter().chain(aaaa_conns).collect() }
+}
+
+/// One endpoint's report from its probes' results and the plan (the task's networks, IPv6).
+fn endpoint_report(ep: &Endpoint, plan: &Plan, probed: Probed) -> EndpointReport {
+    let Probed { a, aaaa, connections } = probed;
     let fair = fair_budget(plan.timeout);
-    let connections: Vec<ConnectionReport> =
-        a_conns.into_iter().chain(aaaa_conns).map(|c| connection_report(c, fair)).collect();
+    let connections: Vec<ConnectionReport> = connections.into_iter().map(|c| connection_report(c, fair)).collect();
 
     let addresses: Vec<AddressReport> = a
         .addresses
@@ -237,10 +279,12 @@ impl Checked {
     }
 }
 
-/// The whole check as the CLI and the agent run it: task metadata (when in ECS), then the probes
-/// — the system's resolvers, direct TCP and TLS — and, concurrently and by the same deadline, the
-/// task's network from `network` (the AWS APIs, `--aws-api`). Fails only on settings that leave
-/// no region.
+/// The whole check as the CLI and the agent run it: task metadata (when in ECS), the probes — the
+/// system's resolvers, direct TCP and TLS — and, concurrently and by the same deadline, the task's
+/// network from `network` (the AWS APIs, `--aws-api`). When the settings name the region and the
+/// registry id, the endpoints are known before the metadata answers: the probes start at once and
+/// the metadata is read beside them (it decides only whether AAAA answers are dialled, and how
+/// addresses are read). Fails only on settings that leave no region.
 pub async fn check_once<N: NetworkSource>(
     settings: &Settings,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
@@ -248,47 +292,49 @@ pub async fn check_once<N: NetworkSource>(
     network: &N,
 ) -> Result<Checked, SettingsError> {
     let started = (SystemTime::now(), Instant::now());
-    let mut warnings = Vec::new();
-    let metadata = match env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
-        Some(uri) => match HttpMetadata::new(&uri) {
-            Ok(source) => match source.fetch().await {
-                Ok((meta, mut w)) => {
-                    warnings.append(&mut w);
-                    Some(meta)
-                }
-                Err(e) => {
-                    warnings.push(format!("task metadata unavailable: {e}"));
-                    None
-                }
-            },
-            Err(e) => {
-                warnings.push(format!("task metadata unavailable: {e}"));
-                None
-            }
-        },
-        None => None,
-    };
-    let (conf, mut w) = ResolvConf::load(RESOLV_CONF);
-    warnings.append(&mut w);
-    let plan = settings.plan(metadata.as_ref(), env, warnings)?;
+    let uri = env(METADATA_URI_VAR).filter(|v| !v.is_empty());
+    let (conf, resolv_warnings) = ResolvConf::load(RESOLV_CONF);
     let resolver = StubResolver::new(conf.nameservers);
-    let dialer = match (plan.tls, tls) {
+    let dialer = match (settings.tls, tls) {
         (true, Some(probe)) => DirectDialer::with_tls(probe.clone()),
         _ => DirectDialer::tcp_only(),
     };
-    let plan = Plan { tls: dialer.tls_enabled(), ..plan };
-    let deadline = Instant::now() + plan.timeout;
-    let reading = async {
-        match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
-            Ok(discovered) => discovered,
-            Err(_) => Discovered::unavailable(
-                network.mode(),
-                "reading the network from the AWS APIs did not finish within the check's deadline (--timeout)",
-                Vec::new(),
-            ),
+    let settings = Settings { tls: dialer.tls_enabled(), ..settings.clone() };
+    let (ipv6_tx, ipv6) = watch::channel(None);
+    let planned = async {
+        let (metadata, mut warnings) = match &uri {
+            Some(uri) => task_metadata(uri).await,
+            None => (None, Vec::new()),
+        };
+        warnings.extend(resolv_warnings);
+        let plan = settings.plan(metadata.as_ref(), env, warnings)?;
+        ipv6_tx.send_replace(Some(plan.ipv6));
+        Ok::<_, SettingsError>(plan)
+    };
+    let (probed, planned) = match settings.endpoints_without_metadata().filter(|_| uri.is_some()) {
+        // The metadata, then the AWS APIs, beside the probes already under way.
+        Some(endpoints) => {
+            let deadline = Instant::now() + settings.timeout;
+            let planned = async {
+                let plan = planned.await?;
+                let discovered = read_network(network, &plan, deadline).await;
+                Ok((plan, discovered))
+            };
+            tokio::join!(probe_all(&endpoints, settings.timeout, &ipv6, &resolver, &dialer), planned)
+        }
+        // The metadata first (it decides the endpoints), then the probes and the AWS APIs together.
+        None => {
+            let plan = planned.await?;
+            let deadline = Instant::now() + plan.timeout;
+            let (probed, discovered) = tokio::join!(
+                probe_all(&plan.endpoints, plan.timeout, &ipv6, &resolver, &dialer),
+                read_network(network, &plan, deadline)
+            );
+            (probed, Ok((plan, discovered)))
         }
     };
-    let (mut probed, discovered) = tokio::join!(run(&plan, &resolver, &dialer, started), reading);
+    let (plan, discovered) = planned?;
+    let mut probed = assemble(&plan, probed, started);
     // The trust store loaded while the probes ran; what it says is known now.
     if let Some(probe) = tls.filter(|_| plan.tls) {
         probed.warnings.extend(probe.warnings().await);
@@ -297,6 +343,30 @@ pub async fn check_once<N: NetworkSource>(
     // The check took as long as its slower half (never longer than the deadline, plus a little).
     report.duration_ms = millis(started.1.elapsed());
     Ok(Checked { plan, probed, discovered, report })
+}
+
+/// The task's network from `network`, or why not by `deadline`.
+async fn read_network<N: NetworkSource>(network: &N, plan: &Plan, deadline: Instant) -> Discovered {
+    match tokio::time::timeout_at(deadline, network.read(&plan.task, deadline)).await {
+        Ok(discovered) => discovered,
+        Err(_) => Discovered::unavailable(
+            network.mode(),
+            "reading the network from the AWS APIs did not finish within the check's deadline (--timeout)",
+            Vec::new(),
+        ),
+    }
+}
+
+/// What task metadata says, or a warning why it could not be read.
+async fn task_metadata(uri: &str) -> (Option<TaskMetadata>, Vec<String>) {
+    let fetched = match HttpMetadata::new(uri) {
+        Ok(source) => source.fetch().await,
+        Err(e) => Err(e),
+    };
+    match fetched {
+        Ok((meta, warnings)) => (Some(meta), warnings),
+        Err(e) => (None, vec![format!("task metadata unavailable: {e}")]),
+    }
 }
 
 #[cfg(test)]

@@ -180,7 +180,10 @@ impl HttpMetadata {
     /// `base` is the value of `ECS_CONTAINER_METADATA_URI_V4`.
     pub fn new(base: &str) -> Result<Self, String> {
         netready_process::install_crypto_provider();
+        // Plain HTTP to a link-local address: no trust store. Without `tls_certs_only`, building
+        // the client would read and parse every system CA on the check's critical path.
         let client = reqwest::Client::builder()
+            .tls_certs_only(std::iter::empty())
             .no_proxy()
             .timeout(METADATA_TIMEOUT)
             .build()

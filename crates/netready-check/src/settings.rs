@@ -171,6 +171,12 @@ pub struct Plan {
 }
 
 impl Settings {
+    /// The endpoints, when the settings alone decide them (region and registry id both given):
+    /// what task metadata says cannot change them then, since settings win.
+    pub fn endpoints_without_metadata(&self) -> Option<Vec<Endpoint>> {
+        Some(endpoints(self.region.as_ref()?, Some(self.registry_id.as_ref()?), self.port))
+    }
+
     /// Merges the settings with the task metadata (settings win) into a plan.
     pub fn plan(
         &self,

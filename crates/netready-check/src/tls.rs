@@ -271,12 +271,15 @@ pub enum TlsSetupError {
 ///
 /// The system trust store is loaded on a thread of its own, started by [`TlsProbe::new`], while
 /// DNS and TCP run: only the first handshake needs it. `--ca-file` is read at once, so that a bad
-/// file is a configuration error before any check.
+/// file is a configuration error before any check. The same store verifies the agent's plane
+/// connection ([`TlsProbe::client_config`]): one parsed copy per process.
 #[derive(Debug)]
 pub struct TlsProbe {
     provider: Arc<CryptoProvider>,
-    /// The trust store, once loaded.
-    trust: watch::Receiver<Option<Arc<Trust>>>,
+    /// The trust store, filled once by the loading thread (always, even if loading panicked).
+    loaded: Arc<OnceLock<Arc<Trust>>>,
+    /// Turns true when `loaded` is filled, for handshakes that await it.
+    ready: watch::Receiver<bool>,
 }
 
 /// A loaded trust store.
@@ -288,6 +291,15 @@ struct Trust {
     warnings: Vec<String>,
 }
 
+impl Trust {
+    fn unloaded() -> Trust {
+        Trust {
+            verifier: None,
+            warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
+        }
+    }
+}
+
 /// The distributions' CA bundles, the whole trust store in one file, most common first: Debian,
 /// Ubuntu, Alpine, Arch; Amazon Linux, RHEL, Fedora; SUSE.
 const BUNDLES: [&str; 3] =
@@ -295,21 +307,19 @@ const BUNDLES: [&str; 3] =
 /// Where certificates are also dropped one per file.
 const CERT_DIRS: [&str; 2] = ["/etc/ssl/certs", "/etc/pki/tls/certs"];
 
-/// The system's trust anchors, loaded once per process (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured).
-fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
-    static ROOTS: OnceLock<(Vec<CertificateDer<'static>>, Vec<String>)> = OnceLock::new();
-    ROOTS.get_or_init(|| {
-        let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
-        let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
-        let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
-        match (configured, load_bundle(&bundles, &dirs)) {
-            (false, Some(loaded)) => loaded,
-            _ => {
-                let loaded = rustls_native_certs::load_native_certs();
-                (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
-            }
+/// The system's trust anchors (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), and what went wrong
+/// reading them. Not kept: once parsed into the verifier's store, the certificates are dropped.
+fn system_roots() -> (Vec<CertificateDer<'static>>, Vec<String>) {
+    let configured = ["SSL_CERT_FILE", "SSL_CERT_DIR"].iter().any(|v| std::env::var_os(v).is_some());
+    let bundles: Vec<&Path> = BUNDLES.iter().map(Path::new).collect();
+    let dirs: Vec<&Path> = CERT_DIRS.iter().map(Path::new).collect();
+    match (configured, load_bundle(&bundles, &dirs)) {
+        (false, Some(loaded)) => loaded,
+        _ => {
+            let loaded = rustls_native_certs::load_native_certs();
+            (loaded.certs, loaded.errors.iter().map(|e| format!("system trust store: {e}")).collect())
         }
-    })
+    }
 }
 
 /// The first of `bundles` that exists, plus the regular files in `dirs`, each read once; `None`
@@ -321,11 +331,15 @@ fn system_roots() -> &'static (Vec<CertificateDer<'static>>, Vec<String>) {
 fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<'static>>, Vec<String>)> {
     let bundle = bundles.iter().find(|b| b.is_file())?;
     let mut errors = Vec::new();
-    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| match CertificateDer::pem_file_iter(path)
-        .map(|iter| iter.collect::<Result<Vec<_>, _>>())
-    {
-        Ok(Ok(found)) => certs.extend(found),
-        Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+    let mut read = |path: &Path, certs: &mut Vec<CertificateDer<'static>>| {
+        if let Some(found) = std::fs::read(path).ok().and_then(|text| pem_certificates(&text)) {
+            return certs.extend(found);
+        }
+        // Unreadable or unusual: rustls' reader, for its error message.
+        match CertificateDer::pem_file_iter(path).map(|iter| iter.collect::<Result<Vec<_>, _>>()) {
+            Ok(Ok(found)) => certs.extend(found),
+            Ok(Err(e)) | Err(e) => errors.push(format!("system trust store: {}: {e}", path.display())),
+        }
     };
     let mut certs = Vec::new();
     read(bundle, &mut certs);
@@ -346,12 +360,54 @@ fn load_bundle(bundles: &[&Path], dirs: &[&Path]) -> Option<(Vec<CertificateDer<
     Some((certs, errors))
 }
 
+/// The certificates of a PEM text, or `None` if a block is not plain base64. CA certificates are
+/// public: rustls' constant-time decoder, made for private keys, took a third of the trust store's
+/// load on a cold check's critical path (docs/benchmarks.md); this one is a table-free loop.
+fn pem_certificates(text: &[u8]) -> Option<Vec<CertificateDer<'static>>> {
+    const BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+    const END: &[u8] = b"-----END CERTIFICATE-----";
+    let find = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).position(|w| w == needle);
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = find(rest, BEGIN) {
+        let body = &rest[start + BEGIN.len()..];
+        let end = find(body, END)?;
+        certs.push(CertificateDer::from(decode_base64(&body[..end])?));
+        rest = &body[end + END.len()..];
+    }
+    Some(certs)
+}
+
+/// Standard base64 with padding, whitespace ignored; `None` on any other character.
+fn decode_base64(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in text {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            b' ' | b'\t' | b'\r' | b'\n' => continue,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
 /// The system's CAs plus `extra` (from `--ca-file`), and the verifier over them.
 fn load_trust(extra: RootCertStore, provider: &Arc<CryptoProvider>) -> Trust {
-    let (system, errors) = system_roots();
-    let mut warnings = errors.clone();
+    let (system, mut warnings) = system_roots();
     let mut roots = RootCertStore::empty();
-    let (_, ignored) = roots.add_parsable_certificates(system.iter().cloned());
+    let (_, ignored) = roots.add_parsable_certificates(system);
     if ignored > 0 {
         warnings.push(format!("system trust store: {ignored} certificates could not be used"));
     }
@@ -394,28 +450,27 @@ impl TlsProbe {
                 })?;
             }
         }
-        let (tx, trust) = watch::channel(None);
-        let loader = provider.clone();
+        let (tx, ready) = watch::channel(false);
+        let loaded: Arc<OnceLock<Arc<Trust>>> = Arc::default();
+        let (cell, loader) = (loaded.clone(), provider.clone());
         let load = move || {
-            let _ = tx.send(Some(Arc::new(load_trust(extra, &loader))));
+            let trust = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| load_trust(extra, &loader)))
+                .unwrap_or_else(|_| Trust::unloaded());
+            let _ = cell.set(Arc::new(trust));
+            let _ = tx.send(true);
         };
         std::thread::Builder::new()
             .name("trust-store".into())
             .spawn(load)
             .map_err(|e| TlsSetupError::Rustls(format!("cannot start loading the trust store: {e}")))?;
-        Ok(Self { provider, trust })
+        Ok(Self { provider, loaded, ready })
     }
 
     /// The trust store, waiting for it to load.
     async fn trust(&self) -> Arc<Trust> {
-        let mut rx = self.trust.clone();
-        match rx.wait_for(Option::is_some).await {
-            Ok(trust) => trust.clone().unwrap_or_else(|| Arc::new(Trust { verifier: None, warnings: Vec::new() })),
-            Err(_) => Arc::new(Trust {
-                verifier: None,
-                warnings: vec!["the trust store could not be loaded: every TLS handshake will be untrusted".into()],
-            }),
-        }
+        let mut ready = self.ready.clone();
+        let _ = ready.wait_for(|r| *r).await;
+        self.loaded.get().cloned().unwrap_or_else(|| Arc::new(Trust::unloaded()))
     }
 
     /// What a report should say about the trust store (waits for it to load).
@@ -423,23 +478,34 @@ impl TlsProbe {
         self.trust().await.warnings.clone()
     }
 
+    /// A client configuration for other HTTPS connections of this process (the agent's plane)
+    /// that verifies with this probe's trust store: the system's CAs plus `--ca-file`. A
+    /// verification before the store has loaded waits for it (milliseconds, once).
+    pub fn client_config(&self) -> Result<ClientConfig, TlsSetupError> {
+        let verifier = Arc::new(Loaded { trust: self.loaded.clone(), provider: self.provider.clone() });
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsSetupError::Rustls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth())
+    }
+
     /// Shakes hands over `stream` with `host` as SNI, giving up at `deadline`.
     pub async fn handshake(&self, stream: TcpStream, host: &str, deadline: Instant) -> TlsReport {
         let started = Instant::now();
         let budget_ms = millis(deadline.saturating_duration_since(started));
-        // Loaded while DNS and TCP ran; a first handshake may wait for the rest.
-        let trust = self.trust().await;
-        let verifier = Arc::new(Recording {
-            inner: trust.verifier.clone(),
-            provider: self.provider.clone(),
-            seen: Mutex::new(None),
-        });
+        // The ClientHello goes out at once: the trust store, loading while DNS and TCP ran, is
+        // needed only when the server's certificate arrives (and if it is not loaded by then, the
+        // certificate is verified as soon as it is).
+        let verifier =
+            Arc::new(Recording { trust: self.loaded.clone(), provider: self.provider.clone(), seen: Mutex::new(None) });
         let report = |outcome, version, verifier: &Recording| TlsReport {
             outcome,
             duration_ms: millis(started.elapsed()),
             budget_ms,
             version,
-            certificate: verifier.seen.lock().ok().and_then(|c| c.as_ref().and_then(|(der, _)| certificate_info(der))),
+            certificate: verifier.seen().and_then(|seen| certificate_info(&seen.end_entity)),
             retry: None,
         };
         let server_name = match ServerName::try_from(host.to_owned()) {
@@ -467,21 +533,28 @@ impl TlsProbe {
             }
         };
         let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-        match tokio::time::timeout_at(deadline, connector.connect(server_name, stream)).await {
-            Err(_) => report(TlsOutcome::Timeout, None, &verifier),
-            Ok(Err(err)) => {
-                let clock = verifier.seen.lock().ok().and_then(|c| c.as_ref().map(|(_, now)| *now));
-                report(outcome_of(&err, clock), None, &verifier)
-            }
+        let (outcome, version) = match tokio::time::timeout_at(deadline, connector.connect(server_name, stream)).await {
+            Err(_) => (TlsOutcome::Timeout, None),
+            Ok(Err(err)) => (outcome_of(&err, verifier.seen().map(|s| s.now)), None),
             Ok(Ok(tls)) => {
                 let version = tls.get_ref().1.protocol_version().map(|v| match v {
                     rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3".to_owned(),
                     rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2".to_owned(),
                     other => format!("{other:?}"),
                 });
-                report(TlsOutcome::Ok, version, &verifier)
+                (TlsOutcome::Ok, version)
+            }
+        };
+        // A certificate that arrived before the store had loaded: verified now. Failing, it
+        // decides the outcome, as it would have had it been verified on arrival.
+        if let Some(seen) = verifier.seen().filter(|s| s.deferred) {
+            let trust = self.trust().await;
+            if let Err(e) = seen.verify(trust.verifier.as_ref()) {
+                let err = std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+                return report(outcome_of(&err, Some(seen.now)), None, &verifier);
             }
         }
+        report(outcome, version, &verifier)
     }
 }
 
@@ -589,13 +662,97 @@ fn certificate_info(der: &CertificateDer<'_>) -> Option<CertificateInfo> {
     })
 }
 
-/// A verifier that remembers the presented certificate, then verifies as WebPKI does.
+/// The probe's trust store as a verifier for other connections: WebPKI over the loaded store.
+#[derive(Debug)]
+struct Loaded {
+    trust: Arc<OnceLock<Arc<Trust>>>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl Loaded {
+    fn verifier(&self) -> Result<&Arc<WebPkiServerVerifier>, rustls::Error> {
+        // The loading thread always fills the cell (see `TlsProbe::new`), so this wait ends.
+        self.trust.wait().verifier.as_ref().ok_or(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer))
+    }
+}
+
+impl ServerCertVerifier for Loaded {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.verifier()?.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.verifier()?.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        // What WebPKI's verifier says too, without waiting for the store (the ClientHello needs it).
+        self.provider.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A verifier that remembers the presented certificate, then verifies as WebPKI does — or, when
+/// the trust store has not loaded yet, lets the handshake go on and leaves the verification to
+/// [`TlsProbe::handshake`] once it has (`deferred`).
 #[derive(Debug)]
 struct Recording {
-    inner: Option<Arc<WebPkiServerVerifier>>,
+    trust: Arc<OnceLock<Arc<Trust>>>,
     provider: Arc<CryptoProvider>,
-    /// The presented certificate, and the task's clock when it was checked.
-    seen: Mutex<Option<(CertificateDer<'static>, UnixTime)>>,
+    seen: Mutex<Option<Seen>>,
+}
+
+/// What the server presented, and the task's clock when it was checked.
+#[derive(Debug, Clone)]
+struct Seen {
+    end_entity: CertificateDer<'static>,
+    intermediates: Vec<CertificateDer<'static>>,
+    server_name: ServerName<'static>,
+    ocsp_response: Vec<u8>,
+    now: UnixTime,
+    /// Not verified yet: the trust store was still loading.
+    deferred: bool,
+}
+
+impl Seen {
+    fn verify(&self, verifier: Option<&Arc<WebPkiServerVerifier>>) -> Result<ServerCertVerified, rustls::Error> {
+        match verifier {
+            Some(v) => v.verify_server_cert(
+                &self.end_entity,
+                &self.intermediates,
+                &self.server_name,
+                &self.ocsp_response,
+                self.now,
+            ),
+            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+        }
+    }
+}
+
+impl Recording {
+    fn seen(&self) -> Option<Seen> {
+        self.seen.lock().ok().and_then(|s| s.clone())
+    }
 }
 
 impl ServerCertVerifier for Recording {
@@ -607,13 +764,23 @@ impl ServerCertVerifier for Recording {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some((end_entity.clone().into_owned(), now));
+        let loaded = self.trust.get();
+        let seen = Seen {
+            end_entity: end_entity.clone().into_owned(),
+            intermediates: intermediates.iter().map(|c| c.clone().into_owned()).collect(),
+            server_name: server_name.to_owned(),
+            ocsp_response: ocsp_response.to_vec(),
+            now,
+            deferred: loaded.is_none(),
+        };
+        let result = match loaded {
+            Some(trust) => seen.verify(trust.verifier.as_ref()),
+            None => Ok(ServerCertVerified::assertion()),
+        };
+        if let Ok(mut slot) = self.seen.lock() {
+            *slot = Some(seen);
         }
-        match &self.inner {
-            Some(inner) => inner.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
-            None => Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)),
-        }
+        result
     }
 
     fn verify_tls12_signature(
@@ -643,6 +810,106 @@ impl ServerCertVerifier for Recording {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// A loopback listener serving one TLS handshake per connection in `mode`, with the lab's
+    /// certificates for `ok.test`.
+    fn listener(lab: &netready_lab::tls::LabTls, mode: netready_lab::ListenerTls) -> std::net::SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let lab = lab.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let lab = lab.clone();
+                std::thread::spawn(move || lab.serve(conn, mode));
+            }
+        });
+        addr
+    }
+
+    /// A probe whose trust store the test fills when it chooses (`fill`), trusting `ca_pem`.
+    fn probe_loaded_later(ca_pem: &str) -> (TlsProbe, impl FnOnce()) {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let (tx, ready) = watch::channel(false);
+        let loaded: Arc<OnceLock<Arc<Trust>>> = Arc::default();
+        let mut extra = RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+            extra.add(cert.unwrap()).unwrap();
+        }
+        let (cell, loader) = (loaded.clone(), provider.clone());
+        let fill = move || {
+            let _ = cell.set(Arc::new(load_trust(extra, &loader)));
+            let _ = tx.send(true);
+        };
+        (TlsProbe { provider, loaded, ready }, fill)
+    }
+
+    #[tokio::test]
+    async fn a_certificate_that_arrives_before_the_trust_store_is_verified_once_it_has_loaded() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for (mode, expected) in [
+            (netready_lab::ListenerTls::Endpoint, "ok"),
+            (netready_lab::ListenerTls::Intercepted, "untrusted"),
+            (netready_lab::ListenerTls::WrongName, "name_mismatch"),
+        ] {
+            let addr = listener(&lab, mode);
+            let (probe, fill) = probe_loaded_later(&lab.ca_pem);
+            let stream = TcpStream::connect(addr).await.unwrap();
+            let handshake = probe.handshake(stream, "ok.test", deadline);
+            tokio::pin!(handshake);
+            // The handshake goes as far as it can without the store, and waits for it.
+            assert!(tokio::time::timeout(Duration::from_millis(300), &mut handshake).await.is_err(), "{mode:?}");
+            let seen = probe.loaded.get().is_none();
+            assert!(seen, "the store is not loaded yet");
+            fill();
+            let report = handshake.await;
+            assert_eq!(report.outcome.as_str(), expected, "{mode:?}: {report:?}");
+            assert!(report.certificate.is_some(), "the presented certificate is recorded: {mode:?}");
+            if expected == "untrusted" {
+                assert!(
+                    matches!(
+                        report.outcome,
+                        TlsOutcome::Untrusted { reason: Some(CertificateProblem::UnknownIssuer), .. }
+                    ),
+                    "{report:?}"
+                );
+                assert_eq!(report.version, None, "a handshake whose certificate fails has no version");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn other_connections_verify_with_the_probes_trust_store() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let (probe, fill) = probe_loaded_later(&lab.ca_pem);
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(probe.client_config().unwrap()));
+        let name = ServerName::try_from("ok.test").unwrap();
+        fill();
+        let trusted = TcpStream::connect(listener(&lab, netready_lab::ListenerTls::Endpoint)).await.unwrap();
+        assert!(connector.connect(name.clone(), trusted).await.is_ok(), "the lab CA is trusted");
+        let intercepted = TcpStream::connect(listener(&lab, netready_lab::ListenerTls::Intercepted)).await.unwrap();
+        let err = connector.connect(name, intercepted).await.unwrap_err().to_string();
+        assert!(err.contains("UnknownIssuer"), "a CA the probe does not trust is refused: {err}");
+    }
+
+    #[test]
+    fn certificates_read_fast_are_those_rustls_reads() {
+        let lab = netready_lab::tls::LabTls::new(&["ok.test".to_owned()]).unwrap();
+        let mut texts = vec![format!("# a comment\n{}\n{}", lab.ca_pem, lab.ca_pem)];
+        texts.extend(BUNDLES.iter().filter_map(|b| std::fs::read_to_string(b).ok()));
+        for text in texts {
+            let slow: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(text.as_bytes()).collect::<Result<_, _>>().unwrap();
+            assert!(!slow.is_empty());
+            assert_eq!(pem_certificates(text.as_bytes()), Some(slow));
+        }
+        assert_eq!(pem_certificates(b"no certificate here"), Some(vec![]));
+        let broken = lab.ca_pem.replacen("-----\n", "-----\n*", 1);
+        assert_eq!(pem_certificates(broken.as_bytes()), None, "not base64: left to rustls' reader");
+        let cut = lab.ca_pem.replace("-----END CERTIFICATE-----", "");
+        assert_eq!(pem_certificates(cut.as_bytes()), None, "an unterminated block: left to rustls' reader");
+        assert_eq!(decode_base64(b"aGVs\nbG8=").as_deref(), Some(&b"hello"[..]));
+    }
 
     #[test]
     fn errors_map_to_outcomes() {

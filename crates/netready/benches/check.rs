@@ -25,10 +25,16 @@ struct Sample {
 }
 
 fn run_once(lab: &Lab, timeout: &str, extra: &[&str]) -> Sample {
-    let mut cmd = lab.task_command(BIN.as_ref());
+    run_bin(lab, BIN.as_ref(), timeout, extra, &[])
+}
+
+/// One cold check by `bin` in the task namespace, with `env` added to the lab's environment.
+fn run_bin(lab: &Lab, bin: &std::path::Path, timeout: &str, extra: &[&str], env: &[(&str, &str)]) -> Sample {
+    let mut cmd = lab.task_command(bin);
     cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
         .args(["--timeout", timeout])
         .args(extra)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     let started = Instant::now();
@@ -64,7 +70,16 @@ fn main() {
         eprintln!("SKIPPED: {why}; the check benchmark needs the namespace lab");
         return;
     }
-    let lab = Lab::build(LabSpec::interface_endpoints()).expect("build the lab");
+    let lab =
+        Lab::build(LabSpec { metadata: Some(metadata()), ..LabSpec::interface_endpoints() }).expect("build the lab");
+    if let Some(script) = std::env::var_os("NETREADY_BENCH_HOLD") {
+        hold(&lab, script.as_ref());
+        return;
+    }
+    if let Ok(bins) = std::env::var("NETREADY_BENCH_COMPARE") {
+        compare(&lab, &bins);
+        return;
+    }
     println!(
         "| case | deadline | runs | wall median | wall max | ratio (max / deadline) | CPU median | CPU max | peak RSS max |"
     );
@@ -88,6 +103,21 @@ fn main() {
     let tcp_only: &[&str] = &["--tls", "false"];
     report("healthy, TCP only (--tls false)", "5s", Duration::from_secs(5), 0, tcp_only);
     report("healthy, TCP + TLS", "5s", Duration::from_secs(5), 0, &[]);
+    {
+        let uri = lab.metadata_uri();
+        let env = [("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())];
+        let samples: Vec<Sample> = (0..RUNS).map(|_| run_bin(&lab, BIN.as_ref(), "5s", &[], &env)).collect();
+        assert!(samples.iter().all(|s| s.code == 0), "unexpected exit code with task metadata");
+        println!(
+            "| healthy, TCP + TLS, with task metadata | 5s | {RUNS} | {:.1} ms | {:.1} ms | {:.3} | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            median(samples.iter().map(|s| s.wall).collect()).as_secs_f64() * 1e3,
+            samples.iter().map(|s| s.wall).max().unwrap_or_default().as_secs_f64() * 1e3,
+            samples.iter().map(|s| s.wall).max().unwrap_or_default().as_secs_f64() / 5.0,
+            median(samples.iter().map(|s| s.cpu).collect()).as_secs_f64() * 1e3,
+            samples.iter().map(|s| s.cpu).max().unwrap_or_default().as_secs_f64() * 1e3,
+            samples.iter().map(|s| s.max_rss_kib).max().unwrap_or_default() as f64 / 1024.0,
+        );
+    }
     versus_blackbox(&lab);
     lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
         .expect("black-hole logs");
@@ -101,12 +131,117 @@ fn main() {
     report("logs ClientHello dropped (SNI filter)", "2s", Duration::from_secs(2), 1, &[]);
     lab.iptables(&lab.vpc_ns, &["-F", "INPUT"]).expect("heal");
     lab.iptables(&lab.vpc_ns, &["-F", "FORWARD"]).expect("heal");
-    agent(&lab);
+    agent(&lab, BIN.as_ref(), "interval 1s, 5 endpoints, reporting to a plane");
+}
+
+/// The task metadata samples, moved into the lab's VPC and region (as the lab tests do).
+fn metadata() -> (String, String) {
+    let fix = |s: &str| {
+        s.replace("192.0.2.3", "10.0.1.10").replace("192.0.2.0/24", "10.0.1.0/24").replace("us-west-2", "eu-west-3")
+    };
+    (
+        fix(include_str!("../../../tests/fixtures/tmds-v4-fargate-task.json")),
+        fix(include_str!("../../../tests/fixtures/tmds-v4-fargate-container.json")),
+    )
+}
+
+/// A compared case: its name, the exporter's module, the check's extra flags and environment.
+type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
+
+/// Builds of netready side by side (`NETREADY_BENCH_COMPARE=name=path,name=path`, the binaries
+/// kept from earlier builds): cold checks alternating between them and one warm blackbox_exporter
+/// round, `NETREADY_BENCH_ROUNDS` rounds (default 21), each case. Medians, and each binary's
+/// median over the exporter's. For measuring one change at a time under the same load.
+fn compare(lab: &Lab, bins: &str) {
+    let bins: Vec<(&str, &str)> = bins.split(',').filter_map(|b| b.split_once('=')).collect();
+    let rounds: usize = std::env::var("NETREADY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(21);
+    if std::env::var_os("NETREADY_BENCH_AGENT").is_some() {
+        for (name, path) in &bins {
+            agent(lab, path.as_ref(), name);
+        }
+        return;
+    }
+    let exporter = Blackbox::start(lab);
+    let uri = lab.metadata_uri();
+    let with_meta = [("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())];
+    println!(
+        "| case | binary | rounds | wall median | wall p25–p75 | CPU median | peak RSS median | blackbox median | ratio |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    let cases: [Case<'_>; 3] = [
+        ("TCP + TLS", "tls", &[], &[]),
+        ("TCP only", "tcp", &["--tls", "false"], &[]),
+        ("TCP + TLS, task metadata", "tls", &[], &with_meta),
+    ];
+    for (case, module, extra, env) in cases {
+        let mut bb = Vec::new();
+        let mut runs: Vec<Vec<Sample>> = bins.iter().map(|_| Vec::new()).collect();
+        if let Some(e) = &exporter {
+            for _ in 0..3 {
+                e.probe_all(lab, module);
+            }
+        }
+        // Each round runs the exporter and every binary once, in an order that rotates from round
+        // to round, so that none always runs first or right after another.
+        let slots = bins.len() + 1;
+        for round in 0..rounds {
+            for k in 0..slots {
+                match (round + k) % slots {
+                    0 => {
+                        if let Some(e) = &exporter {
+                            bb.push(e.probe_all(lab, module));
+                        }
+                    }
+                    i => {
+                        let path = bins[i - 1].1;
+                        let s = run_bin(lab, path.as_ref(), "5s", extra, env);
+                        assert_eq!(s.code, 0, "{path} in {case}");
+                        runs[i - 1].push(s);
+                    }
+                }
+            }
+        }
+        let bb = (!bb.is_empty()).then(|| median(bb));
+        for ((name, _), samples) in bins.iter().zip(runs) {
+            let mut walls: Vec<Duration> = samples.iter().map(|s| s.wall).collect();
+            walls.sort();
+            let ms = |d: Duration| d.as_secs_f64() * 1e3;
+            let wall = walls[walls.len() / 2];
+            let mut rss: Vec<i64> = samples.iter().map(|s| s.max_rss_kib).collect();
+            rss.sort();
+            println!(
+                "| {case} | {name} | {rounds} | {:.2} ms | {:.2}–{:.2} ms | {:.2} ms | {:.1} MiB | {} | {} |",
+                ms(wall),
+                ms(walls[walls.len() / 4]),
+                ms(walls[walls.len() * 3 / 4]),
+                ms(median(samples.iter().map(|s| s.cpu).collect())),
+                rss[rss.len() / 2] as f64 / 1024.0,
+                bb.map_or("-".to_owned(), |b| format!("{:.2} ms", ms(b))),
+                bb.map_or("-".to_owned(), |b| format!("{:.2}", wall.as_secs_f64() / b.as_secs_f64())),
+            );
+        }
+    }
+}
+
+/// For profiling by hand (`NETREADY_BENCH_HOLD=/tmp/in-lab`): writes a script that runs its
+/// arguments in the task namespace with the environment the bench gives the check, and keeps the
+/// lab up until the script is deleted.
+fn hold(lab: &Lab, script: &std::path::Path) {
+    let cmd = lab.task_command("/bin/true".as_ref());
+    let env: Vec<String> =
+        cmd.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?))).collect();
+    let text = format!("#!/bin/sh\nexec ip netns exec {} env -i {} \"$@\"\n", lab.task_ns, env.join(" "));
+    std::fs::write(script, text).expect("write the hold script");
+    let _ = std::process::Command::new("chmod").arg("+x").arg(script).status();
+    println!("lab up: run commands in it with {}; delete it to end", script.display());
+    while script.exists() {
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// The agent's footprint: resident memory and CPU per check, over a run of checks every second,
 /// each reported to a plane (in the same namespace).
-fn agent(lab: &Lab) {
+fn agent(lab: &Lab, bin: &std::path::Path, case: &str) {
     use netready_lab::{Proc, eventually, http_in};
     let dir = std::env::temp_dir().join(format!("netready-agent-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
@@ -122,7 +257,7 @@ fn agent(lab: &Lab) {
         http_in(&lab.task_ns, plane_addr, "GET", "/healthz", &[], b"").ok().filter(|(s, _)| *s == 200)
     })
     .expect("plane up");
-    let mut cmd = lab.task_command(BIN.as_ref());
+    let mut cmd = lab.task_command(bin);
     cmd.args(["agent", "--plane-url", "http://127.0.0.1:8080", "--runner-id", &id, "--interval", "1s"])
         .args(["--listen", "127.0.0.1:9464", "--region", "eu-west-3", "--ecr-registry-id", "111122223333"])
         .env("NETREADY_RUNNER_TOKEN", &token);
@@ -166,15 +301,18 @@ fn agent(lab: &Lab) {
         .to_owned();
     println!();
     println!(
-        "| agent | checks measured | reports stored by the plane (whole run) | CPU per check (incl. delivery) | RSS now | peak RSS (VmHWM) |"
+        "| agent | checks measured | reports stored by the plane (whole run) | CPU per check (incl. delivery) | RSS now | of which anonymous / file | peak RSS (VmHWM) | threads |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     println!(
-        "| interval 1s, 5 endpoints, reporting to a plane | {} | {stored} | {:.2} ms | {:.1} MiB | {:.1} MiB |",
+        "| {case} | {} | {stored} | {:.2} ms | {:.1} MiB | {:.1} / {:.1} MiB | {:.1} MiB | {} |",
         c1 - c0,
         (t1 - t0) / hz * 1000.0 / (c1 - c0).max(1.0),
         status("VmRSS:") / 1024.0,
-        status("VmHWM:") / 1024.0
+        status("RssAnon:") / 1024.0,
+        status("RssFile:") / 1024.0,
+        status("VmHWM:") / 1024.0,
+        status("Threads:"),
     );
     drop(agent);
     let _ = std::fs::remove_dir_all(&dir);
@@ -192,39 +330,56 @@ const TARGETS: [&str; 5] = [
 /// How many alternating rounds (one cold check, one set of five probes) per case.
 const ROUNDS: usize = 15;
 
-/// A cold `netready check` against a warm blackbox_exporter in the same lab: the exporter runs in
-/// the task namespace (its tcp prober, with `tls: true` and the lab CA for the TLS case) and is
-/// asked for the five endpoints at once, as a Prometheus scrape would; the two alternate, so that
-/// both see the same load. Prints medians and their ratio, which is the figure (this machine's
-/// absolute times move from run to run).
-fn versus_blackbox(lab: &Lab) {
-    use netready_lab::{Proc, eventually, http_in};
+/// A warm blackbox_exporter in the task namespace: its tcp prober, with `tls: true` and the lab CA
+/// for the TLS module, asked for the five endpoints at once, as a Prometheus scrape would.
+struct Blackbox {
+    _exporter: netready_lab::Proc,
+    dir: std::path::PathBuf,
+}
+
+impl Blackbox {
     const EXPORTER: &str = "prometheus-blackbox-exporter";
-    let on_path =
-        std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(EXPORTER).is_file()));
-    if !on_path {
-        println!("\nSKIPPED the blackbox_exporter comparison: no {EXPORTER} (Debian package {EXPORTER})");
-        return;
-    }
-    let dir = std::env::temp_dir().join(format!("netready-blackbox-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let config = dir.join("blackbox.yml");
-    let module = |tls: bool| {
-        let tls = if tls {
-            format!("\n      tls: true\n      tls_config:\n        ca_file: {}", lab.ca_file().display())
-        } else {
-            String::new()
+    const ADDR: &str = "127.0.0.1:9115";
+
+    /// Started and answering, or `None` (said so) without the Debian package.
+    fn start(lab: &Lab) -> Option<Blackbox> {
+        use netready_lab::{Proc, eventually, http_in};
+        let on_path = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(Self::EXPORTER).is_file()));
+        if !on_path {
+            println!("\nSKIPPED the blackbox_exporter comparison: no {0} (Debian package {0})", Self::EXPORTER);
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("netready-blackbox-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let config = dir.join("blackbox.yml");
+        let module = |tls: bool| {
+            let tls = if tls {
+                format!("\n      tls: true\n      tls_config:\n        ca_file: {}", lab.ca_file().display())
+            } else {
+                String::new()
+            };
+            format!(
+                "    prober: tcp\n    timeout: 5s\n    tcp:\n      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false{tls}\n"
+            )
         };
-        format!(
-            "    prober: tcp\n    timeout: 5s\n    tcp:\n      preferred_ip_protocol: ip4\n      ip_protocol_fallback: false{tls}\n"
-        )
-    };
-    std::fs::write(&config, format!("modules:\n  tls:\n{}  tcp:\n{}", module(true), module(false))).expect("config");
-    let mut cmd = lab.task_command(EXPORTER.as_ref());
-    cmd.arg(format!("--config.file={}", config.display())).arg("--web.listen-address=127.0.0.1:9115");
-    let exporter = Proc::spawn(cmd, "blackbox").expect("blackbox_exporter");
-    let addr = "127.0.0.1:9115".parse().expect("addr");
-    let probe_all = |module: &str| -> Duration {
+        std::fs::write(&config, format!("modules:\n  tls:\n{}  tcp:\n{}", module(true), module(false)))
+            .expect("config");
+        let mut cmd = lab.task_command(Self::EXPORTER.as_ref());
+        cmd.arg(format!("--config.file={}", config.display())).arg(format!("--web.listen-address={}", Self::ADDR));
+        let exporter = Proc::spawn(cmd, "blackbox").expect("blackbox_exporter");
+        let addr = Self::ADDR.parse().expect("addr");
+        eventually(Duration::from_secs(10), || {
+            http_in(&lab.task_ns, addr, "GET", "/-/healthy", &[], b"").ok().filter(|(s, _)| *s == 200)
+        })
+        .unwrap_or_else(|| panic!("blackbox_exporter did not start: {:?}", exporter.output()));
+        Some(Blackbox { _exporter: exporter, dir })
+    }
+
+    /// The five endpoints probed at once with `module`; every probe must succeed.
+    fn probe_all(&self, lab: &Lab, module: &str) -> Duration {
+        use netready_lab::http_in;
+        let addr: std::net::SocketAddr = Self::ADDR.parse().expect("addr");
         let started = Instant::now();
         let probes: Vec<_> = TARGETS
             .iter()
@@ -238,11 +393,20 @@ fn versus_blackbox(lab: &Lab) {
             assert!(body.lines().any(|l| l == "probe_success 1"), "blackbox_exporter probe failed:\n{body}");
         }
         started.elapsed()
-    };
-    eventually(Duration::from_secs(10), || {
-        http_in(&lab.task_ns, addr, "GET", "/-/healthy", &[], b"").ok().filter(|(s, _)| *s == 200)
-    })
-    .unwrap_or_else(|| panic!("blackbox_exporter did not start: {:?}", exporter.output()));
+    }
+}
+
+impl Drop for Blackbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A cold `netready check` against a warm blackbox_exporter in the same lab: the two alternate,
+/// so that both see the same load. Prints medians and their ratio, which is the figure (this
+/// machine's absolute times move from run to run).
+fn versus_blackbox(lab: &Lab) {
+    let Some(exporter) = Blackbox::start(lab) else { return };
     println!();
     println!(
         "| case | rounds | blackbox_exporter, warm, 5 probes at once: median | netready check, cold process: median | ratio (netready / blackbox) |"
@@ -250,11 +414,11 @@ fn versus_blackbox(lab: &Lab) {
     println!("|---|---|---|---|---|");
     for (case, module, extra) in [("TCP + TLS", "tls", &[][..]), ("TCP only", "tcp", &["--tls", "false"][..])] {
         for _ in 0..3 {
-            probe_all(module); // warm: connections, resolver, its TLS state
+            exporter.probe_all(lab, module); // warm: connections, resolver, its TLS state
         }
         let (mut bb, mut nr) = (Vec::new(), Vec::new());
         for _ in 0..ROUNDS {
-            bb.push(probe_all(module));
+            bb.push(exporter.probe_all(lab, module));
             let s = run_once(lab, "5s", extra);
             assert_eq!(s.code, 0, "netready check in {case}");
             nr.push(s.wall);
@@ -267,6 +431,4 @@ fn versus_blackbox(lab: &Lab) {
             nr.as_secs_f64() / bb.as_secs_f64()
         );
     }
-    drop(exporter);
-    let _ = std::fs::remove_dir_all(&dir);
 }

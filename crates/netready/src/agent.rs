@@ -25,7 +25,8 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
     let (settings, tls) = args.probe.raw(matches).validate_with_tls(&env)?;
     let settings = Arc::new(settings);
     // --ca-file is trusted for the plane's HTTPS too (a private CA for an internal plane).
-    let config = AgentConfig { ca_file: settings.ca_file.clone(), ..config(args, matches)? };
+    // The check's trust store verifies the plane too: one parsed copy of the system's CAs.
+    let config = AgentConfig { ca_file: settings.ca_file.clone(), trust: tls.clone(), ..config(args, matches)? };
     crate::check::require_region(&settings)?;
     if args.check_config.check_config {
         print!("netready agent: settings are valid\n{}", crate::check::describe(&settings));
@@ -180,7 +181,7 @@ fn config(args: &AgentArgs, matches: &clap::ArgMatches) -> Result<AgentConfig, C
             origin("NETREADY_LISTEN", "--listen")
         ))
     })?;
-    Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen, ca_file: None })
+    Ok(AgentConfig { plane_url, runner_id, runner_token, interval, listen, ca_file: None, trust: None })
 }
 
 #[cfg(test)]

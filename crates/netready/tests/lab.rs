@@ -879,3 +879,53 @@ fn readme_examples() {
         std::fs::write(path, format!("{healthy}\n---\n{degraded}\n---\n{mtu}")).unwrap();
     }
 }
+
+/// Task metadata for the lab's task, dual-stack when `ipv6`.
+fn metadata_docs(ipv6: bool) -> (String, String) {
+    let mut network = serde_json::json!({"IPv4Addresses": ["10.0.1.10"], "IPv4SubnetCIDRBlock": "10.0.1.0/24"});
+    if ipv6 {
+        network["IPv6Addresses"] = serde_json::json!([netready_lab::TASK_IPV6]);
+        network["IPv6SubnetCIDRBlock"] = serde_json::json!(netready_lab::TASK_SUBNET_IPV6);
+    }
+    let task = serde_json::json!({
+        "TaskARN": format!("arn:aws:ecs:{REGION}:{ACCOUNT}:task/default/0123456789abcdef"),
+        "Cluster": "default",
+        "AvailabilityZone": "eu-west-3a",
+        "Containers": [{"Networks": [network.clone()]}],
+    });
+    (task.to_string(), serde_json::json!({"Networks": [network]}).to_string())
+}
+
+#[test]
+fn task_metadata_read_beside_the_probes_decides_whether_aaaa_answers_are_dialled() {
+    // With --region and --ecr-registry-id the endpoints are known at once: the probes start before
+    // task metadata answers, and the metadata still says whether the task has IPv6.
+    let v6 = "2600:1f18:4a3:6902::10";
+    let spec = LabSpec { task_ipv6: true, metadata: Some(metadata_docs(true)), ..endpoints(REGION, PRIVATE) }
+        .endpoint(&host("secretsmanager", REGION), &[v6]);
+    let Some(mut lab) = lab(spec) else { return };
+    let uri = lab.metadata_uri();
+    let args = ["--region", REGION, "--ecr-registry-id", ACCOUNT, "--vpc-cidr", VPC_IPV6];
+    let run = check(&lab, &args, &[("ECS_CONTAINER_METADATA_URI_V4", &uri)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.report["probe"]["ipv6"], true, "the metadata's IPv6 address says the task has IPv6");
+    assert_eq!(run.report["task"]["private_ipv6"], netready_lab::TASK_IPV6);
+    let ips: Vec<&str> = field(&run, "secretsmanager", "connections")
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["ip"].as_str().unwrap())
+        .collect();
+    assert!(ips.contains(&v6) && ips.contains(&"10.0.2.10"), "both families dialled: {ips:?}");
+    assert_eq!(field(&run, "secretsmanager", "reachability"), "full");
+
+    // The same task without IPv6 in its metadata: the AAAA answer is reported, not dialled.
+    let (task, container) = metadata_docs(false);
+    lab.set_metadata(task, container).unwrap();
+    let run = check(&lab, &args, &[("ECS_CONTAINER_METADATA_URI_V4", &uri)]);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.report["probe"]["ipv6"], false);
+    assert_eq!(field(&run, "secretsmanager", "connections").as_array().unwrap().len(), 1);
+    let undialled = &field(&run, "secretsmanager", "dns.addresses")[1];
+    assert_eq!((undialled["ip"].as_str(), undialled["not_dialled"].as_str()), (Some(v6), Some("task_has_no_ipv6")));
+}

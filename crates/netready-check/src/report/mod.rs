@@ -515,5 +515,3 @@ impl Report {
         self
     }
 }
-
-pub use crate::types::millis;
