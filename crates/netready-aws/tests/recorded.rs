@@ -165,6 +165,11 @@ async fn recorded_network_read_through_the_sdk() {
     assert_eq!(facts.network_acl.as_ref().unwrap().entries.len(), 4);
     assert!(facts.security_group("sg-0a1b2c3d4e5f6vpce").is_some(), "the endpoint's group is read too");
     assert_eq!(facts.vpc.as_ref().unwrap().dns_support, Some(true));
+    assert_eq!(eni.owner_id, "111122223333", "the default ECR registry");
+    let nat = &facts.nat_gateways.as_ref().unwrap()[0];
+    assert_eq!((nat.id.as_str(), nat.state.as_str()), ("nat-0a1b2c3d4e5f6dead", "deleted"));
+    assert_eq!(facts.internet_gateways.as_deref(), Some(&["igw-0a1b2c3d4e5f60001".to_owned()][..]));
+    assert_eq!(facts.route_tables.len(), 2, "every table of the VPC");
 
     let d = netready_diagnose::diagnose(&facts, &endpoints());
     let access: Vec<AccessType> = d.paths.iter().map(|p| p.access_type).collect();
@@ -205,8 +210,8 @@ async fn recorded_network_read_through_the_sdk() {
     asked.dedup();
     assert_eq!(
         asked.len(),
-        netready_aws::IAM_ACTIONS.len() - 1,
-        "{asked:?} (GetManagedPrefixListEntries is not needed here)"
+        netready_aws::IAM_ACTIONS.len() - 2,
+        "{asked:?} (GetManagedPrefixListEntries and ecs:DescribeServices are not needed here)"
     );
 }
 

@@ -346,7 +346,7 @@ fn default_route_rules(facts: &NetworkFacts, out: &mut Collector) {
         table.routes.iter().find(|r| r.destination == Destination::Cidr(ipnet::IpNet::V4(Default::default())));
     match default {
         Some(route)
-            if route.target_type() == TargetType::InternetGateway && !route.blackhole && eni.public_ip.is_none() =>
+            if route.target_type() == TargetType::InternetGateway && !route.blackhole && !eni.has_public_ip() =>
         {
             let mut new = public_ip_missing(&table.id, &route.target, &eni.id);
             // Still worth fixing when every endpoint has another path; an error when one relies on it
@@ -354,10 +354,10 @@ fn default_route_rules(facts: &NetworkFacts, out: &mut Collector) {
             new.severity = Severity::Warning;
             out.add(new, None, None);
         }
-        Some(route) if route.target_type() != TargetType::InternetGateway && eni.public_ip.is_some() => {
+        Some(route) if route.target_type() != TargetType::InternetGateway && eni.has_public_ip() => {
             out.add(public_ip_unused(facts, &table.id, &route.target, &eni.id), None, None);
         }
-        None if eni.public_ip.is_some() => out.add(public_ip_unused(facts, &table.id, "", &eni.id), None, None),
+        None if eni.has_public_ip() => out.add(public_ip_unused(facts, &table.id, "", &eni.id), None, None),
         _ => {}
     }
 }

@@ -142,13 +142,25 @@ fn as_task(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Command
     cmd
 }
 
-/// Runs `netready diagnose --output json` as a task would.
+/// Runs `netready diagnose --output json` as a task would, with the scenario's addresses.
 fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
-    let mut cmd = as_task(moto, scenario, extra_env);
-    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]);
+    let mut args: Vec<String> = Vec::new();
     for (service, address) in scenario["addresses"].as_object().unwrap() {
-        cmd.arg("--address").arg(format!("{service}={}", address.as_str().unwrap()));
+        args.push("--address".into());
+        args.push(format!("{service}={}", address.as_str().unwrap()));
     }
+    run_diagnose(moto, scenario, extra_env, &args)
+}
+
+/// Runs it as a task would, the addresses from the model (no `--address`).
+fn diagnose_model(moto: &Moto, scenario: &Value, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    run_diagnose(moto, scenario, &[], &args)
+}
+
+fn run_diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)], args: &[String]) -> Run {
+    let mut cmd = as_task(moto, scenario, extra_env);
+    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]).args(args);
     let out: Output = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let json = serde_json::from_str(&stdout)
@@ -157,7 +169,20 @@ fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
 }
 
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
-    run.json["endpoints"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap()
+    run.json["subnets"][0]["endpoints"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap()
+}
+
+fn verdict(run: &Run, service: &str) -> String {
+    endpoint(run, service)["verdict"].as_str().unwrap().to_owned()
+}
+
+/// The findings about the diagnosis and those of the (first) subnet.
+fn all_findings(run: &Run) -> Vec<Value> {
+    let mut all: Vec<Value> = run.json["findings"].as_array().unwrap().clone();
+    if let Some(subnet) = run.json["subnets"].get(0) {
+        all.extend(subnet["findings"].as_array().unwrap().iter().cloned());
+    }
+    all
 }
 
 fn access(run: &Run, service: &str) -> String {
@@ -165,16 +190,12 @@ fn access(run: &Run, service: &str) -> String {
 }
 
 fn finding_ids(run: &Run) -> Vec<String> {
-    run.json["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+    all_findings(run).iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
 }
 
-fn finding<'a>(run: &'a Run, id: &str) -> &'a Value {
-    run.json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no finding {id} in {:#}", run.json["findings"]))
+fn finding(run: &Run, id: &str) -> Value {
+    let all = all_findings(run);
+    all.iter().find(|f| f["id"] == id).cloned().unwrap_or_else(|| panic!("no finding {id} in {all:#?}"))
 }
 
 const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"];
@@ -193,8 +214,8 @@ fn nat_path() {
     assert_eq!(route["destination"], "0.0.0.0/0");
     assert_eq!(route["target_id"], s["nat"]);
     assert_eq!(route["target_type"], "nat_gateway");
-    assert_eq!(run.json["task"]["eni"], s["eni"]);
-    assert_eq!(run.json["task"]["public_ip"], serde_json::json!({"address": null, "source": "ec2"}));
+    assert_eq!(run.json["subnets"][0]["task"]["eni"], s["eni"]);
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"], serde_json::json!({"address": null, "source": "ec2"}));
     assert_eq!(finding_ids(&run), Vec::<String>::new());
 }
 
@@ -205,8 +226,8 @@ fn internet_gateway_with_a_public_ip_from_ec2() {
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "logs"), "internet_gateway");
-    assert_eq!(run.json["task"]["public_ip"]["address"], s["public_ip"]);
-    assert_eq!(run.json["task"]["public_ip"]["source"], "ec2");
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"]["address"], s["public_ip"]);
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"]["source"], "ec2");
     assert_eq!(finding_ids(&run), Vec::<String>::new());
 }
 
@@ -270,8 +291,7 @@ fn interface_endpoint_without_private_dns_and_no_other_path() {
     assert_eq!(f["endpoints"], serde_json::json!(["logs"]));
     assert_eq!(finding(&run, "route.no_route")["severity"], "error");
     // No endpoint at all for the others, and no route: missing.
-    let missing: Vec<&Value> =
-        run.json["findings"].as_array().unwrap().iter().filter(|f| f["id"] == "vpc_endpoint.missing").collect();
+    let missing: Vec<Value> = all_findings(&run).into_iter().filter(|f| f["id"] == "vpc_endpoint.missing").collect();
     assert_eq!(missing.len(), 4, "{:#}", run.json["findings"]);
 }
 
@@ -290,9 +310,18 @@ fn dns_support_off_with_private_dns_endpoints() {
     let Some(moto) = shared() else { return };
     let s = scenario(moto, "dns_support_off", None);
     let run = diagnose(moto, &s, &[]);
-    assert_eq!(run.code, 1);
+    // The names resolve to the public addresses, and NAT carries them: reachable, the finding says why
+    // the endpoint is not used.
+    assert_eq!(run.code, 0, "{:#}", run.json);
     let f = finding(&run, "vpc.dns_support_disabled");
     assert_eq!(f["resources"], serde_json::json!([s["vpc"]]));
+    // The model, without --address: the public name, not the endpoint.
+    let run = diagnose_model(moto, &s, &[]);
+    let logs = endpoint(&run, "logs");
+    assert_eq!(logs["dns"]["answer"], "public", "{logs:#}");
+    assert!(logs["dns"]["detail"].as_str().unwrap().contains("enableDnsSupport"), "{logs:#}");
+    assert_eq!(logs["addresses"][0]["source"], "public");
+    assert_eq!(logs["verdict"], "reachable", "{logs:#}");
 }
 
 #[test]
@@ -300,10 +329,15 @@ fn transit_gateway_route() {
     let Some(moto) = shared() else { return };
     let s = scenario(moto, "tgw", None);
     let run = diagnose(moto, &s, &[]);
-    assert_eq!(run.code, 0, "{:#}", run.json);
+    // Beyond the transit gateway the configuration shows nothing: unknown, never OK.
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    assert_eq!(run.json["status"], "unknown");
     for service in SERVICES {
         assert_eq!(access(&run, service), "transit_gateway", "{service}");
+        assert_eq!(verdict(&run, service), "unknown", "{service}");
+        assert!(endpoint(&run, service)["why"].as_str().unwrap().contains("the model's sight ends"), "{service}");
     }
+    assert_eq!(finding(&run, "path.beyond_model")["resources"], serde_json::json!([s["tgw"]]));
     assert_eq!(endpoint(&run, "s3")["addresses"][0]["route"]["target_id"], s["tgw"]);
 }
 
@@ -348,9 +382,11 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     assert_eq!(f["resources"], serde_json::json!(["ec2:DescribeNetworkAcls"]));
     assert!(f["remedy"].as_str().unwrap().contains("grant ec2:DescribeNetworkAcls"));
     assert_eq!(f["severity"], "warning");
-    // The rest was read: the NAT path is still known.
+    // The rest was read: the NAT path is still known, but not the ACL: unknown, exit 3.
     assert_eq!(access(&run, "s3"), "nat_gateway");
-    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(verdict(&run, "s3"), "unknown");
+    assert!(endpoint(&run, "s3")["why"].as_str().unwrap().contains("network ACL was not read"), "{:#}", run.json);
+    assert_eq!(run.code, 3, "{:#}", run.json);
 
     // Lacking ecs:DescribeTasks, the ENI cannot be found: one finding names it.
     let s = {
@@ -370,7 +406,7 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     let f = finding(&run, "permission.denied");
     assert_eq!(f["resources"], serde_json::json!(["ecs:DescribeTasks"]));
     assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "warning", "auto: a warning, not an error");
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 3, "nothing evaluated: unknown");
 }
 
 #[test]
@@ -379,10 +415,13 @@ fn required_without_credentials_is_an_error_and_auto_a_note() {
     let s = serde_json::json!({"task_arn": "arn:aws:ecs:eu-west-3:123456789012:task/c/1", "addresses": {"s3": "52.95.155.10"}});
     let none = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")];
     let run = diagnose(moto, &s, &none);
-    assert_eq!(run.code, 0);
+    // Nothing was evaluated: never OK.
+    assert_eq!(run.code, 3);
+    assert_eq!(run.json["status"], "unknown");
+    assert_eq!(verdict(&run, "s3"), "unknown");
     assert_eq!(finding_ids(&run), ["diagnosis.skipped"]);
     let run = diagnose(moto, &s, &[none[0], ("NETREADY_AWS_API", "required")]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 3);
     assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "error");
 }
 
