@@ -323,6 +323,7 @@ async fn stopped_task(
     let (vpc_id, mut tasks) = planned(ec2, clock, &[subnet], &groups, public, info.private_ip).await?;
     for t in &mut tasks {
         t.owner_id = account_of(arn);
+        t.stopped = true;
     }
     let mut reasons: Vec<_> = info.stopped_reason.iter().map(|r| stopped::parse("task", r)).collect();
     reasons.extend(info.containers.iter().filter_map(|(name, r)| r.as_ref().map(|r| stopped::parse(name, r))));

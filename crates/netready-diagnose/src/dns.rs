@@ -131,7 +131,11 @@ pub fn model(facts: &NetworkFacts, service: ServiceKey, host: &str, ipv6: bool) 
         let addresses: Vec<SourcedAddress> = private
             .iter()
             .flat_map(|e| {
-                e.addresses.iter().filter(|a| a.is_ipv4() || ipv6).map(|a| SourcedAddress {
+                // An endpoint's interface has its address in its subnet, inside the VPC (moto gives
+                // it one outside as primary, and the subnet's as secondary).
+                let in_vpc =
+                    |a: &IpAddr| facts.vpc_cidrs().is_empty() || facts.vpc_cidrs().iter().any(|n| n.contains(a));
+                e.addresses.iter().filter(move |a| (a.is_ipv4() || ipv6) && in_vpc(a)).map(|a| SourcedAddress {
                     address: *a,
                     source: AddressSource::EndpointEni,
                     from: Some(e.id.clone()),

@@ -177,6 +177,9 @@ pub struct Eni {
     pub planned: bool,
     #[serde(default)]
     pub planned_public_ip: bool,
+    /// Planned from a stopped task's attachment: `private_ipv4` is the address it had.
+    #[serde(default)]
+    pub stopped: bool,
 }
 
 impl Eni {

@@ -32,11 +32,11 @@ fn subnet_lines(s: &SubnetReport, out: &mut String) {
         let _ = writeln!(out, "task: network configuration not read");
         return;
     };
-    let what = match (&task.eni, task.private_ipv4) {
-        (Some(eni), Some(ip)) => format!("task {eni} {ip}"),
-        (Some(eni), None) => format!("task {eni}"),
-        (None, Some(ip)) => format!("stopped task, was {ip}"),
-        (None, None) => "planned task".to_owned(),
+    let ip = task.private_ipv4.map(|ip| format!(" {ip}")).unwrap_or_default();
+    let what = match (&task.eni, task.private_ipv4_source.as_str()) {
+        (Some(eni), _) => format!("task {eni}{ip}"),
+        (None, "attachment") => format!("stopped task, was{ip}"),
+        (None, _) => format!("planned task (as{ip})"),
     };
     let public = match (&task.public_ip.address, task.public_ip.source.as_str()) {
         (Some(ip), _) => ip.to_string(),

@@ -66,6 +66,9 @@ pub struct Task {
     /// The interface, when it exists.
     pub eni: Option<String>,
     pub private_ipv4: Option<IpAddr>,
+    /// Where `private_ipv4` comes from: `ec2` (the interface), `attachment` (a stopped task's), or
+    /// `subnet` (a task not deployed yet: a representative address of the subnet, its fifth).
+    pub private_ipv4_source: String,
     pub ipv6: Vec<IpAddr>,
     pub public_ip: PublicIp,
     pub security_groups: Vec<String>,
@@ -92,7 +95,12 @@ impl SubnetReport {
         let eni = facts.eni.as_ref();
         let task = eni.map(|e| Task {
             eni: (!e.planned && !e.id.is_empty()).then(|| e.id.clone()),
-            private_ipv4: if e.planned { None } else { e.private_ipv4 },
+            private_ipv4: e.private_ipv4,
+            private_ipv4_source: match (e.planned, e.stopped) {
+                (false, _) => "ec2".into(),
+                (true, true) => "attachment".into(),
+                (true, false) => "subnet".into(),
+            },
             ipv6: e.ipv6.clone(),
             public_ip: PublicIp {
                 address: e.public_ip,

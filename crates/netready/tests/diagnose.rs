@@ -503,3 +503,205 @@ fn usage_errors_exit_2_and_name_the_flag_or_variable() {
     let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3", "--timeout", "soon"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+fn scenario_with(moto: &Moto, name: &str, extra: &[&str]) -> Value {
+    let script = manifest_dir().join("tests/moto/scenario.py");
+    let out = moto.scenario(&script, name, extra).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Runs the binary with AWS at moto and these arguments (no task metadata): exit code, JSON, stderr.
+fn outside(moto: &Moto, args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    for var in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "ECS_CONTAINER_METADATA_URI_V4"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .args(["diagnose", "--output", "json", "--timeout", "20s"])
+        .args(args);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    Run { code: out.status.code().unwrap_or(-1), json, stderr }
+}
+
+/// The issue's case: a private VPC with four interface endpoints (private DNS) and the S3 gateway
+/// endpoint, diagnosed without --address: the model answers the endpoints' interface addresses and
+/// S3's prefix list, every service reachable (where the old resolve-here printed `OK` over five
+/// unknown rows).
+#[test]
+fn the_model_answers_endpoint_interfaces_and_the_s3_prefix_list() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "private_endpoints", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(run.json["status"], "reachable");
+    for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "reachable", "{e:#}");
+        assert_eq!(e["dns"]["answer"], "endpoint_private_dns");
+        let addresses: Vec<&Value> = e["addresses"].as_array().unwrap().iter().collect();
+        assert_eq!(addresses.len(), 1, "{e:#}");
+        assert_eq!(addresses[0]["address"], s["endpoint_addresses"][service]);
+        assert_eq!(addresses[0]["source"], "endpoint_eni");
+        assert_eq!(addresses[0]["from"], s["endpoints"][service]);
+        let hops: Vec<&str> =
+            addresses[0]["hops"].as_array().unwrap().iter().map(|h| h["hop"].as_str().unwrap()).collect();
+        assert_eq!(hops, ["security_group_egress", "network_acl_outbound", "network_acl_return", "route", "target"]);
+    }
+    let s3 = endpoint(&run, "s3");
+    assert_eq!(s3["verdict"], "reachable", "{s3:#}");
+    assert!(s3["addresses"].as_array().unwrap().iter().all(|a| a["source"] == "prefix_list"), "{s3:#}");
+    assert_eq!(s3["access_type"], "gateway_endpoint");
+}
+
+/// The same VPC, the task's group allowing only port 22 out: every service blocked, the group named.
+#[test]
+fn a_group_allowing_only_22_blocks_every_service_and_is_named() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "sg_only_22", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 1, "{:#}", run.json);
+    assert_eq!(run.json["status"], "blocked");
+    for service in SERVICES {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "blocked", "{e:#}");
+        assert_eq!(e["findings"], serde_json::json!(["security_group.egress_denied"]), "{e:#}");
+        assert!(e["why"].as_str().unwrap().contains(s["task_sg"].as_str().unwrap()), "{e:#}");
+    }
+    let f = finding(&run, "security_group.egress_denied");
+    assert_eq!(f["resources"], serde_json::json!([s["task_sg"]]));
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 5);
+}
+
+/// Before deploying: two subnets, one with a NAT path and one without a default route — a verdict
+/// per subnet; and the same from the ECS service that uses both.
+#[test]
+fn subnets_before_deploying_and_a_service_get_a_verdict_each() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "two_subnets", None);
+    let subnets = format!("{},{}", s["subnet"].as_str().unwrap(), s["bad_subnet"].as_str().unwrap());
+    let group = s["task_sg"].as_str().unwrap();
+    let run = outside(moto, &["--subnet", &subnets, "--security-group", group, "--assign-public-ip", "false"]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "planned");
+    let per: Vec<(&str, &str)> = run.json["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["subnet_id"].as_str().unwrap(), x["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(per, [(s["subnet"].as_str().unwrap(), "reachable"), (s["bad_subnet"].as_str().unwrap(), "blocked")]);
+    let bad = &run.json["subnets"][1];
+    assert_eq!(bad["route_table_id"], s["bad_route_table"]);
+    assert_eq!(bad["endpoints"][0]["findings"][0], "route.no_route", "{bad:#}");
+    assert_eq!(bad["task"]["public_ip"]["source"], "planned");
+
+    let run = outside(moto, &["--cluster", s["cluster"].as_str().unwrap(), "--service", "runner"]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "service");
+    assert_eq!(run.json["subnets"].as_array().unwrap().len(), 2);
+    assert_eq!(run.json["subnets"][1]["verdict"], "blocked");
+}
+
+/// A task that stopped before it ran: its subnet and address from the attachment, the groups given,
+/// the reason read and tied to ECR's API at the connect phase, next to the model's verdict.
+#[test]
+fn a_stopped_task_s_reason_is_tied_to_its_service_and_the_verdict() {
+    let Some(moto) = shared() else { return };
+    let reason = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval \
+                  failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s): RequestError: \
+                  send request failed caused by: Post \"https://api.ecr.eu-west-3.amazonaws.com/\": dial tcp \
+                  52.46.146.144:443: i/o timeout";
+    let s = scenario_with(moto, "igw_no_public_ip", &["--stop", reason]);
+    let arn = s["task_arn"].as_str().unwrap();
+    let run = outside(moto, &["--task-arn", arn, "--security-group", s["task_sg"].as_str().unwrap()]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "stopped_task");
+    assert_eq!(run.json["stopped"]["stopped_reason"], reason);
+    let r = &run.json["stopped"]["reasons"][0];
+    assert_eq!((r["service"].as_str(), r["phase"].as_str()), (Some("ecr_api"), Some("connect")), "{r:#}");
+    assert_eq!(r["address"], "52.46.146.144:443");
+    assert_eq!(run.json["subnets"][0]["task"]["private_ipv4"], s["task_ip"]);
+    assert_eq!(run.json["subnets"][0]["task"]["private_ipv4_source"], "attachment");
+    assert_eq!(verdict(&run, "ecr_api"), "blocked");
+    let f = finding(&run, "task.stopped_reason");
+    assert_eq!(f["endpoints"], serde_json::json!(["ecr_api"]));
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("ECR API (connect phase, 52.46.146.144:443)"), "{message}");
+    assert!(message.contains("the model agrees"), "{message}");
+
+    // Without --security-group (and no service): it says which flag is missing.
+    let run = outside(moto, &["--task-arn", arn]);
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    let f = finding(&run, "diagnosis.unavailable");
+    assert!(f["message"].as_str().unwrap().contains("--security-group"), "{f:#}");
+}
+
+#[test]
+fn ids_of_the_wrong_kind_exit_2_and_name_the_flag() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--eni", "i-0123456789abcdef0"], "--eni: 'i-0123456789abcdef0' is an EC2 instance id"),
+        (
+            &["--task-arn", "arn:aws:ecs:eu-west-3:123456789012:service/runners/runner"],
+            "--task-arn: 'arn:aws:ecs:eu-west-3:123456789012:service/runners/runner' is an ECS service ARN; for a service give --cluster and --service",
+        ),
+        (
+            &["--eni", "eni-0123456789abcdef0", "--task-arn", "arn:aws:ecs:eu-west-3:123456789012:task/c/1"],
+            "--eni and --task-arn name the same thing",
+        ),
+        (&["--eni", ""], "--eni: empty"),
+        (&["--subnet", "subnet-0123456789abcdef0"], "--subnet needs --security-group"),
+        (
+            &["--subnet", "subnet-01234567", "--security-group", "sg-01234567", "--assign-public-ip", "maybe"],
+            "--assign-public-ip: 'maybe' is not true or false",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3"]).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The variable is named when it carried the value.
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3"])
+        .env("NETREADY_ENI", "sg-01234567")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NETREADY_ENI: 'sg-01234567' is a security group id"));
+}
+
+/// An AWS API that is not there: one line naming the call and what failed, no SDK dump.
+#[test]
+fn an_unreachable_aws_api_is_one_human_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3", "--eni", "eni-0123456789abcdef0", "--timeout", "5s"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.starts_with("netready diagnose: UNKNOWN"), "{stdout}");
+    assert!(stdout.contains("could not connect to"), "{stdout}");
+    assert!(stdout.contains("Connection refused"), "{stdout}");
+    assert!(!stdout.contains("DispatchFailure") && !stdout.contains("ConnectorError"), "{stdout}");
+}
