@@ -165,7 +165,24 @@ fn run_diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)], args:
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    valid(&json);
     Run { code: out.status.code().unwrap_or(-1), json, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
+}
+
+/// Every diagnosis a test prints is checked against `schema/diagnosis-v1.schema.json`.
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let text = std::fs::read_to_string(workspace_file("schema/diagnosis-v1.schema.json")).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        jsonschema::options().should_validate_formats(true).build(&schema).expect("schema compiles")
+    })
+}
+
+fn valid(json: &Value) {
+    let validator = validator();
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "not valid by diagnosis-v1.schema.json: {errors:#?}\n{json:#}");
 }
 
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
@@ -531,6 +548,7 @@ fn outside(moto: &Moto, args: &[&str]) -> Run {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    valid(&json);
     Run { code: out.status.code().unwrap_or(-1), json, stderr }
 }
 
@@ -558,6 +576,19 @@ fn the_model_answers_endpoint_interfaces_and_the_s3_prefix_list() {
             addresses[0]["hops"].as_array().unwrap().iter().map(|h| h["hop"].as_str().unwrap()).collect();
         assert_eq!(hops, ["security_group_egress", "network_acl_outbound", "network_acl_return", "route", "target"]);
     }
+    // The schema is strict: what the code does not print, it refuses.
+    for (pointer, bad) in [
+        ("/status", serde_json::json!("ok")),
+        ("/subnets/0/endpoints/0/addresses/0/source", serde_json::json!("guessed")),
+        ("/subnets/0/endpoints/0/addresses/0/hops/0/result", serde_json::json!("maybe")),
+    ] {
+        let mut doc = run.json.clone();
+        *doc.pointer_mut(pointer).unwrap() = bad;
+        assert!(!validator().is_valid(&doc), "{pointer}");
+    }
+    let mut doc = run.json.clone();
+    doc["subnets"][0]["endpoints"][0]["surprise"] = serde_json::json!(1);
+    assert!(!validator().is_valid(&doc), "an unknown field");
     let s3 = endpoint(&run, "s3");
     assert_eq!(s3["verdict"], "reachable", "{s3:#}");
     assert!(s3["addresses"].as_array().unwrap().iter().all(|a| a["source"] == "prefix_list"), "{s3:#}");
