@@ -305,7 +305,7 @@ mod tests {
             region: "eu-west-3".into(),
             vpc: Some(Vpc {
                 id: "vpc-1".into(),
-                cidrs: vec!["10.0.0.0/16".parse().unwrap()],
+                cidrs: vec!["10.0.0.0/16".parse().unwrap(), "fd00::/56".parse().unwrap()],
                 dns_support: Some(true),
                 dns_hostnames: Some(true),
             }),
@@ -332,6 +332,10 @@ mod tests {
         assert_eq!(m.addresses[0].address.to_string(), "10.0.2.11");
         assert_eq!(m.addresses[0].source, AddressSource::EndpointEni);
         assert_eq!(model(&facts(), ServiceKey::Logs, LOGS, true).addresses.len(), 2);
+        // An interface address outside the VPC is not the endpoint's (moto's primary address).
+        let mut f = facts();
+        f.vpc_endpoints[0].addresses.insert(0, "10.21.170.196".parse().unwrap());
+        assert_eq!(model(&f, ServiceKey::Logs, LOGS, false).addresses.len(), 1);
     }
 
     #[test]

@@ -336,19 +336,22 @@ pub fn evaluate(
         results.push(result);
     }
     // A public address that only a specific-CIDR rule might allow is unknown, not denied.
-    for r in &results {
-        for a in &r.addresses {
-            if a.hops.iter().any(|h| h.finding.as_deref() == Some("security_group.public_cidrs")) {
-                for f in findings.iter_mut().filter(|f| f.id == "security_group.egress_denied") {
-                    f.addresses.retain(|x| *x != a.address);
-                    if f.addresses.is_empty() {
-                        f.endpoints.clear();
-                    }
-                }
-            }
+    let open: Vec<IpAddr> = results
+        .iter()
+        .flat_map(|r| &r.addresses)
+        .filter(|a| a.hops.iter().any(|h| h.finding.as_deref() == Some("security_group.public_cidrs")))
+        .map(|a| a.address)
+        .collect();
+    if !open.is_empty() {
+        for f in findings.iter_mut().filter(|f| f.id == "security_group.egress_denied") {
+            f.addresses.retain(|x| !open.contains(x));
+            let left = &f.addresses;
+            f.endpoints.retain(|s| {
+                results.iter().any(|r| r.service == *s && r.addresses.iter().any(|a| left.contains(&a.address)))
+            });
         }
+        findings.retain(|f| f.id != "security_group.egress_denied" || !f.endpoints.is_empty());
     }
-    findings.retain(|f| f.id != "security_group.egress_denied" || !f.endpoints.is_empty());
     // The witness of "a public address" is not an address to show in a finding.
     let witnesses: Vec<IpAddr> = services
         .iter()
