@@ -38,11 +38,11 @@ fn subnet_lines(s: &SubnetReport, out: &mut String) {
         (None, "attachment") => format!("stopped task, was{ip}"),
         (None, _) => format!("planned task (as{ip})"),
     };
-    let public = match (&task.public_ip.address, task.public_ip.source.as_str()) {
+    let public = match (&task.public_ip.address, task.public_ip.assign_public_ip) {
         (Some(ip), _) => ip.to_string(),
-        (None, "planned") if s.endpoints.is_empty() => "none".into(),
-        (None, "planned") => "as AssignPublicIp says".into(),
-        (None, _) => "none".into(),
+        (None, Some(true)) => "one (AssignPublicIp ENABLED)".into(),
+        (None, Some(false)) => "none (AssignPublicIp DISABLED)".into(),
+        (None, None) => "none".into(),
     };
     let _ = writeln!(
         out,

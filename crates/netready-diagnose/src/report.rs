@@ -56,8 +56,11 @@ pub struct AwsApiNote {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublicIp {
     pub address: Option<IpAddr>,
-    /// `ec2` (the interface's association) or `planned` (`AssignPublicIp` ENABLED, address not known yet).
+    /// `ec2` (the interface's association) or `planned` (a task not running: `assign_public_ip` decides).
     pub source: String,
+    /// For `planned`: `AssignPublicIp` (the service's, `--assign-public-ip`, else false).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<bool>,
 }
 
 /// The task's side of one subnet.
@@ -105,6 +108,7 @@ impl SubnetReport {
             public_ip: PublicIp {
                 address: e.public_ip,
                 source: if e.planned { "planned".into() } else { "ec2".into() },
+                assign_public_ip: e.planned.then_some(e.planned_public_ip),
             },
             security_groups: e.security_group_ids.clone(),
         });

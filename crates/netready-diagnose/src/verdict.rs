@@ -111,6 +111,11 @@ fn task_groups(facts: &NetworkFacts) -> Option<Vec<&SecurityGroup>> {
     eni.security_group_ids.iter().map(|id| facts.security_group(id)).collect()
 }
 
+/// How a hop's detail names the address: the witness of "a public address" is not one to show.
+fn label(address: IpAddr, source: AddressSource) -> String {
+    if source == AddressSource::Public { "the service's public addresses".to_owned() } else { address.to_string() }
+}
+
 fn sg_hop(facts: &NetworkFacts, address: IpAddr, source: AddressSource, port: u16) -> Hop {
     let kind = HopKind::SecurityGroupEgress;
     let Some(groups) = task_groups(facts) else {
@@ -137,7 +142,8 @@ fn sg_hop(facts: &NetworkFacts, address: IpAddr, source: AddressSource, port: u1
                     Some("security_group.public_cidrs"),
                 );
             }
-            let detail = format!("no egress rule of {} allows TCP {port} to {address}", ids.join(", "));
+            let detail =
+                format!("no egress rule of {} allows TCP {port} to {}", ids.join(", "), label(address, source));
             hop(kind, HopResult::Block, ids, detail, Some("security_group.egress_denied"))
         }
         SgVerdict::Unknown { unreadable } => hop(
@@ -150,7 +156,8 @@ fn sg_hop(facts: &NetworkFacts, address: IpAddr, source: AddressSource, port: u1
     }
 }
 
-fn acl_hops(facts: &NetworkFacts, address: IpAddr, port: u16) -> [Hop; 2] {
+fn acl_hops(facts: &NetworkFacts, address: IpAddr, source: AddressSource, port: u16) -> [Hop; 2] {
+    let shown = label(address, source);
     let (out, back) = (HopKind::NetworkAclOutbound, HopKind::NetworkAclReturn);
     let Some(acl) = &facts.network_acl else {
         let why = || "the subnet's network ACL was not read".to_owned();
@@ -170,7 +177,7 @@ fn acl_hops(facts: &NetworkFacts, address: IpAddr, port: u16) -> [Hop; 2] {
                 ranges.iter().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect();
             let what = if egress { "outbound TCP" } else { "inbound (return) TCP" };
             let detail =
-                format!("{} denies {what} {} {} {address}", acl.id, r.join(", "), if egress { "to" } else { "from" });
+                format!("{} denies {what} {} {} {shown}", acl.id, r.join(", "), if egress { "to" } else { "from" });
             hop(kind, HopResult::Block, vec![acl.id.clone()], detail, Some(finding))
         }
     };
@@ -180,13 +187,13 @@ fn acl_hops(facts: &NetworkFacts, address: IpAddr, port: u16) -> [Hop; 2] {
     ]
 }
 
-fn route_hop(facts: &NetworkFacts, path: &AddressPath) -> Hop {
+fn route_hop(facts: &NetworkFacts, path: &AddressPath, source: AddressSource) -> Hop {
     let kind = HopKind::Route;
     let Some(table) = &facts.route_table else {
         return hop(kind, HopResult::Unknown, vec![], "the subnet's route table was not read".into(), None);
     };
     let Some(route) = &path.route else {
-        let detail = format!("{} has no route for {}", table.id, path.address);
+        let detail = format!("{} has no route for {}", table.id, label(path.address, source));
         return hop(kind, HopResult::Block, vec![table.id.clone()], detail, Some("route.no_route"));
     };
     let resources = vec![table.id.clone(), route.target_id.clone()];
@@ -289,8 +296,8 @@ fn address_result(
     port: u16,
 ) -> AddressResult {
     let mut hops = vec![sg_hop(facts, path.address, from.source, port)];
-    hops.extend(acl_hops(facts, path.address, port));
-    hops.push(route_hop(facts, path));
+    hops.extend(acl_hops(facts, path.address, from.source, port));
+    hops.push(route_hop(facts, path, from.source));
     hops.extend(target_hop(facts, path, port));
     let verdict = combine(hops.iter().map(|h| match h.result {
         HopResult::Pass => Verdict::Reachable,
