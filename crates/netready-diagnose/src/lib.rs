@@ -10,6 +10,7 @@
 //! reasons; [`report`] and [`render`] the diagnosis's JSON contract and its table; [`ids`] the
 //! ids the command takes, checked.
 
+pub mod compare;
 pub mod dns;
 pub mod facts;
 pub mod filter;
