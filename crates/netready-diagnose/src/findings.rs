@@ -30,6 +30,13 @@
 //!
 //! "error/warning": an error when the service has no other working path, a warning when traffic
 //! gets through another way (the endpoint is bypassed, not broken).
+//!
+//! The hops of [`crate::verdict`] add `nat_gateway.not_available`, `nat_gateway.no_public_ip`,
+//! `nat_gateway.no_internet_route`, `internet_gateway.not_attached`,
+//! `vpc_endpoint.subnet_acl_denied` (errors), `security_group.public_cidrs`, `path.beyond_model`,
+//! `dns.forwarded`, `dns.private_zone` (warnings) — see [`crate::target`]; a stopped task adds
+//! `task.stopped_reason` ([`crate::stopped`]); the check's comparison adds
+//! `observation.outside_model` and `observation.model_incomplete` ([`crate::compare`]).
 
 use std::net::IpAddr;
 

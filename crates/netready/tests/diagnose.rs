@@ -736,3 +736,28 @@ fn an_unreachable_aws_api_is_one_human_line() {
     assert!(stdout.contains("Connection refused"), "{stdout}");
     assert!(!stdout.contains("DispatchFailure") && !stdout.contains("ConnectorError"), "{stdout}");
 }
+
+/// `--resolve local` keeps the old behaviour: the names resolved where netready runs (here, without
+/// the AWS API and without internet: nothing resolves, every service unknown, never OK).
+#[test]
+fn resolve_local_resolves_here_and_says_so() {
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3", "--aws-api", "off", "--resolve", "local", "--timeout", "2s"])
+        .args(["--output", "json", "--address", "s3=52.95.155.10"])
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    valid(&json);
+    assert_eq!(out.status.code(), Some(3), "{json:#}");
+    let services = json["subnets"][0]["endpoints"].as_array().unwrap();
+    for e in services {
+        let expected = if e["service"] == "s3" { "given" } else { "resolved" };
+        assert_eq!(e["dns"]["answer"], expected, "{e:#}");
+        assert_eq!(e["verdict"], "unknown", "{e:#}");
+    }
+    assert_eq!(json["aws_api"], serde_json::json!({"mode": "off", "note": "skipped"}));
+    let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3", "--resolve", "remote"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resolve: 'remote' is not model or local"));
+}
