@@ -761,3 +761,16 @@ fn resolve_local_resolves_here_and_says_so() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--resolve: 'remote' is not model or local"));
 }
+
+/// With `--eni` (no task ARN, no task metadata), the interface's owner is the ECR registry whose
+/// Docker host is modelled.
+#[test]
+fn with_eni_the_owner_account_is_the_default_registry() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "nat", None);
+    let run = outside(moto, &["--eni", s["eni"].as_str().unwrap()]);
+    assert_eq!(run.code, 0, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "eni");
+    let account = s["task_arn"].as_str().unwrap().split(':').nth(4).unwrap().to_owned();
+    assert_eq!(endpoint(&run, "ecr_dkr")["host"], format!("{account}.dkr.ecr.eu-west-3.amazonaws.com"));
+}
