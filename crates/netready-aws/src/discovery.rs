@@ -8,7 +8,7 @@ use netready_diagnose::facts::{Eni, Gap, NetworkFacts};
 use netready_diagnose::stopped::StoppedTask;
 
 /// The IAM actions discovery calls: exactly the policy in `docs/iam-diagnosis-policy.json`.
-pub const IAM_ACTIONS: [&str; 14] = [
+pub const IAM_ACTIONS: [&str; 17] = [
     "ecs:DescribeTasks",
     "ecs:DescribeServices",
     "ec2:DescribeNatGateways",
@@ -23,6 +23,9 @@ pub const IAM_ACTIONS: [&str; 14] = [
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
+    "route53resolver:ListResolverRules",
 ];
 
 /// How long one API call (with the SDK's retries) may take.

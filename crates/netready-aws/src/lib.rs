@@ -1,4 +1,4 @@
-//! Reads a Fargate task's network from the AWS APIs (ECS and EC2, through the AWS SDK for Rust and
+//! Reads a Fargate task's network from the AWS APIs (ECS, EC2, Route 53 and Route 53 Resolver, through the AWS SDK for Rust and
 //! its default credential chain) into [`netready_diagnose::NetworkFacts`].
 //!
 //! Discovery never fails as a whole for a single call: a refused action becomes a
@@ -17,6 +17,8 @@
 #[cfg(feature = "sdk")]
 mod convert;
 mod discovery;
+#[cfg(feature = "sdk")]
+mod dns;
 #[cfg(feature = "sdk")]
 mod locate;
 #[cfg(feature = "sdk")]

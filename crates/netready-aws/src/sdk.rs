@@ -26,9 +26,11 @@ const CREDENTIALS_TIMEOUT: Duration = Duration::from_secs(3);
 pub(crate) struct Clock {
     budget_end: Instant,
     call_timeout: Duration,
-    /// The EC2 and ECS endpoints, for a message a person can act on.
+    /// The EC2, ECS, Route 53 and Route 53 Resolver endpoints, for a message a person can act on.
     ec2: String,
     ecs: String,
+    route53: String,
+    resolver: String,
 }
 
 impl Clock {
@@ -57,7 +59,12 @@ impl Clock {
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
-        let endpoint = if action.starts_with("ecs:") { &self.ecs } else { &self.ec2 };
+        let endpoint = match action.split(':').next() {
+            Some("ecs") => &self.ecs,
+            Some("route53") => &self.route53,
+            Some("route53resolver") => &self.resolver,
+            _ => &self.ec2,
+        };
         gap(action, endpoint, err)
     }
 }
@@ -217,15 +224,32 @@ pub async fn read_with_config(config: &aws_config::SdkConfig, options: &Options)
     let endpoint = |service: &str| {
         config.endpoint_url().map(str::to_owned).unwrap_or_else(|| format!("https://{service}.{region}.amazonaws.com"))
     };
-    let clock = Clock { budget_end, call_timeout: options.call_timeout, ec2: endpoint("ec2"), ecs: endpoint("ecs") };
+    let clock = Clock {
+        budget_end,
+        call_timeout: options.call_timeout,
+        ec2: endpoint("ec2"),
+        ecs: endpoint("ecs"),
+        // Route 53 is global: one endpoint for every region.
+        route53: config.endpoint_url().map(str::to_owned).unwrap_or_else(|| "https://route53.amazonaws.com".into()),
+        resolver: endpoint("route53resolver"),
+    };
     let ec2 = aws_sdk_ec2::Client::new(config);
     let ecs = aws_sdk_ecs::Client::new(config);
     let located = match crate::locate::locate(&ec2, &ecs, &clock, options).await {
         Ok(located) => located,
         Err(crate::locate::NotLocated { reason, gaps }) => return unavailable(reason, gaps),
     };
-    let mut facts = NetworkFacts { region, ..NetworkFacts::default() };
-    read_vpc(&ec2, &clock, &located.vpc_id, &located.tasks, &mut facts).await;
+    let mut facts = NetworkFacts { region: region.clone(), ..NetworkFacts::default() };
+    let route53 = aws_sdk_route53::Client::new(config);
+    let resolver = aws_sdk_route53resolver::Client::new(config);
+    // The VPC's DNS configuration beside the EC2 reads: neither waits for the other.
+    let ((), dns) = tokio::join!(
+        read_vpc(&ec2, &clock, &located.vpc_id, &located.tasks, &mut facts),
+        crate::dns::read(&route53, &resolver, &clock, &located.vpc_id, &region),
+    );
+    facts.private_zones = dns.private_zones;
+    facts.resolver_rules = dns.resolver_rules;
+    facts.gaps.extend(dns.gaps);
     Read::Network(Box::new(Network { facts, tasks: located.tasks, stopped: located.stopped }))
 }
 
@@ -378,7 +402,7 @@ fn keep<T>(gaps: &mut Vec<Gap>, result: Result<T, Gap>) -> Option<T> {
     result.map_err(|gap| gaps.push(gap)).ok()
 }
 
-async fn collect_pages<T, E>(
+pub(crate) async fn collect_pages<T, E>(
     mut stream: aws_smithy_async::future::pagination_stream::PaginationStream<Result<T, E>>,
 ) -> Result<Vec<T>, E> {
     let mut items = Vec::new();

@@ -91,11 +91,14 @@ pub struct DnsModel {
 
 /// The model for `service`'s `host`: IPv6 addresses only when the task has IPv6.
 pub fn model(facts: &NetworkFacts, service: ServiceKey, host: &str, ipv6: bool) -> DnsModel {
+    // As Resolver does: the most specific rule covering the name wins, so a SYSTEM rule for a
+    // subdomain takes it back from a FORWARD rule for its parent (and `.` covers every name).
     if let Some(rules) = &facts.resolver_rules
         && let Some(rule) = rules
             .iter()
-            .filter(|r| r.rule_type == "forward" && name_covers(&r.domain, host))
-            .max_by_key(|r| r.domain.len())
+            .filter(|r| r.domain.trim_end_matches('.').is_empty() || name_covers(&r.domain, host))
+            .max_by_key(|r| r.domain.trim_end_matches('.').len())
+        && rule.rule_type == "forward"
     {
         let targets = if rule.targets.is_empty() { "no targets".to_owned() } else { rule.targets.join(", ") };
         return DnsModel {
@@ -375,6 +378,25 @@ mod tests {
         let m = model(&f, ServiceKey::Logs, LOGS, false);
         assert_eq!(m.answer, Answer::Forwarded);
         assert!(m.unknown.as_deref().unwrap().contains("192.168.1.53:53"));
+        // A SYSTEM rule for the name's own domain takes it back from the FORWARD rule for its parent.
+        let system = ResolverRule {
+            id: "rslvr-rr-2".into(),
+            domain: "logs.eu-west-3.amazonaws.com".into(),
+            rule_type: "system".into(),
+            targets: vec![],
+        };
+        f.resolver_rules.as_mut().unwrap().push(system);
+        assert_eq!(model(&f, ServiceKey::Logs, LOGS, false).answer, Answer::PrivateZone);
+        // ... and not from a FORWARD rule more specific than itself.
+        f.resolver_rules.as_mut().unwrap()[1].domain = "amazonaws.com".into();
+        assert_eq!(model(&f, ServiceKey::Logs, LOGS, false).answer, Answer::Forwarded);
+        f.resolver_rules.as_mut().unwrap().pop();
+        // A FORWARD rule for `.` forwards every name; the recursive `.` rule every VPC has, none.
+        f.resolver_rules.as_mut().unwrap()[0].domain = ".".into();
+        assert_eq!(model(&f, ServiceKey::Logs, LOGS, false).answer, Answer::Forwarded);
+        f.resolver_rules.as_mut().unwrap()[0].rule_type = "recursive".into();
+        assert_eq!(model(&f, ServiceKey::Logs, LOGS, false).answer, Answer::PrivateZone);
+        f.resolver_rules.as_mut().unwrap()[0].rule_type = "forward".into();
         // A rule for another name changes nothing.
         f.resolver_rules.as_mut().unwrap()[0].domain = "corp.example".into();
         f.private_zones = None;

@@ -88,7 +88,7 @@ pub struct HostedZone {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResolverRule {
     pub id: String,
-    /// Without the final dot.
+    /// Without the final dot; the root (every name) is `.`.
     pub domain: String,
     /// `forward`, `system` or `recursive`, lower-cased.
     pub rule_type: String,
