@@ -774,3 +774,54 @@ fn with_eni_the_owner_account_is_the_default_registry() {
     let account = s["task_arn"].as_str().unwrap().split(':').nth(4).unwrap().to_owned();
     assert_eq!(endpoint(&run, "ecr_dkr")["host"], format!("{account}.dkr.ecr.eu-west-3.amazonaws.com"));
 }
+
+/// The VPC with a private hosted zone for Secrets Manager's name associated with it
+/// (`route53:ListHostedZonesByVPC`): the zone's records decide that name, not the endpoint, so
+/// Secrets Manager is `unknown` with `dns.private_zone` naming the zone; the other services keep
+/// their endpoints.
+#[test]
+fn a_private_hosted_zone_shadowing_a_service_is_named() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "private_zone", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 3, "unknown: {:#}", run.json);
+    let secrets = endpoint(&run, "secretsmanager");
+    assert_eq!(secrets["verdict"], "unknown", "{secrets:#}");
+    assert_eq!(secrets["dns"]["answer"], "private_zone", "{secrets:#}");
+    assert_eq!(secrets["findings"], serde_json::json!(["dns.private_zone"]), "{secrets:#}");
+    let f = finding(&run, "dns.private_zone");
+    assert_eq!(f["resources"], serde_json::json!([s["zone"]]));
+    assert_eq!(f["severity"], "warning");
+    assert!(f["message"].as_str().unwrap().contains("secretsmanager.eu-west-3.amazonaws.com"), "{f:#}");
+    assert_eq!(f["endpoints"], serde_json::json!(["secretsmanager"]));
+    for service in ["logs", "ecr_api", "ecr_dkr", "s3"] {
+        assert_eq!(verdict(&run, service), "reachable", "{service}: {:#}", run.json);
+    }
+    assert!(!finding_ids(&run).contains(&"permission.denied".to_owned()), "{:#}", run.json);
+}
+
+/// The same VPC with a Resolver FORWARD rule for `amazonaws.com` to two on-premises resolvers and a
+/// SYSTEM rule for S3's regional name, both associated with it: the four interface-endpoint
+/// services are answered elsewhere (`unknown`, `dns.forwarded` naming the rule and its targets),
+/// and S3 stays with the VPC's resolver — the most specific rule wins, as in Resolver.
+#[test]
+fn a_resolver_forwarding_rule_names_the_rule_and_its_targets() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "forwarded", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 3, "unknown: {:#}", run.json);
+    for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "unknown", "{e:#}");
+        assert_eq!(e["dns"]["answer"], "forwarded", "{e:#}");
+    }
+    let f = finding(&run, "dns.forwarded");
+    assert_eq!(f["resources"], serde_json::json!([s["forward_rule"]]));
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("192.168.10.53:53, 192.168.11.53:53"), "{message}");
+    assert!(message.contains("amazonaws.com"), "{message}");
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 4, "{f:#}");
+    let s3 = endpoint(&run, "s3");
+    assert_eq!(s3["verdict"], "reachable", "the SYSTEM rule keeps S3's name: {s3:#}");
+    assert_eq!(s3["access_type"], "gateway_endpoint");
+}

@@ -37,16 +37,26 @@ def proxy(upstream_port, counts):
         def log_message(self, *args):
             pass
 
+        def do_GET(self):
+            # Route 53 is REST: `GET /2013-04-01/hostedzonesbyvpc?…` is ListHostedZonesByVPC.
+            self.forward("GET")
+
         def do_POST(self):
+            self.forward("POST")
+
+        def forward(self, method):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             target = self.headers.get("X-Amz-Target")
-            action = target.split(".")[-1] if target else next(
-                (p[7:] for p in body.decode(errors="replace").split("&") if p.startswith("Action=")), "?"
-            )
+            if method == "GET":
+                action = self.path.split("?")[0].rstrip("/").split("/")[-1]
+            else:
+                action = target.split(".")[-1] if target else next(
+                    (p[7:] for p in body.decode(errors="replace").split("&") if p.startswith("Action=")), "?"
+                )
             counts[action] += 1
             conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
-            conn.request("POST", self.path, body, headers)
+            conn.request(method, self.path, body if method == "POST" else None, headers)
             answer = conn.getresponse()
             data = answer.read()
             self.send_response(answer.status)

@@ -7,7 +7,9 @@ VPC 10.0.0.0/16 with SUBNETS /24 subnets over three zones, a route table per ten
 NAT gateway route), a public subnet with the NAT gateway and an internet gateway, GROUPS security
 groups (each with an ingress and an egress rule, some referring to another group), ENDPOINTS
 interface endpoints (the runner's four with private DNS, the others for other services) spread
-over the subnets, an S3 gateway endpoint on every table, and a Fargate task in the first subnet.
+over the subnets, an S3 gateway endpoint on every table, a private hosted zone and a Resolver
+FORWARD rule for `corp.example` associated with the VPC (so every DNS read is made; neither covers
+an AWS name), and a Fargate task in the first subnet.
 """
 
 import json
@@ -85,6 +87,17 @@ def main():
     s3 = ec2.create_vpc_endpoint(
         VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=tables
     )["VpcEndpoint"]["VpcEndpointId"]
+
+    boto3.client("route53", **kw).create_hosted_zone(
+        Name="corp.example", CallerReference=f"bench-{vpc}", VPC={"VPCRegion": REGION, "VPCId": vpc},
+        HostedZoneConfig={"Comment": "bench", "PrivateZone": True},
+    )
+    resolver = boto3.client("route53resolver", **kw)
+    rule = resolver.create_resolver_rule(
+        CreatorRequestId=f"bench-{vpc}", Name="corp", RuleType="FORWARD", DomainName="corp.example",
+        TargetIps=[{"Ip": "192.168.10.53", "Port": 53}],
+    )["ResolverRule"]["Id"]
+    resolver.associate_resolver_rule(ResolverRuleId=rule, VPCId=vpc, Name="corp")
 
     name = "bench"
     ecs.create_cluster(clusterName=name)

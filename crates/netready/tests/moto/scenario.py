@@ -156,7 +156,7 @@ def main():
             out["endpoints"][service] = ep["VpcEndpointId"]
             out["addresses"][service] = address
         out["logs_sg"] = logs_sg
-    elif scenario in ("private_endpoints", "sg_only_22"):
+    elif scenario in ("private_endpoints", "sg_only_22", "private_zone", "forwarded"):
         # The issue's VPC: no NAT, four interface endpoints with private DNS admitting the task's group,
         # S3 through its gateway endpoint. Each endpoint interface carries an address of the endpoint
         # subnet (moto gives it one outside the VPC as primary).
@@ -184,6 +184,40 @@ def main():
             ec2.assign_private_ip_addresses(NetworkInterfaceId=ep["NetworkInterfaceIds"][0], PrivateIpAddresses=[address])
             out["endpoints"][service] = ep["VpcEndpointId"]
             out["endpoint_addresses"][service] = address
+        if scenario == "private_zone":
+            # A private hosted zone that shadows one service's name, associated with the VPC.
+            zone = client("route53", url).create_hosted_zone(
+                Name=f"secretsmanager.{REGION}.amazonaws.com",
+                CallerReference=name,
+                VPC={"VPCRegion": REGION, "VPCId": vpc},
+                HostedZoneConfig={"Comment": "shadows Secrets Manager", "PrivateZone": True},
+            )["HostedZone"]["Id"]
+            out["zone"] = zone.split("/")[-1]
+        if scenario == "forwarded":
+            # An outbound Resolver endpoint, a FORWARD rule for amazonaws.com to on-premises resolvers
+            # and a SYSTEM rule that keeps S3's regional name with the VPC's resolver.
+            resolver = client("route53resolver", url)
+            outbound = resolver.create_resolver_endpoint(
+                CreatorRequestId=f"out-{name}",
+                Name=f"out-{name}",
+                SecurityGroupIds=[admits_task],
+                Direction="OUTBOUND",
+                IpAddresses=[{"SubnetId": endpoint_subnet}, {"SubnetId": endpoint_subnet}],
+            )["ResolverEndpoint"]["Id"]
+            forward = resolver.create_resolver_rule(
+                CreatorRequestId=f"fwd-{name}",
+                Name=f"fwd-{name}",
+                RuleType="FORWARD",
+                DomainName="amazonaws.com",
+                TargetIps=[{"Ip": "192.168.10.53", "Port": 53}, {"Ip": "192.168.11.53", "Port": 53}],
+                ResolverEndpointId=outbound,
+            )["ResolverRule"]["Id"]
+            system = resolver.create_resolver_rule(
+                CreatorRequestId=f"sys-{name}", Name=f"sys-{name}", RuleType="SYSTEM", DomainName=f"s3.{REGION}.amazonaws.com"
+            )["ResolverRule"]["Id"]
+            for rule in (forward, system):
+                resolver.associate_resolver_rule(ResolverRuleId=rule, VPCId=vpc, Name=f"{rule}-{name}")
+            out.update(forward_rule=forward, system_rule=system)
         if scenario == "sg_only_22":
             ec2.revoke_security_group_egress(
                 GroupId=task_sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
