@@ -7,8 +7,8 @@ use aws_sdk_ec2::operation::describe_vpc_attribute::DescribeVpcAttributeOutput;
 use aws_sdk_ec2::types as ec2;
 use ipnet::IpNet;
 use netready_diagnose::facts::{
-    Destination, EndpointType, Eni, NaclEntry, NetworkAcl, NetworkFacts, Peer, Protocol, Route, RouteTable,
-    SecurityGroup, SgRule, Subnet, Vpc, VpcEndpoint,
+    AssociatedAcl, AssociatedTable, Destination, EndpointType, Eni, NaclEntry, NatGateway, NetworkAcl, NetworkFacts,
+    Peer, PrefixList, Protocol, Route, RouteTable, SecurityGroup, SgRule, Subnet, Vpc, VpcEndpoint,
 };
 
 fn s(v: Option<&str>) -> String {
@@ -33,7 +33,57 @@ pub fn eni(ni: &ec2::NetworkInterface) -> Eni {
         ipv6: ni.ipv6_addresses().iter().filter_map(|a| ip(a.ipv6_address())).collect(),
         public_ip: ni.association().and_then(|a| ip(a.public_ip())),
         security_group_ids: ni.groups().iter().filter_map(|g| g.group_id()).map(str::to_owned).collect(),
+        owner_id: s(ni.owner_id()),
+        ..Eni::default()
     }
+}
+
+/// Every route table of the VPC with its explicit subnet associations.
+pub fn route_tables(tables: &[ec2::RouteTable]) -> Vec<AssociatedTable> {
+    tables
+        .iter()
+        .map(|t| AssociatedTable {
+            table: RouteTable {
+                id: s(t.route_table_id()),
+                main: t.associations().iter().any(|a| a.main() == Some(true)),
+                routes: t.routes().iter().filter_map(route).collect(),
+            },
+            subnet_ids: t.associations().iter().filter_map(|a| a.subnet_id()).map(str::to_owned).collect(),
+        })
+        .collect()
+}
+
+/// Every network ACL of the VPC with the subnets it is associated with.
+pub fn network_acls(acls: &[ec2::NetworkAcl]) -> Vec<AssociatedAcl> {
+    acls.iter()
+        .map(|a| AssociatedAcl {
+            acl: network_acl(a),
+            subnet_ids: a.associations().iter().filter_map(|x| x.subnet_id()).map(str::to_owned).collect(),
+        })
+        .collect()
+}
+
+pub fn nat_gateway(n: &ec2::NatGateway) -> NatGateway {
+    NatGateway {
+        id: s(n.nat_gateway_id()),
+        state: n.state().map(|s| s.as_str().to_ascii_lowercase()).unwrap_or_default(),
+        subnet_id: s(n.subnet_id()),
+        public_ips: n.nat_gateway_addresses().iter().filter_map(|a| ip(a.public_ip())).collect(),
+        connectivity: n.connectivity_type().map(|c| c.as_str().to_ascii_lowercase()).unwrap_or_else(|| "public".into()),
+    }
+}
+
+/// The internet gateways attached to `vpc`.
+pub fn internet_gateways(igws: &[ec2::InternetGateway], vpc: &str) -> Vec<String> {
+    igws.iter()
+        .filter(|g| {
+            g.attachments().iter().any(|a| {
+                a.vpc_id() == Some(vpc) && a.state().is_none_or(|s| matches!(s.as_str(), "available" | "attached"))
+            })
+        })
+        .filter_map(|g| g.internet_gateway_id())
+        .map(str::to_owned)
+        .collect()
 }
 
 pub fn vpc(
@@ -76,16 +126,6 @@ pub fn subnet(sn: &ec2::Subnet) -> Subnet {
     let mut cidrs: Vec<IpNet> = net(sn.cidr_block()).into_iter().collect();
     cidrs.extend(sn.ipv6_cidr_block_association_set().iter().filter_map(|a| net(a.ipv6_cidr_block())));
     Subnet { id: s(sn.subnet_id()), vpc_id: s(sn.vpc_id()), availability_zone: s(sn.availability_zone()), cidrs }
-}
-
-/// The subnet's route table among the VPC's: its explicit association, else the main table.
-pub fn route_table_for(tables: &[ec2::RouteTable], subnet_id: &str) -> Option<RouteTable> {
-    let explicit = tables.iter().find(|t| t.associations().iter().any(|a| a.subnet_id() == Some(subnet_id)));
-    let (table, main) = match explicit {
-        Some(t) => (t, false),
-        None => (tables.iter().find(|t| t.associations().iter().any(|a| a.main() == Some(true)))?, true),
-    };
-    Some(RouteTable { id: s(table.route_table_id()), main, routes: table.routes().iter().filter_map(route).collect() })
 }
 
 fn route(r: &ec2::Route) -> Option<Route> {
@@ -212,7 +252,8 @@ pub fn endpoint_addresses(
 /// The prefix lists the route table and the security groups refer to.
 pub fn prefix_list_ids(facts: &NetworkFacts) -> Vec<String> {
     let mut ids: Vec<String> = Vec::new();
-    if let Some(table) = &facts.route_table {
+    let tables = facts.route_table.iter().chain(facts.route_tables.iter().map(|t| &t.table));
+    for table in tables {
         for r in &table.routes {
             if let Destination::PrefixList(id) = &r.destination {
                 ids.push(id.clone());
@@ -229,4 +270,37 @@ pub fn prefix_list_ids(facts: &NetworkFacts) -> Vec<String> {
     ids.sort();
     ids.dedup();
     ids
+}
+
+/// The lists `DescribePrefixLists` answered with their CIDRs (of `ids`, and S3's by its name
+/// `com.amazonaws.<region>.s3`), and those whose entries must be asked for: `(id, name)`.
+pub fn prefix_lists(
+    lists: &[ec2::PrefixList],
+    ids: &[String],
+    region: &str,
+) -> (Vec<PrefixList>, Vec<(String, String)>) {
+    let s3 = format!("com.amazonaws.{region}.s3");
+    let mut wanted: Vec<(String, String)> = ids.iter().map(|id| (id.clone(), String::new())).collect();
+    for pl in lists {
+        let (Some(id), name) = (pl.prefix_list_id(), pl.prefix_list_name().unwrap_or_default()) else { continue };
+        match wanted.iter_mut().find(|(w, _)| w == id) {
+            Some(w) => w.1 = name.to_owned(),
+            None if name == s3 => wanted.push((id.to_owned(), name.to_owned())),
+            None => {}
+        }
+    }
+    let mut known = Vec::new();
+    let mut missing = Vec::new();
+    for (id, name) in wanted {
+        // An empty Cidrs is not an answer (moto leaves it empty): ask for the entries.
+        match lists.iter().find(|p| p.prefix_list_id() == Some(id.as_str())).filter(|p| !p.cidrs().is_empty()) {
+            Some(pl) => known.push(PrefixList {
+                id,
+                name,
+                entries: Some(pl.cidrs().iter().filter_map(|c| c.parse().ok()).collect()),
+            }),
+            None => missing.push((id, name)),
+        }
+    }
+    (known, missing)
 }

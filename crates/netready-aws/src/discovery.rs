@@ -4,11 +4,15 @@
 use std::time::Duration;
 
 use netready_diagnose::AwsApi;
-use netready_diagnose::facts::{Gap, NetworkFacts};
+use netready_diagnose::facts::{Eni, Gap, NetworkFacts};
+use netready_diagnose::stopped::StoppedTask;
 
 /// The IAM actions discovery calls: exactly the policy in `docs/iam-diagnosis-policy.json`.
-pub const IAM_ACTIONS: [&str; 11] = [
+pub const IAM_ACTIONS: [&str; 17] = [
     "ecs:DescribeTasks",
+    "ecs:DescribeServices",
+    "ec2:DescribeNatGateways",
+    "ec2:DescribeInternetGateways",
     "ec2:DescribeNetworkInterfaces",
     "ec2:DescribeSubnets",
     "ec2:DescribeVpcs",
@@ -19,6 +23,9 @@ pub const IAM_ACTIONS: [&str; 11] = [
     "ec2:DescribeVpcEndpoints",
     "ec2:DescribePrefixLists",
     "ec2:GetManagedPrefixListEntries",
+    "route53:ListHostedZonesByVPC",
+    "route53resolver:ListResolverRuleAssociations",
+    "route53resolver:ListResolverRules",
 ];
 
 /// How long one API call (with the SDK's retries) may take.
@@ -36,6 +43,10 @@ pub struct Options {
     pub task_arn: Option<String>,
     /// The ENI, when known: skips ECS.
     pub eni: Option<String>,
+    /// What to read when it is not the task of `task_arn`/`eni`.
+    pub subject: Subject,
+    /// The security groups of a stopped task (`--security-group`), instead of its service's.
+    pub security_groups: Vec<String>,
     pub call_timeout: Duration,
     pub budget: Duration,
 }
@@ -47,10 +58,49 @@ impl Default for Options {
             region: None,
             task_arn: None,
             eni: None,
+            subject: Subject::Task,
+            security_groups: Vec::new(),
             call_timeout: DEFAULT_CALL_TIMEOUT,
             budget: DEFAULT_BUDGET,
         }
     }
+}
+
+/// Whose network to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Subject {
+    /// The task of `Options::task_arn` or the interface `Options::eni` (running or stopped).
+    #[default]
+    Task,
+    /// A task not deployed yet: these subnets (one VPC), groups and `AssignPublicIp`.
+    Planned { subnets: Vec<String>, security_groups: Vec<String>, public_ip: bool },
+    /// An ECS service's `awsvpcConfiguration`.
+    Service { cluster: String, service: String },
+}
+
+/// The network of one or more tasks (one per subnet): the VPC's facts, read once, and each task's
+/// interface (real, or planned from a subnet, a service or a stopped task's attachment).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Network {
+    /// VPC-wide: every route table, ACL, endpoint, NAT and internet gateway; `eni` unset.
+    pub facts: NetworkFacts,
+    pub tasks: Vec<Eni>,
+    pub stopped: Option<StoppedTask>,
+}
+
+impl Network {
+    /// The facts as each task sees them.
+    pub fn per_task(&self) -> Vec<NetworkFacts> {
+        self.tasks.iter().map(|t| self.facts.for_task(t.clone())).collect()
+    }
+}
+
+/// What reading several tasks' network produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    Skipped(String),
+    Unavailable { reason: String, gaps: Vec<Gap> },
+    Network(Box<Network>),
 }
 
 /// What discovery produced.

@@ -1,4 +1,4 @@
-//! Reads a Fargate task's network from the AWS APIs (ECS and EC2, through the AWS SDK for Rust and
+//! Reads a Fargate task's network from the AWS APIs (ECS, EC2, Route 53 and Route 53 Resolver, through the AWS SDK for Rust and
 //! its default credential chain) into [`netready_diagnose::NetworkFacts`].
 //!
 //! Discovery never fails as a whole for a single call: a refused action becomes a
@@ -18,15 +18,19 @@
 mod convert;
 mod discovery;
 #[cfg(feature = "sdk")]
+mod dns;
+#[cfg(feature = "sdk")]
+mod locate;
+#[cfg(feature = "sdk")]
 mod sdk;
 
 pub use discovery::{
-    DEFAULT_BUDGET, DEFAULT_CALL_TIMEOUT, Discovery, IAM_ACTIONS, Options, credentials_in_environment, denial_in_body,
-    is_denied,
+    DEFAULT_BUDGET, DEFAULT_CALL_TIMEOUT, Discovery, IAM_ACTIONS, Network, Options, Read, Subject,
+    credentials_in_environment, denial_in_body, is_denied,
 };
 pub use netready_diagnose::AwsApi;
 #[cfg(feature = "sdk")]
-pub use sdk::{discover_with_config, http_client};
+pub use sdk::{discover_with_config, http_client, read_with_config};
 
 /// Reads the task's network. Never panics; finding credentials and every call together stay
 /// within `options.budget` (loading the SDK's configuration comes before it).
@@ -35,8 +39,13 @@ pub async fn discover(options: &Options) -> Discovery {
     if options.mode == AwsApi::Off {
         return Discovery::Skipped("--aws-api off".into());
     }
+    sdk::discover(&with_region(options)).await
+}
+
+/// The task lives in its ARN's region: that beats the SDK's default.
+#[cfg(feature = "sdk")]
+fn with_region(options: &Options) -> Options {
     let mut options = options.clone();
-    // The task lives in its ARN's region: that beats the SDK's default.
     if options.region.is_none() {
         options.region = options
             .task_arn
@@ -45,12 +54,31 @@ pub async fn discover(options: &Options) -> Discovery {
             .filter(|r| !r.is_empty())
             .map(str::to_owned);
     }
-    sdk::discover(&options).await
+    options
+}
+
+/// Reads the network of the task(s) `options.subject` names (one per subnet), for the diagnosis.
+#[cfg(feature = "sdk")]
+pub async fn read(options: &Options) -> Read {
+    if options.mode == AwsApi::Off {
+        return Read::Skipped("--aws-api off".into());
+    }
+    sdk::read(&with_region(options)).await
 }
 
 /// Why a build without the `sdk` feature cannot read the AWS APIs.
 #[cfg(not(feature = "sdk"))]
 pub const NO_SDK: &str = "this netready was built without the AWS API (cargo feature `aws`, on by default)";
+
+/// In a build without the AWS SDK: says so, as [`discover`] does.
+#[cfg(not(feature = "sdk"))]
+pub async fn read(options: &Options) -> Read {
+    match discover(options).await {
+        Discovery::Skipped(r) => Read::Skipped(r),
+        Discovery::Unavailable { reason, gaps } => Read::Unavailable { reason, gaps },
+        Discovery::Facts(_) => Read::Unavailable { reason: NO_SDK.into(), gaps: vec![] },
+    }
+}
 
 /// Reads the task's network: in a build without the AWS SDK, only says so — skipped for
 /// `--aws-api auto`, unavailable for `required`.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use netready_aws::{Discovery, Options};
-use netready_diagnose::facts::{Gap, NetworkFacts};
+use netready_diagnose::facts::{Gap, HostedZone, NetworkFacts};
 use netready_diagnose::{AccessType, EndpointAddresses, ServiceKey as Service, Severity};
 
 const TASK_ARN: &str = "arn:aws:ecs:eu-west-3:111122223333:task/runners/e9028f8d5d8e4f258373e7b93ce9a3c3";
@@ -59,8 +59,21 @@ fn serve(overrides: Overrides) -> (String, Arc<Mutex<Vec<String>>>) {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let body = String::from_utf8_lossy(&body).into_owned();
-            let (status, content_type, text) = answer(&overrides, &target, &body);
-            log.lock().unwrap().push(if target.is_empty() { action(&body) } else { target.clone() });
+            // Route 53 is REST: `GET /2013-04-01/hostedzonesbyvpc?…`.
+            let route53 = line.contains("/hostedzonesbyvpc");
+            let (status, content_type, text) = if route53 {
+                overrides.get("route53:ListHostedZonesByVPC").copied().map_or_else(
+                    || (200, "text/xml", recorded("route53-ListHostedZonesByVPC.xml")),
+                    |(status, file)| (status, "text/xml", recorded(file)),
+                )
+            } else {
+                answer(&overrides, &target, &body)
+            };
+            log.lock().unwrap().push(match () {
+                _ if route53 => "route53:ListHostedZonesByVPC".to_owned(),
+                _ if target.is_empty() => action(&body),
+                _ => target.clone(),
+            });
             let mut stream = stream;
             let _ = write!(
                 stream,
@@ -79,6 +92,19 @@ fn action(body: &str) -> String {
 fn answer(overrides: &Overrides, target: &str, body: &str) -> (u16, &'static str, String) {
     if target.ends_with("describetasks") {
         let (status, file) = overrides.get("ecs:DescribeTasks").copied().unwrap_or((200, "ecs-DescribeTasks.json"));
+        return (status, "application/x-amz-json-1.1", recorded(file));
+    }
+    if let Some(op) = target.strip_prefix("route53resolver.") {
+        let name = if op == "listresolverrules" { "ListResolverRules" } else { "ListResolverRuleAssociations" };
+        let key = format!("route53resolver:{name}");
+        let (status, file) = overrides.iter().find(|(k, _)| **k == key).map(|(_, v)| *v).unwrap_or((
+            200,
+            if name == "ListResolverRules" {
+                "route53resolver-ListResolverRules.json"
+            } else {
+                "route53resolver-ListResolverRuleAssociations.json"
+            },
+        ));
         return (status, "application/x-amz-json-1.1", recorded(file));
     }
     let action = action(body);
@@ -165,6 +191,28 @@ async fn recorded_network_read_through_the_sdk() {
     assert_eq!(facts.network_acl.as_ref().unwrap().entries.len(), 4);
     assert!(facts.security_group("sg-0a1b2c3d4e5f6vpce").is_some(), "the endpoint's group is read too");
     assert_eq!(facts.vpc.as_ref().unwrap().dns_support, Some(true));
+    assert_eq!(eni.owner_id, "111122223333", "the default ECR registry");
+    let nat = &facts.nat_gateways.as_ref().unwrap()[0];
+    assert_eq!((nat.id.as_str(), nat.state.as_str()), ("nat-0a1b2c3d4e5f6dead", "deleted"));
+    assert_eq!(facts.internet_gateways.as_deref(), Some(&["igw-0a1b2c3d4e5f60001".to_owned()][..]));
+    assert_eq!(facts.route_tables.len(), 2, "every table of the VPC");
+    let zones = facts.private_zones.as_ref().unwrap();
+    assert_eq!(zones, &[HostedZone { id: "Z0A1B2C3D4E5F6CORP0001".into(), name: "corp.example".into() }]);
+    // The VPC's two rules, not the region's third (another VPC's `amazonaws.com`).
+    let rules = facts.resolver_rules.as_ref().unwrap();
+    let rules: Vec<(&str, &str, &str, Vec<&str>)> = rules
+        .iter()
+        .map(|r| {
+            (r.id.as_str(), r.domain.as_str(), r.rule_type.as_str(), r.targets.iter().map(String::as_str).collect())
+        })
+        .collect();
+    assert_eq!(
+        rules,
+        [
+            ("rslvr-rr-0a1b2c3d4e5f6corp", "corp.example", "forward", vec!["192.0.2.53:53", "192.0.2.54:53"]),
+            ("rslvr-rr-0a1b2c3d4e5f6sys1", "s3.eu-west-3.amazonaws.com", "system", vec![]),
+        ]
+    );
 
     let d = netready_diagnose::diagnose(&facts, &endpoints());
     let access: Vec<AccessType> = d.paths.iter().map(|p| p.access_type).collect();
@@ -205,8 +253,8 @@ async fn recorded_network_read_through_the_sdk() {
     asked.dedup();
     assert_eq!(
         asked.len(),
-        netready_aws::IAM_ACTIONS.len() - 1,
-        "{asked:?} (GetManagedPrefixListEntries is not needed here)"
+        netready_aws::IAM_ACTIONS.len() - 2,
+        "{asked:?} (GetManagedPrefixListEntries and ecs:DescribeServices are not needed here)"
     );
 }
 
@@ -238,6 +286,39 @@ async fn unauthorized_operation_names_the_action_and_the_rest_is_read() {
     let d = netready_diagnose::diagnose(&facts, &endpoints());
     let f = d.findings.iter().find(|f| f.id == "permission.denied").unwrap();
     assert_eq!(f.resources, ["ec2:DescribeNetworkAcls"]);
+}
+
+/// A refused Route 53 or Resolver call: a gap naming the action, its fact unread, the rest read, and
+/// the model as without it (the services' verdicts do not depend on the zone or rule here).
+#[tokio::test]
+async fn refused_route53_and_resolver_calls_name_the_action() {
+    let (url, _) = serve(Overrides::from([
+        ("route53:ListHostedZonesByVPC", (403, "route53-AccessDenied.xml")),
+        ("route53resolver:ListResolverRuleAssociations", (400, "route53resolver-AccessDeniedException.json")),
+    ]));
+    let facts = facts(discover(&url).await);
+    let mut denied: Vec<&str> = facts
+        .gaps
+        .iter()
+        .map(|g| match g {
+            Gap::Denied { action, .. } => action.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    denied.sort_unstable();
+    assert_eq!(denied, ["route53:ListHostedZonesByVPC", "route53resolver:ListResolverRuleAssociations"]);
+    assert!(facts.private_zones.is_none() && facts.resolver_rules.is_none());
+    assert!(facts.route_table.is_some());
+    let d = netready_diagnose::diagnose(&facts, &endpoints());
+    let mut resources: Vec<&str> = d
+        .findings
+        .iter()
+        .filter(|f| f.id == "permission.denied")
+        .flat_map(|f| f.resources.iter().map(String::as_str))
+        .collect();
+    resources.sort_unstable();
+    assert_eq!(resources, ["route53:ListHostedZonesByVPC", "route53resolver:ListResolverRuleAssociations"]);
+    assert_eq!(d.paths[1].access_type, AccessType::VpcEndpoint, "the endpoint's verdict stands");
 }
 
 /// moto 5.2.1 answers DescribeTasks with numbers where ECS's model has strings (a container's

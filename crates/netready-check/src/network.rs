@@ -1,6 +1,7 @@
 //! The task's network as the AWS APIs describe it, applied to a check: the VPC's CIDRs join the
 //! classification, the public IP comes from EC2, each dialled address gets the route it takes and
-//! the access type that route shows, and the diagnosis's findings join the report.
+//! the access type that route shows, and the diagnosis's findings join the report — with where the
+//! model of the configuration and what the check observed disagree (`observation.*` findings).
 //!
 //! The check never calls AWS itself and knows nothing of the SDK: a [`NetworkSource`] (the
 //! binary's, over `netready-aws`) hands it plain [`Discovered`] data, read concurrently with the
@@ -167,6 +168,7 @@ pub fn apply(probed: &Report, known_cidrs: &[IpNet], discovered: &Discovered) ->
             }
         }
         findings.extend(netready_diagnose::findings::findings(facts, &inputs, &paths));
+        findings.extend(netready_diagnose::compare::compare(facts, &observations(&report)));
     }
     findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
     report.diagnosis = Some(DiagnosisReport {
@@ -178,6 +180,30 @@ pub fn apply(probed: &Report, known_cidrs: &[IpNet], discovered: &Discovered) ->
         findings,
     });
     report.with_hints()
+}
+
+/// What the check saw per dialled address, for the comparison with the model (a connection the
+/// deadline cut short is no evidence either way).
+fn observations(report: &Report) -> Vec<netready_diagnose::compare::Observation> {
+    report
+        .endpoints
+        .iter()
+        .flat_map(|e| {
+            e.connections.iter().filter_map(move |c| {
+                let failure = c.failure().map(|(phase, outcome, text)| (phase.to_owned(), outcome.to_owned(), text));
+                if failure.as_ref().is_some_and(|(_, outcome, _)| outcome == "out_of_time") {
+                    return None;
+                }
+                Some(netready_diagnose::compare::Observation {
+                    service: e.service,
+                    host: e.host.clone(),
+                    port: e.port,
+                    address: c.ip,
+                    failure,
+                })
+            })
+        })
+        .collect()
 }
 
 /// The public IP from EC2 (it wins over the configuration: it is what the ENI has), and what task
@@ -281,6 +307,40 @@ mod tests {
             validator.iter_errors(&json).map(|e| format!("{e} at {}", e.instance_path())).collect();
         assert!(errors.is_empty(), "{errors:#?}\n{json:#}");
         json
+    }
+
+    /// The fixture's logs connection timed out. With the lab's healthy configuration the model says
+    /// reachable: the cause is outside it. With the endpoint's group not admitting the task, the
+    /// model says blocked and agrees: no observation finding.
+    #[test]
+    fn the_model_beside_the_observation() {
+        // As discovery reads it: every ACL of the VPC with its subnets (the endpoints' too).
+        let facts = || {
+            let mut f = facts();
+            let acl = f.network_acl.clone().unwrap();
+            f.network_acls =
+                vec![AssociatedAcl { acl, subnet_ids: vec!["subnet-task".into(), "subnet-endpoints".into()] }];
+            f
+        };
+        let report = apply(&probed(), &[], &Discovered::read(AwsApi::Auto, facts(), at()));
+        let found = &report.diagnosis.as_ref().unwrap().findings;
+        let outside: Vec<_> = found.iter().filter(|f| f.id == "observation.outside_model").collect();
+        assert_eq!(outside.len(), 1, "{found:#?}");
+        assert_eq!(outside[0].endpoints, [netready_diagnose::ServiceKey::Logs]);
+        assert!(outside[0].message.contains("tcp phase failed (timeout"), "{}", outside[0].message);
+        assert!(!found.iter().any(|f| f.id == "observation.model_incomplete"), "{found:#?}");
+        assert_valid(&report);
+
+        let mut denied = facts();
+        let mut group = denied.security_groups.iter().find(|g| g.id == "sg-endpoints").unwrap().clone();
+        group.id = "sg-logs-endpoint".into();
+        group.ingress[0].peer = Peer::Cidr(net("10.0.9.0/24"));
+        denied.security_groups.push(group);
+        denied.vpc_endpoints.iter_mut().find(|e| e.id == "vpce-logs").unwrap().security_group_ids =
+            vec!["sg-logs-endpoint".into()];
+        let report = apply(&probed(), &[], &Discovered::read(AwsApi::Auto, denied, at()));
+        let found = &report.diagnosis.as_ref().unwrap().findings;
+        assert!(!found.iter().any(|f| f.id.starts_with("observation.")), "{found:#?}");
     }
 
     #[test]

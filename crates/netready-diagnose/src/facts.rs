@@ -26,8 +26,81 @@ pub struct NetworkFacts {
     pub security_groups: Vec<SecurityGroup>,
     pub vpc_endpoints: Vec<VpcEndpoint>,
     pub prefix_lists: Vec<PrefixList>,
+    /// The VPC's NAT gateways (`None`: not read), for the NAT hop's own checks.
+    #[serde(default)]
+    pub nat_gateways: Option<Vec<NatGateway>>,
+    /// The internet gateways attached to the VPC (`None`: not read).
+    #[serde(default)]
+    pub internet_gateways: Option<Vec<String>>,
+    /// Every route table of the VPC, with the subnets explicitly associated (a NAT gateway's
+    /// subnet's table, the endpoint subnets').
+    #[serde(default)]
+    pub route_tables: Vec<AssociatedTable>,
+    /// Every network ACL of the VPC with the subnets it is associated with (the endpoint subnets').
+    #[serde(default)]
+    pub network_acls: Vec<AssociatedAcl>,
+    /// Route 53 private hosted zones associated with the VPC (`None`: not read).
+    #[serde(default)]
+    pub private_zones: Option<Vec<HostedZone>>,
+    /// Route 53 Resolver forwarding rules associated with the VPC (`None`: not read).
+    #[serde(default)]
+    pub resolver_rules: Option<Vec<ResolverRule>>,
     /// What could not be learnt, and why (a denied action, a timeout).
     pub gaps: Vec<Gap>,
+}
+
+/// A NAT gateway as `DescribeNatGateways` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatGateway {
+    pub id: String,
+    /// Lower-cased: `available`, `pending`, `failed`, `deleting`, `deleted`.
+    pub state: String,
+    pub subnet_id: String,
+    /// Its Elastic IP(s); a public NAT gateway without one cannot reach the internet.
+    pub public_ips: Vec<IpAddr>,
+    /// `public` or `private` (a private NAT gateway only reaches other networks).
+    pub connectivity: String,
+}
+
+/// A route table and its explicit subnet associations (`main`: the VPC's main table).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssociatedTable {
+    pub table: RouteTable,
+    pub subnet_ids: Vec<String>,
+}
+
+/// A network ACL and the subnets it is associated with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssociatedAcl {
+    pub acl: NetworkAcl,
+    pub subnet_ids: Vec<String>,
+}
+
+/// A Route 53 private hosted zone associated with the task's VPC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostedZone {
+    pub id: String,
+    /// Without the final dot: `amazonaws.com`.
+    pub name: String,
+}
+
+/// A Route 53 Resolver rule associated with the task's VPC.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolverRule {
+    pub id: String,
+    /// Without the final dot; the root (every name) is `.`.
+    pub domain: String,
+    /// `forward`, `system` or `recursive`, lower-cased.
+    pub rule_type: String,
+    /// `ip:port` of the resolvers it forwards to.
+    pub targets: Vec<String>,
+}
+
+/// Whether `host` is `domain` or below it (DNS names, case-insensitive, final dots ignored).
+pub fn name_covers(domain: &str, host: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    !d.is_empty() && (h == d || h.ends_with(&format!(".{d}")))
 }
 
 impl NetworkFacts {
@@ -41,6 +114,35 @@ impl NetworkFacts {
 
     pub fn prefix_list(&self, id: &str) -> Option<&PrefixList> {
         self.prefix_lists.iter().find(|p| p.id == id)
+    }
+
+    /// The route table of `subnet`: its explicit association, else the main table.
+    pub fn route_table_of(&self, subnet: &str) -> Option<&RouteTable> {
+        let explicit = self.route_tables.iter().find(|t| t.subnet_ids.iter().any(|s| s == subnet));
+        explicit.or_else(|| self.route_tables.iter().find(|t| t.table.main)).map(|t| &t.table)
+    }
+
+    /// The network ACL of `subnet`, when read.
+    pub fn network_acl_of(&self, subnet: &str) -> Option<&NetworkAcl> {
+        self.network_acls.iter().find(|a| a.subnet_ids.iter().any(|s| s == subnet)).map(|a| &a.acl)
+    }
+
+    /// The facts as one task sees them: `eni`'s subnet's route table and network ACL, from the
+    /// VPC's (when they were read; else what the facts already hold).
+    pub fn for_task(&self, eni: Eni) -> NetworkFacts {
+        let mut facts = self.clone();
+        if !self.route_tables.is_empty() {
+            facts.route_table = self.route_table_of(&eni.subnet_id).cloned();
+            if let Some(t) = &mut facts.route_table {
+                // `main` says the table is used because the subnet has no explicit association.
+                t.main = !self.route_tables.iter().any(|a| a.subnet_ids.contains(&eni.subnet_id));
+            }
+        }
+        if !self.network_acls.is_empty() {
+            facts.network_acl = self.network_acl_of(&eni.subnet_id).cloned();
+        }
+        facts.eni = Some(eni);
+        facts
     }
 
     /// The task's subnet, when both the ENI and the subnet were read.
@@ -66,6 +168,25 @@ pub struct Eni {
     /// `Association.PublicIp`: auto-assigned (`AssignPublicIp`) or an Elastic IP.
     pub public_ip: Option<IpAddr>,
     pub security_group_ids: Vec<String>,
+    /// The account that owns the interface (the task's account: the default ECR registry).
+    #[serde(default)]
+    pub owner_id: String,
+    /// Not a real interface: a task that does not exist yet (`--subnet`) or a stopped one. With
+    /// `planned_public_ip`, it will get a public IP (`AssignPublicIp`).
+    #[serde(default)]
+    pub planned: bool,
+    #[serde(default)]
+    pub planned_public_ip: bool,
+    /// Planned from a stopped task's attachment: `private_ipv4` is the address it had.
+    #[serde(default)]
+    pub stopped: bool,
+}
+
+impl Eni {
+    /// Whether the task has (or, planned, will have) a public IPv4 address.
+    pub fn has_public_ip(&self) -> bool {
+        self.public_ip.is_some() || self.planned_public_ip
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

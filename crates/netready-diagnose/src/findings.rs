@@ -30,6 +30,13 @@
 //!
 //! "error/warning": an error when the service has no other working path, a warning when traffic
 //! gets through another way (the endpoint is bypassed, not broken).
+//!
+//! The hops of [`crate::verdict`] add `nat_gateway.not_available`, `nat_gateway.no_public_ip`,
+//! `nat_gateway.no_internet_route`, `internet_gateway.not_attached`,
+//! `vpc_endpoint.subnet_acl_denied` (errors), `security_group.public_cidrs`, `path.beyond_model`,
+//! `dns.forwarded`, `dns.private_zone` (warnings) — see [`crate::target`]; a stopped task adds
+//! `task.stopped_reason` ([`crate::stopped`]); the check's comparison adds
+//! `observation.outside_model` and `observation.model_incomplete` ([`crate::compare`]).
 
 use std::net::IpAddr;
 
@@ -346,7 +353,7 @@ fn default_route_rules(facts: &NetworkFacts, out: &mut Collector) {
         table.routes.iter().find(|r| r.destination == Destination::Cidr(ipnet::IpNet::V4(Default::default())));
     match default {
         Some(route)
-            if route.target_type() == TargetType::InternetGateway && !route.blackhole && eni.public_ip.is_none() =>
+            if route.target_type() == TargetType::InternetGateway && !route.blackhole && !eni.has_public_ip() =>
         {
             let mut new = public_ip_missing(&table.id, &route.target, &eni.id);
             // Still worth fixing when every endpoint has another path; an error when one relies on it
@@ -354,10 +361,10 @@ fn default_route_rules(facts: &NetworkFacts, out: &mut Collector) {
             new.severity = Severity::Warning;
             out.add(new, None, None);
         }
-        Some(route) if route.target_type() != TargetType::InternetGateway && eni.public_ip.is_some() => {
+        Some(route) if route.target_type() != TargetType::InternetGateway && eni.has_public_ip() => {
             out.add(public_ip_unused(facts, &table.id, &route.target, &eni.id), None, None);
         }
-        None if eni.public_ip.is_some() => out.add(public_ip_unused(facts, &table.id, "", &eni.id), None, None),
+        None if eni.has_public_ip() => out.add(public_ip_unused(facts, &table.id, "", &eni.id), None, None),
         _ => {}
     }
 }
@@ -462,115 +469,140 @@ fn service_works(facts: &NetworkFacts, path: &EndpointPath) -> bool {
 }
 
 fn endpoint_rules(facts: &NetworkFacts, endpoint: &EndpointAddresses, path: &EndpointPath, out: &mut Collector) {
-    let service = endpoint.service;
     let works = service_works(facts, path);
     let mut have_interface = false;
-    for e in interface_endpoints(facts, service) {
+    for e in interface_endpoints(facts, endpoint.service) {
         have_interface = true;
-        let used = path.addresses.iter().any(|a| a.vpc_endpoint_id.as_deref() == Some(e.id.as_str()));
-        let bypassed = if works { Severity::Warning } else { Severity::Error };
-        if !e.is_available() {
-            out.add(
-                New {
-                    id: "vpc_endpoint.not_available",
-                    severity: Severity::Error,
-                    resources: vec![e.id.clone()],
-                    message: format!(
-                        "interface endpoint {} ({}) is in state {}, not available",
-                        e.id, e.service_name, e.state
-                    ),
-                    remedy: "accept or re-create the endpoint; a failed endpoint's reason is in DescribeVpcEndpoints"
-                        .into(),
-                },
-                Some(service),
-                None,
-            );
-        }
-        if !e.private_dns_enabled {
-            out.add(
-                New {
-                    id: "vpc_endpoint.private_dns_disabled",
-                    severity: bypassed,
-                    resources: vec![e.id.clone()],
-                    message: format!(
-                        "interface endpoint {} ({}) has private DNS disabled: {} resolves to the service's public \
-                         addresses, not to the endpoint{}",
-                        e.id,
-                        e.service_name,
-                        endpoint.host,
-                        if works { ", and traffic goes another way" } else { "" }
-                    ),
-                    remedy: format!(
-                        "enable private DNS (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --private-dns-enabled)",
-                        e.id
-                    ),
-                },
-                Some(service),
-                None,
-            );
-        }
-        if let (Some(eni), Some(groups)) =
-            (&facts.eni, e.security_group_ids.iter().map(|g| facts.security_group(g)).collect::<Option<Vec<_>>>())
-            && let Some(source) = eni.private_ipv4
-            && !groups.is_empty()
-            && filter::ingress_allows(facts, &groups, source, &eni.security_group_ids, endpoint.port) == Verdict::Denied
-        {
-            let mut resources = vec![e.id.clone()];
-            resources.extend(e.security_group_ids.iter().cloned());
-            let subnet =
-                facts.task_subnet().and_then(|s| s.cidrs.iter().find(|n| n.addr().is_ipv4())).map(|n| n.to_string());
-            out.add(
-                New {
-                    id: "vpc_endpoint.ingress_denied",
-                    severity: if used || !works { Severity::Error } else { Severity::Warning },
-                    resources,
-                    message: format!(
-                        "the security groups of interface endpoint {} ({}) do not allow inbound TCP {} from the task ({}, groups {})",
-                        e.id,
-                        e.security_group_ids.join(", "),
-                        endpoint.port,
-                        source,
-                        eni.security_group_ids.join(", ")
-                    ),
-                    remedy: format!(
-                        "add an inbound rule allowing TCP {} from the task subnet ({}) or from the task's security group",
-                        endpoint.port,
-                        subnet.unwrap_or_else(|| "its CIDR".into())
-                    ),
-                },
-                Some(service),
-                None,
-            );
-        }
-        let zones: Option<Vec<&str>> =
-            e.subnet_ids.iter().map(|s| facts.subnet(s).map(|s| s.availability_zone.as_str())).collect();
-        if let (Some(zones), Some(eni)) = (zones, &facts.eni)
-            && !eni.availability_zone.is_empty()
-            && !zones.is_empty()
-            && !zones.contains(&eni.availability_zone.as_str())
-        {
-            out.add(
-                New {
-                    id: "vpc_endpoint.no_subnet_in_az",
-                    severity: Severity::Warning,
-                    resources: vec![e.id.clone()],
-                    message: format!(
-                        "interface endpoint {} has no subnet in the task's availability zone {} (only {}): traffic crosses \
-                         zones, and fails with the other zone",
-                        e.id,
-                        eni.availability_zone,
-                        zones.join(", ")
-                    ),
-                    remedy: format!(
-                        "add a subnet of {} to the endpoint (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --add-subnet-ids …)",
-                        eni.availability_zone, e.id
-                    ),
-                },
-                Some(service),
-                None,
-            );
-        }
+        interface_rules(facts, endpoint, path, e, works, out);
     }
+    gateway_rules(facts, endpoint, path, works, have_interface, out);
+}
+
+/// One interface endpoint of the service: its state, private DNS, groups and zones.
+fn interface_rules(
+    facts: &NetworkFacts,
+    endpoint: &EndpointAddresses,
+    path: &EndpointPath,
+    e: &crate::facts::VpcEndpoint,
+    works: bool,
+    out: &mut Collector,
+) {
+    let service = endpoint.service;
+    let used = path.addresses.iter().any(|a| a.vpc_endpoint_id.as_deref() == Some(e.id.as_str()));
+    let bypassed = if works { Severity::Warning } else { Severity::Error };
+    if !e.is_available() {
+        out.add(
+            New {
+                id: "vpc_endpoint.not_available",
+                severity: Severity::Error,
+                resources: vec![e.id.clone()],
+                message: format!(
+                    "interface endpoint {} ({}) is in state {}, not available",
+                    e.id, e.service_name, e.state
+                ),
+                remedy: "accept or re-create the endpoint; a failed endpoint's reason is in DescribeVpcEndpoints"
+                    .into(),
+            },
+            Some(service),
+            None,
+        );
+    }
+    if !e.private_dns_enabled {
+        out.add(
+            New {
+                id: "vpc_endpoint.private_dns_disabled",
+                severity: bypassed,
+                resources: vec![e.id.clone()],
+                message: format!(
+                    "interface endpoint {} ({}) has private DNS disabled: {} resolves to the service's public \
+                     addresses, not to the endpoint{}",
+                    e.id,
+                    e.service_name,
+                    endpoint.host,
+                    if works { ", and traffic goes another way" } else { "" }
+                ),
+                remedy: format!(
+                    "enable private DNS (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --private-dns-enabled)",
+                    e.id
+                ),
+            },
+            Some(service),
+            None,
+        );
+    }
+    if let (Some(eni), Some(groups)) =
+        (&facts.eni, e.security_group_ids.iter().map(|g| facts.security_group(g)).collect::<Option<Vec<_>>>())
+        && let Some(source) = eni.private_ipv4
+        && !groups.is_empty()
+        && filter::ingress_allows(facts, &groups, source, &eni.security_group_ids, endpoint.port) == Verdict::Denied
+    {
+        let mut resources = vec![e.id.clone()];
+        resources.extend(e.security_group_ids.iter().cloned());
+        let subnet =
+            facts.task_subnet().and_then(|s| s.cidrs.iter().find(|n| n.addr().is_ipv4())).map(|n| n.to_string());
+        out.add(
+            New {
+                id: "vpc_endpoint.ingress_denied",
+                severity: if used || !works { Severity::Error } else { Severity::Warning },
+                resources,
+                message: format!(
+                    "the security groups of interface endpoint {} ({}) do not allow inbound TCP {} from the task ({}, groups {})",
+                    e.id,
+                    e.security_group_ids.join(", "),
+                    endpoint.port,
+                    source,
+                    eni.security_group_ids.join(", ")
+                ),
+                remedy: format!(
+                    "add an inbound rule allowing TCP {} from the task subnet ({}) or from the task's security group",
+                    endpoint.port,
+                    subnet.unwrap_or_else(|| "its CIDR".into())
+                ),
+            },
+            Some(service),
+            None,
+        );
+    }
+    let zones: Option<Vec<&str>> =
+        e.subnet_ids.iter().map(|s| facts.subnet(s).map(|s| s.availability_zone.as_str())).collect();
+    if let (Some(zones), Some(eni)) = (zones, &facts.eni)
+        && !eni.availability_zone.is_empty()
+        && !zones.is_empty()
+        && !zones.contains(&eni.availability_zone.as_str())
+    {
+        out.add(
+            New {
+                id: "vpc_endpoint.no_subnet_in_az",
+                severity: Severity::Warning,
+                resources: vec![e.id.clone()],
+                message: format!(
+                    "interface endpoint {} has no subnet in the task's availability zone {} (only {}): traffic crosses \
+                     zones, and fails with the other zone",
+                    e.id,
+                    eni.availability_zone,
+                    zones.join(", ")
+                ),
+                remedy: format!(
+                    "add a subnet of {} to the endpoint (aws ec2 modify-vpc-endpoint --vpc-endpoint-id {} --add-subnet-ids …)",
+                    eni.availability_zone, e.id
+                ),
+            },
+            Some(service),
+            None,
+        );
+    }
+}
+
+/// The service's gateway endpoints (S3's) and, with no endpoint and no working path, the missing one.
+fn gateway_rules(
+    facts: &NetworkFacts,
+    endpoint: &EndpointAddresses,
+    path: &EndpointPath,
+    works: bool,
+    have_interface: bool,
+    out: &mut Collector,
+) {
+    let service = endpoint.service;
     let gateways: Vec<_> = facts
         .vpc_endpoints
         .iter()

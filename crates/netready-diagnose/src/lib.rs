@@ -5,14 +5,25 @@
 //!
 //! [`facts`] is the model; [`route`] the longest-prefix match; [`filter`] security groups and
 //! network ACLs as AWS evaluates them; [`path`] the path and access type of each address;
-//! [`findings`] what is wrong and what to change.
+//! [`findings`] what is wrong and what to change; [`dns`] what the task's resolver would answer;
+//! [`verdict`] and [`target`] every hop and a verdict per service; [`stopped`] a stopped task's
+//! reasons; [`report`] and [`render`] the diagnosis's JSON contract and its table; [`ids`] the
+//! ids the command takes, checked.
 
+pub mod compare;
+pub mod dns;
 pub mod facts;
 pub mod filter;
 pub mod findings;
+pub mod ids;
 pub mod path;
+pub mod render;
+pub mod report;
 pub mod route;
 pub mod service;
+pub mod stopped;
+pub mod target;
+pub mod verdict;
 
 use std::str::FromStr;
 
@@ -22,6 +33,7 @@ pub use facts::NetworkFacts;
 pub use findings::{Finding, Severity};
 pub use path::{AccessType, EndpointAddresses, EndpointPath, RouteRef, RouteState};
 pub use service::ServiceKey;
+pub use verdict::Verdict;
 
 /// `--aws-api`: whether to read the task's network from the AWS APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

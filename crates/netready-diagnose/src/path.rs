@@ -126,7 +126,7 @@ pub struct EndpointPath {
 }
 
 pub fn has_public_ip(facts: &NetworkFacts) -> bool {
-    facts.eni.as_ref().is_some_and(|e| e.public_ip.is_some())
+    facts.eni.as_ref().is_some_and(|e| e.has_public_ip())
 }
 
 /// The interface endpoints of `service` in the facts.
@@ -180,7 +180,7 @@ fn fallback(facts: &NetworkFacts, address: IpAddr) -> AccessType {
         return AccessType::VpcEndpoint;
     }
     match &facts.eni {
-        Some(eni) if eni.public_ip.is_some() => AccessType::InternetGateway,
+        Some(eni) if eni.has_public_ip() => AccessType::InternetGateway,
         Some(_) => AccessType::NatGateway,
         None => AccessType::Unknown,
     }

@@ -60,6 +60,7 @@ pub fn healthy(region: &str, s3_ranges: &[&str]) -> NetworkFacts {
             ipv6: vec![],
             public_ip: None,
             security_group_ids: vec!["sg-task".into()],
+            ..Eni::default()
         }),
         vpc: Some(Vpc {
             id: "vpc-1".into(),
@@ -114,5 +115,6 @@ pub fn healthy(region: &str, s3_ranges: &[&str]) -> NetworkFacts {
             entries: Some(s3_ranges.iter().map(|r| net(r)).collect()),
         }],
         gaps: vec![],
+        ..NetworkFacts::default()
     }
 }

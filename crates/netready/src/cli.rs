@@ -31,8 +31,10 @@ pub enum Command {
     Endpoints(EndpointsArgs),
     /// A container health check: GET a status URL over loopback; exit 0 on 2xx, else 1.
     Healthcheck(HealthcheckArgs),
-    /// Why: read the task's network from the AWS APIs, show each address's route and the findings
-    /// (exit 0 without error findings, 1 with, 2 usage).
+    /// Why, from the AWS configuration alone: a verdict per service (and subnet) for a task, a
+    /// stopped task, a service or a task not deployed yet, every hop and the findings.
+    #[command(after_help = "Exit codes: 0 every service reachable, 1 at least one blocked, 2 usage or configuration \
+error, 3 nothing blocked but something unknown (not evaluated, or beyond what the configuration shows).")]
     Diagnose(DiagnoseArgs),
 }
 
@@ -46,7 +48,7 @@ pub struct DiagnoseArgs {
     #[arg(long, env = "NETREADY_ECR_REGISTRY_ID", value_name = "ID")]
     pub ecr_registry_id: Option<String>,
 
-    /// The task to diagnose (ecs:DescribeTasks finds its ENI) [default: task metadata's TaskARN]
+    /// The task to diagnose, running or stopped (ecs:DescribeTasks) [default: task metadata's TaskARN]
     #[arg(long, env = "NETREADY_TASK_ARN", value_name = "ARN")]
     pub task_arn: Option<String>,
 
@@ -54,14 +56,39 @@ pub struct DiagnoseArgs {
     #[arg(long, env = "NETREADY_ENI", value_name = "ENI_ID")]
     pub eni: Option<String>,
 
+    /// Before deploying: the subnets a task would run in (one VPC), e.g. subnet-0a1b…,subnet-0c2d…
+    #[arg(long, value_name = "ID[,ID…]", value_delimiter = ',')]
+    pub subnet: Vec<String>,
+
+    /// Before deploying: the task's security groups; for a stopped task, instead of its service's
+    #[arg(long, value_name = "ID[,ID…]", value_delimiter = ',')]
+    pub security_group: Vec<String>,
+
+    /// Before deploying: whether the task gets a public IP (AssignPublicIp) [default: false]
+    #[arg(long, value_name = "true|false")]
+    pub assign_public_ip: Option<String>,
+
+    /// With --service: the ECS cluster
+    #[arg(long, value_name = "CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// An ECS service: its awsvpcConfiguration, a verdict per subnet (with --cluster)
+    #[arg(long, value_name = "SERVICE")]
+    pub service: Option<String>,
+
     /// Read the network from the AWS APIs: off, auto (when credentials are found) or required
     #[arg(long, env = "NETREADY_AWS_API", value_name = "off|auto|required", default_value = "auto")]
     pub aws_api: String,
 
-    /// Use these addresses for a service instead of resolving its name, e.g. s3=52.95.155.10
+    /// Use these addresses for a service instead of the model's answer, e.g. s3=52.95.155.10
     /// (repeatable; the variable is comma-separated)
     #[arg(long = "address", env = "NETREADY_ADDRESSES", value_name = "SERVICE=IP", value_delimiter = ',')]
     pub addresses: Vec<String>,
+
+    /// Where the services' addresses come from: model (what the task's resolver would answer, from
+    /// the configuration) or local (resolve the names here, as netready did before)
+    #[arg(long, env = "NETREADY_RESOLVE", value_name = "model|local", default_value = "model")]
+    pub resolve: String,
 
     /// Budget for the whole diagnosis, DNS and AWS API calls together, e.g. 5s [default: 10s]
     #[arg(long, env = "NETREADY_TIMEOUT", value_name = "DURATION")]

@@ -1,56 +1,148 @@
-//! `netready diagnose`: why an endpoint is or is not reachable, from the network's configuration.
-//! Resolves the five endpoints (as the check does) while reading the task's network from the AWS
-//! APIs, then prints the path of every address and the findings. Exit 0 without error-severity
-//! findings, 1 with, 2 for usage.
+//! `netready diagnose`: flags to settings, then the library does the work — `netready-aws` reads
+//! the network of the task(s) (a running or stopped task, a service, or subnets before deploying),
+//! `netready-diagnose` models what the task's resolver would answer and every hop, and renders the
+//! verdicts. Exit 0 every service reachable, 1 one blocked, 2 usage, 3 nothing blocked but
+//! something unknown.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use netready_aws::{AwsApi, Discovery, Options};
-use netready_check::classify::{self, Scope, special_purpose};
+use netready_aws::{AwsApi, Network, Options, Read, Subject};
+use netready_check::classify::special_purpose;
 use netready_check::dns::{QueryType, RESOLV_CONF, ResolvConf, Resolver, StubResolver};
+use netready_check::endpoints::Endpoint;
 use netready_check::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource, TaskMetadata};
 use netready_check::{RawSettings, Sourced};
+use netready_diagnose::dns::{self, AddressSource, Answer, DnsModel, SourcedAddress};
 use netready_diagnose::facts::NetworkFacts;
-use netready_diagnose::{AccessType, Diagnosis, EndpointAddresses, Finding, ServiceKey, Severity};
-use serde_json::json;
+use netready_diagnose::report::{AwsApiNote, Report, SCHEMA_VERSION, Subject as Named, SubjectKind, SubnetReport};
+use netready_diagnose::{Finding, ServiceKey, Severity, ids, render, stopped, verdict};
 
 use crate::ConfigError;
 use crate::cli::{DiagnoseArgs, Output};
 
-/// How long the whole diagnosis may take by default: DNS and the AWS API calls, concurrently.
+/// How long the whole diagnosis may take by default: the AWS API calls (and DNS with `--resolve local`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One endpoint as resolved: its addresses and, when DNS failed, why.
-struct Resolved {
-    endpoint: EndpointAddresses,
-    dns: String,
+/// The diagnosis's settings, validated.
+struct Settings {
+    mode: AwsApi,
+    timeout: Duration,
+    overrides: BTreeMap<ServiceKey, Vec<IpAddr>>,
+    local: bool,
+    subject: Subject,
+    named: Named,
+    task_arn: Option<String>,
+    eni: Option<String>,
+    security_groups: Vec<String>,
 }
 
-pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+fn usage(message: String) -> anyhow::Error {
+    ConfigError(message).into()
+}
+
+/// The subject flags: a task (ARN or ENI), subnets before deploying, or a service.
+fn subject(
+    args: &DiagnoseArgs,
+    origin: &dyn Fn(&str, &'static str, &'static str) -> &'static str,
+) -> anyhow::Result<(Subject, Named)> {
+    let task_flag = origin("task_arn", "--task-arn", "NETREADY_TASK_ARN");
+    let eni_flag = origin("eni", "--eni", "NETREADY_ENI");
+    let task_arn = args.task_arn.as_deref().map(|v| ids::task_arn(task_flag, v)).transpose().map_err(usage)?;
+    let eni = args
+        .eni
+        .as_deref()
+        .map(|v| ids::resource_id(eni_flag, v, "eni-", "a network interface id"))
+        .transpose()
+        .map_err(usage)?;
+    if task_arn.is_some() && eni.is_some() {
+        return Err(usage(format!("{eni_flag} and {task_flag} name the same thing: give one of them")));
+    }
+    let groups =
+        ids::resource_ids("--security-group", &args.security_group, "sg-", "a security group id").map_err(usage)?;
+    let mut named =
+        Named { kind: SubjectKind::Task, task_arn: task_arn.clone(), eni: eni.clone(), cluster: None, service: None };
+    if !args.subnet.is_empty() {
+        if task_arn.is_some() || eni.is_some() || args.service.is_some() {
+            return Err(usage(
+                "--subnet is for a task not deployed yet: not with --task-arn, --eni or --service".into(),
+            ));
+        }
+        let subnets = ids::resource_ids("--subnet", &args.subnet, "subnet-", "a subnet id").map_err(usage)?;
+        if groups.is_empty() {
+            return Err(usage("--subnet needs --security-group: the groups the task would have".into()));
+        }
+        let public_ip = args
+            .assign_public_ip
+            .as_deref()
+            .map(|v| ids::assign_public_ip("--assign-public-ip", v))
+            .transpose()
+            .map_err(usage)?
+            .unwrap_or(false);
+        named.kind = SubjectKind::Planned;
+        return Ok((Subject::Planned { subnets, security_groups: groups, public_ip }, named));
+    }
+    if args.assign_public_ip.is_some() {
+        return Err(usage("--assign-public-ip goes with --subnet (a task not deployed yet)".into()));
+    }
+    match (&args.cluster, &args.service) {
+        (Some(cluster), Some(service)) if task_arn.is_none() && eni.is_none() => {
+            for (flag, v) in [("--cluster", cluster), ("--service", service)] {
+                if v.trim().is_empty() {
+                    return Err(usage(format!("{flag}: empty; expected a name")));
+                }
+            }
+            named = Named {
+                kind: SubjectKind::Service,
+                cluster: Some(cluster.clone()),
+                service: Some(service.clone()),
+                task_arn: None,
+                eni: None,
+            };
+            Ok((Subject::Service { cluster: cluster.clone(), service: service.clone() }, named))
+        }
+        (Some(_), Some(_)) => Err(usage("--service is not with --task-arn or --eni: give one subject".into())),
+        (None, Some(_)) => Err(usage("--service needs --cluster".into())),
+        (Some(_), None) => Err(usage("--cluster needs --service".into())),
+        (None, None) => {
+            if eni.is_some() {
+                named.kind = SubjectKind::Eni;
+            }
+            Ok((Subject::Task, named))
+        }
+    }
+}
+
+fn settings(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<(Settings, RawSettings)> {
     let origin = |id: &str, flag: &'static str, var: &'static str| {
         if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }
     };
-    let settings = RawSettings {
+    let raw = RawSettings {
         region: args.region.as_deref().map(|v| Sourced::new(v, origin("region", "--region", "NETREADY_REGION"))),
         ecr_registry_id: args
             .ecr_registry_id
             .as_deref()
             .map(|v| Sourced::new(v, origin("ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID"))),
         ..RawSettings::default()
-    }
-    .validate(&crate::env)?;
+    };
     let mode: AwsApi = args
         .aws_api
         .parse()
-        .map_err(|e| ConfigError(format!("{}: {e}", origin("aws_api", "--aws-api", "NETREADY_AWS_API"))))?;
+        .map_err(|e| usage(format!("{}: {e}", origin("aws_api", "--aws-api", "NETREADY_AWS_API"))))?;
     let timeout = match &args.timeout {
         None => DEFAULT_TIMEOUT,
         Some(v) => netready_check::types::parse_duration(v)
-            .map_err(|e| ConfigError(format!("{}: {e}", origin("timeout", "--timeout", "NETREADY_TIMEOUT"))))?,
+            .map_err(|e| usage(format!("{}: {e}", origin("timeout", "--timeout", "NETREADY_TIMEOUT"))))?,
+    };
+    let local = match args.resolve.trim().to_ascii_lowercase().as_str() {
+        "model" => false,
+        "local" => true,
+        other => {
+            let flag = origin("resolve", "--resolve", "NETREADY_RESOLVE");
+            return Err(usage(format!("{flag}: '{other}' is not model or local")));
+        }
     };
     let mut overrides: BTreeMap<ServiceKey, Vec<IpAddr>> = BTreeMap::new();
     for value in &args.addresses {
@@ -58,115 +150,185 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         let parsed =
             value.split_once('=').and_then(|(s, ip)| Some((ServiceKey::parse(s.trim())?, ip.trim().parse().ok()?)));
         let Some((service, ip)) = parsed else {
-            return Err(ConfigError(format!(
+            return Err(usage(format!(
                 "{flag}: '{value}' is not SERVICE=IP (services: secretsmanager, logs, ecr_api, ecr_dkr, s3)"
-            ))
-            .into());
+            )));
         };
         overrides.entry(service).or_default().push(ip);
     }
+    let (subject, named) = subject(args, &origin)?;
+    let security_groups =
+        ids::resource_ids("--security-group", &args.security_group, "sg-", "a security group id").map_err(usage)?;
+    let settings = Settings {
+        mode,
+        timeout,
+        overrides,
+        local,
+        task_arn: named.task_arn.clone(),
+        eni: named.eni.clone(),
+        subject,
+        named,
+        security_groups,
+    };
+    Ok((settings, raw))
+}
+
+pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+    let (mut s, raw) = settings(args, matches)?;
+    let checked = raw.validate(&crate::env)?;
     let rt = crate::runtime(false)?;
-    let (diagnosis, facts, meta, mode_note) = rt.block_on(async {
-        let meta = match crate::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
-            Some(uri) => match HttpMetadata::new(&uri) {
-                Ok(source) => source.fetch().await.ok().map(|(m, _)| m),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        let meta = meta.unwrap_or_default();
-        let region = settings.region.clone().or(meta.region.clone()).ok_or_else(|| {
-            ConfigError(
+    let report = rt.block_on(async {
+        let meta = task_metadata().await;
+        let region = checked.region.clone().or(meta.region.clone()).ok_or_else(|| {
+            usage(
                 "no region: pass --region, set NETREADY_REGION or AWS_REGION, or run in a task (task metadata)".into(),
             )
         })?;
-        let task_arn = args.task_arn.clone().or(meta.task_arn.clone());
-        // The registry a pull uses is the task's account's, also when the task is given by ARN.
-        let arn_account = task_arn
-            .as_deref()
-            .and_then(netready_check::metadata::parse_task_arn)
-            .and_then(|arn| arn.account_id.parse().ok());
-        let registry = settings.registry_id.clone().or(meta.account_id.clone()).or(arn_account);
-        let endpoints = netready_check::endpoints::endpoints(&region, registry.as_ref(), 443);
-        let options = Options {
-            mode,
-            region: Some(region.to_string()),
-            task_arn,
-            eni: args.eni.clone(),
-            call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(timeout),
-            budget: timeout,
-        };
-        let deadline = tokio::time::Instant::now() + timeout;
-        let (resolved, discovery) =
-            tokio::join!(resolve(&endpoints, &overrides, deadline), netready_aws::discover(&options));
-        let (mut facts, mut extra, note) = match discovery {
-            Discovery::Facts(facts) => (*facts, Vec::new(), None),
-            Discovery::Skipped(reason) => {
-                (NetworkFacts::default(), vec![Finding::skipped(&reason)], Some("skipped".to_owned()))
-            }
-            Discovery::Unavailable { reason, gaps } => {
-                let severity = if mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
-                let finding = Finding::unavailable(&reason, severity);
-                (NetworkFacts { gaps, ..NetworkFacts::default() }, vec![finding], Some("unavailable".to_owned()))
-            }
-        };
-        facts.region = region.to_string();
-        // IPv6 addresses count only when the task has IPv6 (as the check dials them).
-        let ipv6 = facts.eni.as_ref().map(|e| !e.ipv6.is_empty()).or(meta.private_ipv6.map(|_| true)).unwrap_or(false);
-        let inputs: Vec<EndpointAddresses> = resolved
-            .iter()
-            .map(|r| {
-                let mut e = r.endpoint.clone();
-                e.addresses.retain(|ip| ip.is_ipv4() || ipv6);
-                e
-            })
-            .collect();
-        let mut diagnosis = netready_diagnose::diagnose(&facts, &inputs);
-        if facts.eni.is_none() {
-            // Without the network's configuration: the check's own rule.
-            let cidrs: Vec<ipnet::IpNet> = meta.subnet_cidr.into_iter().collect();
-            for path in &mut diagnosis.paths {
-                for a in &mut path.addresses {
-                    a.access_type = match classify::scope(a.address, &cidrs) {
-                        Scope::Private => AccessType::VpcEndpoint,
-                        _ => AccessType::Unknown,
-                    };
-                }
-                path.access_type = netready_diagnose::path::endpoint_access(&path.addresses);
-            }
+        if s.subject == Subject::Task && s.task_arn.is_none() && s.eni.is_none() {
+            s.task_arn = meta.task_arn.clone();
+            s.named.task_arn = meta.task_arn.clone();
         }
-        extra.append(&mut diagnosis.findings);
-        diagnosis.findings = extra;
-        diagnosis.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
-        let dns: Vec<String> = resolved.into_iter().map(|r| r.dns).collect();
-        Ok::<_, anyhow::Error>((diagnosis, facts, (meta, dns), note))
+        let options = Options {
+            mode: s.mode,
+            region: Some(region.to_string()),
+            task_arn: s.task_arn.clone(),
+            eni: s.eni.clone(),
+            subject: s.subject.clone(),
+            security_groups: s.security_groups.clone(),
+            call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(s.timeout),
+            budget: s.timeout,
+        };
+        let deadline = tokio::time::Instant::now() + s.timeout;
+        let read = netready_aws::read(&options).await;
+        // The registry a pull uses is the task's account's: the flag, task metadata, the task's ARN,
+        // the interface's owner.
+        let arn_account = s.task_arn.as_deref().and_then(|a| a.split(':').nth(4)).and_then(|a| a.parse().ok());
+        let owner = match &read {
+            Read::Network(n) => n.tasks.first().and_then(|t| t.owner_id.parse().ok()),
+            _ => None,
+        };
+        let registry = checked.registry_id.clone().or(meta.account_id.clone()).or(arn_account).or(owner);
+        let endpoints = netready_check::endpoints::endpoints(&region, registry.as_ref(), 443);
+        Ok::<_, anyhow::Error>(report(&s, &region, &endpoints, read, deadline).await)
     })?;
-    let (meta, dns) = meta;
     match args.output {
-        Output::Table => print!("{}", table(&diagnosis, &facts, &meta, &dns, mode, mode_note.as_deref())),
-        Output::Json => println!("{:#}", to_json(&diagnosis, &facts, &dns, mode, mode_note.as_deref())),
+        Output::Table => print!("{}", render::table_text(&report)),
+        Output::Json => println!("{:#}", serde_json::to_value(&report)?),
     }
-    Ok(if diagnosis.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(ExitCode::from(report.exit_code()))
 }
 
-/// A and AAAA for every endpoint, concurrently, from the servers of /etc/resolv.conf (or the
-/// `--address` overrides). Special-purpose answers (sinkholes) are left out: they go nowhere.
-async fn resolve(
-    endpoints: &[netready_check::endpoints::Endpoint],
-    overrides: &BTreeMap<ServiceKey, Vec<IpAddr>>,
+async fn task_metadata() -> TaskMetadata {
+    let meta = match crate::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
+        Some(uri) => match HttpMetadata::new(&uri) {
+            Ok(source) => source.fetch().await.ok().map(|(m, _)| m),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    meta.unwrap_or_default()
+}
+
+/// The report from what was read: a subnet per task, the model's (or the given, or the locally
+/// resolved) addresses per service.
+async fn report(
+    s: &Settings,
+    region: &netready_check::types::Region,
+    endpoints: &[Endpoint],
+    read: Read,
     deadline: tokio::time::Instant,
-) -> Vec<Resolved> {
+) -> Report {
+    let local = if s.local { Some(resolve(endpoints, deadline).await) } else { None };
+    let (network, note, mut extra) = match read {
+        Read::Network(n) => (Some(*n), None, Vec::new()),
+        Read::Skipped(reason) => (None, Some("skipped"), vec![Finding::skipped(&reason)]),
+        Read::Unavailable { reason, gaps } => {
+            let severity = if s.mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
+            let mut found = vec![Finding::unavailable(&reason, severity)];
+            let facts = NetworkFacts { gaps, region: region.to_string(), ..NetworkFacts::default() };
+            found.extend(netready_diagnose::findings::findings(&facts, &[], &[]));
+            (None, Some("unavailable"), found)
+        }
+    };
+    let per_task: Vec<NetworkFacts> = match &network {
+        Some(n) => n.per_task(),
+        None => vec![NetworkFacts { region: region.to_string(), ..NetworkFacts::default() }],
+    };
+    let mut subnets = Vec::new();
+    for mut facts in per_task {
+        facts.region = region.to_string();
+        let ipv6 = facts.eni.as_ref().is_some_and(|e| !e.ipv6.is_empty());
+        let services: Vec<(ServiceKey, String, u16, DnsModel)> = endpoints
+            .iter()
+            .map(|e| (e.service, e.host.clone(), e.port, answer(s, &facts, e, local.as_ref(), ipv6)))
+            .collect();
+        let (results, findings) = verdict::evaluate(&facts, &services);
+        subnets.push(SubnetReport::new(&facts, results, findings));
+    }
+    let stopped = network.as_ref().and_then(|n: &Network| n.stopped.clone());
+    if let Some(task) = &stopped {
+        let verdict_of = |service: ServiceKey| {
+            let all = subnets.iter().flat_map(|s| &s.endpoints).filter(|e| e.service == service).map(|e| e.verdict);
+            all.max()
+        };
+        extra.extend(stopped::findings(task, verdict_of));
+    }
+    let status = Report::status_of(&subnets);
+    Report {
+        schema_version: SCHEMA_VERSION,
+        region: region.to_string(),
+        status,
+        aws_api: AwsApiNote { mode: s.mode.as_str().into(), note: note.map(str::to_owned) },
+        subject: Named {
+            kind: if stopped.is_some() { SubjectKind::StoppedTask } else { s.named.kind },
+            ..s.named.clone()
+        },
+        stopped,
+        subnets,
+        findings: extra,
+    }
+}
+
+/// The addresses of one service: given (`--address`), resolved here (`--resolve local`), or the
+/// model's answer.
+fn answer(
+    s: &Settings,
+    facts: &NetworkFacts,
+    e: &Endpoint,
+    local: Option<&Vec<(ServiceKey, Vec<IpAddr>, String)>>,
+    ipv6: bool,
+) -> DnsModel {
+    let fixed = |addresses: &[IpAddr], source: AddressSource, answer: Answer, detail: String| {
+        let addresses: Vec<SourcedAddress> = addresses
+            .iter()
+            .filter(|a| a.is_ipv4() || ipv6)
+            .map(|a| SourcedAddress { address: *a, source, from: None })
+            .collect();
+        let unknown = addresses.is_empty().then(|| format!("no address for {}: {detail}", e.host));
+        DnsModel { answer, addresses, detail, unknown, resources: Vec::new() }
+    };
+    if let Some(given) = s.overrides.get(&e.service) {
+        return fixed(given, AddressSource::Given, Answer::Given, "given with --address".into());
+    }
+    if let Some(resolved) = local.and_then(|l| l.iter().find(|(k, _, _)| *k == e.service)) {
+        return fixed(
+            &resolved.1,
+            AddressSource::Resolved,
+            Answer::Resolved,
+            format!("resolved where netready runs ({})", resolved.2),
+        );
+    }
+    dns::model(facts, e.service, &e.host, ipv6)
+}
+
+/// `--resolve local`: A and AAAA for every endpoint, concurrently, from the servers of
+/// /etc/resolv.conf. Special-purpose answers (sinkholes) are left out: they go nowhere.
+async fn resolve(endpoints: &[Endpoint], deadline: tokio::time::Instant) -> Vec<(ServiceKey, Vec<IpAddr>, String)> {
     let (conf, _) = ResolvConf::load(RESOLV_CONF);
     let resolver = StubResolver::new(conf.nameservers);
     let lookups = endpoints.iter().map(|e| {
         let resolver = &resolver;
         async move {
-            let service = e.service;
-            if let Some(addresses) = overrides.get(&service) {
-                let endpoint =
-                    EndpointAddresses { service, host: e.host.clone(), port: e.port, addresses: addresses.clone() };
-                return Resolved { endpoint, dns: "given (--address)".into() };
-            }
             let (a, aaaa) = tokio::join!(
                 resolver.lookup(&e.host, QueryType::A, deadline),
                 resolver.lookup(&e.host, QueryType::Aaaa, deadline)
@@ -181,198 +343,8 @@ async fn resolve(
             } else {
                 "ok".to_owned()
             };
-            Resolved { endpoint: EndpointAddresses { service, host: e.host.clone(), port: e.port, addresses }, dns }
+            (e.service, addresses, dns)
         }
     });
     futures_util::future::join_all(lookups).await
-}
-
-fn task_line(facts: &NetworkFacts, meta: &TaskMetadata) -> String {
-    match &facts.eni {
-        Some(eni) => {
-            let public = eni.public_ip.map_or("none".to_owned(), |ip| ip.to_string());
-            let private = eni.private_ipv4.map_or("?".to_owned(), |ip| ip.to_string());
-            format!(
-                "task: {} {private} in {} ({}), {}, public IP {public} (ec2), groups {}",
-                eni.id,
-                eni.subnet_id,
-                eni.availability_zone,
-                eni.vpc_id,
-                if eni.security_group_ids.is_empty() { "none".to_owned() } else { eni.security_group_ids.join(", ") }
-            )
-        }
-        None => format!(
-            "task: {} (network configuration not read)",
-            meta.private_ipv4.map_or("unknown".to_owned(), |ip| ip.to_string())
-        ),
-    }
-}
-
-fn table(
-    d: &Diagnosis,
-    facts: &NetworkFacts,
-    meta: &TaskMetadata,
-    dns: &[String],
-    mode: AwsApi,
-    note: Option<&str>,
-) -> String {
-    let count = |s: Severity| d.findings.iter().filter(|f| f.severity == s).count();
-    let (errors, warnings) = (count(Severity::Error), count(Severity::Warning));
-    let mut out = String::new();
-    let verdict = if errors > 0 { "PROBLEMS" } else { "OK" };
-    let _ = writeln!(
-        out,
-        "netready diagnose: {verdict} — {}, {errors} error{}, {warnings} warning{} (aws api {}{})",
-        facts.region,
-        if errors == 1 { "" } else { "s" },
-        if warnings == 1 { "" } else { "s" },
-        mode.as_str(),
-        note.map(|n| format!(": {n}")).unwrap_or_default()
-    );
-    let _ = writeln!(out, "{}", task_line(facts, meta));
-    if let Some(table) = &facts.route_table {
-        let acl = facts.network_acl.as_ref().map_or("?".to_owned(), |a| a.id.clone());
-        let _ = writeln!(
-            out,
-            "route table {}{}, network ACL {acl}, VPC endpoints: {}",
-            table.id,
-            if table.main { " (the VPC's main table)" } else { "" },
-            if facts.vpc_endpoints.is_empty() {
-                "none".to_owned()
-            } else {
-                facts.vpc_endpoints.iter().map(|e| e.id.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        );
-    }
-    out.push('\n');
-    let mut rows = vec![["SERVICE".to_owned(), "ACCESS".into(), "ADDRESS".into(), "ROUTE".into(), "HOST".into()]];
-    for (path, dns) in d.paths.iter().zip(dns) {
-        if path.addresses.is_empty() {
-            rows.push([
-                path.service.as_str().into(),
-                path.access_type.as_str().into(),
-                "-".into(),
-                format!("no address (dns: {dns})"),
-                path.host.clone(),
-            ]);
-        }
-        for (i, a) in path.addresses.iter().enumerate() {
-            let route = match &a.route {
-                Some(r) => format!(
-                    "{} {} → {}{}{}",
-                    r.route_table_id,
-                    r.destination,
-                    r.target_id,
-                    if r.blackhole() { " (blackhole)" } else { "" },
-                    a.vpc_endpoint_id
-                        .as_ref()
-                        .filter(|id| *id != &r.target_id)
-                        .map(|id| format!(" ({id})"))
-                        .unwrap_or_default()
-                ),
-                None if facts.route_table.is_some() => "no route".into(),
-                None => "-".into(),
-            };
-            let access = if i == 0 { path.access_type.as_str() } else { a.access_type.as_str() };
-            rows.push([
-                if i == 0 { path.service.as_str().into() } else { String::new() },
-                access.into(),
-                a.address.to_string(),
-                route,
-                if i == 0 { path.host.clone() } else { String::new() },
-            ]);
-        }
-    }
-    let widths: Vec<usize> = (0..5).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    for row in &rows {
-        let mut line = String::new();
-        for (c, cell) in row.iter().enumerate() {
-            if c == 4 {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<w$}  ", w = widths[c]);
-            }
-        }
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    if d.findings.is_empty() {
-        let _ = writeln!(out, "\nNo findings.");
-        return out;
-    }
-    let _ = writeln!(out, "\nFindings:");
-    for f in &d.findings {
-        let explains = if f.endpoints.is_empty() {
-            String::new()
-        } else {
-            format!(" — {}", f.endpoints.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", "))
-        };
-        let resources = if f.resources.is_empty() { String::new() } else { format!(" [{}]", f.resources.join(", ")) };
-        let _ = writeln!(out, "  {:<7} {}{resources}{explains}", f.severity.as_str().to_uppercase(), f.id);
-        let mut what = f.message.clone();
-        if !f.addresses.is_empty() {
-            let list: Vec<String> = f.addresses.iter().map(ToString::to_string).collect();
-            let _ = write!(what, " ({})", list.join(", "));
-        }
-        out.push_str(&wrap(&what, "          "));
-        out.push_str(&wrap(&format!("fix: {}", f.remedy), "          "));
-    }
-    out
-}
-
-fn wrap(text: &str, indent: &str) -> String {
-    let mut out = String::new();
-    let mut line = String::new();
-    for word in text.split_whitespace() {
-        if !line.is_empty() && line.len() + 1 + word.len() > 100 - indent.len() {
-            let _ = writeln!(out, "{indent}{line}");
-            line.clear();
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        let _ = writeln!(out, "{indent}{line}");
-    }
-    out
-}
-
-fn to_json(d: &Diagnosis, facts: &NetworkFacts, dns: &[String], mode: AwsApi, note: Option<&str>) -> serde_json::Value {
-    let task = facts.eni.as_ref().map(|eni| {
-        json!({
-            "eni": eni.id,
-            "subnet_id": eni.subnet_id,
-            "vpc_id": eni.vpc_id,
-            "availability_zone": eni.availability_zone,
-            "private_ipv4": eni.private_ipv4,
-            "ipv6": eni.ipv6,
-            "public_ip": { "address": eni.public_ip, "source": "ec2" },
-            "security_groups": eni.security_group_ids,
-            "route_table_id": facts.route_table.as_ref().map(|t| &t.id),
-            "network_acl_id": facts.network_acl.as_ref().map(|a| &a.id),
-            "vpc_cidrs": facts.vpc_cidrs(),
-        })
-    });
-    let endpoints: Vec<serde_json::Value> = d
-        .paths
-        .iter()
-        .zip(dns)
-        .map(|(p, dns)| {
-            json!({
-                "service": p.service,
-                "host": p.host,
-                "dns": dns,
-                "access_type": p.access_type,
-                "addresses": p.addresses,
-            })
-        })
-        .collect();
-    json!({
-        "region": facts.region,
-        "aws_api": { "mode": mode.as_str(), "note": note },
-        "task": task,
-        "endpoints": endpoints,
-        "findings": d.findings,
-    })
 }

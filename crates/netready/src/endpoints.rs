@@ -110,6 +110,7 @@ fn only_missing(
         eni: args.eni.clone(),
         call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(timeout),
         budget: timeout,
+        ..Options::default()
     };
     let facts = match rt.block_on(netready_aws::discover(&options)) {
         Discovery::Facts(facts) => facts,

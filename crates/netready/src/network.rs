@@ -79,6 +79,7 @@ impl AwsNetwork {
             eni: None,
             call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(budget),
             budget,
+            ..Options::default()
         };
         let discovered = from_discovery(self.mode, discover_aside(options).await);
         self.keep(&task_arn, &discovered);

@@ -209,7 +209,13 @@ fn the_check_sees_the_s3_gateway_endpoint_and_the_logs_endpoints_security_group(
     assert_eq!(f["severity"], "error");
     assert_eq!(f["resources"], json!([aws.scenario["endpoints"]["logs"], aws.s("logs_sg")]));
     assert_eq!(f["endpoints"], json!(["logs"]));
-    assert_eq!(d["findings"].as_array().unwrap().len(), 1, "{:#}", d["findings"]);
+    // The lab's network does not enforce security groups: the check reached what the configuration
+    // blocks, and says the model is wrong or incomplete there (issue 15, model beside observation).
+    let o = finding(r, "observation.model_incomplete");
+    assert_eq!(o["endpoints"], json!(["logs"]));
+    assert_eq!(o["addresses"], json!([aws.scenario["addresses"]["logs"]]));
+    assert!(o["resources"].as_array().unwrap().contains(&aws.scenario["logs_sg"]), "{o:#}");
+    assert_eq!(d["findings"].as_array().unwrap().len(), 2, "{:#}", d["findings"]);
     // Discovery ran beside the probes, by their deadline.
     assert!(run.elapsed < Duration::from_secs(6), "{:?}", run.elapsed);
 

@@ -142,22 +142,64 @@ fn as_task(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Command
     cmd
 }
 
-/// Runs `netready diagnose --output json` as a task would.
+/// Runs `netready diagnose --output json` as a task would, with the scenario's addresses.
 fn diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)]) -> Run {
-    let mut cmd = as_task(moto, scenario, extra_env);
-    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]);
+    let mut args: Vec<String> = Vec::new();
     for (service, address) in scenario["addresses"].as_object().unwrap() {
-        cmd.arg("--address").arg(format!("{service}={}", address.as_str().unwrap()));
+        args.push("--address".into());
+        args.push(format!("{service}={}", address.as_str().unwrap()));
     }
+    run_diagnose(moto, scenario, extra_env, &args)
+}
+
+/// Runs it as a task would, the addresses from the model (no `--address`).
+fn diagnose_model(moto: &Moto, scenario: &Value, args: &[&str]) -> Run {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    run_diagnose(moto, scenario, &[], &args)
+}
+
+fn run_diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)], args: &[String]) -> Run {
+    let mut cmd = as_task(moto, scenario, extra_env);
+    cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]).args(args);
     let out: Output = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let json = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{}", String::from_utf8_lossy(&out.stderr)));
+    valid(&json);
     Run { code: out.status.code().unwrap_or(-1), json, stderr: String::from_utf8_lossy(&out.stderr).into_owned() }
 }
 
+/// Every diagnosis a test prints is checked against `schema/diagnosis-v1.schema.json`.
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let text = std::fs::read_to_string(workspace_file("schema/diagnosis-v1.schema.json")).unwrap();
+        let schema: Value = serde_json::from_str(&text).unwrap();
+        jsonschema::options().should_validate_formats(true).build(&schema).expect("schema compiles")
+    })
+}
+
+fn valid(json: &Value) {
+    let validator = validator();
+    let errors: Vec<String> = validator.iter_errors(json).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+    assert!(errors.is_empty(), "not valid by diagnosis-v1.schema.json: {errors:#?}\n{json:#}");
+}
+
 fn endpoint<'a>(run: &'a Run, service: &str) -> &'a Value {
-    run.json["endpoints"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap()
+    run.json["subnets"][0]["endpoints"].as_array().unwrap().iter().find(|e| e["service"] == service).unwrap()
+}
+
+fn verdict(run: &Run, service: &str) -> String {
+    endpoint(run, service)["verdict"].as_str().unwrap().to_owned()
+}
+
+/// The findings about the diagnosis and those of the (first) subnet.
+fn all_findings(run: &Run) -> Vec<Value> {
+    let mut all: Vec<Value> = run.json["findings"].as_array().unwrap().clone();
+    if let Some(subnet) = run.json["subnets"].get(0) {
+        all.extend(subnet["findings"].as_array().unwrap().iter().cloned());
+    }
+    all
 }
 
 fn access(run: &Run, service: &str) -> String {
@@ -165,16 +207,12 @@ fn access(run: &Run, service: &str) -> String {
 }
 
 fn finding_ids(run: &Run) -> Vec<String> {
-    run.json["findings"].as_array().unwrap().iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
+    all_findings(run).iter().map(|f| f["id"].as_str().unwrap().to_owned()).collect()
 }
 
-fn finding<'a>(run: &'a Run, id: &str) -> &'a Value {
-    run.json["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["id"] == id)
-        .unwrap_or_else(|| panic!("no finding {id} in {:#}", run.json["findings"]))
+fn finding(run: &Run, id: &str) -> Value {
+    let all = all_findings(run);
+    all.iter().find(|f| f["id"] == id).cloned().unwrap_or_else(|| panic!("no finding {id} in {all:#?}"))
 }
 
 const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"];
@@ -193,8 +231,8 @@ fn nat_path() {
     assert_eq!(route["destination"], "0.0.0.0/0");
     assert_eq!(route["target_id"], s["nat"]);
     assert_eq!(route["target_type"], "nat_gateway");
-    assert_eq!(run.json["task"]["eni"], s["eni"]);
-    assert_eq!(run.json["task"]["public_ip"], serde_json::json!({"address": null, "source": "ec2"}));
+    assert_eq!(run.json["subnets"][0]["task"]["eni"], s["eni"]);
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"], serde_json::json!({"address": null, "source": "ec2"}));
     assert_eq!(finding_ids(&run), Vec::<String>::new());
 }
 
@@ -205,8 +243,8 @@ fn internet_gateway_with_a_public_ip_from_ec2() {
     let run = diagnose(moto, &s, &[]);
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "logs"), "internet_gateway");
-    assert_eq!(run.json["task"]["public_ip"]["address"], s["public_ip"]);
-    assert_eq!(run.json["task"]["public_ip"]["source"], "ec2");
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"]["address"], s["public_ip"]);
+    assert_eq!(run.json["subnets"][0]["task"]["public_ip"]["source"], "ec2");
     assert_eq!(finding_ids(&run), Vec::<String>::new());
 }
 
@@ -270,8 +308,7 @@ fn interface_endpoint_without_private_dns_and_no_other_path() {
     assert_eq!(f["endpoints"], serde_json::json!(["logs"]));
     assert_eq!(finding(&run, "route.no_route")["severity"], "error");
     // No endpoint at all for the others, and no route: missing.
-    let missing: Vec<&Value> =
-        run.json["findings"].as_array().unwrap().iter().filter(|f| f["id"] == "vpc_endpoint.missing").collect();
+    let missing: Vec<Value> = all_findings(&run).into_iter().filter(|f| f["id"] == "vpc_endpoint.missing").collect();
     assert_eq!(missing.len(), 4, "{:#}", run.json["findings"]);
 }
 
@@ -290,9 +327,18 @@ fn dns_support_off_with_private_dns_endpoints() {
     let Some(moto) = shared() else { return };
     let s = scenario(moto, "dns_support_off", None);
     let run = diagnose(moto, &s, &[]);
-    assert_eq!(run.code, 1);
+    // The names resolve to the public addresses, and NAT carries them: reachable, the finding says why
+    // the endpoint is not used.
+    assert_eq!(run.code, 0, "{:#}", run.json);
     let f = finding(&run, "vpc.dns_support_disabled");
     assert_eq!(f["resources"], serde_json::json!([s["vpc"]]));
+    // The model, without --address: the public name, not the endpoint.
+    let run = diagnose_model(moto, &s, &[]);
+    let logs = endpoint(&run, "logs");
+    assert_eq!(logs["dns"]["answer"], "public", "{logs:#}");
+    assert!(logs["dns"]["detail"].as_str().unwrap().contains("enableDnsSupport"), "{logs:#}");
+    assert_eq!(logs["addresses"][0]["source"], "public");
+    assert_eq!(logs["verdict"], "reachable", "{logs:#}");
 }
 
 #[test]
@@ -300,10 +346,15 @@ fn transit_gateway_route() {
     let Some(moto) = shared() else { return };
     let s = scenario(moto, "tgw", None);
     let run = diagnose(moto, &s, &[]);
-    assert_eq!(run.code, 0, "{:#}", run.json);
+    // Beyond the transit gateway the configuration shows nothing: unknown, never OK.
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    assert_eq!(run.json["status"], "unknown");
     for service in SERVICES {
         assert_eq!(access(&run, service), "transit_gateway", "{service}");
+        assert_eq!(verdict(&run, service), "unknown", "{service}");
+        assert!(endpoint(&run, service)["why"].as_str().unwrap().contains("the model's sight ends"), "{service}");
     }
+    assert_eq!(finding(&run, "path.beyond_model")["resources"], serde_json::json!([s["tgw"]]));
     assert_eq!(endpoint(&run, "s3")["addresses"][0]["route"]["target_id"], s["tgw"]);
 }
 
@@ -348,9 +399,11 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     assert_eq!(f["resources"], serde_json::json!(["ec2:DescribeNetworkAcls"]));
     assert!(f["remedy"].as_str().unwrap().contains("grant ec2:DescribeNetworkAcls"));
     assert_eq!(f["severity"], "warning");
-    // The rest was read: the NAT path is still known.
+    // The rest was read: the NAT path is still known, but not the ACL: unknown, exit 3.
     assert_eq!(access(&run, "s3"), "nat_gateway");
-    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(verdict(&run, "s3"), "unknown");
+    assert!(endpoint(&run, "s3")["why"].as_str().unwrap().contains("network ACL was not read"), "{:#}", run.json);
+    assert_eq!(run.code, 3, "{:#}", run.json);
 
     // Lacking ecs:DescribeTasks, the ENI cannot be found: one finding names it.
     let s = {
@@ -370,7 +423,7 @@ fn a_user_lacking_one_action_gets_a_permission_finding() {
     let f = finding(&run, "permission.denied");
     assert_eq!(f["resources"], serde_json::json!(["ecs:DescribeTasks"]));
     assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "warning", "auto: a warning, not an error");
-    assert_eq!(run.code, 0);
+    assert_eq!(run.code, 3, "nothing evaluated: unknown");
 }
 
 #[test]
@@ -379,10 +432,13 @@ fn required_without_credentials_is_an_error_and_auto_a_note() {
     let s = serde_json::json!({"task_arn": "arn:aws:ecs:eu-west-3:123456789012:task/c/1", "addresses": {"s3": "52.95.155.10"}});
     let none = [("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")];
     let run = diagnose(moto, &s, &none);
-    assert_eq!(run.code, 0);
+    // Nothing was evaluated: never OK.
+    assert_eq!(run.code, 3);
+    assert_eq!(run.json["status"], "unknown");
+    assert_eq!(verdict(&run, "s3"), "unknown");
     assert_eq!(finding_ids(&run), ["diagnosis.skipped"]);
     let run = diagnose(moto, &s, &[none[0], ("NETREADY_AWS_API", "required")]);
-    assert_eq!(run.code, 1);
+    assert_eq!(run.code, 3);
     assert_eq!(finding(&run, "diagnosis.unavailable")["severity"], "error");
 }
 
@@ -463,4 +519,309 @@ fn usage_errors_exit_2_and_name_the_flag_or_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("NETREADY_ADDRESSES"));
     let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3", "--timeout", "soon"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+fn scenario_with(moto: &Moto, name: &str, extra: &[&str]) -> Value {
+    let script = manifest_dir().join("tests/moto/scenario.py");
+    let out = moto.scenario(&script, name, extra).unwrap_or_else(|e| panic!("{e}"));
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Runs the binary with AWS at moto and these arguments (no task metadata): exit code, JSON, stderr.
+fn outside(moto: &Moto, args: &[&str]) -> Run {
+    let mut cmd = Command::new(BIN);
+    for var in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "ECS_CONTAINER_METADATA_URI_V4"] {
+        cmd.env_remove(var);
+    }
+    cmd.env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", &moto.url)
+        .env("AWS_REGION", REGION)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("NO_PROXY", "127.0.0.1")
+        .env("no_proxy", "127.0.0.1")
+        .args(["diagnose", "--output", "json", "--timeout", "20s"])
+        .args(args);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let json = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\n{stderr}"));
+    valid(&json);
+    Run { code: out.status.code().unwrap_or(-1), json, stderr }
+}
+
+/// The issue's case: a private VPC with four interface endpoints (private DNS) and the S3 gateway
+/// endpoint, diagnosed without --address: the model answers the endpoints' interface addresses and
+/// S3's prefix list, every service reachable (where the old resolve-here printed `OK` over five
+/// unknown rows).
+#[test]
+fn the_model_answers_endpoint_interfaces_and_the_s3_prefix_list() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "private_endpoints", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 0, "{:#}", run.json);
+    assert_eq!(run.json["status"], "reachable");
+    for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "reachable", "{e:#}");
+        assert_eq!(e["dns"]["answer"], "endpoint_private_dns");
+        let addresses: Vec<&Value> = e["addresses"].as_array().unwrap().iter().collect();
+        assert_eq!(addresses.len(), 1, "{e:#}");
+        assert_eq!(addresses[0]["address"], s["endpoint_addresses"][service]);
+        assert_eq!(addresses[0]["source"], "endpoint_eni");
+        assert_eq!(addresses[0]["from"], s["endpoints"][service]);
+        let hops: Vec<&str> =
+            addresses[0]["hops"].as_array().unwrap().iter().map(|h| h["hop"].as_str().unwrap()).collect();
+        assert_eq!(hops, ["security_group_egress", "network_acl_outbound", "network_acl_return", "route", "target"]);
+    }
+    // The schema is strict: what the code does not print, it refuses.
+    for (pointer, bad) in [
+        ("/status", serde_json::json!("ok")),
+        ("/subnets/0/endpoints/0/addresses/0/source", serde_json::json!("guessed")),
+        ("/subnets/0/endpoints/0/addresses/0/hops/0/result", serde_json::json!("maybe")),
+    ] {
+        let mut doc = run.json.clone();
+        *doc.pointer_mut(pointer).unwrap() = bad;
+        assert!(!validator().is_valid(&doc), "{pointer}");
+    }
+    let mut doc = run.json.clone();
+    doc["subnets"][0]["endpoints"][0]["surprise"] = serde_json::json!(1);
+    assert!(!validator().is_valid(&doc), "an unknown field");
+    let s3 = endpoint(&run, "s3");
+    assert_eq!(s3["verdict"], "reachable", "{s3:#}");
+    assert!(s3["addresses"].as_array().unwrap().iter().all(|a| a["source"] == "prefix_list"), "{s3:#}");
+    assert_eq!(s3["access_type"], "gateway_endpoint");
+}
+
+/// The same VPC, the task's group allowing only port 22 out: every service blocked, the group named.
+#[test]
+fn a_group_allowing_only_22_blocks_every_service_and_is_named() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "sg_only_22", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 1, "{:#}", run.json);
+    assert_eq!(run.json["status"], "blocked");
+    for service in SERVICES {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "blocked", "{e:#}");
+        assert_eq!(e["findings"], serde_json::json!(["security_group.egress_denied"]), "{e:#}");
+        assert!(e["why"].as_str().unwrap().contains(s["task_sg"].as_str().unwrap()), "{e:#}");
+    }
+    let f = finding(&run, "security_group.egress_denied");
+    assert_eq!(f["resources"], serde_json::json!([s["task_sg"]]));
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 5);
+}
+
+/// Before deploying: two subnets, one with a NAT path and one without a default route — a verdict
+/// per subnet; and the same from the ECS service that uses both.
+#[test]
+fn subnets_before_deploying_and_a_service_get_a_verdict_each() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "two_subnets", None);
+    let subnets = format!("{},{}", s["subnet"].as_str().unwrap(), s["bad_subnet"].as_str().unwrap());
+    let group = s["task_sg"].as_str().unwrap();
+    let run = outside(moto, &["--subnet", &subnets, "--security-group", group, "--assign-public-ip", "false"]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "planned");
+    let per: Vec<(&str, &str)> = run.json["subnets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["subnet_id"].as_str().unwrap(), x["verdict"].as_str().unwrap()))
+        .collect();
+    assert_eq!(per, [(s["subnet"].as_str().unwrap(), "reachable"), (s["bad_subnet"].as_str().unwrap(), "blocked")]);
+    let bad = &run.json["subnets"][1];
+    assert_eq!(bad["route_table_id"], s["bad_route_table"]);
+    assert_eq!(bad["endpoints"][0]["findings"][0], "route.no_route", "{bad:#}");
+    assert_eq!(bad["task"]["public_ip"]["source"], "planned");
+
+    let run = outside(moto, &["--cluster", s["cluster"].as_str().unwrap(), "--service", "runner"]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "service");
+    assert_eq!(run.json["subnets"].as_array().unwrap().len(), 2);
+    assert_eq!(run.json["subnets"][1]["verdict"], "blocked");
+}
+
+/// A task that stopped before it ran: its subnet and address from the attachment, the groups given,
+/// the reason read and tied to ECR's API at the connect phase, next to the model's verdict.
+#[test]
+fn a_stopped_task_s_reason_is_tied_to_its_service_and_the_verdict() {
+    let Some(moto) = shared() else { return };
+    let reason = "ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval \
+                  failed: unable to retrieve ecr registry auth: service call has been retried 3 time(s): RequestError: \
+                  send request failed caused by: Post \"https://api.ecr.eu-west-3.amazonaws.com/\": dial tcp \
+                  52.46.146.144:443: i/o timeout";
+    let s = scenario_with(moto, "igw_no_public_ip", &["--stop", reason]);
+    let arn = s["task_arn"].as_str().unwrap();
+    let run = outside(moto, &["--task-arn", arn, "--security-group", s["task_sg"].as_str().unwrap()]);
+    assert_eq!(run.code, 1, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "stopped_task");
+    assert_eq!(run.json["stopped"]["stopped_reason"], reason);
+    let r = &run.json["stopped"]["reasons"][0];
+    assert_eq!((r["service"].as_str(), r["phase"].as_str()), (Some("ecr_api"), Some("connect")), "{r:#}");
+    assert_eq!(r["address"], "52.46.146.144:443");
+    assert_eq!(run.json["subnets"][0]["task"]["private_ipv4"], s["task_ip"]);
+    assert_eq!(run.json["subnets"][0]["task"]["private_ipv4_source"], "attachment");
+    assert_eq!(verdict(&run, "ecr_api"), "blocked");
+    let f = finding(&run, "task.stopped_reason");
+    assert_eq!(f["endpoints"], serde_json::json!(["ecr_api"]));
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("ECR API (connect phase, 52.46.146.144:443)"), "{message}");
+    assert!(message.contains("the model agrees"), "{message}");
+
+    // Without --security-group (and no service): it says which flag is missing.
+    let run = outside(moto, &["--task-arn", arn]);
+    assert_eq!(run.code, 3, "{:#}", run.json);
+    let f = finding(&run, "diagnosis.unavailable");
+    assert!(f["message"].as_str().unwrap().contains("--security-group"), "{f:#}");
+}
+
+#[test]
+fn ids_of_the_wrong_kind_exit_2_and_name_the_flag() {
+    let cases: [(&[&str], &str); 6] = [
+        (&["--eni", "i-0123456789abcdef0"], "--eni: 'i-0123456789abcdef0' is an EC2 instance id"),
+        (
+            &["--task-arn", "arn:aws:ecs:eu-west-3:123456789012:service/runners/runner"],
+            "--task-arn: 'arn:aws:ecs:eu-west-3:123456789012:service/runners/runner' is an ECS service ARN; for a service give --cluster and --service",
+        ),
+        (
+            &["--eni", "eni-0123456789abcdef0", "--task-arn", "arn:aws:ecs:eu-west-3:123456789012:task/c/1"],
+            "--eni and --task-arn name the same thing",
+        ),
+        (&["--eni", ""], "--eni: empty"),
+        (&["--subnet", "subnet-0123456789abcdef0"], "--subnet needs --security-group"),
+        (
+            &["--subnet", "subnet-01234567", "--security-group", "sg-01234567", "--assign-public-ip", "maybe"],
+            "--assign-public-ip: 'maybe' is not true or false",
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3"]).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // The variable is named when it carried the value.
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3"])
+        .env("NETREADY_ENI", "sg-01234567")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NETREADY_ENI: 'sg-01234567' is a security group id"));
+}
+
+/// An AWS API that is not there: one line naming the call and what failed, no SDK dump.
+#[test]
+fn an_unreachable_aws_api_is_one_human_line() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3", "--eni", "eni-0123456789abcdef0", "--timeout", "5s"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    assert!(stdout.starts_with("netready diagnose: UNKNOWN"), "{stdout}");
+    assert!(stdout.contains("could not connect to"), "{stdout}");
+    assert!(stdout.contains("Connection refused"), "{stdout}");
+    assert!(!stdout.contains("DispatchFailure") && !stdout.contains("ConnectorError"), "{stdout}");
+}
+
+/// `--resolve local` keeps the old behaviour: the names resolved where netready runs (here, without
+/// the AWS API and without internet: nothing resolves, every service unknown, never OK).
+#[test]
+fn resolve_local_resolves_here_and_says_so() {
+    let out = Command::new(BIN)
+        .args(["diagnose", "--region", "eu-west-3", "--aws-api", "off", "--resolve", "local", "--timeout", "2s"])
+        .args(["--output", "json", "--address", "s3=52.95.155.10"])
+        .env_remove("ECS_CONTAINER_METADATA_URI_V4")
+        .output()
+        .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    valid(&json);
+    assert_eq!(out.status.code(), Some(3), "{json:#}");
+    let services = json["subnets"][0]["endpoints"].as_array().unwrap();
+    for e in services {
+        let expected = if e["service"] == "s3" { "given" } else { "resolved" };
+        assert_eq!(e["dns"]["answer"], expected, "{e:#}");
+        assert_eq!(e["verdict"], "unknown", "{e:#}");
+    }
+    assert_eq!(json["aws_api"], serde_json::json!({"mode": "off", "note": "skipped"}));
+    let out = Command::new(BIN).args(["diagnose", "--region", "eu-west-3", "--resolve", "remote"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--resolve: 'remote' is not model or local"));
+}
+
+/// With `--eni` (no task ARN, no task metadata), the interface's owner is the ECR registry whose
+/// Docker host is modelled.
+#[test]
+fn with_eni_the_owner_account_is_the_default_registry() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "nat", None);
+    let run = outside(moto, &["--eni", s["eni"].as_str().unwrap()]);
+    assert_eq!(run.code, 0, "{:#}\n{}", run.json, run.stderr);
+    assert_eq!(run.json["subject"]["kind"], "eni");
+    let account = s["task_arn"].as_str().unwrap().split(':').nth(4).unwrap().to_owned();
+    assert_eq!(endpoint(&run, "ecr_dkr")["host"], format!("{account}.dkr.ecr.eu-west-3.amazonaws.com"));
+}
+
+/// The issue's VPC with a private hosted zone for Secrets Manager's name associated with it
+/// (`route53:ListHostedZonesByVPC`): the zone's records decide that name, not the endpoint, so
+/// Secrets Manager is `unknown` with `dns.private_zone` naming the zone; the other services keep
+/// their endpoints.
+#[test]
+fn a_private_hosted_zone_shadowing_a_service_is_named() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "private_zone", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 3, "unknown: {:#}", run.json);
+    let secrets = endpoint(&run, "secretsmanager");
+    assert_eq!(secrets["verdict"], "unknown", "{secrets:#}");
+    assert_eq!(secrets["dns"]["answer"], "private_zone", "{secrets:#}");
+    assert_eq!(secrets["findings"], serde_json::json!(["dns.private_zone"]), "{secrets:#}");
+    let f = finding(&run, "dns.private_zone");
+    assert_eq!(f["resources"], serde_json::json!([s["zone"]]));
+    assert_eq!(f["severity"], "warning");
+    assert!(f["message"].as_str().unwrap().contains("secretsmanager.eu-west-3.amazonaws.com"), "{f:#}");
+    assert_eq!(f["endpoints"], serde_json::json!(["secretsmanager"]));
+    for service in ["logs", "ecr_api", "ecr_dkr", "s3"] {
+        assert_eq!(verdict(&run, service), "reachable", "{service}: {:#}", run.json);
+    }
+    assert!(!finding_ids(&run).contains(&"permission.denied".to_owned()), "{:#}", run.json);
+}
+
+/// The same VPC with a Resolver FORWARD rule for `amazonaws.com` to two on-premises resolvers and a
+/// SYSTEM rule for S3's regional name, both associated with it: the four interface-endpoint
+/// services are answered elsewhere (`unknown`, `dns.forwarded` naming the rule and its targets),
+/// and S3 stays with the VPC's resolver — the most specific rule wins, as in Resolver.
+#[test]
+fn a_resolver_forwarding_rule_names_the_rule_and_its_targets() {
+    let Some(moto) = shared() else { return };
+    let s = scenario(moto, "forwarded", None);
+    let run = diagnose_model(moto, &s, &[]);
+    assert_eq!(run.code, 3, "unknown: {:#}", run.json);
+    for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
+        let e = endpoint(&run, service);
+        assert_eq!(e["verdict"], "unknown", "{e:#}");
+        assert_eq!(e["dns"]["answer"], "forwarded", "{e:#}");
+    }
+    let f = finding(&run, "dns.forwarded");
+    assert_eq!(f["resources"], serde_json::json!([s["forward_rule"]]));
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("192.168.10.53:53, 192.168.11.53:53"), "{message}");
+    assert!(message.contains("amazonaws.com"), "{message}");
+    assert_eq!(f["endpoints"].as_array().unwrap().len(), 4, "{f:#}");
+    let s3 = endpoint(&run, "s3");
+    assert_eq!(s3["verdict"], "reachable", "the SYSTEM rule keeps S3's name: {s3:#}");
+    assert_eq!(s3["access_type"], "gateway_endpoint");
 }

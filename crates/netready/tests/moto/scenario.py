@@ -4,7 +4,7 @@ needs as JSON: the task ARN and ENI, the resource ids, and an address per endpoi
 
 Each call makes a new VPC, cluster and task, so scenarios do not see each other.
 
-  scenario.py ENDPOINT_URL SCENARIO [--deny ACTION]
+  scenario.py ENDPOINT_URL SCENARIO [--deny ACTION POLICY | --stop REASON]
 
 Every scenario: VPC 10.0.0.0/16 (DNS support and hostnames on), task subnet 10.0.1.0/24 and
 endpoint subnet 10.0.2.0/24 in eu-west-3a, the subnet's own route table, a task security group
@@ -156,6 +156,83 @@ def main():
             out["endpoints"][service] = ep["VpcEndpointId"]
             out["addresses"][service] = address
         out["logs_sg"] = logs_sg
+    elif scenario in ("private_endpoints", "sg_only_22", "private_zone", "forwarded"):
+        # The issue's VPC: no NAT, four interface endpoints with private DNS admitting the task's group,
+        # S3 through its gateway endpoint. Each endpoint interface carries an address of the endpoint
+        # subnet (moto gives it one outside the VPC as primary).
+        out["s3_endpoint"] = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{REGION}.s3", VpcEndpointType="Gateway", RouteTableIds=[table]
+        )["VpcEndpoint"]["VpcEndpointId"]
+        admits_task = ec2.create_security_group(GroupName=f"endpoints-{name}", Description="endpoints", VpcId=vpc)["GroupId"]
+        ec2.authorize_security_group_ingress(GroupId=admits_task, IpPermissions=[from_task(admits_task)])
+        out["endpoints"] = {}
+        out["endpoint_addresses"] = {}
+        for service, suffix, address in [
+            ("secretsmanager", "secretsmanager", "10.0.2.10"),
+            ("logs", "logs", "10.0.2.11"),
+            ("ecr_api", "ecr.api", "10.0.2.12"),
+            ("ecr_dkr", "ecr.dkr", "10.0.2.13"),
+        ]:
+            ep = ec2.create_vpc_endpoint(
+                VpcId=vpc,
+                ServiceName=f"com.amazonaws.{REGION}.{suffix}",
+                VpcEndpointType="Interface",
+                SubnetIds=[endpoint_subnet],
+                SecurityGroupIds=[admits_task],
+                PrivateDnsEnabled=True,
+            )["VpcEndpoint"]
+            ec2.assign_private_ip_addresses(NetworkInterfaceId=ep["NetworkInterfaceIds"][0], PrivateIpAddresses=[address])
+            out["endpoints"][service] = ep["VpcEndpointId"]
+            out["endpoint_addresses"][service] = address
+        if scenario == "private_zone":
+            # A private hosted zone that shadows one service's name, associated with the VPC.
+            zone = client("route53", url).create_hosted_zone(
+                Name=f"secretsmanager.{REGION}.amazonaws.com",
+                CallerReference=name,
+                VPC={"VPCRegion": REGION, "VPCId": vpc},
+                HostedZoneConfig={"Comment": "shadows Secrets Manager", "PrivateZone": True},
+            )["HostedZone"]["Id"]
+            out["zone"] = zone.split("/")[-1]
+        if scenario == "forwarded":
+            # An outbound Resolver endpoint, a FORWARD rule for amazonaws.com to on-premises resolvers
+            # and a SYSTEM rule that keeps S3's regional name with the VPC's resolver.
+            resolver = client("route53resolver", url)
+            outbound = resolver.create_resolver_endpoint(
+                CreatorRequestId=f"out-{name}",
+                Name=f"out-{name}",
+                SecurityGroupIds=[admits_task],
+                Direction="OUTBOUND",
+                IpAddresses=[{"SubnetId": endpoint_subnet}, {"SubnetId": endpoint_subnet}],
+            )["ResolverEndpoint"]["Id"]
+            forward = resolver.create_resolver_rule(
+                CreatorRequestId=f"fwd-{name}",
+                Name=f"fwd-{name}",
+                RuleType="FORWARD",
+                DomainName="amazonaws.com",
+                TargetIps=[{"Ip": "192.168.10.53", "Port": 53}, {"Ip": "192.168.11.53", "Port": 53}],
+                ResolverEndpointId=outbound,
+            )["ResolverRule"]["Id"]
+            system = resolver.create_resolver_rule(
+                CreatorRequestId=f"sys-{name}", Name=f"sys-{name}", RuleType="SYSTEM", DomainName=f"s3.{REGION}.amazonaws.com"
+            )["ResolverRule"]["Id"]
+            for rule in (forward, system):
+                resolver.associate_resolver_rule(ResolverRuleId=rule, VPCId=vpc, Name=f"{rule}-{name}")
+            out.update(forward_rule=forward, system_rule=system)
+        if scenario == "sg_only_22":
+            ec2.revoke_security_group_egress(
+                GroupId=task_sg, IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+            )
+            ec2.authorize_security_group_egress(
+                GroupId=task_sg,
+                IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+            )
+    elif scenario == "two_subnets":
+        # A NAT path from the task subnet; a second subnet whose own table has no default route.
+        nat()
+        bad = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.3.0/24", AvailabilityZone=f"{REGION}b")["Subnet"]["SubnetId"]
+        bad_table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+        ec2.associate_route_table(RouteTableId=bad_table, SubnetId=bad)
+        out.update(bad_subnet=bad, bad_route_table=bad_table)
     elif scenario == "tgw":
         tgw = ec2.create_transit_gateway()["TransitGateway"]["TransitGatewayId"]
         ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", TransitGatewayId=tgw)
@@ -222,6 +299,23 @@ def main():
         },
     )["tasks"][0]
     out["task_arn"] = task["taskArn"]
+    out["cluster"] = name
+    if scenario == "two_subnets":
+        ecs.create_service(
+            cluster=name,
+            serviceName="runner",
+            taskDefinition=name,
+            desiredCount=0,
+            launchType="FARGATE",
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": [subnet, out["bad_subnet"]],
+                    "securityGroups": [task_sg],
+                    "assignPublicIp": "DISABLED",
+                }
+            },
+        )
+        out["service"] = "runner"
     details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
     out["eni"] = details["networkInterfaceId"]
     out["task_ip"] = details["privateIPv4Address"]
@@ -230,6 +324,10 @@ def main():
         eip = ec2.allocate_address(Domain="vpc")
         ec2.associate_address(AllocationId=eip["AllocationId"], NetworkInterfaceId=out["eni"])
         out["public_ip"] = eip["PublicIp"]
+    stop = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] == "--stop" else None
+    if stop:
+        # The task stops as Fargate stops one that cannot reach ECR (moto keeps its attachment).
+        ecs.stop_task(cluster=name, task=task["taskArn"], reason=sys.argv[4])
     if scenario == "dns_support_off":
         ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": False})
 
