@@ -33,6 +33,8 @@ pub fn resource_id(flag: &str, value: &str, prefix: &str, what: &str) -> Result<
         return Ok(v.to_owned());
     }
     let looks = match kind_of(v) {
+        // The right prefix, a malformed rest: say so rather than "is <what>".
+        _ if v.starts_with(prefix) => format!(" is not a well-formed {}", what.trim_start_matches("a ")),
         Some(kind) => format!(" is {kind}"),
         None => " is not an id".to_owned(),
     };
@@ -110,6 +112,8 @@ mod tests {
             e.starts_with("--eni: 'i-0123456789abcdef0' is an EC2 instance id; expected a network interface id"),
             "{e}"
         );
+        let e = resource_id("--eni", "eni-1", "eni-", "a network interface id").unwrap_err();
+        assert!(e.starts_with("--eni: 'eni-1' is not a well-formed network interface id; expected"), "{e}");
         let e = resource_id("--eni", " ", "eni-", "a network interface id").unwrap_err();
         assert!(e.starts_with("--eni: empty"), "{e}");
         let e =
