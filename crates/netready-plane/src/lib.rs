@@ -7,7 +7,7 @@
 //! and the path of a report through them.
 //!
 //! This file only declares the modules and names the crate's public face: no module imports
-//! from it (the test `tests/no_cycles.rs` holds every crate to modules that import one way).
+//! from it (the test `crates/netready/tests/no_cycles.rs` holds every crate to modules that import one way).
 
 pub mod access;
 pub mod alerts;
