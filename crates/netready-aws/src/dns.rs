@@ -8,7 +8,7 @@ use aws_sdk_route53::types::VpcRegion;
 use aws_sdk_route53resolver::types::Filter;
 use netready_diagnose::facts::{Gap, HostedZone, ResolverRule};
 
-use crate::sdk::{Clock, collect_pages};
+use crate::calls::{Clock, collect_pages};
 
 /// The private zones and the Resolver rules of `vpc_id`, each `None` when it could not be read.
 pub(crate) struct DnsConfig {

@@ -15,6 +15,8 @@
 //! [`discover`] says that this build cannot read the AWS APIs.
 
 #[cfg(feature = "sdk")]
+mod calls;
+#[cfg(feature = "sdk")]
 mod convert;
 mod discovery;
 #[cfg(feature = "sdk")]

@@ -10,9 +10,9 @@ use netready_diagnose::facts::{Eni, Gap};
 use netready_diagnose::stopped::{self, StoppedTask};
 use serde_json::Value;
 
+use crate::calls::Clock;
 use crate::convert;
 use crate::discovery::{Options, Subject};
-use crate::sdk::Clock;
 
 /// Where the tasks are.
 pub struct Located {

@@ -15,6 +15,7 @@ pub mod dns;
 pub mod facts;
 pub mod filter;
 pub mod findings;
+pub mod hops;
 pub mod ids;
 pub mod path;
 pub mod render;
@@ -31,9 +32,9 @@ use serde::{Deserialize, Serialize};
 
 pub use facts::NetworkFacts;
 pub use findings::{Finding, Severity};
+pub use hops::Verdict;
 pub use path::{AccessType, EndpointAddresses, EndpointPath, RouteRef, RouteState};
 pub use service::ServiceKey;
-pub use verdict::Verdict;
 
 /// `--aws-api`: whether to read the task's network from the AWS APIs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

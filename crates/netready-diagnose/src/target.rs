@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use crate::facts::{NetworkFacts, TargetType, VpcEndpoint};
 use crate::filter::{self, EPHEMERAL_PORTS, NaclVerdict, Verdict as SgVerdict};
 use crate::findings::{Finding, Severity};
+use crate::hops::{Hop, HopKind, HopResult, ServiceResult};
 use crate::route;
-use crate::verdict::{Hop, HopKind, HopResult, ServiceResult};
 
 fn hop(result: HopResult, resources: Vec<String>, detail: String, finding: Option<&str>) -> Hop {
     Hop { hop: HopKind::Target, result, resources, detail, finding: finding.map(str::to_owned) }
