@@ -135,7 +135,26 @@ async fn write_batch(
 
 type Inserted = std::collections::HashSet<(String, i64)>;
 
+/// A query being built for the `Any` driver.
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 impl Plan<'_> {
+    /// Binds the fresh reports' `checks` rows, seven values each in the column order both backends'
+    /// statements number them: runner, checked at, received, run start, status, degraded, summary.
+    fn bind_checks<'q>(&'q self, mut q: AnyQuery<'q>) -> AnyQuery<'q> {
+        for (i, r) in self.fresh.iter().enumerate() {
+            q = q
+                .bind(&r.runner_id)
+                .bind(r.checked_at_ms)
+                .bind(self.received)
+                .bind(i16::from(self.run_start[i]))
+                .bind(status_column(r.status))
+                .bind(degraded_column(&r.degraded))
+                .bind(&r.summary);
+        }
+        q
+    }
+
     fn inserted_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Inserted, sqlx::Error> {
         rows.iter()
             .map(|row| Ok((row.try_get::<String, _>("runner_id")?, row.try_get::<i64, _>("checked_at_ms")?)))
@@ -149,17 +168,7 @@ impl Plan<'_> {
              VALUES {} ON CONFLICT (runner_id, checked_at_ms) DO NOTHING RETURNING runner_id, checked_at_ms",
             placeholders(self.fresh.len(), 7)
         );
-        let mut q = sqlx::query(&sql);
-        for (i, r) in self.fresh.iter().enumerate() {
-            q = q
-                .bind(&r.runner_id)
-                .bind(r.checked_at_ms)
-                .bind(self.received)
-                .bind(i16::from(self.run_start[i]))
-                .bind(status_column(r.status))
-                .bind(degraded_column(&r.degraded))
-                .bind(&r.summary);
-        }
+        let q = self.bind_checks(sqlx::query(&sql));
         let inserted = Self::inserted_of(q.fetch_all(&mut **tx).await?)?;
         let kept: Vec<&NewReport> = self
             .fresh
@@ -310,17 +319,7 @@ impl Plan<'_> {
         }
         let sql = format!("WITH {} SELECT runner_id, checked_at_ms FROM c", parts.join(", "));
         // Bound in the order the placeholders were numbered.
-        let mut q = sqlx::query(&sql);
-        for (i, r) in self.fresh.iter().enumerate() {
-            q = q
-                .bind(&r.runner_id)
-                .bind(r.checked_at_ms)
-                .bind(self.received)
-                .bind(i16::from(self.run_start[i]))
-                .bind(status_column(r.status))
-                .bind(degraded_column(&r.degraded))
-                .bind(&r.summary);
-        }
+        let mut q = self.bind_checks(sqlx::query(&sql));
         for r in &kept {
             q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
