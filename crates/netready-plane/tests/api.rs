@@ -973,16 +973,6 @@ both_backends!(a_runner_over_its_rate_is_told_when_to_come_back, |store: netread
     assert_eq!(call(&router, post_report(&other, Some(&other_token), body(0))).await.status, StatusCode::CREATED);
 });
 
-fn admin_json(method: &str, path: &str, body: Value) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
-
 both_backends!(runners_are_managed_through_the_api, |store: netready_plane::Store| async move {
     let router = router(&store);
     // Register: the token is in this answer only.

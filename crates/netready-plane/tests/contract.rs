@@ -6,20 +6,9 @@
 
 mod support;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use serde_json::{Value, json};
 use support::*;
-
-fn admin_json(method: &str, path: &str, body: Value) -> Request<Body> {
-    Request::builder()
-        .method(method)
-        .uri(path)
-        .header("authorization", format!("Bearer {ADMIN}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap()
-}
 
 both_backends!(a_runner_name_is_checked_by_one_rule_everywhere, |store: netready_plane::Store| async move {
     let router = router(&store);

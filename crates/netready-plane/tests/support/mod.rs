@@ -16,6 +16,18 @@ use tower::ServiceExt;
 
 pub const ADMIN: &str = "admin-token-for-tests";
 
+/// An admin's request with a JSON body.
+#[allow(dead_code)] // not every test binary that includes this module uses it
+pub fn admin_json(method: &str, path: &str, body: Value) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", format!("Bearer {ADMIN}"))
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap()
+}
+
 /// What the tests opt in to, as `--alert-allow-loopback` does: receivers on this machine.
 pub const LOOPBACK: netready_plane::alerts::address::Destinations =
     netready_plane::alerts::address::Destinations { allow_private: false, allow_loopback: true };
