@@ -12,6 +12,15 @@ const WRAP: usize = 100;
 /// Renders a report as text.
 pub fn table(report: &Report) -> String {
     let mut out = String::new();
+    heading(&mut out, report);
+    out.push('\n');
+    endpoint_rows(&mut out, report);
+    notes(&mut out, report);
+    out
+}
+
+/// The status line, the task's line and, when the AWS APIs were read, the network's.
+fn heading(out: &mut String, report: &Report) {
     let status = match report.status {
         Status::Ready => "READY",
         Status::Degraded => "DEGRADED",
@@ -54,8 +63,10 @@ pub fn table(report: &Report) -> String {
     if let Some(d) = &report.diagnosis {
         let _ = writeln!(out, "{}", network_line(d));
     }
-    out.push('\n');
+}
 
+/// One row per endpoint under a header, columns aligned (ROUTE only when routes were read).
+fn endpoint_rows(out: &mut String, report: &Report) {
     // The ROUTE column when the route table was read: each dialled address's route.
     let routed = report.endpoints.iter().flat_map(|e| &e.connections).any(|c| c.access_type.is_some());
     let mut header = vec!["SERVICE", "ACCESS", "REACH", "DNS", "CONNECT"];
@@ -103,14 +114,17 @@ pub fn table(report: &Report) -> String {
         let cells: Vec<&str> = row.iter().map(String::as_str).collect();
         let _ = writeln!(out, "{}", line(&cells));
     }
+}
 
+/// Hints (a shared cause once), errors, findings, proxy variables and warnings, each a section.
+fn notes(out: &mut String, report: &Report) {
     // A cause several endpoints share is said once, naming them; the JSON keeps each endpoint's.
     let hints = crate::hints::grouped(report);
     if !hints.is_empty() {
         let _ = writeln!(out, "\nHints:");
         for (services, hint) in hints {
             let names: Vec<&str> = services.iter().map(|s| s.as_str()).collect();
-            bullet(&mut out, &format!("{}: {hint}", names.join(", ")));
+            bullet(out, &format!("{}: {hint}", names.join(", ")));
         }
     }
     // The same DNS failure on several endpoints is one line naming them.
@@ -139,7 +153,7 @@ pub fn table(report: &Report) -> String {
     if !failures.is_empty() {
         let _ = writeln!(out, "\nErrors:");
         for f in failures {
-            bullet(&mut out, &f);
+            bullet(out, &f);
         }
     }
     // A skipped diagnosis is said once, on the `aws api:` line (the JSON keeps its finding).
@@ -148,7 +162,7 @@ pub fn table(report: &Report) -> String {
     if !findings.is_empty() {
         let _ = writeln!(out, "\nFindings:");
         for f in findings {
-            findings_entry(&mut out, f);
+            findings_entry(out, f);
         }
     }
     if report.proxy.configured {
@@ -158,10 +172,9 @@ pub fn table(report: &Report) -> String {
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings:");
         for w in &report.warnings {
-            bullet(&mut out, w);
+            bullet(out, w);
         }
     }
-    out
 }
 
 /// What the AWS APIs said, in one line: the network read, or why not.
