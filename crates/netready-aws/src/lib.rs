@@ -23,6 +23,7 @@ mod discovery;
 mod dns;
 #[cfg(feature = "sdk")]
 mod locate;
+pub mod network;
 #[cfg(feature = "sdk")]
 mod sdk;
 

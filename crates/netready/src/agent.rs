@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use netready_agent::schedule::DEFAULT_INTERVAL;
 use netready_agent::{AgentConfig, DEFAULT_LISTEN};
+use netready_aws::network::AwsNetwork;
 use netready_check::Report;
 use netready_check::types::parse_duration;
 use netready_process::log;
@@ -15,8 +16,7 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use crate::cli::AgentArgs;
-use crate::network::AwsNetwork;
-use crate::{ConfigError, env, runtime};
+use crate::exit::{ConfigError, env, runtime};
 
 /// Checks closer together than this would hammer the VPC resolver for no benefit.
 const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
@@ -51,7 +51,7 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
             let changed = previous
                 .lock()
                 .ok()
-                .and_then(|p| p.as_ref().map(|p| crate::network::probes_changed(p, &checked.probed)))
+                .and_then(|p| p.as_ref().map(|p| netready_agent::changes::probes_changed(p, &checked.probed)))
                 .unwrap_or(false);
             let from_cache = checked.discovered.read_at.is_some_and(|at| at < started);
             if changed && from_cache {

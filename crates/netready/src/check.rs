@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use netready_check::{Settings, SettingsError, Status, render};
 
 use crate::cli::{CheckArgs, Output};
-use crate::{env, runtime};
+use crate::exit::{env, runtime};
 
 pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     // The TLS probe is built here, so a bad --ca-file is a configuration error (also for --check-config).
@@ -17,7 +17,7 @@ pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         println!("output:          {}", format!("{:?}", args.output).to_lowercase());
         return Ok(ExitCode::SUCCESS);
     }
-    let network = crate::network::AwsNetwork::new(settings.aws_api);
+    let network = netready_aws::network::AwsNetwork::new(settings.aws_api);
     let checked = runtime(false)?.block_on(netready_check::check_once(&settings, &env, tls.as_ref(), &network))?;
     let report = &checked.report;
     match args.output {

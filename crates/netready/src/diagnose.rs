@@ -20,7 +20,7 @@ use netready_diagnose::facts::NetworkFacts;
 use netready_diagnose::report::{AwsApiNote, Report, SCHEMA_VERSION, Subject as Named, SubjectKind, SubnetReport};
 use netready_diagnose::{Finding, ServiceKey, Severity, ids, render, stopped, verdict};
 
-use crate::ConfigError;
+use crate::exit::ConfigError;
 use crate::cli::{DiagnoseArgs, Output};
 
 /// How long the whole diagnosis may take by default: the AWS API calls (and DNS with `--resolve local`).
@@ -175,8 +175,8 @@ fn settings(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
 
 pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let (mut s, raw) = settings(args, matches)?;
-    let checked = raw.validate(&crate::env)?;
-    let rt = crate::runtime(false)?;
+    let checked = raw.validate(&crate::exit::env)?;
+    let rt = crate::exit::runtime(false)?;
     let report = rt.block_on(async {
         let meta = task_metadata().await;
         let region = checked.region.clone().or(meta.region.clone()).ok_or_else(|| {
@@ -219,7 +219,7 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
 }
 
 async fn task_metadata() -> TaskMetadata {
-    let meta = match crate::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
+    let meta = match crate::exit::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
         Some(uri) => match HttpMetadata::new(&uri) {
             Ok(source) => source.fetch().await.ok().map(|(m, _)| m),
             Err(_) => None,

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use netready_check::types::parse_duration;
 
-use crate::ConfigError;
+use crate::exit::ConfigError;
 use crate::cli::HealthcheckArgs;
 
 /// The agent's status server when NETREADY_LISTEN is not set.
