@@ -10,18 +10,17 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use netready_aws::{AwsApi, Network, Options, Read, Subject};
+use netready_check::RawSettings;
 use netready_check::classify::special_purpose;
 use netready_check::dns::{QueryType, RESOLV_CONF, ResolvConf, Resolver, StubResolver};
 use netready_check::endpoints::Endpoint;
-use netready_check::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource, TaskMetadata};
-use netready_check::{RawSettings, Sourced};
 use netready_diagnose::dns::{self, AddressSource, Answer, DnsModel, SourcedAddress};
 use netready_diagnose::facts::NetworkFacts;
 use netready_diagnose::report::{AwsApiNote, Report, SCHEMA_VERSION, Subject as Named, SubjectKind, SubnetReport};
 use netready_diagnose::{Finding, ServiceKey, Severity, ids, render, stopped, verdict};
 
+use crate::cli::{DiagnoseArgs, Output, sourced};
 use crate::exit::ConfigError;
-use crate::cli::{DiagnoseArgs, Output};
 
 /// How long the whole diagnosis may take by default: the AWS API calls (and DNS with `--resolve local`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,15 +115,13 @@ fn subject(
 }
 
 fn settings(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<(Settings, RawSettings)> {
-    let origin = |id: &str, flag: &'static str, var: &'static str| {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }
-    };
+    let origin = |id: &str, flag: &'static str, var: &'static str| crate::cli::origin(matches, id, flag, var);
     let raw = RawSettings {
-        region: args.region.as_deref().map(|v| Sourced::new(v, origin("region", "--region", "NETREADY_REGION"))),
+        region: args.region.as_deref().map(|v| sourced(matches, "region", "--region", "NETREADY_REGION", v)),
         ecr_registry_id: args
             .ecr_registry_id
             .as_deref()
-            .map(|v| Sourced::new(v, origin("ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID"))),
+            .map(|v| sourced(matches, "ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID", v)),
         ..RawSettings::default()
     };
     let mode: AwsApi = args
@@ -178,7 +175,7 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
     let checked = raw.validate(&crate::exit::env)?;
     let rt = crate::exit::runtime(false)?;
     let report = rt.block_on(async {
-        let meta = task_metadata().await;
+        let meta = netready_check::metadata::fetch_or_default(&crate::exit::env).await;
         let region = checked.region.clone().or(meta.region.clone()).ok_or_else(|| {
             usage(
                 "no region: pass --region, set NETREADY_REGION or AWS_REGION, or run in a task (task metadata)".into(),
@@ -216,17 +213,6 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         Output::Json => println!("{:#}", serde_json::to_value(&report)?),
     }
     Ok(ExitCode::from(report.exit_code()))
-}
-
-async fn task_metadata() -> TaskMetadata {
-    let meta = match crate::exit::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
-        Some(uri) => match HttpMetadata::new(&uri) {
-            Ok(source) => source.fetch().await.ok().map(|(m, _)| m),
-            Err(_) => None,
-        },
-        None => None,
-    };
-    meta.unwrap_or_default()
 }
 
 /// The report from what was read: a subnet per task, the model's (or the given, or the locally

@@ -17,6 +17,13 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// A setting the check's rules refused: its message already names the flag or variable.
+impl From<netready_check::SettingsError> for ConfigError {
+    fn from(e: netready_check::SettingsError) -> Self {
+        ConfigError(e.to_string())
+    }
+}
+
 /// One environment variable, if it is set and Unicode.
 pub fn env(name: &str) -> Option<String> {
     std::env::var(name).ok()

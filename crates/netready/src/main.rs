@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(args, sub("agent")),
         Command::Plane(cmd) => plane::run(cmd, sub("plane")),
         Command::Endpoints(args) => endpoints::run(args, sub("endpoints")),
-        Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args, sub("healthcheck")),
         Command::Diagnose(args) => diagnose::run(args, sub("diagnose")),
     };
     match result {
