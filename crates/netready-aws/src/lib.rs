@@ -18,6 +18,7 @@
 mod calls;
 #[cfg(feature = "sdk")]
 mod convert;
+pub mod diagnosis;
 mod discovery;
 #[cfg(feature = "sdk")]
 mod dns;
