@@ -1,4 +1,5 @@
-//! What changed between two checks, for the warning the agent logs. Pure.
+//! What changed between two checks: for the warning the agent logs, and whether the probes saw
+//! something new (then the agent reads the task's network again). Pure.
 
 use netready_check::Report;
 use serde_json::{Value, json};
@@ -24,6 +25,39 @@ pub fn changed_endpoints(before: Option<&Report>, after: &Report) -> Option<Vec<
         })
         .collect();
     (before.status != after.status || !changed.is_empty()).then_some(changed)
+}
+
+/// Whether the probes found something else than last time: an endpoint's reachability, its DNS
+/// outcome, or which addresses were dialled and reached. Timings do not count.
+pub fn probes_changed(before: &Report, after: &Report) -> bool {
+    probe_results(before) != probe_results(after)
+}
+
+/// One endpoint's probe results, without timings.
+#[derive(Debug, PartialEq, Eq)]
+struct ProbeResult {
+    service: &'static str,
+    reachability: &'static str,
+    dns: &'static str,
+    /// Each dialled address and whether it was reached, in address order.
+    dials: Vec<(std::net::IpAddr, bool)>,
+}
+
+fn probe_results(report: &Report) -> Vec<ProbeResult> {
+    report
+        .endpoints
+        .iter()
+        .map(|e| {
+            let mut dials: Vec<(std::net::IpAddr, bool)> = e.connections.iter().map(|c| (c.ip, c.reached())).collect();
+            dials.sort();
+            ProbeResult {
+                service: e.service.as_str(),
+                reachability: e.reachability.as_str(),
+                dns: e.dns.outcome.as_str(),
+                dials,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -53,5 +87,27 @@ mod tests {
             changed,
             vec![json!({"service": "logs", "from": "none", "to": "full", "access_type": "vpc_endpoint"})]
         );
+    }
+
+    /// The fixture as the check reads a stored report: upgraded to the current version.
+    fn upgraded() -> Report {
+        let v = serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
+        Report::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn probe_changes_ignore_timings_and_address_order() {
+        let a = upgraded();
+        let mut b = a.clone();
+        b.duration_ms += 40;
+        b.endpoints[4].connections.reverse();
+        b.endpoints[0].connections[0].tcp.duration_ms += 9;
+        assert!(!probes_changed(&a, &b));
+        let mut c = a.clone();
+        c.endpoints[1].reachability = Reachability::Full;
+        assert!(probes_changed(&a, &c));
+        let mut d = a.clone();
+        d.endpoints[4].connections[0].ip = "203.0.113.99".parse().unwrap();
+        assert!(probes_changed(&a, &d));
     }
 }

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use netready_check::Report;
 
+use crate::error::AgentError;
+
 /// How one delivery attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
@@ -78,8 +80,7 @@ pub enum PlaneTrust {
 
 impl PlaneClient {
     /// A client for the plane whose HTTPS is verified by `trust`.
-    pub fn new(plane_url: &str, runner_id: &str, token: &str, trust: &PlaneTrust) -> Result<Self, crate::AgentError> {
-        use crate::AgentError;
+    pub fn new(plane_url: &str, runner_id: &str, token: &str, trust: &PlaneTrust) -> Result<Self, AgentError> {
         netready_process::install_crypto_provider();
         let mut builder = reqwest::Client::builder();
         match trust {

@@ -6,78 +6,37 @@
 //! server. SIGTERM stops scheduling and gives an in-flight delivery a few seconds.
 
 pub mod changes;
+mod config;
 pub mod deliver;
+mod error;
 pub mod schedule;
+pub mod settings;
 pub mod status;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use netready_check::Report;
+use netready_check::{Report, SettingsError};
 use netready_process::log;
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+pub use config::{AgentConfig, DEFAULT_LISTEN};
+pub use error::AgentError;
 
 use deliver::{Delivery, PlaneClient};
 use status::{Shared, unix_now};
 
 /// How long an in-flight delivery may go on after SIGTERM.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// The status server's default address.
-pub const DEFAULT_LISTEN: &str = "0.0.0.0:9464";
-
-/// How to run the agent. The token is not printed by `Debug`.
-#[derive(Clone)]
-pub struct AgentConfig {
-    pub plane_url: String,
-    pub runner_id: String,
-    pub runner_token: String,
-    pub interval: Duration,
-    pub listen: SocketAddr,
-    /// Extra CA certificates (PEM) trusted for the plane's HTTPS, beside the system's: `--ca-file`.
-    pub ca_file: Option<std::path::PathBuf>,
-    /// The check's trust store (the system's CAs plus `--ca-file`), when the check uses TLS: the
-    /// plane's HTTPS is verified with it too, so that the process holds one parsed copy.
-    pub trust: Option<Arc<netready_check::tls::TlsProbe>>,
-}
-
-impl std::fmt::Debug for AgentConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AgentConfig")
-            .field("plane_url", &log::redact_url(&self.plane_url))
-            .field("runner_id", &self.runner_id)
-            .field("runner_token", &"***")
-            .field("interval", &self.interval)
-            .field("listen", &self.listen)
-            .finish()
-    }
-}
-
-/// Why the agent could not start. Once running, it does not stop on errors: a check that cannot
-/// run or a report the plane refuses is logged and tried again.
-#[derive(Debug, thiserror::Error)]
-pub enum AgentError {
-    #[error("cannot read the CA file {}: {source}", path.display())]
-    CaFile { path: std::path::PathBuf, source: std::io::Error },
-    #[error("the CA file {} holds no usable PEM certificate: {source}", path.display())]
-    CaFilePem { path: std::path::PathBuf, source: reqwest::Error },
-    #[error("cannot build the HTTP client: {0}")]
-    HttpClient(reqwest::Error),
-    #[error("cannot set up TLS for the plane: {0}")]
-    Tls(#[from] netready_check::tls::TlsSetupError),
-    #[error("cannot listen on {addr} (--listen): {source}")]
-    Listen { addr: std::net::SocketAddr, source: std::io::Error },
-}
-
 /// Runs until SIGTERM or SIGINT. `check` runs one check (in production, `check_once` with the
 /// system's resolver and direct TCP); when it cannot run at all (no region known), the error is
 /// logged and the next check comes at the next interval.
 pub async fn run<F, Fut>(config: AgentConfig, check: F) -> Result<(), AgentError>
 where
     F: Fn() -> Fut + Send + 'static,
-    Fut: Future<Output = Result<Report, String>> + Send + 'static,
+    Fut: Future<Output = Result<Report, SettingsError>> + Send + 'static,
 {
     let trust = match &config.trust {
         Some(probe) => deliver::PlaneTrust::Shared(probe.clone()),
@@ -145,13 +104,13 @@ where
 async fn checker<F, Fut>(check: F, interval: Duration, shared: Shared, reports: watch::Sender<Option<Arc<Report>>>)
 where
     F: Fn() -> Fut,
-    Fut: Future<Output = Result<Report, String>>,
+    Fut: Future<Output = Result<Report, SettingsError>>,
 {
     loop {
         let report = match check().await {
             Ok(report) => Arc::new(report),
             Err(e) => {
-                log::error("the check could not run", &[("error", json!(e))]);
+                log::error("the check could not run", &[("error", json!(e.to_string()))]);
                 tokio::time::sleep(schedule::next_check_in(interval, schedule::random_fraction())).await;
                 continue;
             }

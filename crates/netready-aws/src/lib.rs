@@ -18,11 +18,13 @@
 mod calls;
 #[cfg(feature = "sdk")]
 mod convert;
+pub mod diagnosis;
 mod discovery;
 #[cfg(feature = "sdk")]
 mod dns;
 #[cfg(feature = "sdk")]
 mod locate;
+pub mod network;
 #[cfg(feature = "sdk")]
 mod sdk;
 

@@ -95,13 +95,10 @@ pub fn parse_task_arn(arn: &str) -> Option<TaskArn> {
 
 /// Reads the JSON of `$URI/task` and, when given, of `$URI` (this container). Problems with single
 /// fields become warnings; the rest of the facts are still used.
-pub fn parse(task_json: &str, container_json: Option<&str>) -> Result<(TaskMetadata, Vec<String>), String> {
-    let task: TaskDoc =
-        serde_json::from_str(task_json).map_err(|e| format!("task metadata is not the expected JSON: {e}"))?;
+pub fn parse(task_json: &str, container_json: Option<&str>) -> Result<(TaskMetadata, Vec<String>), MetadataError> {
+    let task: TaskDoc = serde_json::from_str(task_json).map_err(MetadataError::TaskJson)?;
     let container: Option<ContainerDoc> = match container_json {
-        Some(text) => {
-            Some(serde_json::from_str(text).map_err(|e| format!("container metadata is not the expected JSON: {e}"))?)
-        }
+        Some(text) => Some(serde_json::from_str(text).map_err(MetadataError::ContainerJson)?),
         None => None,
     };
     let mut warnings = Vec::new();
@@ -163,10 +160,42 @@ pub fn parse(task_json: &str, container_json: Option<&str>) -> Result<(TaskMetad
     Ok((meta, warnings))
 }
 
+/// Why task metadata could not be had (a warning for the report, never fatal). The endpoint is
+/// link-local and its URL holds no secret.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("task metadata is not the expected JSON: {0}")]
+    TaskJson(serde_json::Error),
+    #[error("container metadata is not the expected JSON: {0}")]
+    ContainerJson(serde_json::Error),
+    #[error("cannot build the metadata client: {0}")]
+    Client(reqwest::Error),
+    #[error("GET {url}: no answer within {}", humantime::format_duration(*within))]
+    Timeout { url: String, within: std::time::Duration },
+    #[error("GET {url}: cannot connect")]
+    Connect { url: String },
+    #[error("GET {url}: {source}")]
+    Request { url: String, source: reqwest::Error },
+    #[error("GET {url} answered {status}")]
+    Status { url: String, status: reqwest::StatusCode },
+}
+
+/// Task metadata when `ECS_CONTAINER_METADATA_URI_V4` (read by `env`) names an endpoint that
+/// answers, else empty: for the commands that take it only as a default (diagnose, endpoints).
+pub async fn fetch_or_default(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> TaskMetadata {
+    let Some(uri) = env(METADATA_URI_VAR).filter(|v| !v.is_empty()) else {
+        return TaskMetadata::default();
+    };
+    match HttpMetadata::new(&uri) {
+        Ok(source) => source.fetch().await.map(|(m, _)| m).unwrap_or_default(),
+        Err(_) => TaskMetadata::default(),
+    }
+}
+
 /// Where task metadata comes from. The real one is [`HttpMetadata`].
 pub trait MetadataSource: Send + Sync {
     /// The task's metadata, or why it could not be had (a warning for the report, never fatal).
-    fn fetch(&self) -> impl Future<Output = Result<(TaskMetadata, Vec<String>), String>> + Send;
+    fn fetch(&self) -> impl Future<Output = Result<(TaskMetadata, Vec<String>), MetadataError>> + Send;
 }
 
 /// The ECS task metadata endpoint v4, asked directly (never through a proxy).
@@ -178,7 +207,7 @@ pub struct HttpMetadata {
 
 impl HttpMetadata {
     /// `base` is the value of `ECS_CONTAINER_METADATA_URI_V4`.
-    pub fn new(base: &str) -> Result<Self, String> {
+    pub fn new(base: &str) -> Result<Self, MetadataError> {
         netready_process::install_crypto_provider();
         // Plain HTTP to a link-local address: no trust store. Without `tls_certs_only`, building
         // the client would read and parse every system CA on the check's critical path.
@@ -187,32 +216,33 @@ impl HttpMetadata {
             .no_proxy()
             .timeout(METADATA_TIMEOUT)
             .build()
-            .map_err(|e| format!("cannot build the metadata client: {e}"))?;
+            .map_err(MetadataError::Client)?;
         Ok(Self { base: base.trim_end_matches('/').to_owned(), client })
     }
 
-    async fn get(&self, url: &str) -> Result<String, String> {
-        let response = self.client.get(url).send().await.map_err(|e| describe(url, &e))?;
+    async fn get(&self, url: &str) -> Result<String, MetadataError> {
+        let response = self.client.get(url).send().await.map_err(|e| describe(url, e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(format!("GET {url} answered {status}"));
+            return Err(MetadataError::Status { url: url.to_owned(), status });
         }
-        response.text().await.map_err(|e| describe(url, &e))
+        response.text().await.map_err(|e| describe(url, e))
     }
 }
 
-fn describe(url: &str, err: &reqwest::Error) -> String {
+fn describe(url: &str, err: reqwest::Error) -> MetadataError {
+    let url = url.to_owned();
     if err.is_timeout() {
-        format!("GET {url}: no answer within {}", humantime::format_duration(METADATA_TIMEOUT))
+        MetadataError::Timeout { url, within: METADATA_TIMEOUT }
     } else if err.is_connect() {
-        format!("GET {url}: cannot connect")
+        MetadataError::Connect { url }
     } else {
-        format!("GET {url}: {err}")
+        MetadataError::Request { url, source: err }
     }
 }
 
 impl MetadataSource for HttpMetadata {
-    async fn fetch(&self) -> Result<(TaskMetadata, Vec<String>), String> {
+    async fn fetch(&self) -> Result<(TaskMetadata, Vec<String>), MetadataError> {
         let task_url = format!("{}/task", self.base);
         let (task, container) = tokio::join!(self.get(&task_url), self.get(&self.base));
         let task = task?;
@@ -282,7 +312,7 @@ mod tests {
         assert_eq!(meta.region, None);
         assert_eq!(meta.cluster.as_deref(), Some("c"));
         assert_eq!(warnings.len(), 4, "{warnings:?}");
-        assert!(parse("{", None).unwrap_err().contains("not the expected JSON"));
+        assert!(parse("{", None).unwrap_err().to_string().contains("not the expected JSON"));
         assert!(parse("[]", None).is_err());
     }
 

@@ -2,6 +2,7 @@
 //! by the binary as [`Sourced`] values), the ECS task metadata, a default. Validation happens here,
 //! once, and every message names the flag or variable that carried the bad value.
 
+use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +35,9 @@ impl Sourced {
         Self { value: value.into(), origin: origin.into() }
     }
 
-    fn parse<T>(&self, f: impl FnOnce(&str) -> Result<T, ParseError>) -> Result<T, SettingsError> {
+    /// The value parsed by `f`; its error names where the value came from ("invalid value for
+    /// --timeout: …").
+    pub fn parse<T>(&self, f: impl FnOnce(&str) -> Result<T, ParseError>) -> Result<T, SettingsError> {
         f(&self.value).map_err(|reason| SettingsError::Invalid { origin: self.origin.clone(), reason })
     }
 }
@@ -243,6 +246,49 @@ pub fn proxy_info(env: &(dyn Fn(&str) -> Option<String> + Sync)) -> ProxyInfo {
         .map(|name| (*name).to_owned())
         .collect();
     ProxyInfo { configured: !variables.is_empty(), variables }
+}
+
+impl Settings {
+    /// `--check-config`: without a region and outside a task (`env` names no task metadata), the
+    /// real run would fail the same way.
+    pub fn require_region(&self, env: &dyn Fn(&str) -> Option<String>) -> Result<(), SettingsError> {
+        if self.region.is_none() && env(crate::metadata::METADATA_URI_VAR).is_none() {
+            return Err(SettingsError::NoRegion);
+        }
+        Ok(())
+    }
+
+    /// The resolved settings, one per line, for `--check-config`.
+    pub fn describe(&self) -> String {
+        let s = self;
+        let from_metadata = "(from task metadata)".to_owned();
+        let mut out = String::new();
+        let _ =
+            writeln!(out, "region:          {}", s.region.as_ref().map_or(from_metadata.clone(), ToString::to_string));
+        let _ = writeln!(
+            out,
+            "ecr registry id: {}",
+            s.registry_id.as_ref().map_or("(the task's account, from task metadata)".to_owned(), ToString::to_string)
+        );
+        let public_ip = s.public_ip.map_or("unknown".to_owned(), |b| b.to_string());
+        let _ = writeln!(out, "public ip:       {public_ip}");
+        let cidrs: Vec<String> = s.vpc_cidrs.iter().map(ToString::to_string).collect();
+        let _ =
+            writeln!(out, "vpc cidrs:       {}", if cidrs.is_empty() { "none".to_owned() } else { cidrs.join(",") });
+        let _ = writeln!(out, "timeout:         {}", humantime_like(s.timeout));
+        let _ = writeln!(out, "port:            {}", s.port);
+        let _ = writeln!(out, "tls:             {}", s.tls);
+        let ca = s.ca_file.as_ref().map_or("none (system trust store only)".to_owned(), |p| p.display().to_string());
+        let _ = writeln!(out, "ca file:         {ca}");
+        let ipv6 = s.ipv6.map_or("(from task metadata)".to_owned(), |b| b.to_string());
+        let _ = writeln!(out, "ipv6:            {ipv6}");
+        let _ = writeln!(out, "aws api:         {}", s.aws_api.as_str());
+        out
+    }
+}
+
+fn humantime_like(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
 }
 
 #[cfg(test)]

@@ -1,11 +1,14 @@
 //! Which VPC endpoint serves each required host (pure): the endpoint service name, per partition,
-//! and the endpoint type. `netready endpoints` prints it and turns it into CloudFormation.
+//! and the endpoint type. `netready endpoints` prints it and turns it into CloudFormation
+//! ([`render`]).
 //!
 //! The host names come from [`crate::endpoints`]; this module adds only what a VPC needs to reach
 //! them privately. Service names are `com.amazonaws.<region>.<service>`, except in the China
 //! regions where some services carry a `cn.` prefix (`cn.com.amazonaws.cn-north-1.ecr.api`). That
 //! prefix varies by service and region: `ec2:DescribeVpcEndpointServices` in the target region is
 //! the authority, and [`AUTHORITY_NOTE`] says so wherever these names are printed.
+
+pub mod render;
 
 use crate::endpoints::hostname;
 use crate::types::{Partition, Region, RegistryId, ServiceKey};
@@ -107,6 +110,35 @@ pub fn existing<'a>(
             && required.service.matches_endpoint(&e.service_name, region.as_str())
             && matches!(e.state.to_ascii_lowercase().as_str(), "available" | "pending" | "pendingacceptance")
     })
+}
+
+/// What a VPC already has, for `netready endpoints --only-missing`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vpc {
+    pub id: String,
+    /// (service, endpoint id) of the required endpoints it has.
+    pub present: Vec<(ServiceKey, String)>,
+}
+
+/// The required endpoints a VPC lacks, and the VPC with those it has ([`existing`]).
+pub fn missing(
+    required: Vec<RequiredEndpoint>,
+    region: &Region,
+    vpc_id: String,
+    endpoints: &[netready_diagnose::facts::VpcEndpoint],
+) -> (Vec<RequiredEndpoint>, Vpc) {
+    let mut present = Vec::new();
+    let missing: Vec<RequiredEndpoint> = required
+        .into_iter()
+        .filter(|r| match existing(r, region, endpoints) {
+            Some(e) => {
+                present.push((r.service, e.id.clone()));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (missing, Vpc { id: vpc_id, present })
 }
 
 #[cfg(test)]

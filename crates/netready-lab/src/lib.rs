@@ -18,6 +18,7 @@
 #![allow(unsafe_code)] // setns(2) to bind listeners inside a namespace.
 
 pub mod browser;
+mod error;
 pub mod facts;
 pub mod moto;
 pub mod postgres;
@@ -48,17 +49,8 @@ pub const TASK_SUBNET_IPV6: &str = "2600:1f18:4a3:6901::/64";
 pub const TASK_IPV6: &str = "2600:1f18:4a3:6901::10";
 const ROUTER_IPV6: &str = "2600:1f18:4a3:6901::1";
 
+pub use error::LabError;
 pub use tls::ListenerTls;
-
-/// Why a lab could not be built.
-#[derive(Debug)]
-pub struct LabError(pub String);
-
-impl std::fmt::Display for LabError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// Whether lab tests must run (CI, or `NETREADY_LAB=required`) rather than skip.
 pub fn lab_required() -> bool {

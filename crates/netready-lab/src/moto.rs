@@ -7,6 +7,9 @@
 //! The server runs under a small Python guard that stops it when the test process exits: the
 //! guard reads its stdin, a pipe from us, and the pipe closes with us (a `static` is never
 //! dropped, so `Drop` alone could leave a server running).
+//!
+//! Errors here are `String`s on purpose: they are the reason a test skips (recorded by
+//! `record_skip`) or panics in CI; no caller decides on their kind.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::LabError;
+use crate::error::LabError;
 
 /// A running TLS-only PostgreSQL server.
 #[derive(Debug)]

@@ -1,5 +1,8 @@
 //! promtool (Debian's prometheus package) for the tests: the alerting rules in
 //! `deploy/prometheus` and the `/metrics` the real binaries serve.
+//!
+//! Errors here are `String`s on purpose: promtool's own output, which the tests print; no caller
+//! decides on its kind.
 
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -8,6 +8,9 @@
 //! `~/.cache/netready/test-venv` — the same rule as the install script. It holds a copy of the
 //! requirements file it was made from; a copy that differs from the source tree's means the
 //! environment is out of date, and the tests say so instead of running against it.
+//!
+//! Errors here are `String`s on purpose: the reason tests skip (or panic in CI); no caller
+//! decides on their kind.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -12,7 +12,7 @@ use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, 
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::LabError;
+use crate::error::LabError;
 
 /// What a listener presents to a client that starts TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

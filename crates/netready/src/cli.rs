@@ -517,10 +517,7 @@ pub struct ProbeArgs {
 impl ProbeArgs {
     /// The raw settings, each tagged with the flag or variable it came from.
     pub fn raw(&self, matches: &ArgMatches) -> RawSettings {
-        let tag = |id: &str, flag: &str, var: &str, value: &str| {
-            let origin = if matches.value_source(id) == Some(ValueSource::EnvVariable) { var } else { flag };
-            Sourced::new(value, origin)
-        };
+        let tag = |id: &str, flag: &'static str, var: &'static str, value: &str| sourced(matches, id, flag, var, value);
         RawSettings {
             region: self.region.as_deref().map(|v| tag("region", "--region", "NETREADY_REGION", v)),
             ecr_registry_id: self
@@ -540,4 +537,15 @@ impl ProbeArgs {
             aws_api: self.aws_api.as_deref().map(|v| tag("aws_api", "--aws-api", "NETREADY_AWS_API", v)),
         }
     }
+}
+
+/// Where a value came from: its flag, or its `NETREADY_*` variable when the flag was absent. Every
+/// error about a flag or variable names the one the user set through this (or [`sourced`]).
+pub fn origin(matches: &ArgMatches, id: &str, flag: &'static str, var: &'static str) -> &'static str {
+    if matches.value_source(id) == Some(ValueSource::EnvVariable) { var } else { flag }
+}
+
+/// A value tagged with the flag or variable it came from; [`Sourced::parse`] words its error.
+pub fn sourced(matches: &ArgMatches, id: &str, flag: &'static str, var: &'static str, value: &str) -> Sourced {
+    Sourced::new(value, origin(matches, id, flag, var))
 }

@@ -1,7 +1,7 @@
 //! `netready diagnose`: flags to settings, then the library does the work — `netready-aws` reads
-//! the network of the task(s) (a running or stopped task, a service, or subnets before deploying),
-//! `netready-diagnose` models what the task's resolver would answer and every hop, and renders the
-//! verdicts. Exit 0 every service reachable, 1 one blocked, 2 usage, 3 nothing blocked but
+//! the network of the task(s) (a running or stopped task, a service, or subnets before deploying)
+//! and assembles the report (`netready_aws::diagnosis`), `netready-diagnose` models what the task's
+//! resolver would answer and every hop, and renders the verdicts. Exit 0 every service reachable, 1 one blocked, 2 usage, 3 nothing blocked but
 //! something unknown.
 
 use std::collections::BTreeMap;
@@ -9,19 +9,14 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use netready_aws::{AwsApi, Network, Options, Read, Subject};
-use netready_check::classify::special_purpose;
-use netready_check::dns::{QueryType, RESOLV_CONF, ResolvConf, Resolver, StubResolver};
-use netready_check::endpoints::Endpoint;
-use netready_check::metadata::{HttpMetadata, METADATA_URI_VAR, MetadataSource, TaskMetadata};
-use netready_check::{RawSettings, Sourced};
-use netready_diagnose::dns::{self, AddressSource, Answer, DnsModel, SourcedAddress};
-use netready_diagnose::facts::NetworkFacts;
-use netready_diagnose::report::{AwsApiNote, Report, SCHEMA_VERSION, Subject as Named, SubjectKind, SubnetReport};
-use netready_diagnose::{Finding, ServiceKey, Severity, ids, render, stopped, verdict};
+use netready_aws::diagnosis::{self, Plan};
+use netready_aws::{AwsApi, Options, Read, Subject};
+use netready_check::RawSettings;
+use netready_diagnose::report::{Subject as Named, SubjectKind};
+use netready_diagnose::{ServiceKey, ids, render};
 
-use crate::ConfigError;
-use crate::cli::{DiagnoseArgs, Output};
+use crate::cli::{DiagnoseArgs, Output, sourced};
+use crate::exit::ConfigError;
 
 /// How long the whole diagnosis may take by default: the AWS API calls (and DNS with `--resolve local`).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,15 +111,13 @@ fn subject(
 }
 
 fn settings(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<(Settings, RawSettings)> {
-    let origin = |id: &str, flag: &'static str, var: &'static str| {
-        if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }
-    };
+    let origin = |id: &str, flag: &'static str, var: &'static str| crate::cli::origin(matches, id, flag, var);
     let raw = RawSettings {
-        region: args.region.as_deref().map(|v| Sourced::new(v, origin("region", "--region", "NETREADY_REGION"))),
+        region: args.region.as_deref().map(|v| sourced(matches, "region", "--region", "NETREADY_REGION", v)),
         ecr_registry_id: args
             .ecr_registry_id
             .as_deref()
-            .map(|v| Sourced::new(v, origin("ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID"))),
+            .map(|v| sourced(matches, "ecr_registry_id", "--ecr-registry-id", "NETREADY_ECR_REGISTRY_ID", v)),
         ..RawSettings::default()
     };
     let mode: AwsApi = args
@@ -175,10 +168,10 @@ fn settings(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<(
 
 pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let (mut s, raw) = settings(args, matches)?;
-    let checked = raw.validate(&crate::env)?;
-    let rt = crate::runtime(false)?;
+    let checked = raw.validate(&crate::exit::env)?;
+    let rt = crate::exit::runtime(false)?;
     let report = rt.block_on(async {
-        let meta = task_metadata().await;
+        let meta = netready_check::metadata::fetch_or_default(&crate::exit::env).await;
         let region = checked.region.clone().or(meta.region.clone()).ok_or_else(|| {
             usage(
                 "no region: pass --region, set NETREADY_REGION or AWS_REGION, or run in a task (task metadata)".into(),
@@ -209,142 +202,12 @@ pub fn run(args: &DiagnoseArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         };
         let registry = checked.registry_id.clone().or(meta.account_id.clone()).or(arn_account).or(owner);
         let endpoints = netready_check::endpoints::endpoints(&region, registry.as_ref(), 443);
-        Ok::<_, anyhow::Error>(report(&s, &region, &endpoints, read, deadline).await)
+        let plan = Plan { mode: s.mode, overrides: s.overrides.clone(), local: s.local, named: s.named.clone() };
+        Ok::<_, anyhow::Error>(diagnosis::report(&plan, &region, &endpoints, read, deadline).await)
     })?;
     match args.output {
         Output::Table => print!("{}", render::table_text(&report)),
         Output::Json => println!("{:#}", serde_json::to_value(&report)?),
     }
     Ok(ExitCode::from(report.exit_code()))
-}
-
-async fn task_metadata() -> TaskMetadata {
-    let meta = match crate::env(METADATA_URI_VAR).filter(|v| !v.is_empty()) {
-        Some(uri) => match HttpMetadata::new(&uri) {
-            Ok(source) => source.fetch().await.ok().map(|(m, _)| m),
-            Err(_) => None,
-        },
-        None => None,
-    };
-    meta.unwrap_or_default()
-}
-
-/// The report from what was read: a subnet per task, the model's (or the given, or the locally
-/// resolved) addresses per service.
-async fn report(
-    s: &Settings,
-    region: &netready_check::types::Region,
-    endpoints: &[Endpoint],
-    read: Read,
-    deadline: tokio::time::Instant,
-) -> Report {
-    let local = if s.local { Some(resolve(endpoints, deadline).await) } else { None };
-    let (network, note, mut extra) = match read {
-        Read::Network(n) => (Some(*n), None, Vec::new()),
-        Read::Skipped(reason) => (None, Some("skipped"), vec![Finding::skipped(&reason)]),
-        Read::Unavailable { reason, gaps } => {
-            let severity = if s.mode == AwsApi::Required { Severity::Error } else { Severity::Warning };
-            let mut found = vec![Finding::unavailable(&reason, severity)];
-            let facts = NetworkFacts { gaps, region: region.to_string(), ..NetworkFacts::default() };
-            found.extend(netready_diagnose::findings::findings(&facts, &[], &[]));
-            (None, Some("unavailable"), found)
-        }
-    };
-    let per_task: Vec<NetworkFacts> = match &network {
-        Some(n) => n.per_task(),
-        None => vec![NetworkFacts { region: region.to_string(), ..NetworkFacts::default() }],
-    };
-    let mut subnets = Vec::new();
-    for mut facts in per_task {
-        facts.region = region.to_string();
-        let ipv6 = facts.eni.as_ref().is_some_and(|e| !e.ipv6.is_empty());
-        let services: Vec<(ServiceKey, String, u16, DnsModel)> = endpoints
-            .iter()
-            .map(|e| (e.service, e.host.clone(), e.port, answer(s, &facts, e, local.as_ref(), ipv6)))
-            .collect();
-        let (results, findings) = verdict::evaluate(&facts, &services);
-        subnets.push(SubnetReport::new(&facts, results, findings));
-    }
-    let stopped = network.as_ref().and_then(|n: &Network| n.stopped.clone());
-    if let Some(task) = &stopped {
-        let verdict_of = |service: ServiceKey| {
-            let all = subnets.iter().flat_map(|s| &s.endpoints).filter(|e| e.service == service).map(|e| e.verdict);
-            all.max()
-        };
-        extra.extend(stopped::findings(task, verdict_of));
-    }
-    let status = Report::status_of(&subnets);
-    Report {
-        schema_version: SCHEMA_VERSION,
-        region: region.to_string(),
-        status,
-        aws_api: AwsApiNote { mode: s.mode.as_str().into(), note: note.map(str::to_owned) },
-        subject: Named {
-            kind: if stopped.is_some() { SubjectKind::StoppedTask } else { s.named.kind },
-            ..s.named.clone()
-        },
-        stopped,
-        subnets,
-        findings: extra,
-    }
-}
-
-/// The addresses of one service: given (`--address`), resolved here (`--resolve local`), or the
-/// model's answer.
-fn answer(
-    s: &Settings,
-    facts: &NetworkFacts,
-    e: &Endpoint,
-    local: Option<&Vec<(ServiceKey, Vec<IpAddr>, String)>>,
-    ipv6: bool,
-) -> DnsModel {
-    let fixed = |addresses: &[IpAddr], source: AddressSource, answer: Answer, detail: String| {
-        let addresses: Vec<SourcedAddress> = addresses
-            .iter()
-            .filter(|a| a.is_ipv4() || ipv6)
-            .map(|a| SourcedAddress { address: *a, source, from: None })
-            .collect();
-        let unknown = addresses.is_empty().then(|| format!("no address for {}: {detail}", e.host));
-        DnsModel { answer, addresses, detail, unknown, resources: Vec::new() }
-    };
-    if let Some(given) = s.overrides.get(&e.service) {
-        return fixed(given, AddressSource::Given, Answer::Given, "given with --address".into());
-    }
-    if let Some(resolved) = local.and_then(|l| l.iter().find(|(k, _, _)| *k == e.service)) {
-        return fixed(
-            &resolved.1,
-            AddressSource::Resolved,
-            Answer::Resolved,
-            format!("resolved where netready runs ({})", resolved.2),
-        );
-    }
-    dns::model(facts, e.service, &e.host, ipv6)
-}
-
-/// `--resolve local`: A and AAAA for every endpoint, concurrently, from the servers of
-/// /etc/resolv.conf. Special-purpose answers (sinkholes) are left out: they go nowhere.
-async fn resolve(endpoints: &[Endpoint], deadline: tokio::time::Instant) -> Vec<(ServiceKey, Vec<IpAddr>, String)> {
-    let (conf, _) = ResolvConf::load(RESOLV_CONF);
-    let resolver = StubResolver::new(conf.nameservers);
-    let lookups = endpoints.iter().map(|e| {
-        let resolver = &resolver;
-        async move {
-            let (a, aaaa) = tokio::join!(
-                resolver.lookup(&e.host, QueryType::A, deadline),
-                resolver.lookup(&e.host, QueryType::Aaaa, deadline)
-            );
-            let mut addresses: Vec<IpAddr> = a.addresses.iter().chain(&aaaa.addresses).copied().collect();
-            let sinkholed = addresses.iter().any(|ip| special_purpose(*ip).is_some());
-            addresses.retain(|ip| special_purpose(*ip).is_none());
-            let dns = if sinkholed {
-                "sinkhole".to_owned()
-            } else if addresses.is_empty() {
-                format!("A {}, AAAA {}", a.outcome.as_str(), aaaa.outcome.as_str())
-            } else {
-                "ok".to_owned()
-            };
-            (e.service, addresses, dns)
-        }
-    });
-    futures_util::future::join_all(lookups).await
 }

@@ -12,26 +12,31 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use netready_check::Sourced;
 use netready_check::types::parse_duration;
 
-use crate::ConfigError;
-use crate::cli::HealthcheckArgs;
+use crate::cli::{HealthcheckArgs, origin};
+use crate::exit::ConfigError;
 
 /// The agent's status server when NETREADY_LISTEN is not set.
 const DEFAULT_URL: &str = "http://127.0.0.1:9464/healthz";
 /// Well inside ECS's default health-check timeout of 5 s.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
 
-pub fn run(args: &HealthcheckArgs) -> anyhow::Result<ExitCode> {
+pub fn run(args: &HealthcheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     let url = match &args.url {
         Some(u) => u.clone(),
         None => default_url(std::env::var("NETREADY_LISTEN").ok().as_deref()),
     };
     let timeout = match &args.timeout {
-        Some(t) => parse_duration(t).map_err(|e| ConfigError(format!("invalid value for --timeout: {e}")))?,
+        Some(t) => Sourced::new(t.as_str(), "--timeout").parse(parse_duration)?,
         None => DEFAULT_TIMEOUT,
     };
-    let origin = if args.url.is_some() { "--url or NETREADY_HEALTHCHECK_URL" } else { "NETREADY_LISTEN" };
+    let origin = if args.url.is_some() {
+        origin(matches, "url", "--url", "NETREADY_HEALTHCHECK_URL")
+    } else {
+        "NETREADY_LISTEN"
+    };
     let (host, addr, path) = parse(&url).map_err(|e| ConfigError(format!("invalid value for {origin}: {e}")))?;
     match get(&host, addr, &path, timeout) {
         Ok(status) if (200..300).contains(&status) => {
@@ -58,17 +63,42 @@ fn default_url(listen: Option<&str>) -> String {
     }
 }
 
+/// What a health-check URL must look like.
+const EXPECTED: &str = "expected http://HOST:PORT/PATH such as http://127.0.0.1:9464/healthz";
+
+/// Why a health-check URL cannot be asked. The URL is shown without its password.
+#[derive(Debug)]
+enum UrlError {
+    NotPlainHttp { url: String },
+    NoHost { url: String },
+    Resolve { authority: String, source: std::io::Error },
+    NoAddress { authority: String },
+}
+
+impl std::fmt::Display for UrlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UrlError::NotPlainHttp { url } => write!(f, "'{url}' is not a plain-HTTP URL: {EXPECTED}"),
+            UrlError::NoHost { url } => write!(f, "'{url}' has no usable host: {EXPECTED}"),
+            UrlError::Resolve { authority, source } => write!(f, "cannot resolve '{authority}' ({source}): {EXPECTED}"),
+            UrlError::NoAddress { authority } => write!(f, "'{authority}' has no address: {EXPECTED}"),
+        }
+    }
+}
+
+impl std::error::Error for UrlError {}
+
 /// `http://host[:port][/path]` → (Host header, address, path). Only plain HTTP: the status
 /// servers listen on loopback without TLS.
-fn parse(url: &str) -> Result<(String, SocketAddr, String), String> {
-    let expected = "expected http://HOST:PORT/PATH such as http://127.0.0.1:9464/healthz";
-    let rest = url.strip_prefix("http://").ok_or_else(|| format!("'{url}' is not a plain-HTTP URL: {expected}"))?;
+fn parse(url: &str) -> Result<(String, SocketAddr, String), UrlError> {
+    let shown = || netready_process::log::redact_url(url);
+    let rest = url.strip_prefix("http://").ok_or_else(|| UrlError::NotPlainHttp { url: shown() })?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
     if authority.is_empty() || authority.contains('@') {
-        return Err(format!("'{url}' has no usable host: {expected}"));
+        return Err(UrlError::NoHost { url: shown() });
     }
     let with_port = if authority.ends_with(']') || !authority.contains(':') {
         format!("{authority}:80")
@@ -77,9 +107,9 @@ fn parse(url: &str) -> Result<(String, SocketAddr, String), String> {
     };
     let addr = with_port
         .to_socket_addrs()
-        .map_err(|e| format!("cannot resolve '{authority}' ({e}): {expected}"))?
+        .map_err(|source| UrlError::Resolve { authority: authority.to_owned(), source })?
         .next()
-        .ok_or_else(|| format!("'{authority}' has no address: {expected}"))?;
+        .ok_or_else(|| UrlError::NoAddress { authority: authority.to_owned() })?;
     Ok((authority.to_owned(), addr, path.to_owned()))
 }
 
@@ -135,8 +165,10 @@ mod tests {
         );
         let (_, addr, path) = parse("http://127.0.0.1").unwrap();
         assert_eq!((addr.port(), path.as_str()), (80, "/"));
-        assert!(parse("https://127.0.0.1/healthz").unwrap_err().contains("plain-HTTP"));
-        assert!(parse("http:///x").unwrap_err().contains("no usable host"));
+        assert!(parse("https://127.0.0.1/healthz").unwrap_err().to_string().contains("plain-HTTP"));
+        assert!(parse("http:///x").unwrap_err().to_string().contains("no usable host"));
+        let secret = parse("http://u:hunter2@127.0.0.1/").unwrap_err().to_string();
+        assert!(secret.contains("no usable host") && !secret.contains("hunter2"), "{secret}");
     }
 
     #[test]

@@ -1,19 +1,17 @@
 //! The `netready` binary: parse, dispatch, map the outcome to an exit code (0 ready, 1 degraded,
-//! 2 usage or configuration error). The work lives in the library crates; `network` is the glue
-//! between the check and the AWS SDK.
+//! 2 usage or configuration error). The work lives in the library crates.
 
 mod agent;
 mod check;
 mod cli;
 mod diagnose;
 mod endpoints;
+mod exit;
 mod healthcheck;
-mod network;
 mod plane;
 
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
@@ -27,7 +25,7 @@ fn main() -> ExitCode {
         Command::Agent(args) => agent::run(args, sub("agent")),
         Command::Plane(cmd) => plane::run(cmd, sub("plane")),
         Command::Endpoints(args) => endpoints::run(args, sub("endpoints")),
-        Command::Healthcheck(args) => healthcheck::run(args),
+        Command::Healthcheck(args) => healthcheck::run(args, sub("healthcheck")),
         Command::Diagnose(args) => diagnose::run(args, sub("diagnose")),
     };
     match result {
@@ -37,32 +35,4 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// A configuration problem (exit code 2) as opposed to a failure at run time (also 2, but worded
-/// by the library that failed).
-#[derive(Debug)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-pub fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// A single-threaded runtime for the check and the agent (small, predictable); the plane serves
-/// on all cores.
-pub fn runtime(multi_thread: bool) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = if multi_thread {
-        tokio::runtime::Builder::new_multi_thread()
-    } else {
-        tokio::runtime::Builder::new_current_thread()
-    };
-    builder.enable_all().build().context("cannot start the async runtime")
 }

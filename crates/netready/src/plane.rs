@@ -7,7 +7,7 @@ use netready_plane::config::{RawServeSettings, Sourced};
 use netready_plane::{ServeConfig, Store};
 
 use crate::cli::{AlertCommand, PlaneCommand, PlaneServeArgs, RunnerCommand};
-use crate::{ConfigError, runtime};
+use crate::exit::{ConfigError, runtime};
 
 pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
     match cmd {

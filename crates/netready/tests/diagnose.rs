@@ -158,6 +158,23 @@ fn diagnose_model(moto: &Moto, scenario: &Value, args: &[&str]) -> Run {
     run_diagnose(moto, scenario, &[], &args)
 }
 
+/// The shared moto server with scenario `name` built in it and the diagnosis run as a task, the
+/// scenario's addresses given (`--address`); `None` when moto is skipped.
+fn diagnosed(name: &str, extra_env: &[(&str, &str)]) -> Option<(&'static Moto, Value, Run)> {
+    let moto = shared()?;
+    let s = scenario(moto, name, None);
+    let run = diagnose(moto, &s, extra_env);
+    Some((moto, s, run))
+}
+
+/// The same, the addresses from the model (no `--address`).
+fn modelled(name: &str, args: &[&str]) -> Option<(&'static Moto, Value, Run)> {
+    let moto = shared()?;
+    let s = scenario(moto, name, None);
+    let run = diagnose_model(moto, &s, args);
+    Some((moto, s, run))
+}
+
 fn run_diagnose(moto: &Moto, scenario: &Value, extra_env: &[(&str, &str)], args: &[String]) -> Run {
     let mut cmd = as_task(moto, scenario, extra_env);
     cmd.args(["diagnose", "--output", "json", "--timeout", "20s"]).args(args);
@@ -219,9 +236,7 @@ const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3
 
 #[test]
 fn nat_path() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "nat", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("nat", &[]) else { return };
     assert_eq!(run.code, 0, "{:#}\n{}", run.json, run.stderr);
     for service in SERVICES {
         assert_eq!(access(&run, service), "nat_gateway", "{service}");
@@ -238,9 +253,7 @@ fn nat_path() {
 
 #[test]
 fn internet_gateway_with_a_public_ip_from_ec2() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "igw_eip", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("igw_eip", &[]) else { return };
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "logs"), "internet_gateway");
     assert_eq!(run.json["subnets"][0]["task"]["public_ip"]["address"], s["public_ip"]);
@@ -250,9 +263,7 @@ fn internet_gateway_with_a_public_ip_from_ec2() {
 
 #[test]
 fn internet_gateway_without_a_public_ip_is_an_error() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "igw_no_public_ip", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("igw_no_public_ip", &[]) else { return };
     assert_eq!(run.code, 1);
     let f = finding(&run, "public_ip.missing");
     assert_eq!(f["severity"], "error");
@@ -262,9 +273,7 @@ fn internet_gateway_without_a_public_ip_is_an_error() {
 
 #[test]
 fn s3_gateway_endpoint_is_gateway_endpoint() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "s3_gateway", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("s3_gateway", &[]) else { return };
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(access(&run, "s3"), "gateway_endpoint");
     assert_eq!(access(&run, "logs"), "nat_gateway");
@@ -276,9 +285,7 @@ fn s3_gateway_endpoint_is_gateway_endpoint() {
 
 #[test]
 fn s3_gateway_endpoint_not_associated() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "s3_gateway_unassociated", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("s3_gateway_unassociated", &[]) else { return };
     assert_eq!(run.code, 0, "a warning: NAT carries S3");
     assert_eq!(access(&run, "s3"), "nat_gateway");
     let f = finding(&run, "gateway_endpoint.not_associated");
@@ -289,18 +296,14 @@ fn s3_gateway_endpoint_not_associated() {
 
 #[test]
 fn interface_endpoint_with_private_dns_has_no_finding() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "interface_private_dns", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, _, run)) = diagnosed("interface_private_dns", &[]) else { return };
     let ids = finding_ids(&run);
     assert!(!ids.iter().any(|i| i.starts_with("vpc_endpoint.") || i.starts_with("vpc.")), "{ids:?}");
 }
 
 #[test]
 fn interface_endpoint_without_private_dns_and_no_other_path() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "interface_no_private_dns", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("interface_no_private_dns", &[]) else { return };
     assert_eq!(run.code, 1);
     let f = finding(&run, "vpc_endpoint.private_dns_disabled");
     assert_eq!(f["severity"], "error");
@@ -314,9 +317,7 @@ fn interface_endpoint_without_private_dns_and_no_other_path() {
 
 #[test]
 fn interface_endpoint_security_group_denies_the_task() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "interface_sg_denies", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("interface_sg_denies", &[]) else { return };
     let f = finding(&run, "vpc_endpoint.ingress_denied");
     assert!(f["resources"].as_array().unwrap().contains(&s["endpoint_sg"]));
     assert_eq!(f["endpoints"], serde_json::json!(["logs"]));
@@ -324,9 +325,7 @@ fn interface_endpoint_security_group_denies_the_task() {
 
 #[test]
 fn dns_support_off_with_private_dns_endpoints() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "dns_support_off", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((moto, s, run)) = diagnosed("dns_support_off", &[]) else { return };
     // The names resolve to the public addresses, and NAT carries them: reachable, the finding says why
     // the endpoint is not used.
     assert_eq!(run.code, 0, "{:#}", run.json);
@@ -343,9 +342,7 @@ fn dns_support_off_with_private_dns_endpoints() {
 
 #[test]
 fn transit_gateway_route() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "tgw", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("tgw", &[]) else { return };
     // Beyond the transit gateway the configuration shows nothing: unknown, never OK.
     assert_eq!(run.code, 3, "{:#}", run.json);
     assert_eq!(run.json["status"], "unknown");
@@ -360,9 +357,7 @@ fn transit_gateway_route() {
 
 #[test]
 fn security_group_without_443_egress() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "sg_no_443", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("sg_no_443", &[]) else { return };
     assert_eq!(run.code, 1);
     let f = finding(&run, "security_group.egress_denied");
     assert_eq!(f["resources"], serde_json::json!([s["task_sg"]]));
@@ -371,9 +366,7 @@ fn security_group_without_443_egress() {
 
 #[test]
 fn network_acl_denies_443_out() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "nacl_deny", None);
-    let run = diagnose(moto, &s, &[]);
+    let Some((_, s, run)) = diagnosed("nacl_deny", &[]) else { return };
     assert_eq!(run.code, 1);
     let f = finding(&run, "network_acl.egress_denied");
     assert_eq!(f["resources"], serde_json::json!([s["network_acl"]]));
@@ -558,9 +551,7 @@ fn outside(moto: &Moto, args: &[&str]) -> Run {
 /// unknown rows).
 #[test]
 fn the_model_answers_endpoint_interfaces_and_the_s3_prefix_list() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "private_endpoints", None);
-    let run = diagnose_model(moto, &s, &[]);
+    let Some((_, s, run)) = modelled("private_endpoints", &[]) else { return };
     assert_eq!(run.code, 0, "{:#}", run.json);
     assert_eq!(run.json["status"], "reachable");
     for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
@@ -598,9 +589,7 @@ fn the_model_answers_endpoint_interfaces_and_the_s3_prefix_list() {
 /// The same VPC, the task's group allowing only port 22 out: every service blocked, the group named.
 #[test]
 fn a_group_allowing_only_22_blocks_every_service_and_is_named() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "sg_only_22", None);
-    let run = diagnose_model(moto, &s, &[]);
+    let Some((_, s, run)) = modelled("sg_only_22", &[]) else { return };
     assert_eq!(run.code, 1, "{:#}", run.json);
     assert_eq!(run.json["status"], "blocked");
     for service in SERVICES {
@@ -781,9 +770,7 @@ fn with_eni_the_owner_account_is_the_default_registry() {
 /// their endpoints.
 #[test]
 fn a_private_hosted_zone_shadowing_a_service_is_named() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "private_zone", None);
-    let run = diagnose_model(moto, &s, &[]);
+    let Some((_, s, run)) = modelled("private_zone", &[]) else { return };
     assert_eq!(run.code, 3, "unknown: {:#}", run.json);
     let secrets = endpoint(&run, "secretsmanager");
     assert_eq!(secrets["verdict"], "unknown", "{secrets:#}");
@@ -806,9 +793,7 @@ fn a_private_hosted_zone_shadowing_a_service_is_named() {
 /// and S3 stays with the VPC's resolver — the most specific rule wins, as in Resolver.
 #[test]
 fn a_resolver_forwarding_rule_names_the_rule_and_its_targets() {
-    let Some(moto) = shared() else { return };
-    let s = scenario(moto, "forwarded", None);
-    let run = diagnose_model(moto, &s, &[]);
+    let Some((_, s, run)) = modelled("forwarded", &[]) else { return };
     assert_eq!(run.code, 3, "unknown: {:#}", run.json);
     for service in ["secretsmanager", "logs", "ecr_api", "ecr_dkr"] {
         let e = endpoint(&run, service);

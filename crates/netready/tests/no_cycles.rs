@@ -14,19 +14,8 @@ use std::path::{Path, PathBuf};
 
 /// Circles left to their owners (crate, the modules of the circle, who unties it).
 const KNOWN: &[(&str, &[&str], &str)] = &[
-    // main.rs holds ConfigError and runtime(), which every command module imports, and dispatches
-    // to them; the check/diagnose owners move the domain logic out of the binary (issue 20).
-    (
-        "netready",
-        &["<root>", "agent", "check", "diagnose", "endpoints", "healthcheck", "network", "plane"],
-        "the binary's owners (check/diagnose, issue 20)",
-    ),
-    // lib.rs and deliver.rs share the agent's state both ways.
-    ("netready-agent", &["<root>", "deliver"], "the agent's owner (check/metadata, issue 20)"),
     // report/mod.rs dispatches to v1.rs, which reads report/mod.rs's types.
     ("netready-check", &["report", "report::v1"], "the check's owner (issue 20)"),
-    // lib.rs and tls.rs (the test lab's helpers) share types both ways.
-    ("netready-lab", &["<root>", "tls"], "the lab's owner"),
 ];
 
 fn workspace_crates() -> Vec<PathBuf> {

@@ -1,5 +1,6 @@
-//! The glue between the check and the AWS APIs: a [`NetworkSource`] over `netready-aws` (the SDK
-//! stays out of the check crate), with the agent's cache of what it read.
+//! The check's [`NetworkSource`] over this crate's discovery (the SDK stays out of the check
+//! crate), with the agent's cache of what it read: the glue between the check and the AWS APIs,
+//! so that the binary only chooses the mode.
 //!
 //! `auto` reads when task metadata names the task and the environment names credentials (a task
 //! role, keys, a profile); it never waits on instance metadata. `required` always tries, through
@@ -8,11 +9,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use netready_aws::{AwsApi, Discovery, Options};
 use netready_check::network::{Discovered, NetworkSource};
-use netready_check::report::{Report, TaskInfo};
+use netready_check::report::TaskInfo;
 use netready_diagnose::NetworkFacts;
 use tokio::time::Instant;
+
+use crate::{AwsApi, Discovery, Options};
 
 /// How long the agent keeps what it read (unless a probe result changes first).
 pub const FACTS_TTL: Duration = Duration::from_secs(5 * 60);
@@ -37,7 +39,7 @@ pub struct AwsNetwork {
 impl AwsNetwork {
     /// For one check: no cache.
     pub fn new(mode: AwsApi) -> AwsNetwork {
-        AwsNetwork { mode, env: crate::env, cache: None }
+        AwsNetwork { mode, env: |name| std::env::var(name).ok(), cache: None }
     }
 
     /// For the agent: keeps what it read between checks.
@@ -77,7 +79,7 @@ impl AwsNetwork {
             region: Some(task.region.clone()),
             task_arn: Some(task_arn.clone()),
             eni: None,
-            call_timeout: netready_aws::DEFAULT_CALL_TIMEOUT.min(budget),
+            call_timeout: crate::DEFAULT_CALL_TIMEOUT.min(budget),
             budget,
             ..Options::default()
         };
@@ -88,7 +90,7 @@ impl AwsNetwork {
 
     /// Why `auto` does not read (no credentials named by the environment), if so.
     fn no_credentials(&self) -> Option<String> {
-        (self.mode == AwsApi::Auto && netready_aws::credentials_in_environment(&self.env).is_none()).then(|| {
+        (self.mode == AwsApi::Auto && crate::credentials_in_environment(&self.env).is_none()).then(|| {
             "no AWS credentials in the environment (task role, AWS_ACCESS_KEY_ID, AWS_PROFILE, config files)".to_owned()
         })
     }
@@ -103,7 +105,7 @@ async fn discover_aside(options: Options) -> Discovery {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let started = std::thread::Builder::new().name("aws-discovery".into()).spawn(move || {
         let discovery = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-            Ok(rt) => rt.block_on(netready_aws::discover(&options)),
+            Ok(rt) => rt.block_on(crate::discover(&options)),
             Err(e) => {
                 Discovery::Unavailable { reason: format!("cannot start the discovery's runtime: {e}"), gaps: vec![] }
             }
@@ -152,65 +154,11 @@ pub fn from_discovery(mode: AwsApi, discovery: Discovery) -> Discovered {
     }
 }
 
-/// Whether the probes found something else than last time: an endpoint's reachability, its DNS
-/// outcome, or which addresses were dialled and reached. Timings do not count.
-pub fn probes_changed(before: &Report, after: &Report) -> bool {
-    probe_results(before) != probe_results(after)
-}
-
-/// One endpoint's probe results, without timings.
-#[derive(Debug, PartialEq, Eq)]
-struct ProbeResult {
-    service: &'static str,
-    reachability: &'static str,
-    dns: &'static str,
-    /// Each dialled address and whether it was reached, in address order.
-    dials: Vec<(std::net::IpAddr, bool)>,
-}
-
-fn probe_results(report: &Report) -> Vec<ProbeResult> {
-    report
-        .endpoints
-        .iter()
-        .map(|e| {
-            let mut dials: Vec<(std::net::IpAddr, bool)> = e.connections.iter().map(|c| (c.ip, c.reached())).collect();
-            dials.sort();
-            ProbeResult {
-                service: e.service.as_str(),
-                reachability: e.reachability.as_str(),
-                dns: e.dns.outcome.as_str(),
-                dials,
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use netready_check::report::DiagnosisStatus;
-
-    fn fixture() -> Report {
-        let v = serde_json::from_str(include_str!("../../../tests/fixtures/report-v2-degraded.json")).unwrap();
-        Report::from_value(v).unwrap()
-    }
-
-    #[test]
-    fn probe_changes_ignore_timings_and_address_order() {
-        let a = fixture();
-        let mut b = a.clone();
-        b.duration_ms += 40;
-        b.endpoints[4].connections.reverse();
-        b.endpoints[0].connections[0].tcp.duration_ms += 9;
-        assert!(!probes_changed(&a, &b));
-        let mut c = a.clone();
-        c.endpoints[1].reachability = netready_check::classify::Reachability::Full;
-        assert!(probes_changed(&a, &c));
-        let mut d = a.clone();
-        d.endpoints[4].connections[0].ip = "203.0.113.99".parse().unwrap();
-        assert!(probes_changed(&a, &d));
-    }
 
     #[test]
     fn an_unavailable_discovery_names_the_refused_action() {
