@@ -23,8 +23,6 @@ const KNOWN: &[(&str, &[&str], &str)] = &[
     ),
     // lib.rs and deliver.rs share the agent's state both ways.
     ("netready-agent", &["<root>", "deliver"], "the agent's owner (check/metadata, issue 20)"),
-    // report/mod.rs dispatches to v1.rs, which reads report/mod.rs's types.
-    ("netready-check", &["report", "report::v1"], "the check's owner (issue 20)"),
     // lib.rs and tls.rs (the test lab's helpers) share types both ways.
     ("netready-lab", &["<root>", "tls"], "the lab's owner"),
 ];
