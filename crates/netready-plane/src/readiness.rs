@@ -9,7 +9,7 @@ use netready_check::report::{ConnectionReport, EndpointReport};
 use netready_check::types::ServiceKey;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Readiness {
     // Declaration order is the dashboard's order: what needs attention first.
