@@ -393,8 +393,9 @@ fn timeline_legend(caption: &str) -> Markup {
     html! {
         div class="legend muted" {
             span { (caption) }
-            span { i class="ready" {} "ready" }
-            span { i class="degraded" {} "degraded (an endpoint not fully reachable)" }
+            @let (ready, degraded) = (netready_check::Status::Ready.as_str(), netready_check::Status::Degraded.as_str());
+            span { i class=(ready) {} (ready) }
+            span { i class=(degraded) {} (degraded) " (an endpoint not fully reachable)" }
             span { "gaps: no check" }
         }
     }
