@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 pub use super::alert_types::{Channel, Claimed, Delivery, DeliveryState, Expired, OutboxCounts};
-use super::columns::degraded_of;
+use super::columns::{degraded_of, get_named};
 use super::error::StoreError;
 use super::outbox::{channel_of, columns_of, outbox_rows, tracker_of, write_outbox};
 use super::sql::begin_write;
@@ -377,7 +377,7 @@ impl Store {
                     id: r.try_get("id")?,
                     channel_id: r.try_get("channel_id")?,
                     runner_id: r.try_get("runner_id")?,
-                    kind: r.try_get("kind")?,
+                    kind: get_named(r, "kind")?,
                     attempts: r.try_get("attempts")?,
                     last_error: r.try_get("last_error")?,
                 })
@@ -415,7 +415,7 @@ impl Store {
                     channel_id: r.try_get("channel_id")?,
                     runner_id: r.try_get("runner_id")?,
                     runner_name: r.try_get("runner_name")?,
-                    kind: r.try_get("kind")?,
+                    kind: get_named(r, "kind")?,
                     created_at: r.try_get("created_at")?,
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,
