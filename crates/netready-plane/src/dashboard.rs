@@ -282,7 +282,7 @@ async fn fleet_page(
             form class="filters" method="get" action="/dashboard/fleet" {
                 select name="service" {
                     option value="" selected[service.is_empty()] { "All services" }
-                    @for s in crate::fleet::SERVICES { option value=(s) selected[service == s] { (s) } }
+                    @for s in crate::fleet::SERVICES.map(|s| s.as_str()) { option value=(s) selected[service == s] { (s) } }
                 }
                 input type="search" name="region" placeholder="Region, e.g. eu-west-3" value=(query.region.clone().unwrap_or_default());
                 label { input type="checkbox" name="include_stale" value="true" checked[fleet.include_stale]; " count stale runners" }
@@ -299,10 +299,10 @@ async fn fleet_page(
             }
             div id="causes" {
                 @for c in &fleet.causes {
-                    div class={"cause " (c.reachability)} data-service=(c.service) {
+                    div class={"cause " (c.reachability.as_str())} data-service=(c.service.as_str()) {
                         p class="line" { (c.summary) }
                         p class="muted" {
-                            "region " (c.region) " · access type " (c.access_type)
+                            "region " (c.region) " · access type " (c.access_type.as_str())
                             @if let Some(a) = &c.account_id { " · account " (a) }
                             @if let Some(v) = &c.vpc_id { " · " (v) }
                             @if let Some(f) = &c.finding { " · finding " code { (f) } }
@@ -332,13 +332,13 @@ async fn fleet_page(
                 thead { tr { th { "Service" } th { "Region" } th { "Runners" } th { "Full" } th { "Partly" } th { "Not" } th { "By access type" } } }
                 tbody {
                     @for s in &fleet.services {
-                        tr data-service=(s.service) {
-                            td { (s.service) } td { (s.region) } td { (s.counts.runners) }
+                        tr data-service=(s.service.as_str()) {
+                            td { (s.service.as_str()) } td { (s.region) } td { (s.counts.runners) }
                             td { (s.counts.full) } td { (s.counts.partial) } td { (s.counts.none) }
                             td {
                                 @for a in &s.by_access_type {
                                     div class="nowrap" {
-                                        (a.access_type) ": "
+                                        (a.access_type.as_str()) ": "
                                         @if a.counts.full > 0 { span class="badge full" { (a.counts.full) " full" } " " }
                                         @if a.counts.partial > 0 { span class="badge partial" { (a.counts.partial) " partly" } " " }
                                         @if a.counts.none > 0 { span class="badge none" { (a.counts.none) " not" } " " }
@@ -393,8 +393,9 @@ fn timeline_legend(caption: &str) -> Markup {
     html! {
         div class="legend muted" {
             span { (caption) }
-            span { i class="ready" {} "ready" }
-            span { i class="degraded" {} "degraded (an endpoint not fully reachable)" }
+            @let (ready, degraded) = (netready_check::Status::Ready.as_str(), netready_check::Status::Degraded.as_str());
+            span { i class=(ready) {} (ready) }
+            span { i class=(degraded) {} (degraded) " (an endpoint not fully reachable)" }
             span { "gaps: no check" }
         }
     }

@@ -8,15 +8,17 @@
 //! 10.0.3.0/24 (eu-west-3b), TCP timeout".
 
 use netready_check::Report;
-use netready_check::classify::Reachability;
+use netready_check::classify::{AccessType, Reachability};
 use netready_check::report::{DnsOutcome, Severity};
+use netready_check::types::ServiceKey;
 use serde::Serialize;
 
 use crate::db::{CauseKey, CauseRow, EndpointFacts, FleetData, FleetFilter, FleetRunners, Placement, Values};
 use crate::error::ApiError;
+use crate::readiness::Phase;
 
 /// The required services, in the order every report lists them.
-pub const SERVICES: [&str; 5] = ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"];
+pub const SERVICES: [ServiceKey; 5] = ServiceKey::ALL;
 
 /// Default and largest number of causes (and of groups) in one answer.
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -42,29 +44,31 @@ pub fn facts(report: &Report) -> (Placement, Vec<EndpointFacts>) {
     };
     let mut endpoints: Vec<EndpointFacts> = Vec::new();
     for e in &report.endpoints {
-        let service = e.service.as_str();
+        let service = e.service;
         if endpoints.iter().any(|f| f.service == service) {
             continue;
         }
         let (phase, outcome) = if e.reachability == Reachability::Full {
             (None, None)
         } else if e.dns.outcome != DnsOutcome::Ok {
-            (Some("dns"), Some(e.dns.outcome.as_str()))
-        } else if let Some((phase, outcome, _)) = e.connections.iter().find_map(|c| c.failure()) {
+            (Some(Phase::Dns), Some(e.dns.outcome.as_str()))
+        } else if let Some((phase, outcome)) =
+            e.connections.iter().find_map(|c| c.failure().map(|(_, outcome, _)| (Phase::of_connection(c), outcome)))
+        {
             (Some(phase), Some(outcome))
         } else {
             // Resolved, but nothing that counts was dialled (a special-purpose or IPv6-only answer).
-            (Some("address"), Some("not_dialled"))
+            (Some(Phase::Address), Some("not_dialled"))
         };
         let finding = report.diagnosis.as_ref().and_then(|d| {
-            let naming = || d.findings.iter().filter(|f| f.endpoints.iter().any(|s| s.as_str() == service));
+            let naming = || d.findings.iter().filter(|f| f.endpoints.contains(&service));
             naming().find(|f| f.severity == Severity::Error).or_else(|| naming().next()).map(|f| f.id.clone())
         });
         endpoints.push(EndpointFacts {
-            service: service.to_owned(),
-            reachability: e.reachability.as_str().to_owned(),
-            access_type: e.access_type.as_str().to_owned(),
-            phase: phase.map(str::to_owned),
+            service,
+            reachability: e.reachability,
+            access_type: e.access_type,
+            phase,
             outcome: outcome.map(str::to_owned),
             hint: if phase.is_some() { e.hints.first().cloned() } else { None },
             finding: if phase.is_some() { finding } else { None },
@@ -96,16 +100,17 @@ pub fn filter_of(query: &FleetQuery, now_ms: i64, stale_after_ms: i64) -> Result
             )));
         }
     }
-    let service = nonempty(&query.service);
-    if let Some(s) = &service
-        && !SERVICES.contains(&s.as_str())
-    {
-        return Err(ApiError::bad_request(format!(
-            "unknown service '{}': expected one of {}",
-            s.chars().take(40).collect::<String>(),
-            SERVICES.join(", ")
-        )));
-    }
+    let service = match nonempty(&query.service) {
+        None => None,
+        Some(s) => Some(ServiceKey::parse(&s).ok_or_else(|| {
+            let known: Vec<&str> = SERVICES.iter().map(|s| s.as_str()).collect();
+            ApiError::bad_request(format!(
+                "unknown service '{}': expected one of {}",
+                s.chars().take(40).collect::<String>(),
+                known.join(", ")
+            ))
+        })?),
+    };
     let limit = match nonempty(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(s) => s.parse::<i64>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
@@ -159,7 +164,7 @@ pub struct Counts {
 /// One service in one region: how many runners reach it, and through which access type.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServiceReach {
-    pub service: String,
+    pub service: ServiceKey,
     pub region: String,
     #[serde(flatten)]
     pub counts: Counts,
@@ -168,7 +173,7 @@ pub struct ServiceReach {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessReach {
-    pub access_type: String,
+    pub access_type: AccessType,
     #[serde(flatten)]
     pub counts: Counts,
 }
@@ -178,11 +183,11 @@ pub struct AccessReach {
 pub struct Cause {
     /// The cause in one line, for people.
     pub summary: String,
-    pub service: String,
+    pub service: ServiceKey,
     pub region: String,
-    pub reachability: String,
-    pub access_type: String,
-    pub phase: Option<String>,
+    pub reachability: Reachability,
+    pub access_type: AccessType,
+    pub phase: Option<Phase>,
     pub outcome: Option<String>,
     pub runners: i64,
     /// What all its runners share: the value when they all have the same, else `null`.
@@ -217,7 +222,7 @@ pub struct Group {
     pub account_id: Option<String>,
 }
 
-fn service_order(s: &str) -> usize {
+fn service_order(s: ServiceKey) -> usize {
     SERVICES.iter().position(|x| *x == s).unwrap_or(SERVICES.len())
 }
 
@@ -228,10 +233,10 @@ fn all_share(s: &Values, runners: i64) -> Option<String> {
 
 /// "logs unreachable on 12 runners, all in 10.0.3.0/24 (eu-west-3b), TCP timeout".
 pub fn summary_line(c: &Cause) -> String {
-    let state = match c.reachability.as_str() {
-        "none" => "unreachable",
-        "partial" => "partly reachable",
-        other => other,
+    let state = match c.reachability {
+        Reachability::None => "unreachable",
+        Reachability::Partial => "partly reachable",
+        Reachability::Full => Reachability::Full.as_str(),
     };
     let runners = if c.runners == 1 { "1 runner".to_owned() } else { format!("{} runners", c.runners) };
     let mut line = format!("{} {state} on {runners}", c.service);
@@ -258,9 +263,9 @@ pub fn summary_line(c: &Cause) -> String {
     if let Some(vpc) = &c.vpc_id {
         line.push_str(&format!(", {vpc}"));
     }
-    match (c.phase.as_deref(), c.outcome.as_deref()) {
-        (Some("address"), _) => line.push_str(", no address dialled"),
-        (Some(phase), Some(outcome)) => line.push_str(&format!(", {} {}", phase.to_uppercase(), outcome)),
+    match (c.phase, c.outcome.as_deref()) {
+        (Some(Phase::Address), _) => line.push_str(", no address dialled"),
+        (Some(phase), Some(outcome)) => line.push_str(&format!(", {} {}", phase.as_str().to_uppercase(), outcome)),
         _ => {}
     }
     line
@@ -288,10 +293,11 @@ pub fn assemble(data: FleetData, include_stale: bool, now_ms: i64) -> Fleet {
             }),
         }
     }
-    services.sort_by(|a, b| (service_order(&a.service), &a.region).cmp(&(service_order(&b.service), &b.region)));
+    services.sort_by(|a, b| (service_order(a.service), &a.region).cmp(&(service_order(b.service), &b.region)));
     for s in &mut services {
-        s.by_access_type
-            .sort_by(|a, b| b.counts.runners.cmp(&a.counts.runners).then(a.access_type.cmp(&b.access_type)));
+        s.by_access_type.sort_by(|a, b| {
+            b.counts.runners.cmp(&a.counts.runners).then(a.access_type.as_str().cmp(b.access_type.as_str()))
+        });
     }
     let mut causes: Vec<Cause> = data.causes.into_iter().map(|c| cause_of(c, &data.groups)).collect();
     for c in &mut causes {
@@ -363,14 +369,14 @@ mod tests {
         assert_eq!(p.subnet_cidr.as_deref(), Some("10.0.1.0/24"));
         assert_eq!((p.vpc_id, p.subnet_id), (None, None), "only the AWS API diagnosis names them");
         let services: Vec<&str> = e.iter().map(|f| f.service.as_str()).collect();
-        assert_eq!(services, SERVICES);
+        assert_eq!(services, ["secretsmanager", "logs", "ecr_api", "ecr_dkr", "s3"]);
         let logs = &e[1];
         assert_eq!(
-            (logs.reachability.as_str(), logs.phase.as_deref(), logs.outcome.as_deref()),
+            (logs.reachability.as_str(), logs.phase.map(Phase::as_str), logs.outcome.as_deref()),
             ("none", Some("tcp"), Some("timeout"))
         );
         assert!(logs.hint.as_deref().unwrap().contains("security group"), "{:?}", logs.hint);
-        assert_eq!((e[0].phase.as_deref(), e[0].hint.as_deref()), (None, None), "a full endpoint has no cause");
+        assert_eq!((e[0].phase, e[0].hint.as_deref()), (None, None), "a full endpoint has no cause");
     }
 
     #[test]
@@ -380,17 +386,17 @@ mod tests {
         assert_eq!(p.subnet_id.as_deref(), Some("subnet-0task1a2b3c4d5e6"));
         assert_eq!(p.account_id.as_deref(), Some("111122223333"));
         assert_eq!(e[1].finding.as_deref(), Some("vpc_endpoint.ingress_denied"));
-        assert_eq!(e[4].access_type, "gateway_endpoint");
+        assert_eq!(e[4].access_type.as_str(), "gateway_endpoint");
     }
 
     fn cause(runners: i64, cidr: Option<&str>, az: Option<&str>, subnets: i64) -> Cause {
         Cause {
             summary: String::new(),
-            service: "logs".into(),
+            service: ServiceKey::Logs,
             region: "eu-west-3".into(),
-            reachability: "none".into(),
-            access_type: "vpc_endpoint".into(),
-            phase: Some("tcp".into()),
+            reachability: Reachability::None,
+            access_type: AccessType::VpcEndpoint,
+            phase: Some(Phase::Tcp),
             outcome: Some("timeout".into()),
             runners,
             subnet_cidr: cidr.map(Into::into),
@@ -412,8 +418,8 @@ mod tests {
         );
         assert_eq!(summary_line(&cause(3, None, None, 3)), "logs unreachable on 3 runners, in 3 subnets, TCP timeout");
         let mut c = cause(1, None, Some("eu-west-3a"), 0);
-        c.reachability = "partial".into();
-        c.phase = Some("tls".into());
+        c.reachability = Reachability::Partial;
+        c.phase = Some(Phase::Tls);
         c.outcome = Some("reset".into());
         assert_eq!(summary_line(&c), "logs partly reachable on 1 runner, in eu-west-3a, TLS reset");
     }

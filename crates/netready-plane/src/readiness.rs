@@ -4,11 +4,12 @@
 
 use netready_check::Status;
 use netready_check::classify::{AccessType, Reachability};
-use netready_check::report::EndpointReport;
+use netready_check::dial::TcpOutcome;
+use netready_check::report::{ConnectionReport, EndpointReport};
 use netready_check::types::ServiceKey;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Readiness {
     // Declaration order is the dashboard's order: what needs attention first.
@@ -48,6 +49,37 @@ pub struct DegradedEndpoint {
 impl DegradedEndpoint {
     pub fn of(e: &EndpointReport) -> Self {
         Self { service: e.service, host: e.host.clone(), reachability: e.reachability, access_type: e.access_type }
+    }
+}
+
+/// The first phase of reaching an endpoint that failed, as the fleet view groups causes by it.
+/// Stored as its name (`runner_endpoints.phase`); only the storage layer writes and reads that text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The name did not resolve (or resolved to a sinkhole).
+    Dns,
+    /// Resolved, but no address that counts was dialled (a special-purpose or IPv6-only answer).
+    Address,
+    Tcp,
+    Tls,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Dns, Phase::Address, Phase::Tcp, Phase::Tls];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dns => "dns",
+            Phase::Address => "address",
+            Phase::Tcp => "tcp",
+            Phase::Tls => "tls",
+        }
+    }
+
+    /// The phase of a connection that was not reached: TCP when it did not connect, else TLS.
+    pub fn of_connection(c: &ConnectionReport) -> Phase {
+        if c.tcp.outcome == TcpOutcome::Ok { Phase::Tls } else { Phase::Tcp }
     }
 }
 

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{
+use super::model::{
     AddressReport, ConnectionReport, DnsOutcome, DnsReport, EndpointReport, Family, NotDialled, ProbeInfo, Report,
 };
 use crate::classify::{AccessType, Reachability, Scope};
@@ -19,11 +19,11 @@ pub const SCHEMA_V1: &str = include_str!("../../../../schema/report-v1.schema.js
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReportV1 {
     pub schema_version: u32,
-    pub status: super::Status,
+    pub status: super::model::Status,
     pub checked_at: String,
     pub duration_ms: u64,
     pub task: TaskInfoV1,
-    pub proxy: super::ProxyInfo,
+    pub proxy: super::model::ProxyInfo,
     pub warnings: Vec<String>,
     pub endpoints: Vec<EndpointV1>,
 }
@@ -38,7 +38,7 @@ pub struct TaskInfoV1 {
     pub availability_zone: Option<String>,
     pub private_ipv4: Option<String>,
     pub subnet_cidr: Option<String>,
-    pub public_ip: super::PublicIp,
+    pub public_ip: super::model::PublicIp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -115,7 +115,7 @@ impl ReportV1 {
             checked_at: self.checked_at,
             duration_ms: self.duration_ms,
             probe: ProbeInfo { tls: false, ipv6: false, timeout_ms: 0 },
-            task: super::TaskInfo {
+            task: super::model::TaskInfo {
                 region: self.task.region,
                 partition: self.task.partition,
                 account_id: self.task.account_id,

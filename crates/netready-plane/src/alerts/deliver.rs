@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use super::event::{Event, Kind, Notification, Payload};
 use super::group::{GROUP_MAX, group_event, group_id};
 pub use super::send::{Outcome, Sender, TestSent, send_test};
 use super::{SEND_TIMEOUT, backoff};
@@ -333,17 +334,17 @@ pub async fn deliver_due(store: &Store, settings: &Settings, sender: &Sender) ->
     Ok(claimed)
 }
 
-/// Claimed notifications by kind, in claim order, for grouping.
+/// Claimed notifications by kind, in claim order, for grouping (one that does not read back goes
+/// alone, and its delivery says why it failed).
 fn by_kind(rows: Vec<Claimed>) -> Vec<Vec<Claimed>> {
-    let mut batches: Vec<(String, Vec<Claimed>)> = Vec::new();
+    let mut batches: Vec<(Option<Kind>, Vec<Claimed>)> = Vec::new();
     for c in rows {
-        let kind = serde_json::from_str::<serde_json::Value>(&c.payload)
-            .ok()
-            .and_then(|e| e["kind"].as_str().map(str::to_owned))
-            .unwrap_or_default();
-        match batches.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, batch)) => batch.push(c),
-            None => batches.push((kind, vec![c])),
+        match Event::read(&c.payload).ok().map(|e| e.kind) {
+            None => batches.push((None, vec![c])),
+            Some(kind) => match batches.iter_mut().find(|(k, _)| *k == Some(kind)) {
+                Some((_, batch)) => batch.push(c),
+                None => batches.push((Some(kind), vec![c])),
+            },
         }
     }
     batches.into_iter().map(|(_, b)| b).collect()
@@ -358,12 +359,12 @@ async fn deliver_group(
     channel: &Channel,
     batch: Vec<Claimed>,
 ) -> Result<bool, StoreError> {
-    let members: Vec<serde_json::Value> = batch.iter().filter_map(|c| serde_json::from_str(&c.payload).ok()).collect();
+    let members: Vec<Event> = batch.iter().filter_map(|c| Event::read(&c.payload).ok()).collect();
     let ids: Vec<&str> = batch.iter().map(|c| c.id.as_str()).collect();
     let id = group_id(&ids);
-    let kind = members.first().and_then(|m| m["kind"].as_str()).unwrap_or("degraded").to_owned();
-    let body = group_event(&id, &kind, members, now_ms()).to_string();
-    let outcome = sender.send(channel, &id, &body, attempt_deadline(settings.lease)).await;
+    let kind = members.first().map_or(Kind::Degraded, |m| m.kind);
+    let group = Payload::of(Notification::Group(group_event(&id, kind, members, now_ms())));
+    let outcome = sender.send(channel, &id, &group, attempt_deadline(settings.lease)).await;
     let counters = store.alert_counters();
     let fields = [("id", json!(id)), ("channel_id", json!(channel.id)), ("notifications", json!(batch.len()))];
     match outcome {
@@ -398,7 +399,7 @@ async fn deliver_one(
     channel: &Channel,
     c: Claimed,
 ) -> Result<bool, StoreError> {
-    let outcome = sender.send(channel, &c.id, &c.payload, attempt_deadline(settings.lease)).await;
+    let outcome = sender.send(channel, &c.id, &Payload::stored(&c.payload), attempt_deadline(settings.lease)).await;
     let counters = store.alert_counters();
     let fields = [("id", json!(c.id)), ("channel_id", json!(channel.id)), ("attempt", json!(c.attempts))];
     match outcome {

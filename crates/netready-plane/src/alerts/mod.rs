@@ -7,6 +7,7 @@
 pub mod address;
 pub mod channels;
 pub mod deliver;
+pub mod event;
 pub mod group;
 pub mod routing;
 pub mod send;
@@ -17,11 +18,12 @@ use std::time::Duration;
 
 use hmac::{Hmac, Mac};
 use serde::Serialize;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+pub use event::{Event, GroupEvent, Kind, Notification, RunnerRef, SharedCause, TestEvent};
+
 use crate::ids::hex;
-use crate::readiness::Readiness;
+use crate::readiness::{DegradedEndpoint, Readiness};
 use crate::time::rfc3339_ms;
 
 /// Default: a new readiness is announced after two consecutive checks agree.
@@ -107,40 +109,6 @@ pub struct Transition {
     pub at_ms: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    Degraded,
-    Stale,
-    /// Registered `--never-reported-after` ago and never reported: its task most likely never started.
-    NeverReported,
-    Recovered,
-}
-
-impl Kind {
-    /// Every kind, in the order channels list them.
-    pub const ALL: [Kind; 4] = [Kind::Degraded, Kind::Stale, Kind::NeverReported, Kind::Recovered];
-
-    pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "degraded" => Some(Kind::Degraded),
-            "stale" => Some(Kind::Stale),
-            "never_reported" => Some(Kind::NeverReported),
-            "recovered" => Some(Kind::Recovered),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Degraded => "degraded",
-            Kind::Stale => "stale",
-            Kind::NeverReported => "never_reported",
-            Kind::Recovered => "recovered",
-        }
-    }
-}
-
 impl Transition {
     pub fn kind(&self) -> Kind {
         match self.to {
@@ -183,13 +151,6 @@ pub fn advance(tracker: Tracker, readiness: Readiness, at_ms: i64, policy: Polic
     }
 }
 
-/// A runner as a notification names it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RunnerRef {
-    pub id: String,
-    pub name: String,
-}
-
 /// The idempotency key of one notification to one channel: the same change to the same channel
 /// always has the same key, so a receiver can drop a repeated delivery.
 pub fn notification_id(channel_id: &str, runner_id: &str, transition: &Transition) -> String {
@@ -201,32 +162,31 @@ pub fn notification_id(channel_id: &str, runner_id: &str, transition: &Transitio
     format!("ntf-{}", &hex(&h.finalize())[..32])
 }
 
-/// The webhook body (documented in the OpenAPI document as the `readinessChanged` webhook).
-/// `degraded` is the runner's degraded endpoints as stored (a JSON array).
-pub fn event(id: &str, runner: &RunnerRef, transition: &Transition, degraded: &str) -> Value {
-    let degraded: Value = serde_json::from_str(degraded).unwrap_or_else(|_| json!([]));
-    json!({
-        "id": id,
-        "kind": transition.kind(),
-        "runner": runner,
-        "from": transition.from.map(Readiness::as_str),
-        "to": transition.to.as_str(),
-        "since": rfc3339_ms(transition.since_ms),
-        "at": rfc3339_ms(transition.at_ms),
-        "degraded_endpoints": if transition.to == Readiness::Ready { json!([]) } else { degraded },
-    })
+/// The notification of a confirmed change (the `readinessChanged` webhook), with the runner's
+/// degraded endpoints (none when it recovered).
+pub fn event(id: &str, runner: &RunnerRef, transition: &Transition, degraded: &[DegradedEndpoint]) -> Event {
+    Event {
+        id: id.to_owned(),
+        kind: transition.kind(),
+        runner: runner.clone(),
+        from: transition.from,
+        to: transition.to,
+        since: rfc3339_ms(transition.since_ms),
+        at: rfc3339_ms(transition.at_ms),
+        degraded_endpoints: if transition.to == Readiness::Ready { Vec::new() } else { degraded.to_vec() },
+    }
 }
 
 /// A test notification (`netready plane alert test`, `POST /api/v1/alerts/channels/{id}/test`):
 /// signed like the others, with kind `test`, so that a receiver's verification can be tried
 /// before a runner changes. Sent at once, never stored in the outbox.
-pub fn test_event(id: &str, channel_id: &str, channel_name: &str, at_ms: i64) -> Value {
-    json!({
-        "id": id,
-        "kind": "test",
-        "channel": { "id": channel_id, "name": channel_name },
-        "at": rfc3339_ms(at_ms),
-    })
+pub fn test_event(id: &str, channel_id: &str, channel_name: &str, at_ms: i64) -> TestEvent {
+    TestEvent {
+        id: id.to_owned(),
+        kind: event::TestKind::Test,
+        channel: RunnerRef { id: channel_id.to_owned(), name: channel_name.to_owned() },
+        at: rfc3339_ms(at_ms),
+    }
 }
 
 /// The signature header's value: `v1=` and the hex HMAC-SHA256, with the channel's secret, of
@@ -353,6 +313,7 @@ pub fn new_channel_id() -> String {
 mod tests {
     use super::*;
     use Readiness::{Degraded as D, Ready as R, Stale as S};
+    use serde_json::{Value, json};
 
     /// Announced changes, as (from, to).
     type Announced = Vec<(Option<Readiness>, Readiness)>;
@@ -435,17 +396,35 @@ mod tests {
         let id = notification_id("ch-1", "rn-abc", &tr);
         assert_eq!(id, notification_id("ch-1", "rn-abc", &tr), "the same change, the same key");
         assert_ne!(id, notification_id("ch-2", "rn-abc", &tr), "per channel");
-        let e = event(&id, &runner, &tr, degraded);
+        let degraded: Vec<DegradedEndpoint> = serde_json::from_str(degraded).unwrap();
+        let typed = event(&id, &runner, &tr, &degraded);
+        let text = typed.to_json();
+        let e: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(e["kind"], "degraded");
         assert_eq!(e["from"], "ready");
         assert_eq!(e["at"], "1970-01-01T00:00:02.000Z");
         assert_eq!(e["degraded_endpoints"][0]["service"], "logs");
-        let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
-        let e = event("x", &runner, &back, degraded);
-        assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
-        let t = test_event("test-1", "ch-1", "ops", 5_000);
         assert_eq!(
-            t,
+            text,
+            json!({
+                "id": id, "kind": "degraded", "runner": {"id": "rn-abc", "name": "eu-west-3/build"},
+                "from": "ready", "to": "degraded", "since": "1970-01-01T00:00:01.000Z",
+                "at": "1970-01-01T00:00:02.000Z", "degraded_endpoints": serde_json::to_value(&degraded).unwrap(),
+            })
+            .to_string(),
+            "the webhook body keeps its bytes: the shape the json! body had, keys sorted"
+        );
+        assert_eq!(Event::read(&text).unwrap(), typed, "a stored notification reads back");
+        assert!(Event::read(r#"{"id":"x","kind":"sideways"}"#).unwrap_err().contains("does not read back"));
+        let back = Transition { from: Some(D), to: R, since_ms: 3_000, at_ms: 4_000 };
+        let e: Value = serde_json::from_str(&event("x", &runner, &back, &degraded).to_json()).unwrap();
+        assert_eq!((e["kind"].as_str(), e["degraded_endpoints"].clone()), (Some("recovered"), json!([])));
+        let first = Transition { from: None, to: D, since_ms: 0, at_ms: 0 };
+        let e: Value = serde_json::from_str(&event("x", &runner, &first, &degraded).to_json()).unwrap();
+        assert_eq!(e["from"], Value::Null, "a first announcement has no from");
+        let t = Notification::Test(test_event("test-1", "ch-1", "ops", 5_000)).to_json();
+        assert_eq!(
+            serde_json::from_str::<Value>(&t).unwrap(),
             json!({"id": "test-1", "kind": "test", "channel": {"id": "ch-1", "name": "ops"}, "at": "1970-01-01T00:00:05.000Z"})
         );
     }

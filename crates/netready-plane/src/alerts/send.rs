@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use super::address::{CheckedResolver, Destinations, Refused, check_ip, url_host};
+use super::event::{Notification, Payload};
 use super::{ChannelKind, HEADER_IDEMPOTENCY_KEY, HEADER_SIGNATURE, HEADER_TIMESTAMP, SEND_TIMEOUT, signature};
 use crate::db::alerts::Channel;
 use crate::time::now_ms;
@@ -43,17 +44,17 @@ impl Sender {
 
     /// One attempt to send `payload` (the event JSON) to `channel`, within `timeout` (at most
     /// [`SEND_TIMEOUT`]).
-    pub async fn send(&self, channel: &Channel, id: &str, payload: &str, timeout: Duration) -> Outcome {
+    pub async fn send(&self, channel: &Channel, id: &str, payload: &Payload, timeout: Duration) -> Outcome {
         if let Some(ip) = url_host(&channel.url).and_then(|h| h.parse::<std::net::IpAddr>().ok())
             && let Err(refusal) = check_ip(ip, self.allowed)
         {
             return Outcome::Failed { reason: format!("refused: {ip} is {}", refusal.describe()) };
         }
         let body = match channel.kind {
-            ChannelKind::Webhook => payload.to_owned(),
-            ChannelKind::Slack => match serde_json::from_str::<serde_json::Value>(payload) {
-                Ok(event) => super::slack::body(&event).to_string(),
-                Err(e) => return Outcome::Failed { reason: format!("the stored notification is not JSON: {e}") },
+            ChannelKind::Webhook => payload.json.clone(),
+            ChannelKind::Slack => match &payload.notification {
+                Ok(notification) => super::slack::body(notification).to_string(),
+                Err(reason) => return Outcome::Failed { reason: reason.clone() },
             },
         };
         let timestamp = now_ms() / 1000;
@@ -93,8 +94,8 @@ pub struct TestSent {
 /// Sends a test notification to `channel` now, once: no outbox, no retry.
 pub async fn send_test(sender: &Sender, channel: &Channel) -> TestSent {
     let id = format!("test-{}", crate::ids::random_hex(8));
-    let event = super::test_event(&id, &channel.id, &channel.name, now_ms());
-    match sender.send(channel, &id, &event.to_string(), SEND_TIMEOUT).await {
+    let event = Payload::of(Notification::Test(super::test_event(&id, &channel.id, &channel.name, now_ms())));
+    match sender.send(channel, &id, &event, SEND_TIMEOUT).await {
         Outcome::Delivered { status } => TestSent { id, delivered: true, status: Some(status), error: None },
         Outcome::Failed { reason } => TestSent { id, delivered: false, status: None, error: Some(reason) },
     }

@@ -5,7 +5,11 @@
 //! no emoji codes), and in the `text` fallback (what a phone notification shows, read as mrkdwn)
 //! they are escaped by Slack's rules (`&`, `<`, `>`). Only netready's own words are mrkdwn.
 
+use netready_check::classify::{AccessType, Reachability};
+use netready_check::types::ServiceKey;
 use serde_json::{Value, json};
+
+use super::event::{Event, GroupEvent, Kind, Notification};
 
 /// The longest text Slack takes in a section's `plain_text` (3,000), with room to spare.
 const MAX_TEXT: usize = 2900;
@@ -44,39 +48,42 @@ fn mrkdwn(text: &str) -> Value {
     json!({ "type": "mrkdwn", "text": text })
 }
 
-/// The message for a notification (`event`: the webhook body) or a test notification.
-pub fn body(event: &Value) -> Value {
-    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
-    if event["grouped"] == true {
-        return group_body(event);
+/// The message for a notification.
+pub fn body(notification: &Notification) -> Value {
+    match notification {
+        Notification::Change(event) => change_body(event),
+        Notification::Group(group) => group_body(group),
+        Notification::Test(test) => {
+            let channel = &test.channel.name;
+            json!({
+                "text": format!(":wave: netready: a test notification to channel {}: alerts reach this channel", escape(channel)),
+                "blocks": [
+                    { "type": "section", "text": mrkdwn(":wave: *netready: a test notification*: alerts reach this channel") },
+                    { "type": "section", "text": plain(format!("Channel: {channel}")) },
+                ],
+            })
+        }
     }
-    if event["kind"] == "test" {
-        let channel = s(&event["channel"]["name"]);
-        return json!({
-            "text": format!(":wave: netready: a test notification to channel {}: alerts reach this channel", escape(&channel)),
-            "blocks": [
-                { "type": "section", "text": mrkdwn(":wave: *netready: a test notification*: alerts reach this channel") },
-                { "type": "section", "text": plain(format!("Channel: {channel}")) },
-            ],
-        });
-    }
-    let (name, id, since) = (s(&event["runner"]["name"]), s(&event["runner"]["id"]), s(&event["since"]));
-    let (emoji, headline) = match event["kind"].as_str() {
-        Some("recovered") => (":white_check_mark:", "is ready again"),
-        Some("stale") => (":grey_question:", "stopped reporting"),
-        Some("never_reported") => (":red_circle:", "never reported: its task most likely never started"),
-        _ => (":red_circle:", "is degraded"),
+}
+
+/// "logs none (vpc_endpoint)": an endpoint as a message lists it.
+fn endpoint_words(service: ServiceKey, reachability: Reachability, access_type: AccessType) -> String {
+    format!("{} {} ({})", service.as_str(), reachability.as_str(), access_type.as_str())
+}
+
+/// One runner's change.
+fn change_body(event: &Event) -> Value {
+    let (name, id, since) = (&event.runner.name, &event.runner.id, &event.since);
+    let (emoji, headline) = match event.kind {
+        Kind::Recovered => (":white_check_mark:", "is ready again"),
+        Kind::Stale => (":grey_question:", "stopped reporting"),
+        Kind::NeverReported => (":red_circle:", "never reported: its task most likely never started"),
+        Kind::Degraded => (":red_circle:", "is degraded"),
     };
-    let endpoints: Vec<String> = event["degraded_endpoints"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|e| format!("{} {} ({})", s(&e["service"]), s(&e["reachability"]), s(&e["access_type"])))
-                .collect()
-        })
-        .unwrap_or_default();
+    let endpoints: Vec<String> =
+        event.degraded_endpoints.iter().map(|e| endpoint_words(e.service, e.reachability, e.access_type)).collect();
     let mut text =
-        format!("{emoji} netready: runner {} ({}) {headline} (since {})", escape(&name), escape(&id), escape(&since));
+        format!("{emoji} netready: runner {} ({}) {headline} (since {})", escape(name), escape(id), escape(since));
     let mut blocks = vec![
         json!({ "type": "section", "text": mrkdwn(&format!("{emoji} *netready: a runner {headline}*")) }),
         json!({ "type": "section", "fields": [
@@ -93,31 +100,23 @@ pub fn body(event: &Value) -> Value {
     json!({ "text": bounded(text), "blocks": blocks })
 }
 
-fn headline(kind: Option<&str>) -> (&'static str, &'static str) {
+fn headline(kind: Kind) -> (&'static str, &'static str) {
     match kind {
-        Some("recovered") => (":white_check_mark:", "ready again"),
-        Some("stale") => (":grey_question:", "stale: they stopped reporting"),
-        Some("never_reported") => (":red_circle:", "never reported: their tasks most likely never started"),
-        _ => (":red_circle:", "degraded"),
+        Kind::Recovered => (":white_check_mark:", "ready again"),
+        Kind::Stale => (":grey_question:", "stale: they stopped reporting"),
+        Kind::NeverReported => (":red_circle:", "never reported: their tasks most likely never started"),
+        Kind::Degraded => (":red_circle:", "degraded"),
     }
 }
 
 /// A grouped notification: how many runners, the cause they share, their names.
-fn group_body(event: &Value) -> Value {
-    let (emoji, what) = headline(event["kind"].as_str());
-    let count = event["count"].as_u64().unwrap_or(0);
-    let cause = event["cause"].as_object().map(|c| {
-        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
-        format!(
-            "{} {} ({}), on {} of {count}",
-            s("service"),
-            s("reachability"),
-            s("access_type"),
-            c.get("runners").and_then(Value::as_u64).unwrap_or(0)
-        )
-    });
-    let names: Vec<&str> =
-        event["runners"].as_array().into_iter().flatten().map(|r| r["name"].as_str().unwrap_or("?")).collect();
+fn group_body(group: &GroupEvent) -> Value {
+    let (emoji, what) = headline(group.kind);
+    let count = group.count;
+    let cause = group
+        .cause
+        .map(|c| format!("{}, on {} of {count}", endpoint_words(c.service, c.reachability, c.access_type), c.runners));
+    let names: Vec<&str> = group.runners.iter().map(|r| r.name.as_str()).collect();
     let mut text = format!("{emoji} netready: {count} runners {what}");
     let mut blocks =
         vec![json!({ "type": "section", "text": mrkdwn(&format!("{emoji} *netready: {count} runners {what}*")) })];
@@ -158,6 +157,7 @@ pub fn mrkdwn_texts(message: &Value) -> Vec<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::alerts::RunnerRef;
 
     const EVIL: &str = "team/<!channel> & <https://evil.example|click> <@U123> <#C1>";
 
@@ -169,26 +169,35 @@ mod tests {
         assert_eq!(escape("eu-west-3/build :fire: *bold*"), "eu-west-3/build :fire: *bold*");
     }
 
+    fn change(kind: &str, name: &str, endpoints: Value) -> Notification {
+        Notification::Change(
+            serde_json::from_value(json!({
+                "id": "ntf-1", "kind": kind, "runner": { "id": "rn-0123456789ab", "name": name },
+                "from": "ready", "to": "degraded", "since": "2026-12-03T10:00:00.000Z", "at": "2026-12-03T10:00:00.000Z",
+                "degraded_endpoints": endpoints,
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn logs_down() -> Value {
+        json!([{ "service": "logs", "host": "<!here>", "reachability": "none", "access_type": "vpc_endpoint" }])
+    }
+
     #[test]
     fn runner_values_never_become_mentions_or_links() {
-        let event = json!({
-            "id": "ntf-1", "kind": "degraded",
-            "runner": { "id": "rn-0123456789ab", "name": EVIL },
-            "since": "2026-12-03T10:00:00.000Z",
-            "degraded_endpoints": [{ "service": "<!here>", "reachability": "none", "access_type": "<http://x|y>" }],
-        });
-        let message = body(&event);
+        let message = body(&change("degraded", EVIL, logs_down()));
         for text in mrkdwn_texts(&message) {
             assert!(!text.contains('<') && !text.contains('>'), "markup in mrkdwn: {text}");
         }
         let text = message["text"].as_str().unwrap();
         assert!(text.contains("team/&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"), "{text}");
-        assert!(text.contains("&lt;!here&gt; none (&lt;http://x|y&gt;)"), "{text}");
+        assert!(text.contains("logs none (vpc_endpoint)"), "{text}");
         let fields = &message["blocks"][1]["fields"];
         assert_eq!(fields[0], json!({"type": "plain_text", "text": format!("Runner: {EVIL}"), "emoji": false}));
         assert_eq!(message["blocks"][2]["text"]["type"], "plain_text");
 
-        let test = body(&json!({"kind": "test", "channel": {"id": "ch-1", "name": "<!everyone>"}}));
+        let test = body(&Notification::Test(crate::alerts::test_event("test-1", "ch-1", "<!everyone>", 0)));
         for text in mrkdwn_texts(&test) {
             assert!(!text.contains('<'), "{text}");
         }
@@ -197,14 +206,14 @@ mod tests {
 
     #[test]
     fn a_grouped_message_names_the_cause_and_the_runners_as_text() {
-        let members: Vec<Value> = (0..3)
-            .map(|i| {
-                json!({"runner": {"id": format!("rn-{i}"), "name": format!("{EVIL}-{i}")},
-                "degraded_endpoints": [{"service": "logs", "reachability": "none", "access_type": "vpc_endpoint"}]})
+        let members: Vec<Event> = (0..3)
+            .map(|i| match change("degraded", &format!("{EVIL}-{i}"), logs_down()) {
+                Notification::Change(e) => Event { runner: RunnerRef { id: format!("rn-{i}"), ..e.runner }, ..e },
+                _ => unreachable!(),
             })
             .collect();
-        let event = crate::alerts::group::group_event("grp-1", "degraded", members, 0);
-        let message = body(&event);
+        let event = crate::alerts::group::group_event("grp-1", Kind::Degraded, members, 0);
+        let message = body(&Notification::Group(event));
         for text in mrkdwn_texts(&message) {
             assert!(!text.contains('<') && !text.contains('>'), "markup in mrkdwn: {text}");
         }
@@ -222,17 +231,19 @@ mod tests {
     #[test]
     fn long_lists_are_cut_within_slacks_limits() {
         let endpoints: Vec<Value> = (0..500)
-            .map(|i| json!({"service": format!("service-{i}"), "reachability": "none", "access_type": "nat"}))
+            .map(|i| {
+                let service = ServiceKey::ALL[i % ServiceKey::ALL.len()].as_str();
+                json!({"service": service, "host": format!("h{i}"), "reachability": "none", "access_type": "nat_gateway"})
+            })
             .collect();
-        let event = json!({"kind": "stale", "runner": {"id": "rn-1", "name": "r"}, "since": "t", "degraded_endpoints": endpoints});
-        let message = body(&event);
+        let message = body(&change("stale", "r", Value::Array(endpoints)));
         let list = message["blocks"][2]["text"]["text"].as_str().unwrap();
         assert!(list.chars().count() <= MAX_TEXT && list.ends_with('…'), "{}", list.len());
         assert!(
             message["text"]
                 .as_str()
                 .unwrap()
-                .starts_with(":grey_question: netready: runner r (rn-1) stopped reporting")
+                .starts_with(":grey_question: netready: runner r (rn-0123456789ab) stopped reporting")
         );
     }
 }

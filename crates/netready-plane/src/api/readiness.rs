@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use netready_check::Report;
+use netready_check::report::ReadError;
 use serde_json::{Value, json};
 
 use crate::access::RunnerAuth;
@@ -133,7 +134,7 @@ pub fn validate(
     let (version, value) = versioned(bytes)?;
     matches_schema(schemas, version, &value)?;
     let fingerprint = fingerprint(&value);
-    let (report, body) = typed(version, value)?;
+    let (report, body) = typed(value)?;
     let checked_at_ms = checked_at_ms(&report, now_ms, max_age_ms)?;
     status_agrees(&report)?;
     // The report's identity is its instant, in one spelling: ...903Z and ...9030Z are one report.
@@ -160,19 +161,14 @@ fn versioned(bytes: &[u8]) -> Result<(u32, Value), ApiError> {
         serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?;
     integral_numbers(&mut value);
     let accepted = format!("{ACCEPTED_SCHEMA_VERSIONS:?}");
-    let Some(v) = value.get("schema_version") else {
-        return Err(ApiError::unprocessable(
-            "unsupported_schema_version",
-            format!("the report has no schema_version; accepted versions: {accepted}"),
-        ));
+    let said = match Report::version_of(&value) {
+        Ok(version) => return Ok((version, value)),
+        Err(ReadError::UnknownVersion(v)) => {
+            format!("schema_version {v} is not accepted; accepted versions: {accepted}")
+        }
+        Err(_) => format!("the report has no schema_version; accepted versions: {accepted}"),
     };
-    match v.as_u64().and_then(|v| u32::try_from(v).ok()).filter(|v| ACCEPTED_SCHEMA_VERSIONS.contains(v)) {
-        Some(version) => Ok((version, value)),
-        None => Err(ApiError::unprocessable(
-            "unsupported_schema_version",
-            format!("schema_version {v} is not accepted; accepted versions: {accepted}"),
-        )),
-    }
+    Err(ApiError::unprocessable("unsupported_schema_version", said))
 }
 
 /// The report against its version's JSON Schema; the first five problems, with where.
@@ -198,37 +194,17 @@ fn matches_schema(schemas: &crate::state::Schemas, version: u32, value: &Value) 
     ))
 }
 
-/// The one dispatch by version: the typed report (an older version read as the newest), and the
-/// body to store as its version defines it — fields this plane does not know are dropped (the
-/// forward-compatibility rule: consumers ignore unknown fields, and the plane does not keep what it
-/// cannot serve back with meaning).
-fn typed(version: u32, value: Value) -> Result<(Report, String), ApiError> {
-    let shape = |e: serde_json::Error| {
-        ApiError::unprocessable("invalid_report", format!("the report does not match schema version {version}: {e}"))
-    };
-    let (report, body) = match version {
-        1 => {
-            let v1: netready_check::report::v1::ReportV1 = serde_json::from_value(value).map_err(shape)?;
-            let body = serde_json::to_string(&v1).map_err(shape)?;
-            (v1.upgrade(), body)
-        }
-        2 => {
-            let v2 = serde_json::from_value::<Report>(value).map_err(shape)?.without_v3();
-            let body = serde_json::to_string(&v2).map_err(shape)?;
-            (v2, body)
-        }
-        3 => {
-            let v3 = serde_json::from_value::<Report>(value).map_err(shape)?.without_v4();
-            let body = serde_json::to_string(&v3).map_err(shape)?;
-            (v3, body)
-        }
-        _ => {
-            let v4: Report = serde_json::from_value(value).map_err(shape)?;
-            let body = serde_json::to_string(&v4).map_err(shape)?;
-            (v4, body)
-        }
-    };
-    Ok((report, body))
+/// The typed report (an older version read as the newest) and the body to store as its version
+/// defines it, through the check's one dispatch by version ([`Report::read`]) — fields this plane
+/// does not know are dropped (the forward-compatibility rule: consumers ignore unknown fields, and
+/// the plane does not keep what it cannot serve back with meaning).
+fn typed(value: Value) -> Result<(Report, String), ApiError> {
+    let versioned = Report::read(value).map_err(|e| match e {
+        ReadError::Shape { .. } => ApiError::unprocessable("invalid_report", e.to_string()),
+        _ => ApiError::unprocessable("unsupported_schema_version", e.to_string()),
+    })?;
+    let body = versioned.to_json();
+    Ok((versioned.into_report(), body))
 }
 
 /// `checked_at` in ms: an RFC 3339 UTC time, not far in the future, not older than the retention.

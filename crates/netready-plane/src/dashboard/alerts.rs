@@ -134,7 +134,7 @@ pub(super) async fn alerts_page(
                                 a href={"/dashboard/runners/" (d.runner_id)} { (d.runner_name.as_deref().unwrap_or(&d.runner_id)) }
                                 br; span class="muted" { (d.runner_id) }
                             }
-                            td data-label="Kind" { (d.kind) }
+                            td data-label="Kind" { (d.kind.as_str()) }
                             td data-label="Channel" { (names.get(d.channel_id.as_str()).copied().unwrap_or(d.channel_id.as_str())) }
                             td {
                                 span class={"badge " (class)} { (state_name) }

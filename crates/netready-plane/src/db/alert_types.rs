@@ -1,6 +1,7 @@
 //! The alert outbox's records as the rest of the plane reads them: channels, claimed and listed
 //! notifications, their delivery state, the outbox's counts.
 
+use crate::alerts::event::Kind;
 use crate::alerts::routing::Route;
 use crate::alerts::{self, ChannelKind};
 
@@ -48,7 +49,7 @@ pub struct Delivery {
     pub runner_id: String,
     /// The runner's name (none once the runner is deleted).
     pub runner_name: Option<String>,
-    pub kind: String,
+    pub kind: Kind,
     pub created_at: i64,
     pub attempts: i64,
     pub next_attempt_at: i64,
@@ -120,7 +121,7 @@ pub struct Expired {
     pub id: String,
     pub channel_id: String,
     pub runner_id: String,
-    pub kind: String,
+    pub kind: Kind,
     pub attempts: i64,
     pub last_error: Option<String>,
 }

@@ -5,6 +5,7 @@
 use sqlx::Row;
 
 pub use super::alert_types::{Channel, Claimed, Delivery, DeliveryState, Expired, OutboxCounts};
+use super::columns::{degraded_of, get_named};
 use super::error::StoreError;
 use super::outbox::{channel_of, columns_of, outbox_rows, tracker_of, write_outbox};
 use super::sql::begin_write;
@@ -12,7 +13,7 @@ use super::store::Store;
 use super::types::Backend;
 use crate::alerts::Tracker;
 use crate::alerts::{self, Policy, Transition};
-use crate::readiness::Readiness;
+use crate::readiness::{DegradedEndpoint, Readiness};
 use std::sync::Arc;
 
 impl Store {
@@ -105,7 +106,7 @@ impl Store {
         let mut announced = 0;
         for row in rows {
             let runner_id: String = row.try_get("runner_id")?;
-            let degraded: String = row.try_get("degraded")?;
+            let degraded = degraded_of(&row.try_get::<String, _>("degraded")?)?;
             let old = tracker_of(&row)?;
             let (next, transition) = alerts::advance(old, Readiness::Stale, now, policy);
             let mut tx = self.begin_runner_write(&runner_id).await?;
@@ -177,7 +178,7 @@ impl Store {
                 tx.rollback().await?;
                 continue;
             }
-            announced += self.announce(tx, &runner_id, transition, "[]").await?;
+            announced += self.announce(tx, &runner_id, transition, &[]).await?;
         }
         Ok(announced)
     }
@@ -203,9 +204,10 @@ impl Store {
         mut tx: sqlx::Transaction<'static, sqlx::Any>,
         runner_id: &str,
         transition: Option<Transition>,
-        degraded: &str,
+        degraded: &[DegradedEndpoint],
     ) -> Result<usize, StoreError> {
-        let transitions: Vec<(&str, Transition, &str)> = transition.iter().map(|t| (runner_id, *t, degraded)).collect();
+        let transitions: Vec<(&str, Transition, &[DegradedEndpoint])> =
+            transition.iter().map(|t| (runner_id, *t, degraded)).collect();
         let rows = outbox_rows(&mut tx, &transitions).await?;
         write_outbox(&mut tx, &rows).await?;
         tx.commit().await?;
@@ -375,7 +377,7 @@ impl Store {
                     id: r.try_get("id")?,
                     channel_id: r.try_get("channel_id")?,
                     runner_id: r.try_get("runner_id")?,
-                    kind: r.try_get("kind")?,
+                    kind: get_named(r, "kind")?,
                     attempts: r.try_get("attempts")?,
                     last_error: r.try_get("last_error")?,
                 })
@@ -413,7 +415,7 @@ impl Store {
                     channel_id: r.try_get("channel_id")?,
                     runner_id: r.try_get("runner_id")?,
                     runner_name: r.try_get("runner_name")?,
-                    kind: r.try_get("kind")?,
+                    kind: get_named(r, "kind")?,
                     created_at: r.try_get("created_at")?,
                     attempts: r.try_get("attempts")?,
                     next_attempt_at: r.try_get("next_attempt_at")?,

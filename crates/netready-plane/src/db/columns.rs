@@ -19,6 +19,29 @@ pub(super) fn status_of(column: &str) -> Result<Status, StoreError> {
     }
 }
 
+/// A column that holds one of a typed value's names (`service`, `reachability`, `access_type`,
+/// `phase`): the value, or [`StoreError::Corrupt`] naming the column and what it holds.
+pub(super) fn named<T: serde::de::DeserializeOwned>(column: &str, text: &str) -> Result<T, StoreError> {
+    use serde::de::IntoDeserializer;
+    T::deserialize(IntoDeserializer::<serde::de::value::Error>::into_deserializer(text))
+        .map_err(|e| StoreError::Corrupt(format!("a stored {column} is '{text}': {e}")))
+}
+
+/// A row's column of names, read as its typed value.
+pub(super) fn get_named<T: serde::de::DeserializeOwned>(r: &sqlx::any::AnyRow, column: &str) -> Result<T, StoreError> {
+    use sqlx::Row;
+    named(column, &r.try_get::<String, _>(column)?)
+}
+
+/// A row's nullable column of names, read as its typed value.
+pub(super) fn get_named_opt<T: serde::de::DeserializeOwned>(
+    r: &sqlx::any::AnyRow,
+    column: &str,
+) -> Result<Option<T>, StoreError> {
+    use sqlx::Row;
+    r.try_get::<Option<String>, _>(column)?.map(|text| named(column, &text)).transpose()
+}
+
 pub(super) fn degraded_column(degraded: &[DegradedEndpoint]) -> String {
     // Plain data with string keys: serializing cannot fail.
     serde_json::to_string(degraded).unwrap_or_else(|_| "[]".to_owned())
@@ -44,5 +67,17 @@ mod tests {
         let typed = degraded_of(text).unwrap();
         assert_eq!(degraded_column(&typed), text, "the stored shape is kept byte for byte");
         assert!(matches!(degraded_of("{"), Err(StoreError::Corrupt(_))));
+        use netready_check::classify::{AccessType, Reachability};
+        use netready_check::types::ServiceKey;
+        assert_eq!(named::<ServiceKey>("service", "ecr_api").unwrap(), ServiceKey::EcrApi);
+        assert_eq!(named::<Reachability>("reachability", "none").unwrap(), Reachability::None);
+        assert_eq!(named::<AccessType>("access_type", "vpc_endpoint").unwrap(), AccessType::VpcEndpoint);
+        for p in crate::readiness::Phase::ALL {
+            assert_eq!(named::<crate::readiness::Phase>("phase", p.as_str()).unwrap(), p);
+        }
+        match named::<Reachability>("reachability", "most") {
+            Err(StoreError::Corrupt(said)) => assert!(said.contains("reachability is 'most'"), "{said}"),
+            other => panic!("a name that does not parse is corrupt data, not {other:?}"),
+        }
     }
 }

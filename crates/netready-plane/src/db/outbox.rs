@@ -14,13 +14,13 @@ use sqlx::Row;
 use super::alert_types::Channel;
 use netready_check::Status;
 
-use super::columns::degraded_column;
 use super::error::StoreError;
 use super::sql::placeholders;
 use super::types::NewReport;
 use crate::alerts::routing::Route;
 use crate::alerts::silences::Silence;
 use crate::alerts::{self, Candidate, ChannelKind, Policy, RunnerRef, Tracker, Transition};
+use crate::readiness::DegradedEndpoint;
 use crate::readiness::Readiness;
 use crate::time::now_ms;
 
@@ -116,19 +116,17 @@ pub(super) async fn plan_batch(
         trackers.insert(row.try_get("runner_id")?, tracker_of(&row)?);
     }
     let before = trackers.clone();
-    let mut transitions: Vec<(&str, Transition, String)> = Vec::new();
+    let mut transitions: Vec<(&str, Transition, &[DegradedEndpoint])> = Vec::new();
     for i in observed {
         let r = fresh[*i];
         let tracker = trackers.get(&r.runner_id).copied().unwrap_or_default();
         let (next, transition) = alerts::advance(tracker, readiness_of_status(r.status), r.checked_at_ms, policy);
         trackers.insert(r.runner_id.clone(), next);
         if let Some(t) = transition {
-            transitions.push((r.runner_id.as_str(), t, degraded_column(&r.degraded)));
+            transitions.push((r.runner_id.as_str(), t, &r.degraded));
         }
     }
     let changed = trackers.into_iter().filter(|(id, t)| before.get(id) != Some(t)).collect();
-    let transitions: Vec<(&str, Transition, &str)> =
-        transitions.iter().map(|(id, t, d)| (*id, *t, d.as_str())).collect();
     let outbox = outbox_rows(tx, &transitions).await?;
     Ok(BatchAlerts { trackers: changed, outbox })
 }
@@ -137,7 +135,7 @@ pub(super) async fn plan_batch(
 /// names) only when there is a transition.
 pub(super) async fn outbox_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    transitions: &[(&str, Transition, &str)],
+    transitions: &[(&str, Transition, &[DegradedEndpoint])],
 ) -> Result<Vec<OutboxRow>, sqlx::Error> {
     if transitions.is_empty() {
         return Ok(Vec::new());
@@ -188,7 +186,7 @@ pub(super) async fn outbox_rows(
                 continue;
             }
             let id = alerts::notification_id(channel_id, runner_id, transition);
-            let payload = alerts::event(&id, &runner, transition, degraded).to_string();
+            let payload = alerts::event(&id, &runner, transition, degraded).to_json();
             rows.push(OutboxRow {
                 id,
                 channel_id: channel_id.clone(),

@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::columns::{degraded_of, status_of};
+use super::columns::{degraded_of, get_named, get_named_opt, status_of};
 use super::error::StoreError;
 use super::runners::{RUNNER_WITH_STATE, runner_of, state_of};
 use super::store::Store;
@@ -27,9 +27,9 @@ const HISTORY_TABLES: [&str; 5] = ["checks", "history_bodies", "latest_reports",
 
 fn reach_of(r: &sqlx::any::AnyRow) -> Result<ReachCount, StoreError> {
     Ok(ReachCount {
-        service: r.try_get("service")?,
+        service: get_named(r, "service")?,
         region: r.try_get("region")?,
-        access_type: r.try_get("access_type")?,
+        access_type: get_named(r, "access_type")?,
         full: r.try_get("full_n")?,
         partial: r.try_get("partial_n")?,
         none: r.try_get("none_n")?,
@@ -70,11 +70,11 @@ fn group_of(r: &sqlx::any::AnyRow) -> Result<GroupRow, StoreError> {
 
 fn cause_key(r: &sqlx::any::AnyRow) -> Result<CauseKey, StoreError> {
     Ok(CauseKey {
-        service: r.try_get("service")?,
+        service: get_named(r, "service")?,
         region: r.try_get("region")?,
-        reachability: r.try_get("reachability")?,
-        access_type: r.try_get("access_type")?,
-        phase: r.try_get("phase")?,
+        reachability: get_named(r, "reachability")?,
+        access_type: get_named(r, "access_type")?,
+        phase: get_named_opt(r, "phase")?,
         outcome: r.try_get("outcome")?,
     })
 }
@@ -177,7 +177,8 @@ impl Store {
         let mut conditions =
             vec!["runner_id NOT IN (SELECT runner_id FROM runner_state WHERE last_received_at < $1)".to_owned()];
         let mut next = 2;
-        for (column, value) in [("region", &filter.region), ("service", &filter.service)] {
+        let service = filter.service.map(|s| s.as_str().to_owned());
+        for (column, value) in [("region", &filter.region), ("service", &service)] {
             if value.is_some() {
                 conditions.push(format!("{column} = ${next}"));
                 next += 1;
@@ -189,8 +190,11 @@ impl Store {
             filter: &FleetFilter,
         ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
             let mut q = sqlx::query(sql).bind(filter.fresh_since_ms);
-            for v in [&filter.region, &filter.service].into_iter().flatten() {
-                q = q.bind(v.clone());
+            if let Some(region) = &filter.region {
+                q = q.bind(region.clone());
+            }
+            if let Some(service) = filter.service {
+                q = q.bind(service.as_str());
             }
             q
         }

@@ -2,8 +2,10 @@
 //! filters and their rows, a report prepared for storage.
 
 use netready_check::Status;
+use netready_check::classify::{AccessType, Reachability};
+use netready_check::types::ServiceKey;
 
-use crate::readiness::{Ages, DegradedEndpoint, LastReport, Readiness};
+use crate::readiness::{Ages, DegradedEndpoint, LastReport, Phase, Readiness};
 
 /// How many readiness values there are (the length of the counts by rank).
 pub const RANKS: usize = Readiness::ALL.len();
@@ -61,7 +63,7 @@ pub struct FleetFilter {
     /// Runners that reported before this are stale (for the counts of runners).
     pub stale_before_ms: i64,
     pub region: Option<String>,
-    pub service: Option<String>,
+    pub service: Option<ServiceKey>,
     /// At most this many causes, and this many groups.
     pub limit: i64,
 }
@@ -69,9 +71,9 @@ pub struct FleetFilter {
 /// Runners reaching one service in one region through one access type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReachCount {
-    pub service: String,
+    pub service: ServiceKey,
     pub region: String,
-    pub access_type: String,
+    pub access_type: AccessType,
     pub full: i64,
     pub partial: i64,
     pub none: i64,
@@ -88,13 +90,13 @@ pub struct Values {
 }
 
 /// What degraded endpoints have in common: the service, where, how it is reached and what failed.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CauseKey {
-    pub service: String,
+    pub service: ServiceKey,
     pub region: String,
-    pub reachability: String,
-    pub access_type: String,
-    pub phase: Option<String>,
+    pub reachability: Reachability,
+    pub access_type: AccessType,
+    pub phase: Option<Phase>,
     pub outcome: Option<String>,
 }
 
@@ -179,11 +181,11 @@ pub struct Placement {
 /// How one endpoint of a report fared, as the fleet view groups it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct EndpointFacts {
-    pub service: String,
-    pub reachability: String,
-    pub access_type: String,
-    /// The first phase that failed (`dns`, `address`, `tcp`, `tls`); `None` when fully reachable.
-    pub phase: Option<String>,
+    pub service: ServiceKey,
+    pub reachability: Reachability,
+    pub access_type: AccessType,
+    /// The first phase that failed; `None` when fully reachable.
+    pub phase: Option<Phase>,
     /// That phase's outcome (`nxdomain`, `not_dialled`, `timeout`, `reset`, …).
     pub outcome: Option<String>,
     /// The endpoint's first hint.
