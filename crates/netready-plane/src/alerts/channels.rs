@@ -96,7 +96,8 @@ pub async fn add(store: &Store, new: NewChannel, allowed: Destinations) -> Resul
             s
         }
     };
-    let route = Route::parse(new.runners.as_deref(), new.kinds.as_deref()).map_err(ChannelError::Invalid)?;
+    let route =
+        Route::parse(new.runners.as_deref(), new.kinds.as_deref()).map_err(|e| ChannelError::Invalid(e.to_string()))?;
     let channel =
         Channel { id: new_channel_id(), name: name.to_owned(), kind, url, secret, created_at: now_ms(), route };
     store.add_alert_channel(&channel).await?;

@@ -240,19 +240,18 @@ impl ChannelKind {
 /// - `http://` only to this machine: `localhost`, `127.x.x.x` or `[::1]`, an optional port.
 ///
 /// No user-info (credentials belong in the secret); at most 2,000 characters.
-pub fn check_url(url: &str) -> Result<String, String> {
-    let hint = "expected https://host/path (http:// only to localhost, 127.0.0.1 or [::1]), printable ASCII";
+pub fn check_url(url: &str) -> Result<String, UrlError> {
     let printable = |s: &str| s.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if url.len() > 2000 || !printable(url) {
-        return Err(format!("the URL is longer than 2,000 characters or has spaces or non-ASCII characters: {hint}"));
+        return Err(UrlError::Unprintable);
     }
-    let (scheme, rest) = url.split_once("://").ok_or_else(|| format!("'{url}' is not a URL: {hint}"))?;
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| UrlError::NotAUrl(url.to_owned()))?;
     let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
     if authority.contains('@') {
-        return Err(format!("the URL must not carry user-info (user:password@): {hint}"));
+        return Err(UrlError::UserInfo);
     }
     if authority.is_empty() {
-        return Err(format!("'{url}' has no host: {hint}"));
+        return Err(UrlError::NoHost(url.to_owned()));
     }
     match scheme {
         "https" => Ok(url.to_owned()),
@@ -268,17 +267,33 @@ pub fn check_url(url: &str) -> Result<String, String> {
                 || host
                     .strip_prefix("127.")
                     .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_digit() || b == b'.'));
-            if loopback && port_ok {
-                Ok(url.to_owned())
-            } else {
-                Err(format!(
-                    "plain http:// is only allowed to this machine (the alert would cross the network in clear text): {hint}"
-                ))
-            }
+            if loopback && port_ok { Ok(url.to_owned()) } else { Err(UrlError::PlainHttp) }
         }
-        _ => Err(format!("unsupported scheme '{scheme}': {hint}")),
+        _ => Err(UrlError::Scheme(scheme.to_owned())),
     }
 }
+
+/// Why a channel's URL is refused; every message ends with what is expected. A URL with
+/// user-info is never repeated (it would carry a password).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("the URL is longer than 2,000 characters or has spaces or non-ASCII characters: {URL_HINT}")]
+    Unprintable,
+    #[error("'{0}' is not a URL: {URL_HINT}")]
+    NotAUrl(String),
+    #[error("the URL must not carry user-info (user:password@): {URL_HINT}")]
+    UserInfo,
+    #[error("'{0}' has no host: {URL_HINT}")]
+    NoHost(String),
+    #[error(
+        "plain http:// is only allowed to this machine (the alert would cross the network in clear text): {URL_HINT}"
+    )]
+    PlainHttp,
+    #[error("unsupported scheme '{0}': {URL_HINT}")]
+    Scheme(String),
+}
+
+const URL_HINT: &str = "expected https://host/path (http:// only to localhost, 127.0.0.1 or [::1]), printable ASCII";
 
 /// A channel's URL as lists show it: a Slack webhook's path is its secret, so only the origin;
 /// a webhook's without its query (which may carry a token).

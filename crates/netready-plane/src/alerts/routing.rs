@@ -26,6 +26,25 @@ fn is_space(c: char) -> bool {
     c.is_whitespace() || c == '\u{feff}'
 }
 
+/// Why a route (a channel's or a silence's runners pattern and kinds) is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    /// The runners pattern, escaped for display.
+    #[error(
+        "invalid runners pattern '{0}': expected 1 to {max} printable characters, no space at either \
+         end, '*' for any run of them, such as 'eu-west-3/*'",
+        max = MAX_PATTERN
+    )]
+    Pattern(String),
+    #[error("kinds is empty: name at least one of degraded, stale, never_reported, recovered")]
+    NoKinds,
+    /// The unknown kind, escaped for display.
+    #[error("invalid kind '{0}': expected degraded, stale, never_reported or recovered")]
+    Kind(String),
+    #[error("kind '{}' is given twice", .0.as_str())]
+    KindTwice(Kind),
+}
+
 impl Route {
     /// A stored route that does not parse.
     pub fn unreadable() -> Route {
@@ -33,17 +52,13 @@ impl Route {
     }
 
     /// From a caller's pattern and kinds (`None`: all). The message says what is wrong.
-    pub fn parse(runners: Option<&str>, kinds: Option<&[String]>) -> Result<Route, String> {
+    pub fn parse(runners: Option<&str>, kinds: Option<&[String]>) -> Result<Route, RouteError> {
         let runners = match runners {
             None => None,
             Some(p) => {
                 let ends_in_space = p.starts_with(is_space) || p.ends_with(is_space);
                 if p.is_empty() || ends_in_space || p.chars().count() > MAX_PATTERN || p.chars().any(char::is_control) {
-                    return Err(format!(
-                        "invalid runners pattern '{}': expected 1 to {MAX_PATTERN} printable characters, \
-                         no space at either end, '*' for any run of them, such as 'eu-west-3/*'",
-                        p.escape_debug()
-                    ));
+                    return Err(RouteError::Pattern(p.escape_debug().to_string()));
                 }
                 (p != "*").then(|| p.to_owned())
             }
@@ -51,19 +66,14 @@ impl Route {
         let kinds = match kinds {
             None => Vec::new(),
             Some([]) => {
-                return Err("kinds is empty: name at least one of degraded, stale, never_reported, recovered".into());
+                return Err(RouteError::NoKinds);
             }
             Some(list) => {
                 let mut kinds = Vec::new();
                 for k in list {
-                    let kind = Kind::parse(k).ok_or_else(|| {
-                        format!(
-                            "invalid kind '{}': expected degraded, stale, never_reported or recovered",
-                            k.escape_debug()
-                        )
-                    })?;
+                    let kind = Kind::parse(k).ok_or_else(|| RouteError::Kind(k.escape_debug().to_string()))?;
                     if kinds.contains(&kind) {
-                        return Err(format!("kind '{}' is given twice", kind.as_str()));
+                        return Err(RouteError::KindTwice(kind));
                     }
                     kinds.push(kind);
                 }
@@ -87,7 +97,7 @@ impl Route {
     }
 
     /// From the stored columns.
-    pub fn from_columns(runners: Option<String>, kinds: Option<&str>) -> Result<Route, String> {
+    pub fn from_columns(runners: Option<String>, kinds: Option<&str>) -> Result<Route, RouteError> {
         let kinds: Option<Vec<String>> = kinds.map(|k| k.split(',').map(str::to_owned).collect());
         Route::parse(runners.as_deref(), kinds.as_deref())
     }
@@ -200,7 +210,7 @@ mod tests {
             (None, Some(vec!["paged".to_owned()]), "invalid kind 'paged'"),
             (None, Some(vec!["stale".to_owned(), "stale".to_owned()]), "given twice"),
         ] {
-            let err = Route::parse(runners, kinds.as_deref()).unwrap_err();
+            let err = Route::parse(runners, kinds.as_deref()).unwrap_err().to_string();
             assert!(err.contains(says), "{err}");
         }
         assert!(Route::parse(Some(&"x".repeat(201)), None).is_err());

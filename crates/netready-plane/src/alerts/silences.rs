@@ -33,7 +33,7 @@ impl Silence {
     /// A new silence from a caller's values, checked: the message says what is wrong.
     pub fn new(runners: &str, duration: &str, reason: &str, now_ms: i64) -> Result<Silence, String> {
         // The same pattern rule as a channel's route.
-        let route = Route::parse(Some(runners), None)?;
+        let route = Route::parse(Some(runners), None).map_err(|e| e.to_string())?;
         let d = humantime::parse_duration(duration.trim()).map_err(|e| {
             format!("invalid duration '{}' ({e}): expected a duration such as 30m, 2h or 1d", duration.escape_debug())
         })?;

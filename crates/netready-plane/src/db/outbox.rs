@@ -276,7 +276,7 @@ fn stored_route(channel_id: &str, runners: Option<String>, kinds: Option<&str>) 
     Route::from_columns(runners, kinds).unwrap_or_else(|e| {
         netready_process::log::warn(
             "an alert channel's stored route is unreadable: it is told of nothing",
-            &[("channel_id", serde_json::json!(channel_id)), ("error", serde_json::json!(e))],
+            &[("channel_id", serde_json::json!(channel_id)), ("error", serde_json::json!(e.to_string()))],
         );
         Route::unreadable()
     })
