@@ -17,6 +17,8 @@ import sys
 
 import boto3
 
+import fargate
+
 REGION = "eu-west-3"
 OTHER_SERVICES = [
     "ssm", "ssmmessages", "ec2messages", "kms", "sts", "sqs", "sns", "monitoring", "events", "elasticloadbalancing",
@@ -100,21 +102,7 @@ def main():
     resolver.associate_resolver_rule(ResolverRuleId=rule, VPCId=vpc, Name="corp")
 
     name = "bench"
-    ecs.create_cluster(clusterName=name)
-    ecs.register_task_definition(
-        family=name,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        containerDefinitions=[{"name": "runner", "image": "busybox", "memory": 512}],
-    )
-    task = ecs.run_task(
-        cluster=name,
-        taskDefinition=name,
-        launchType="FARGATE",
-        networkConfiguration={"awsvpcConfiguration": {"subnets": [subnets[0]], "securityGroups": [groups[0]], "assignPublicIp": "DISABLED"}},
-    )["tasks"][0]
+    task = fargate.run_task(ecs, name, subnets[0], groups[0])
     print(json.dumps({
         "vpc": vpc, "subnets": subnets, "groups": groups, "endpoints": [e["id"] for e in endpoints], "s3_endpoint": s3,
         "task_arn": task["taskArn"], "nat": nat,

@@ -17,6 +17,8 @@ import uuid
 
 import boto3
 
+import fargate
+
 REGION = "eu-west-3"
 
 
@@ -276,28 +278,7 @@ def main():
     else:
         raise SystemExit(f"unknown scenario {scenario}")
 
-    ecs.create_cluster(clusterName=name)
-    ecs.register_task_definition(
-        family=name,
-        networkMode="awsvpc",
-        requiresCompatibilities=["FARGATE"],
-        cpu="256",
-        memory="512",
-        # moto's RunTask needs memory at container level.
-        containerDefinitions=[{"name": "runner", "image": "busybox", "memory": 512}],
-    )
-    task = ecs.run_task(
-        cluster=name,
-        taskDefinition=name,
-        launchType="FARGATE",
-        networkConfiguration={
-            "awsvpcConfiguration": {
-                "subnets": [subnet],
-                "securityGroups": [task_sg],
-                "assignPublicIp": "ENABLED" if scenario == "igw_eip" else "DISABLED",
-            }
-        },
-    )["tasks"][0]
+    task = fargate.run_task(ecs, name, subnet, task_sg, public_ip=scenario == "igw_eip")
     out["task_arn"] = task["taskArn"]
     out["cluster"] = name
     if scenario == "two_subnets":
