@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use netready_plane::config::{RawServeSettings, Sourced};
 use netready_plane::{ServeConfig, Store};
 
-use crate::cli::{AlertCommand, PlaneCommand, PlaneServeArgs, RunnerCommand};
+use crate::cli::{self, AlertCommand, PlaneCommand, PlaneServeArgs, RunnerCommand};
 use crate::exit::{ConfigError, runtime};
 
 pub fn run(cmd: &PlaneCommand, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
@@ -25,7 +25,7 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
         netready_plane::db::database_url(&config.database).map_err(|e| {
             ConfigError(format!(
                 "invalid value for {}: {e}",
-                origin(matches, "database", "--database", "NETREADY_DATABASE")
+                cli::origin(matches, "database", "--database", "NETREADY_DATABASE")
             ))
         })?;
         print_settings(&config);
@@ -35,18 +35,13 @@ fn serve(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Names what the user actually set: the flag, or the variable when the flag was absent.
-fn origin(matches: &clap::ArgMatches, id: &str, flag: &str, var: &str) -> String {
-    if matches.value_source(id) == Some(clap::parser::ValueSource::EnvVariable) { var } else { flag }.to_owned()
-}
-
 /// `plane serve`'s settings as given, each with the flag or variable it came from; the plane
 /// checks them ([`ServeConfig::from_raw`]).
 fn raw_settings(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> RawServeSettings {
-    let sourced = |v: &Option<String>, id: &str, flag: &str, var: &str| {
-        v.as_ref().map(|v| Sourced::new(v.as_str(), origin(matches, id, flag, var)))
+    let sourced = |v: &Option<String>, id: &str, flag: &'static str, var: &'static str| {
+        v.as_deref().map(|v| cli::sourced(matches, id, flag, var, v))
     };
-    let proxies = origin(matches, "trusted_proxy", "--trusted-proxy", "NETREADY_TRUSTED_PROXY");
+    let proxies = cli::origin(matches, "trusted_proxy", "--trusted-proxy", "NETREADY_TRUSTED_PROXY");
     RawServeSettings {
         database: args.db.database.clone(),
         listen: Some(Sourced::new(args.listen.as_str(), "--listen")),
@@ -66,7 +61,7 @@ fn raw_settings(args: &PlaneServeArgs, matches: &clap::ArgMatches) -> RawServeSe
             "--ingest-interval",
             "NETREADY_INGEST_INTERVAL",
         ),
-        trusted_proxies: args.trusted_proxy.iter().map(|v| Sourced::new(v.as_str(), proxies.as_str())).collect(),
+        trusted_proxies: args.trusted_proxy.iter().map(|v| Sourced::new(v.as_str(), proxies)).collect(),
         tls_cert: args.tls_cert.clone(),
         tls_key: args.tls_key.clone(),
         alert_after_checks: sourced(

@@ -155,6 +155,23 @@ impl Plan<'_> {
         q
     }
 
+    /// Binds the runners' new `runner_state` rows, seven values each in the column order both
+    /// backends' statements number them: runner, checked at (text, ms), status, degraded, received,
+    /// fingerprint.
+    fn bind_states<'q>(&'q self, mut q: AnyQuery<'q>) -> AnyQuery<'q> {
+        for (id, s) in &self.states {
+            q = q
+                .bind(*id)
+                .bind(&s.checked_at)
+                .bind(s.checked_at_ms)
+                .bind(status_column(s.status))
+                .bind(&s.degraded)
+                .bind(self.received)
+                .bind(&s.fingerprint);
+        }
+        q
+    }
+
     fn inserted_of(rows: Vec<sqlx::any::AnyRow>) -> Result<Inserted, sqlx::Error> {
         rows.iter()
             .map(|row| Ok((row.try_get::<String, _>("runner_id")?, row.try_get::<i64, _>("checked_at_ms")?)))
@@ -200,18 +217,7 @@ impl Plan<'_> {
         }
         if !self.states.is_empty() {
             let sql = format!("{STATE_INSERT} VALUES {} {STATE_UPSERT}", placeholders(self.states.len(), 7));
-            let mut q = sqlx::query(&sql);
-            for (id, s) in &self.states {
-                q = q
-                    .bind(*id)
-                    .bind(&s.checked_at)
-                    .bind(s.checked_at_ms)
-                    .bind(status_column(s.status))
-                    .bind(&s.degraded)
-                    .bind(self.received)
-                    .bind(&s.fingerprint);
-            }
-            q.execute(&mut **tx).await?;
+            self.bind_states(sqlx::query(&sql)).execute(&mut **tx).await?;
         }
         if !self.network_changed().is_empty() {
             // The fleet view's rows: replaced by the newest report's where the network changed.
@@ -327,16 +333,7 @@ impl Plan<'_> {
             let r = self.fresh[*i];
             q = q.bind(&r.runner_id).bind(r.checked_at_ms).bind(&r.body);
         }
-        for (id, s) in &self.states {
-            q = q
-                .bind(*id)
-                .bind(&s.checked_at)
-                .bind(s.checked_at_ms)
-                .bind(status_column(s.status))
-                .bind(&s.degraded)
-                .bind(self.received)
-                .bind(&s.fingerprint);
-        }
+        q = self.bind_states(q);
         for (id, at, from, to) in &self.changes {
             q = q.bind(*id).bind(*at).bind(from.map(status_column)).bind(status_column(*to));
         }
