@@ -1,4 +1,4 @@
-//! One check: every endpoint probed in parallel under one deadline per endpoint — its A and AAAA
+//! One check: every endpoint probed in parallel under one deadline — its A and AAAA
 //! queries asked together, each address dialled as soon as its answer arrives, then the TLS
 //! handshake — classified and decided into a [`Report`].
 
@@ -33,21 +33,20 @@ pub async fn run<R: Resolver, D: Dialer>(
     started: (SystemTime, Instant),
 ) -> Report {
     let (_known, ipv6) = watch::channel(Some(plan.ipv6));
-    let probed = probe_all(&plan.endpoints, plan.timeout, &ipv6, resolver, dialer).await;
+    let probed = probe_all(&plan.endpoints, started.1 + plan.timeout, &ipv6, resolver, dialer).await;
     assemble(plan, probed, started)
 }
 
-/// Every endpoint probed in parallel under one deadline, `timeout` from now. Whether AAAA answers
-/// are dialled is `ipv6`'s value, which may come later (from task metadata): A answers are dialled
-/// without waiting for it.
+/// Every endpoint probed in parallel under one deadline. Whether AAAA answers are dialled is
+/// `ipv6`'s value, which may come later (from task metadata): A answers are dialled without
+/// waiting for it.
 async fn probe_all<R: Resolver, D: Dialer>(
     endpoints: &[Endpoint],
-    timeout: Duration,
+    deadline: Instant,
     ipv6: &watch::Receiver<Option<bool>>,
     resolver: &R,
     dialer: &D,
 ) -> Vec<Probed> {
-    let deadline = Instant::now() + timeout;
     join_all(endpoints.iter().map(|ep| probe(ep, ipv6, resolver, dialer, deadline))).await
 }
 
@@ -285,13 +284,20 @@ impl Checked {
 /// registry id, the endpoints are known before the metadata answers: the probes start at once and
 /// the metadata is read beside them (it decides only whether AAAA answers are dialled, and how
 /// addresses are read). Fails only on settings that leave no region.
+///
+/// `started` is when the check began for whoever waits for it — for `netready check`, the
+/// process's start — and the deadline is `--timeout` from then: the time spent before the first
+/// query (loading, task metadata) counts against it, so the whole check ends within the deadline
+/// plus the time to write the report.
 pub async fn check_once<N: NetworkSource>(
     settings: &Settings,
     env: &(dyn Fn(&str) -> Option<String> + Sync),
     tls: Option<&Arc<TlsProbe>>,
     network: &N,
+    started: std::time::Instant,
 ) -> Result<Checked, SettingsError> {
-    let started = (SystemTime::now(), Instant::now());
+    let wall = SystemTime::now().checked_sub(started.elapsed()).unwrap_or_else(SystemTime::now);
+    let started = (wall, Instant::from_std(started));
     let uri = env(METADATA_URI_VAR).filter(|v| !v.is_empty());
     let (conf, resolv_warnings) = ResolvConf::load(RESOLV_CONF);
     let resolver = StubResolver::new(conf.nameservers);
@@ -314,20 +320,20 @@ pub async fn check_once<N: NetworkSource>(
     let (probed, planned) = match settings.endpoints_without_metadata().filter(|_| uri.is_some()) {
         // The metadata, then the AWS APIs, beside the probes already under way.
         Some(endpoints) => {
-            let deadline = Instant::now() + settings.timeout;
+            let deadline = started.1 + settings.timeout;
             let planned = async {
                 let plan = planned.await?;
                 let discovered = read_network(network, &plan, deadline).await;
                 Ok((plan, discovered))
             };
-            tokio::join!(probe_all(&endpoints, settings.timeout, &ipv6, &resolver, &dialer), planned)
+            tokio::join!(probe_all(&endpoints, deadline, &ipv6, &resolver, &dialer), planned)
         }
         // The metadata first (it decides the endpoints), then the probes and the AWS APIs together.
         None => {
             let plan = planned.await?;
-            let deadline = Instant::now() + plan.timeout;
+            let deadline = started.1 + plan.timeout;
             let (probed, discovered) = tokio::join!(
-                probe_all(&plan.endpoints, plan.timeout, &ipv6, &resolver, &dialer),
+                probe_all(&plan.endpoints, deadline, &ipv6, &resolver, &dialer),
                 read_network(network, &plan, deadline)
             );
             (probed, Ok((plan, discovered)))
@@ -571,6 +577,24 @@ mod tests {
         let api = ep(&report, ServiceKey::EcrApi);
         assert_eq!(api.connections[0].tcp.outcome, TcpOutcome::Timeout);
         assert!(api.hints[0].contains("security group"), "{:?}", api.hints);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_counts_from_when_the_check_began_not_from_the_first_query() {
+        // The process took 300 ms to get here (loading, task metadata): the probes get what is
+        // left of the 2 s, and the report's duration is the whole wait.
+        let timeout = Duration::from_secs(2);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let began = Instant::now() - Duration::from_millis(300);
+        let dialer = FakeDialer { hang: vec![ip("10.0.2.11")], ..Default::default() };
+        let r = resolver(&[]);
+        let probes_started = Instant::now();
+        let report = run(&plan(timeout, false), &r, &dialer, (SystemTime::now(), began)).await;
+        assert_eq!(probes_started.elapsed(), Duration::from_millis(1700), "ends at began + timeout");
+        assert_eq!(report.duration_ms, 2000);
+        let logs = ep(&report, ServiceKey::Logs);
+        assert_eq!(logs.connections[0].tcp.outcome, TcpOutcome::Timeout);
+        assert_eq!(logs.connections[0].tcp.budget_ms, 1700);
     }
 
     #[tokio::test(start_paused = true)]

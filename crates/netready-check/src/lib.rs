@@ -4,7 +4,7 @@
 //! The phases, one module each: [`endpoints`] (which hosts), [`dns`] (resolve), [`dial`] (direct
 //! TCP), [`classify`] (pure: scope, access type, reachability), [`hints`] (pure: what to fix), and
 //! [`report`] (the JSON contract). [`settings`] and [`metadata`] say where the task is; [`check`]
-//! runs it all under one deadline per endpoint; [`network`] applies what the AWS APIs say about
+//! runs it all under one deadline; [`network`] applies what the AWS APIs say about
 //! the task's network (read by the caller, concurrently); [`render`] draws the table people read.
 
 pub mod check;

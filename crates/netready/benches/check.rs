@@ -5,8 +5,8 @@
 //! - a cold `netready check` beside a warm blackbox_exporter (Debian prometheus-blackbox-exporter)
 //!   probing the same five endpoints at once, the order rotating round by round, as a ratio.
 //!
-//! The check is started as a container runtime starts a task's process (`task_process`), not
-//! through `ip netns exec`.
+//! The check is started as a process started in a running container is (`Task`): it joins the
+//! task's network and mount namespaces, held by a process sleeping in them.
 //!
 //! Run: `sudo cargo bench -p netready --bench check` (see docs/benchmarks.md).
 
@@ -27,54 +27,72 @@ struct Sample {
     code: i32,
 }
 
-fn run_once(lab: &Lab, timeout: &str, extra: &[&str]) -> Sample {
-    run_bin(lab, BIN.as_ref(), timeout, extra, &[])
+fn run_once(task: &Task, timeout: &str, extra: &[&str]) -> Sample {
+    run_bin(task, BIN.as_ref(), timeout, extra, &[])
 }
 
-/// `program` started the way a container runtime starts a task's process: straight into the task's
-/// network namespace, with the namespace's `resolv.conf` over `/etc/resolv.conf` in a mount
-/// namespace of its own — what `ip netns exec` does, without running `ip` first. Until 2026-12-03
-/// every netready figure here included `ip netns exec` (1.6 ms more than starting the process
-/// directly, measured on a quiet machine), which no task pays and none of the exporter's figures
-/// did. The returned file (the namespace) must live until the process is spawned.
-fn task_process(lab: &Lab, program: &std::path::Path) -> (std::process::Command, std::fs::File) {
-    use std::os::fd::AsRawFd as _;
-    use std::os::unix::process::CommandExt as _;
-    let via_ip = lab.task_command(program);
-    let mut cmd = std::process::Command::new(program);
-    cmd.env_clear();
-    for (k, v) in via_ip.get_envs() {
-        if let Some(v) = v {
-            cmd.env(k, v);
+/// The task as a container runtime leaves it before it starts a process in it: the network
+/// namespace, and a mount namespace with the namespace's `resolv.conf` over `/etc/resolv.conf`,
+/// both held by a process sleeping in them. Each check joins them (`setns`) — what a process
+/// started in a running container does — and pays neither `ip netns exec` (1.6 ms, in every
+/// netready figure until 2026-12-03 and none of the exporter's) nor a mount namespace made for it
+/// (0.2–0.3 ms, in the figures of 2026-12-03 19:25–20:20; measured with `perf stat -r 100`,
+/// `unshare -m /bin/true` against `env /bin/true`).
+struct Task {
+    /// The lab's environment for the task (the lab CA for TLS).
+    env: Vec<(std::ffi::OsString, std::ffi::OsString)>,
+    net: std::fs::File,
+    mnt: std::fs::File,
+    holder: netready_lab::Proc,
+}
+
+impl Task {
+    fn new(lab: &Lab) -> Task {
+        let env = lab
+            .task_command("/bin/true".as_ref())
+            .get_envs()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned())))
+            .collect();
+        let mut sleep = lab.task_command("sleep".as_ref());
+        sleep.arg("3600");
+        let holder = netready_lab::Proc::spawn(sleep, "task-namespaces").expect("hold the task's namespaces");
+        let pid = holder.child.id();
+        let ours = std::fs::read_link("/proc/self/ns/mnt").expect("our mount namespace");
+        // `ip netns exec` makes the mount namespace, then becomes `sleep`.
+        netready_lab::eventually(Duration::from_secs(5), || {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            let mnt = std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()?;
+            (comm.trim() == "sleep" && mnt != ours).then_some(())
+        })
+        .expect("the task's namespaces held");
+        let open = |ns: &str| std::fs::File::open(format!("/proc/{pid}/ns/{ns}")).expect("a namespace of the task");
+        Task { env, net: open("net"), mnt: open("mnt"), holder }
+    }
+
+    /// `program`, to be started in the task's namespaces with the lab's environment.
+    fn command(&self, program: &std::path::Path) -> std::process::Command {
+        use std::os::fd::AsRawFd as _;
+        use std::os::unix::process::CommandExt as _;
+        let mut cmd = std::process::Command::new(program);
+        cmd.env_clear().envs(self.env.iter().map(|(k, v)| (k, v)));
+        let (net, mnt) = (self.net.as_raw_fd(), self.mnt.as_raw_fd());
+        // SAFETY: between fork and exec only setns(2) runs, on descriptors opened before the fork
+        // and kept open by `self`.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(net, libc::CLONE_NEWNET) != 0 || libc::setns(mnt, libc::CLONE_NEWNS) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
         }
+        cmd
     }
-    let netns = std::fs::File::open(format!("/run/netns/{}", lab.task_ns)).expect("the task namespace");
-    let fd = netns.as_raw_fd();
-    let resolv = std::ffi::CString::new(format!("/etc/netns/{}/resolv.conf", lab.task_ns)).expect("path");
-    let fail = || Err(std::io::Error::last_os_error());
-    // SAFETY: between fork and exec only async-signal-safe system calls run, on a descriptor and
-    // C strings made before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            let none = std::ptr::null();
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 || libc::unshare(libc::CLONE_NEWNS) != 0 {
-                return fail();
-            }
-            if libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_SLAVE, std::ptr::null()) != 0 {
-                return fail();
-            }
-            if libc::mount(resolv.as_ptr(), c"/etc/resolv.conf".as_ptr(), none, libc::MS_BIND, std::ptr::null()) != 0 {
-                return fail();
-            }
-            Ok(())
-        });
-    }
-    (cmd, netns)
 }
 
-/// One cold check by `bin` in the task namespace, with `env` added to the lab's environment.
-fn run_bin(lab: &Lab, bin: &std::path::Path, timeout: &str, extra: &[&str], env: &[(&str, &str)]) -> Sample {
-    let (mut cmd, _netns) = task_process(lab, bin);
+/// One cold check by `bin` in the task's namespaces, with `env` added to the lab's environment.
+fn run_bin(task: &Task, bin: &std::path::Path, timeout: &str, extra: &[&str], env: &[(&str, &str)]) -> Sample {
+    let mut cmd = task.command(bin);
     cmd.args(["check", "--region", "eu-west-3", "--ecr-registry-id", "111122223333", "--output", "json"])
         .args(["--timeout", timeout])
         .args(extra)
@@ -116,12 +134,13 @@ fn main() {
     }
     let lab =
         Lab::build(LabSpec { metadata: Some(metadata()), ..LabSpec::interface_endpoints() }).expect("build the lab");
+    let task = Task::new(&lab);
     if let Some(script) = std::env::var_os("NETREADY_BENCH_HOLD") {
-        hold(&lab, script.as_ref());
+        hold(&task, script.as_ref());
         return;
     }
     if let Ok(bins) = std::env::var("NETREADY_BENCH_COMPARE") {
-        compare(&lab, &bins);
+        compare(&lab, &task, &bins);
         return;
     }
     println!(
@@ -129,7 +148,7 @@ fn main() {
     );
     println!("|---|---|---|---|---|---|---|---|---|");
     let report = |case: &str, timeout: &str, deadline: Duration, expect_code: i32, extra: &[&str]| {
-        let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&lab, timeout, extra)).collect();
+        let samples: Vec<Sample> = (0..RUNS).map(|_| run_once(&task, timeout, extra)).collect();
         assert!(samples.iter().all(|s| s.code == expect_code), "unexpected exit code in {case}");
         let wall_max = samples.iter().map(|s| s.wall).max().unwrap_or_default();
         let cpu_max = samples.iter().map(|s| s.cpu).max().unwrap_or_default();
@@ -150,7 +169,7 @@ fn main() {
     {
         let uri = lab.metadata_uri();
         let env = [("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())];
-        let samples: Vec<Sample> = (0..RUNS).map(|_| run_bin(&lab, BIN.as_ref(), "5s", &[], &env)).collect();
+        let samples: Vec<Sample> = (0..RUNS).map(|_| run_bin(&task, BIN.as_ref(), "5s", &[], &env)).collect();
         assert!(samples.iter().all(|s| s.code == 0), "unexpected exit code with task metadata");
         println!(
             "| healthy, TCP + TLS, with task metadata | 5s | {RUNS} | {:.1} ms | {:.1} ms | {:.3} | {:.2} ms | {:.2} ms | {:.1} MiB |",
@@ -163,7 +182,7 @@ fn main() {
         );
     }
     // The comparison with blackbox_exporter, order rotating round by round (as with builds side by side).
-    compare(&lab, &format!("netready={BIN}"));
+    compare(&lab, &task, &format!("netready={BIN}"));
     lab.iptables(&lab.vpc_ns, &["-A", "INPUT", "-d", "10.0.2.11", "-p", "tcp", "--dport", "443", "-j", "DROP"])
         .expect("black-hole logs");
     for (timeout, deadline) in
@@ -197,7 +216,7 @@ type Case<'a> = (&'a str, &'a str, &'a [&'a str], &'a [(&'a str, &'a str)]);
 /// kept from earlier builds): cold checks alternating between them and one warm blackbox_exporter
 /// round, `NETREADY_BENCH_ROUNDS` rounds (default 41), each case. Medians, and each binary's
 /// median over the exporter's. For measuring one change at a time under the same load.
-fn compare(lab: &Lab, bins: &str) {
+fn compare(lab: &Lab, task: &Task, bins: &str) {
     let bins: Vec<(&str, &str)> = bins.split(',').filter_map(|b| b.split_once('=')).collect();
     let rounds: usize = std::env::var("NETREADY_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(41);
     if std::env::var_os("NETREADY_BENCH_AGENT").is_some() {
@@ -239,7 +258,7 @@ fn compare(lab: &Lab, bins: &str) {
                     }
                     i => {
                         let path = bins[i - 1].1;
-                        let s = run_bin(lab, path.as_ref(), "5s", extra, env);
+                        let s = run_bin(task, path.as_ref(), "5s", extra, env);
                         assert_eq!(s.code, 0, "{path} in {case}");
                         runs[i - 1].push(s);
                     }
@@ -271,11 +290,11 @@ fn compare(lab: &Lab, bins: &str) {
 /// For profiling by hand (`NETREADY_BENCH_HOLD=/tmp/in-lab`): writes a script that runs its
 /// arguments in the task namespace with the environment the bench gives the check, and keeps the
 /// lab up until the script is deleted.
-fn hold(lab: &Lab, script: &std::path::Path) {
-    let cmd = lab.task_command("/bin/true".as_ref());
+fn hold(task: &Task, script: &std::path::Path) {
     let env: Vec<String> =
-        cmd.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v?.to_str()?))).collect();
-    let text = format!("#!/bin/sh\nexec ip netns exec {} env -i {} \"$@\"\n", lab.task_ns, env.join(" "));
+        task.env.iter().filter_map(|(k, v)| Some(format!("{}={}", k.to_str()?, v.to_str()?))).collect();
+    let pid = task.holder.child.id();
+    let text = format!("#!/bin/sh\nexec nsenter --target {pid} --net --mount env -i {} \"$@\"\n", env.join(" "));
     std::fs::write(script, text).expect("write the hold script");
     let _ = std::process::Command::new("chmod").arg("+x").arg(script).status();
     println!("lab up: run commands in it with {}; delete it to end", script.display());

@@ -41,7 +41,8 @@ pub fn run(args: &AgentArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         let (settings, tls, network, previous) = (settings.clone(), tls.clone(), network.clone(), previous.clone());
         async move {
             let started = SystemTime::now();
-            let mut checked = netready_check::check_once(&settings, &env, tls.as_ref(), &network).await?;
+            let mut checked =
+                netready_check::check_once(&settings, &env, tls.as_ref(), &network, std::time::Instant::now()).await?;
             // What was read for an earlier check may no longer hold when the probes see something
             // new: read again and apply that to this check's results.
             let changed = previous

@@ -1,13 +1,15 @@
 //! `netready check`: one check, printed as a table or JSON; the exit code says ready or degraded.
 
 use std::process::ExitCode;
+use std::time::Instant;
 
 use netready_check::{Status, render};
 
 use crate::cli::{CheckArgs, Output};
 use crate::exit::{env, runtime};
 
-pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitCode> {
+/// `started` is the process's start: the deadline (`--timeout`) counts from it.
+pub fn run(args: &CheckArgs, matches: &clap::ArgMatches, started: Instant) -> anyhow::Result<ExitCode> {
     // The TLS probe is built here, so a bad --ca-file is a configuration error (also for --check-config).
     let (settings, tls) = args.probe.raw(matches).validate_with_tls(&env)?;
     if args.check_config.check_config {
@@ -17,7 +19,8 @@ pub fn run(args: &CheckArgs, matches: &clap::ArgMatches) -> anyhow::Result<ExitC
         return Ok(ExitCode::SUCCESS);
     }
     let network = netready_aws::network::AwsNetwork::new(settings.aws_api);
-    let checked = runtime(false)?.block_on(netready_check::check_once(&settings, &env, tls.as_ref(), &network))?;
+    let checked =
+        runtime(false)?.block_on(netready_check::check_once(&settings, &env, tls.as_ref(), &network, started))?;
     let report = &checked.report;
     match args.output {
         Output::Table => print!("{}", render::table(report)),

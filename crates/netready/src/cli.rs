@@ -485,7 +485,7 @@ pub struct ProbeArgs {
     #[arg(long = "vpc-cidr", env = "NETREADY_VPC_CIDRS", value_name = "CIDR", value_delimiter = ',')]
     pub vpc_cidrs: Vec<String>,
 
-    /// Deadline per endpoint, DNS, TCP and TLS together, e.g. 500ms or 2s [default: 5s]
+    /// The check's deadline, counted from its start, e.g. 500ms or 2s [default: 5s]
     #[arg(long, env = "NETREADY_TIMEOUT", value_name = "DURATION")]
     pub timeout: Option<String>,
 
