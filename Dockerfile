@@ -8,8 +8,8 @@
 #   docker build --build-arg SOURCE_URL="$(git remote get-url origin)" -t netready .
 #
 # Two stages: the official Rust image builds the release binary; the runtime is `scratch` holding
-# only the stripped binary, the four shared libraries it loads (glibc's libc, libm and loader,
-# libgcc_s), the CA certificates (the agent speaks HTTPS to the plane) and an empty /tmp, all laid
+# only the stripped binary, the three shared libraries it loads (glibc's libc, libm and loader),
+# the CA certificates (the agent speaks HTTPS to the plane) and an empty /tmp, all laid
 # out by deploy/container/runtime-root.sh. No shell, no package manager: nothing but netready can
 # run in it (docs/benchmarks.md has the size against the Debian slim runtime it replaced).
 #

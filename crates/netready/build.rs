@@ -8,6 +8,14 @@
 //! code is at a fixed address (the libraries, stack, heap and mappings stay randomized).
 //! `NETREADY_PIE=1` at build time keeps a position-independent executable.
 //!
+//! libgcc's unwinder linked in (`libgcc_eh.a`, what `-static-libgcc` gives a C program) instead of
+//! loaded (`libgcc_s.so.1`): Rust's standard library asks for `-lgcc_s`, and a directory holding
+//! only a `libgcc_s.a` (a copy of `libgcc_eh.a`), searched first, answers it. The shared library's
+//! constructor probes the CPU's features with a dozen `cpuid` instructions, which a virtual
+//! machine traps: 0.1–0.2 ms of every start of every process that loads it, a fifth of a Rust
+//! hello world's CPU here (`perf record`; docs/benchmarks.md, 2026-12-03) — and Fargate runs
+//! tasks in virtual machines. `NETREADY_LIBGCC_S=1` keeps the shared library.
+//!
 //! For that PIE, packed relative relocations (`-z pack-relative-relocs`, DT_RELR): the binary is a
 //! position-independent executable whose ~57,000 relative relocations the dynamic loader applies
 //! at every start, reading 1.3 MB of RELA entries first. In RELR form they take a few KB, and a
@@ -18,11 +26,15 @@
 fn main() {
     println!("cargo:rerun-if-env-changed=NETREADY_NO_RELR");
     println!("cargo:rerun-if-env-changed=NETREADY_PIE");
+    println!("cargo:rerun-if-env-changed=NETREADY_LIBGCC_S");
     let (host, target) = (std::env::var("HOST").unwrap_or_default(), std::env::var("TARGET").unwrap_or_default());
     if !target.contains("-linux-") {
         return;
     }
-    if std::env::var_os("NETREADY_PIE").is_none_or(|v| v.is_empty() || v == "0") {
+    if host == target && target.ends_with("-linux-gnu") && !set("NETREADY_LIBGCC_S") {
+        static_unwinder();
+    }
+    if !set("NETREADY_PIE") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
         return;
     }
@@ -43,4 +55,32 @@ fn glibc_at_least(major: u32, minor: u32) -> bool {
         (Some(a), Some(b)) => (a, b) >= (major, minor),
         _ => false,
     }
+}
+
+/// Whether the variable is set to something other than empty or `0`.
+fn set(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `-lgcc_s` answered by libgcc's static unwinder, when the C compiler knows where it is (a
+/// static-C-runtime build links it already; then nothing is done).
+fn static_unwinder() {
+    let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
+    let Some(out) = std::env::var_os("OUT_DIR") else { return };
+    if crt_static {
+        return;
+    }
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let Ok(found) = std::process::Command::new(&cc).arg("-print-file-name=libgcc_eh.a").output() else { return };
+    // The compiler prints the bare name when it has no such file.
+    let eh = std::path::PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    if !eh.is_absolute() || !eh.is_file() {
+        return;
+    }
+    let dir = std::path::Path::new(&out).join("static-unwinder");
+    if std::fs::create_dir_all(&dir).and_then(|()| std::fs::copy(&eh, dir.join("libgcc_s.a"))).is_err() {
+        return;
+    }
+    println!("cargo:rerun-if-changed={}", eh.display());
+    println!("cargo:rustc-link-search=native={}", dir.display());
 }

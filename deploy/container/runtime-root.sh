@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lays out the image's whole root filesystem (the runtime stage is `FROM scratch`): the stripped
-# binary, the shared libraries its dynamic loader needs (ldd: libc, libm, libgcc_s and the loader
-# itself, at the paths the binary asks for), the CA certificates, and a world-writable /tmp.
+# binary, the shared libraries its dynamic loader needs (ldd: glibc's libc and libm and the loader
+# itself, at the paths the binary asks for; libgcc's unwinder is linked in, crates/netready/build.rs),
+# the CA certificates, and a world-writable /tmp.
 # Used by the Dockerfile's build stage and by build-offline.sh, so both images hold the same files.
 #
 #   deploy/container/runtime-root.sh BINARY CA_BUNDLE ROOT

@@ -11,7 +11,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_proto::op::{Message, MessageType, Query, ResponseCode};
+use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -307,7 +307,7 @@ async fn exchange(
     rtype: RecordType,
     until: Instant,
 ) -> Result<Message, ExchangeError> {
-    let mut query = Message::query();
+    let mut query = Message::new(query_id(), MessageType::Query, OpCode::Query);
     query.metadata.recursion_desired = true;
     query.add_query(Query::query(name.clone(), rtype));
     let bytes = query.to_vec().map_err(|e| ExchangeError::Malformed(e.to_string()))?;
@@ -322,6 +322,17 @@ async fn exchange(
     match tokio::time::timeout_at(until, tcp_exchange(server, &bytes, &query)).await {
         Ok(result) => result,
         Err(_) => Err(ExchangeError::Timeout),
+    }
+}
+
+/// A query id from the system's randomness (`getrandom(2)`), not from `Message::query`'s thread RNG:
+/// starting that RNG probes the CPU's features with `cpuid`, which a virtual machine (Fargate's
+/// Firecracker, this machine's) traps — more time in a cold check than the system call.
+fn query_id() -> u16 {
+    let mut id = [0u8; 2];
+    match getrandom::fill(&mut id) {
+        Ok(()) => u16::from_ne_bytes(id),
+        Err(_) => Message::query().metadata.id,
     }
 }
 

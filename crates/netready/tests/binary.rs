@@ -1,0 +1,127 @@
+//! How the binary is linked (`build.rs`): at a fixed address (no relocations for the loader to
+//! apply at start) and with libgcc's unwinder inside it (no `libgcc_s.so.1`, whose constructor
+//! traps into the hypervisor at every start). Both are silent when they stop working — a linker
+//! that ignores the flag, a toolchain that moves `libgcc_eh.a` — and cost every cold check
+//! (docs/benchmarks.md), so the built binary's ELF headers are read here. And a panic still
+//! unwinds with the unwinder linked in (the trust store's loader catches one): this test program
+//! is linked the same way (build.rs's search path holds for every target of the package).
+
+#![allow(clippy::unwrap_used)]
+
+const BIN: &str = env!("CARGO_BIN_EXE_netready");
+
+/// The parts of an ELF64 little-endian file this test reads.
+struct Elf {
+    bytes: Vec<u8>,
+}
+
+/// ET_EXEC: a fixed-address executable (ET_DYN is a position-independent one).
+const ET_EXEC: u16 = 2;
+const PT_LOAD: u32 = 1;
+const PT_DYNAMIC: u32 = 2;
+const DT_NEEDED: u64 = 1;
+const DT_STRTAB: u64 = 5;
+
+impl Elf {
+    fn read(path: &str) -> Elf {
+        let bytes = std::fs::read(path).unwrap();
+        assert_eq!(&bytes[..4], b"\x7fELF", "{path} is not an ELF file");
+        assert_eq!(bytes[4], 2, "ELF64 expected");
+        assert_eq!(bytes[5], 1, "little-endian expected");
+        Elf { bytes }
+    }
+
+    fn u16(&self, at: usize) -> u16 {
+        u16::from_le_bytes(self.bytes[at..at + 2].try_into().unwrap())
+    }
+
+    fn u32(&self, at: usize) -> u32 {
+        u32::from_le_bytes(self.bytes[at..at + 4].try_into().unwrap())
+    }
+
+    fn u64(&self, at: usize) -> u64 {
+        u64::from_le_bytes(self.bytes[at..at + 8].try_into().unwrap())
+    }
+
+    fn kind(&self) -> u16 {
+        self.u16(16)
+    }
+
+    /// (type, file offset, virtual address, file size) of each program header.
+    fn segments(&self) -> Vec<(u32, u64, u64, u64)> {
+        let (phoff, phentsize, phnum) = (self.u64(32) as usize, self.u16(54) as usize, self.u16(56) as usize);
+        (0..phnum)
+            .map(|i| {
+                let h = phoff + i * phentsize;
+                (self.u32(h), self.u64(h + 8), self.u64(h + 16), self.u64(h + 32))
+            })
+            .collect()
+    }
+
+    /// Where in the file the byte mapped at `vaddr` is.
+    fn offset_of(&self, vaddr: u64) -> usize {
+        let (_, off, va, _) = self
+            .segments()
+            .into_iter()
+            .find(|&(t, _, va, size)| t == PT_LOAD && (va..va + size).contains(&vaddr))
+            .expect("an address in a loaded segment");
+        (off + (vaddr - va)) as usize
+    }
+
+    /// The shared libraries the dynamic section names (DT_NEEDED).
+    fn needed(&self) -> Vec<String> {
+        let Some((_, off, _, size)) = self.segments().into_iter().find(|s| s.0 == PT_DYNAMIC) else {
+            return Vec::new();
+        };
+        let entries: Vec<(u64, u64)> =
+            (off..off + size).step_by(16).map(|e| (self.u64(e as usize), self.u64(e as usize + 8))).collect();
+        let strtab = entries.iter().find(|e| e.0 == DT_STRTAB).map(|e| self.offset_of(e.1)).expect("DT_STRTAB");
+        entries
+            .iter()
+            .filter(|e| e.0 == DT_NEEDED)
+            .map(|e| {
+                let start = strtab + e.1 as usize;
+                let len = self.bytes[start..].iter().position(|&b| b == 0).unwrap();
+                String::from_utf8_lossy(&self.bytes[start..start + len]).into_owned()
+            })
+            .collect()
+    }
+}
+
+/// Whether the build was asked to keep what build.rs otherwise changes (`NETREADY_PIE=1`,
+/// `NETREADY_LIBGCC_S=1`): read when this test was compiled, in the same build as the binary.
+fn kept(var: Option<&str>) -> bool {
+    var.is_some_and(|v| !v.is_empty() && v != "0")
+}
+
+#[test]
+fn the_binary_is_linked_at_a_fixed_address_with_its_unwinder_inside() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) {
+        return;
+    }
+    let elf = Elf::read(BIN);
+    if !kept(option_env!("NETREADY_PIE")) {
+        assert_eq!(elf.kind(), ET_EXEC, "{BIN} is a position-independent executable: is -no-pie still passed?");
+    }
+    let needed = elf.needed();
+    assert!(needed.iter().any(|n| n.starts_with("libc.so")), "the dynamic section was not read: {needed:?}");
+    if !kept(option_env!("NETREADY_LIBGCC_S")) {
+        assert!(!needed.iter().any(|n| n.starts_with("libgcc_s")), "{BIN} still loads libgcc_s: {needed:?}");
+    }
+}
+
+#[test]
+fn a_panic_unwinds_with_the_unwinder_linked_in() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu")) || kept(option_env!("NETREADY_LIBGCC_S")) {
+        return;
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    assert!(!maps.contains("libgcc_s"), "this test program loaded libgcc_s: it does not test the static unwinder");
+    let caught = std::panic::catch_unwind(|| {
+        let empty: Vec<u8> = Vec::new();
+        empty[std::hint::black_box(3)]
+    });
+    assert!(caught.is_err(), "the panic was caught");
+    let joined = std::thread::spawn(|| panic!("in a thread")).join();
+    assert!(joined.is_err(), "a thread's panic ends at its join");
+}
