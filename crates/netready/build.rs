@@ -31,17 +31,14 @@ fn main() {
     if !target.contains("-linux-") {
         return;
     }
-    if host == target && target.ends_with("-linux-gnu") && !set("NETREADY_LIBGCC_S") {
+    // What is probed here (the C compiler's libgcc, glibc's version) is the build machine's.
+    let native_glibc = host == target && target.ends_with("-linux-gnu");
+    if native_glibc && !set("NETREADY_LIBGCC_S") {
         static_unwinder();
     }
     if !set("NETREADY_PIE") {
         println!("cargo:rustc-link-arg-bins=-no-pie");
-        return;
-    }
-    if host != target || !target.ends_with("-linux-gnu") || std::env::var_os("NETREADY_NO_RELR").is_some() {
-        return;
-    }
-    if glibc_at_least(2, 36) {
+    } else if native_glibc && std::env::var_os("NETREADY_NO_RELR").is_none() && glibc_at_least(2, 36) {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
     }
 }
@@ -66,10 +63,7 @@ fn set(var: &str) -> bool {
 /// static-C-runtime build links it already; then nothing is done).
 fn static_unwinder() {
     let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
-    let Some(out) = std::env::var_os("OUT_DIR") else { return };
-    if crt_static {
-        return;
-    }
+    let Some(out) = std::env::var_os("OUT_DIR").filter(|_| !crt_static) else { return };
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
     let Ok(found) = std::process::Command::new(&cc).arg("-print-file-name=libgcc_eh.a").output() else { return };
     // The compiler prints the bare name when it has no such file.

@@ -89,7 +89,8 @@ impl Elf {
 }
 
 /// Whether the build was asked to keep what build.rs otherwise changes (`NETREADY_PIE=1`,
-/// `NETREADY_LIBGCC_S=1`): read when this test was compiled, in the same build as the binary.
+/// `NETREADY_LIBGCC_S=1`; set as build.rs's `set` reads it): read when this test was compiled, in
+/// the same build as the binary.
 fn kept(var: Option<&str>) -> bool {
     var.is_some_and(|v| !v.is_empty() && v != "0")
 }
