@@ -126,3 +126,69 @@ fn a_panic_unwinds_with_the_unwinder_linked_in() {
     let joined = std::thread::spawn(|| panic!("in a thread")).join();
     assert!(joined.is_err(), "a thread's panic ends at its join");
 }
+
+/// Whether `name` matches the linker-script pattern `pattern`, whose only wildcard is `*`.
+fn glob(pattern: &str, name: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = name.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    for (i, part) in parts.iter().enumerate() {
+        if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+#[test]
+fn glob_matches_as_the_linker_does() {
+    assert!(glob("_RNvCs*_8netready4main*", "_RNvCsAbC123_8netready4main"));
+    assert!(glob("_RNvCs*_8netready4main*", "_RNvCsAbC123_8netready4main.llvm.42"));
+    assert!(!glob("_RNvCs*_8netready4main*", "_RNvCsAbC123_8netready5check"));
+    assert!(glob("exact", "exact"));
+    assert!(!glob("exact", "exactly"));
+    assert!(glob("a*b*c", "abc") && glob("a*b*c", "a1b2c") && !glob("a*b*c", "a1c2b"));
+}
+
+/// The list of functions release builds lay out together (`hot-text.ld`, from recorded runs of a
+/// release build) still names this code: a refactoring or a dependency update that renames much
+/// of what a check and the agent run makes the list stale, and the agent's resident memory grows
+/// back silently (docs/benchmarks.md). This debug build has other functions inlined than a release
+/// build: a fresh list matches about 80 % of its patterns here. Regenerate it with scripts/hot-text.
+#[test]
+fn hot_text_still_names_the_code() {
+    if !cfg!(all(target_os = "linux", target_env = "gnu", target_arch = "x86_64")) {
+        return;
+    }
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/hot-text.ld")).unwrap();
+    let patterns: Vec<&str> = script
+        .lines()
+        .filter_map(|l| l.trim_start().strip_prefix("*(.text."))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(patterns.len() > 1000, "hot-text.ld names {} functions: is it whole?", patterns.len());
+    let nm = std::process::Command::new("nm").args(["--defined-only", BIN]).output().expect("nm (binutils)");
+    assert!(nm.status.success(), "nm {BIN}: {}", String::from_utf8_lossy(&nm.stderr));
+    let mut symbols: Vec<&str> =
+        std::str::from_utf8(&nm.stdout).unwrap().lines().filter_map(|l| l.split_whitespace().nth(2)).collect();
+    symbols.sort_unstable();
+    let found = |pattern: &&&str| {
+        let prefix = pattern.split('*').next().unwrap_or_default();
+        let from = symbols.partition_point(|s| *s < prefix);
+        symbols[from..].iter().take_while(|s| s.starts_with(prefix)).any(|s| glob(pattern, s))
+    };
+    let matched = patterns.iter().filter(found).count();
+    let share = matched as f64 / patterns.len() as f64;
+    assert!(
+        share >= 0.7,
+        "hot-text.ld is stale: {matched} of its {} patterns name a function of this build ({:.0} %, a fresh list \
+         matches about 80 %); regenerate it with scripts/hot-text",
+        patterns.len(),
+        share * 100.0
+    );
+}
