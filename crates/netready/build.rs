@@ -20,7 +20,8 @@
 //! `scripts/hot-text` from recorded runs): the kernel maps a binary's code in 64 KB windows around
 //! each page touched, and with the 2 MB that runs spread over a 25 MB `.text`, an agent kept
 //! 8 MiB of code resident where 2.2 MiB is enough (docs/benchmarks.md, 2026-12-04). The script is
-//! for LLD, the linker Rust uses for x86_64-unknown-linux-gnu; `NETREADY_HOT_TEXT=0` leaves it out.
+//! for LLD, the linker Rust uses for x86_64-unknown-linux-gnu since 1.90 (an older Rust is left
+//! with the layout it had); `NETREADY_HOT_TEXT=0` leaves it out.
 //!
 //! For that PIE, packed relative relocations (`-z pack-relative-relocs`, DT_RELR): the binary is a
 //! position-independent executable whose ~57,000 relative relocations the dynamic loader applies
@@ -45,7 +46,7 @@ fn main() {
     }
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let hot_text_off = std::env::var_os("NETREADY_HOT_TEXT").is_some_and(|v| v == "0");
-    if release && target == "x86_64-unknown-linux-gnu" && !hot_text_off {
+    if release && target == "x86_64-unknown-linux-gnu" && !hot_text_off && rustc_links_with_lld() {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("hot-text.ld");
         println!("cargo:rerun-if-changed={}", script.display());
         println!("cargo:rustc-link-arg-bins=-Wl,-T,{}", script.display());
@@ -64,6 +65,18 @@ fn glibc_at_least(major: u32, minor: u32) -> bool {
     let mut parts = text.trim().trim_start_matches("glibc ").split('.').map(|p| p.parse::<u32>().ok());
     match (parts.next().flatten(), parts.next().flatten()) {
         (Some(a), Some(b)) => (a, b) >= (major, minor),
+        _ => false,
+    }
+}
+
+/// Whether this Rust links x86_64-unknown-linux-gnu with its LLD by default (1.90 and newer).
+fn rustc_links_with_lld() -> bool {
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
+    let Ok(out) = std::process::Command::new(rustc).arg("--version").output() else { return false };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut version = text.split_whitespace().nth(1).unwrap_or_default().split('.').map(|p| p.parse::<u32>().ok());
+    match (version.next().flatten(), version.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= (1, 90),
         _ => false,
     }
 }
