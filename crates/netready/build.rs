@@ -19,7 +19,7 @@
 //! Release builds lay out together the code a check and the agent run (`hot-text.ld`, written by
 //! `scripts/hot-text` from recorded runs): the kernel maps a binary's code in 64 KB windows around
 //! each page touched, and with the 2 MB that runs spread over a 25 MB `.text`, an agent kept
-//! 8 MiB of code resident where 2.2 MiB is enough (docs/benchmarks.md, 2026-12-04). The script is
+//! 8 MiB of code resident where under 3 MiB does (docs/benchmarks.md, 2026-12-04). The script is
 //! for LLD, the linker Rust uses for x86_64-unknown-linux-gnu since 1.90 (an older Rust is left
 //! with the layout it had); `NETREADY_HOT_TEXT=0` leaves it out.
 //!
@@ -61,24 +61,20 @@ fn main() {
 /// Whether the build machine's glibc (`getconf GNU_LIBC_VERSION`: `glibc 2.36`) is that new.
 fn glibc_at_least(major: u32, minor: u32) -> bool {
     let Ok(out) = std::process::Command::new("getconf").arg("GNU_LIBC_VERSION").output() else { return false };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut parts = text.trim().trim_start_matches("glibc ").split('.').map(|p| p.parse::<u32>().ok());
-    match (parts.next().flatten(), parts.next().flatten()) {
-        (Some(a), Some(b)) => (a, b) >= (major, minor),
-        _ => false,
-    }
+    version(&String::from_utf8_lossy(&out.stdout)).is_some_and(|v| v >= (major, minor))
+}
+
+/// The major and minor version in a tool's `<name> <major>.<minor>[.…] …` line.
+fn version(line: &str) -> Option<(u32, u32)> {
+    let mut parts = line.split_whitespace().nth(1)?.split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??))
 }
 
 /// Whether this Rust links x86_64-unknown-linux-gnu with its LLD by default (1.90 and newer).
 fn rustc_links_with_lld() -> bool {
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     let Ok(out) = std::process::Command::new(rustc).arg("--version").output() else { return false };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut version = text.split_whitespace().nth(1).unwrap_or_default().split('.').map(|p| p.parse::<u32>().ok());
-    match (version.next().flatten(), version.next().flatten()) {
-        (Some(major), Some(minor)) => (major, minor) >= (1, 90),
-        _ => false,
-    }
+    version(&String::from_utf8_lossy(&out.stdout)).is_some_and(|v| v >= (1, 90))
 }
 
 /// Whether the variable is set to something other than empty or `0`.
