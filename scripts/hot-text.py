@@ -4,10 +4,10 @@
 Usage: hot-text.py BINARY CALLGRIND_OUT... [+ BINARY CALLGRIND_OUT...] > crates/netready/hot-text.ld
 
 Reads valgrind's callgrind outputs (recorded with --demangle=no) of runs of BINARY and prints a
-(for builds that differ — a release build, the bench's build with its dev-dependencies' features —
-one group each, separated by `+`; the script names what any of them ran)
 linker script that puts every function those runs executed in BINARY at the start of .text, the
-rest of the code after them. scripts/hot-text records the runs; crates/netready/build.rs gives the
+rest of the code after them. Builds that differ (a release build; the bench's build, whose
+dev-dependencies turn on other features) are given as groups separated by `+`: the script names
+what any of them ran. scripts/hot-text records the runs; crates/netready/build.rs gives the
 script to the linker for release builds.
 
 The names are turned into patterns that survive a rebuild: a symbol's crate disambiguators
@@ -20,6 +20,8 @@ nothing is harmless: that function stays in .text.
 import re
 import subprocess
 import sys
+
+USAGE = "usage: hot-text.py BINARY CALLGRIND_OUT... [+ BINARY CALLGRIND_OUT...] > hot-text.ld"
 
 # Characters a linker script's section pattern can hold unquoted, besides the wildcard.
 PLAIN = re.compile(r"^[A-Za-z0-9_.$]+$")
@@ -125,10 +127,10 @@ def main():
         group = args[: args.index("+")] if "+" in args else args
         args = args[len(group) + 1 :]
         if len(group) < 2:
-            sys.exit("usage: hot-text.py BINARY CALLGRIND_OUT... [+ BINARY CALLGRIND_OUT...] > hot-text.ld")
+            sys.exit(USAGE)
         groups.append((group[0], group[1:]))
     if not groups:
-        sys.exit("usage: hot-text.py BINARY CALLGRIND_OUT... [+ BINARY CALLGRIND_OUT...] > hot-text.ld")
+        sys.exit(USAGE)
     text, count = script(groups)
     sys.stdout.write(text)
     print(f"hot-text.py: {count} patterns", file=sys.stderr)
