@@ -16,6 +16,18 @@
 //! hello world's CPU here (`perf record`; docs/benchmarks.md, 2026-12-03) — and Fargate runs
 //! tasks in virtual machines. `NETREADY_LIBGCC_S=1` keeps the shared library.
 //!
+//! glibc linked in (`-static`, the executable statically linked), where the build machine's C
+//! compiler has glibc's archives (`libc.a`, Debian's libc6-dev): no dynamic loader runs, so no
+//! library is mapped and no symbol bound at start — 0.4–0.5 ms of a cold check's 2–4 ms, and its
+//! peak memory 0.9 MiB lower (docs/benchmarks.md, 2026-12-04). (glibc's own probing of the CPU's
+//! caches with `cpuid` stays: a static glibc runs it too.) Name lookups (`getaddrinfo`, for
+//! the plane's URL, the database's host, the AWS SDK's endpoints) still read `/etc/hosts` and DNS
+//! through the `files` and `dns` services built into a static glibc; other NSS services (mDNS,
+//! systemd-resolved's `resolve`) are not loaded. What it gives up: the C library's code at a fixed
+//! address too (stack, heap and mappings stay randomized) and glibc security updates without a
+//! rebuild (the image is rebuilt with its glibc anyway). `NETREADY_SHARED_LIBC=1` keeps the shared
+//! glibc (as do `NETREADY_PIE=1` and `NETREADY_LIBGCC_S=1`).
+//!
 //! Release builds lay out together the code a check and the agent run (`hot-text.ld`, written by
 //! `scripts/hot-text` from recorded runs): the kernel maps a binary's code in 64 KB windows around
 //! each page touched, and with the 2 MB that runs spread over a 25 MB `.text`, an agent kept
@@ -35,14 +47,18 @@ fn main() {
     println!("cargo:rerun-if-env-changed=NETREADY_PIE");
     println!("cargo:rerun-if-env-changed=NETREADY_LIBGCC_S");
     println!("cargo:rerun-if-env-changed=NETREADY_HOT_TEXT");
+    println!("cargo:rerun-if-env-changed=NETREADY_SHARED_LIBC");
     let (host, target) = (std::env::var("HOST").unwrap_or_default(), std::env::var("TARGET").unwrap_or_default());
     if !target.contains("-linux-") {
         return;
     }
     // What is probed here (the C compiler's libgcc, glibc's version) is the build machine's.
     let native_glibc = host == target && target.ends_with("-linux-gnu");
-    if native_glibc && !set("NETREADY_LIBGCC_S") {
-        static_unwinder();
+    let unwinder_inside = native_glibc && !set("NETREADY_LIBGCC_S") && static_unwinder();
+    // A static executable needs everything it links static, the unwinder too; and a PIE asks for
+    // a position-independent static loader (rcrt1.o, `crt-static`), which this does not make.
+    if unwinder_inside && !set("NETREADY_PIE") && !set("NETREADY_SHARED_LIBC") {
+        static_glibc();
     }
     let release = std::env::var("PROFILE").is_ok_and(|p| p == "release");
     let hot_text_off = std::env::var_os("NETREADY_HOT_TEXT").is_some_and(|v| v == "0");
@@ -83,21 +99,59 @@ fn set(var: &str) -> bool {
 }
 
 /// `-lgcc_s` answered by libgcc's static unwinder, when the C compiler knows where it is (a
-/// static-C-runtime build links it already; then nothing is done).
-fn static_unwinder() {
+/// static-C-runtime build links it already; then nothing is done). Whether it is.
+fn static_unwinder() -> bool {
     let crt_static = std::env::var("CARGO_CFG_TARGET_FEATURE").is_ok_and(|f| f.split(',').any(|f| f == "crt-static"));
-    let Some(out) = std::env::var_os("OUT_DIR").filter(|_| !crt_static) else { return };
-    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
-    let Ok(found) = std::process::Command::new(&cc).arg("-print-file-name=libgcc_eh.a").output() else { return };
-    // The compiler prints the bare name when it has no such file.
-    let eh = std::path::PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
-    if !eh.is_absolute() || !eh.is_file() {
-        return;
-    }
+    let Some(out) = std::env::var_os("OUT_DIR").filter(|_| !crt_static) else { return false };
+    let Some(eh) = c_library("libgcc_eh.a") else { return false };
     let dir = std::path::Path::new(&out).join("static-unwinder");
     if std::fs::create_dir_all(&dir).and_then(|()| std::fs::copy(&eh, dir.join("libgcc_s.a"))).is_err() {
-        return;
+        return false;
     }
     println!("cargo:rerun-if-changed={}", eh.display());
     println!("cargo:rustc-link-search=native={}", dir.display());
+    true
+}
+
+/// Where the C compiler finds the library file `name`, if it has one.
+fn c_library(name: &str) -> Option<std::path::PathBuf> {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let found = std::process::Command::new(&cc).arg(format!("-print-file-name={name}")).output().ok()?;
+    // The compiler prints the bare name when it has no such file.
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&found.stdout).trim());
+    (path.is_absolute() && path.is_file()).then_some(path)
+}
+
+/// glibc linked into the binary (`-static`), when the C compiler has its static libraries: the
+/// libraries Rust's standard library and the `libc` crate ask for (`-lc -lm …`, which rustc
+/// passes after `-Bdynamic`) are answered from a directory holding only their archives, searched
+/// first — by the binaries alone (`-L` as a link argument of the bins: a test program linked
+/// with `-lc` from an archive but without `-static` would be a dynamic executable with a static
+/// C library in it).
+fn static_glibc() {
+    let Some(out) = std::env::var_os("OUT_DIR") else { return };
+    let dir = std::path::Path::new(&out).join("static-glibc");
+    let _ = std::fs::remove_dir_all(&dir);
+    if std::fs::create_dir_all(&dir).is_err() {
+        return;
+    }
+    for lib in ["c", "m", "pthread", "rt", "dl", "util"] {
+        let name = format!("lib{lib}.a");
+        let Some(archive) = c_library(&name) else { return };
+        if link_to(&archive, &dir.join(&name)).is_err() {
+            return;
+        }
+        println!("cargo:rerun-if-changed={}", archive.display());
+    }
+    println!("cargo:rustc-link-arg-bins=-static");
+    println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
+}
+
+/// A symbolic link at `link` to `target` (a copy where there are none: this runs on the build
+/// machine, which for a native glibc build is Linux).
+fn link_to(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    return std::os::unix::fs::symlink(target, link);
+    #[cfg(not(unix))]
+    return std::fs::copy(target, link).map(|_| ());
 }

@@ -225,7 +225,7 @@ fn compare(lab: &Lab, task: &Task, bins: &str) {
         }
         return;
     }
-    let exporter = Blackbox::start(lab);
+    let exporter = Blackbox::start(lab, task);
     let uri = lab.metadata_uri();
     let with_meta = [("ECS_CONTAINER_METADATA_URI_V4", uri.as_str())];
     println!(
@@ -242,7 +242,7 @@ fn compare(lab: &Lab, task: &Task, bins: &str) {
         let mut runs: Vec<Vec<Sample>> = bins.iter().map(|_| Vec::new()).collect();
         if let Some(e) = &exporter {
             for _ in 0..3 {
-                e.probe_all(lab, module);
+                e.probe_all(module);
             }
         }
         // Each round runs the exporter and every binary once, in an order that rotates from round
@@ -253,7 +253,7 @@ fn compare(lab: &Lab, task: &Task, bins: &str) {
                 match (round + k) % slots {
                     0 => {
                         if let Some(e) = &exporter {
-                            bb.push(e.probe_all(lab, module));
+                            bb.push(e.probe_all(module));
                         }
                     }
                     i => {
@@ -396,6 +396,38 @@ const TARGETS: [&str; 5] = [
 struct Blackbox {
     _exporter: netready_lab::Proc,
     dir: std::path::PathBuf,
+    /// One scraper thread per target, already in the task's network namespace, so that a round
+    /// times the five scrapes alone (not a thread's start and setns(2) before each).
+    scrapers: Vec<Scraper>,
+}
+
+/// A thread in the task's network namespace that scrapes `/probe?module=<m>&target=<its target>`
+/// when sent a module, and answers with the body.
+struct Scraper {
+    ask: std::sync::mpsc::Sender<String>,
+    answer: std::sync::mpsc::Receiver<std::io::Result<String>>,
+}
+
+impl Scraper {
+    fn start(task: &Task, target: &'static str) -> Scraper {
+        use std::os::fd::AsRawFd as _;
+        let (ask, asked) = std::sync::mpsc::channel::<String>();
+        let (answered, answer) = std::sync::mpsc::channel();
+        let net = task.net.try_clone().expect("the task's network namespace");
+        std::thread::spawn(move || {
+            // SAFETY: setns on a valid namespace descriptor; it affects this thread only.
+            assert_eq!(unsafe { libc::setns(net.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
+            let addr: std::net::SocketAddr = Blackbox::ADDR.parse().expect("addr");
+            for module in asked {
+                let path = format!("/probe?module={module}&target={target}");
+                let body = netready_lab::http(addr, "GET", &path, &[], b"").map(|(_, body)| body);
+                if answered.send(body).is_err() {
+                    return;
+                }
+            }
+        });
+        Scraper { ask, answer }
+    }
 }
 
 impl Blackbox {
@@ -403,7 +435,7 @@ impl Blackbox {
     const ADDR: &str = "127.0.0.1:9115";
 
     /// Started and answering, or `None` (said so) without the Debian package.
-    fn start(lab: &Lab) -> Option<Blackbox> {
+    fn start(lab: &Lab, task: &Task) -> Option<Blackbox> {
         use netready_lab::{Proc, eventually, http_in};
         let on_path = std::env::var_os("PATH")
             .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(Self::EXPORTER).is_file()));
@@ -434,23 +466,19 @@ impl Blackbox {
             http_in(&lab.task_ns, addr, "GET", "/-/healthy", &[], b"").ok().filter(|(s, _)| *s == 200)
         })
         .unwrap_or_else(|| panic!("blackbox_exporter did not start: {:?}", exporter.output()));
-        Some(Blackbox { _exporter: exporter, dir })
+        let scrapers = TARGETS.iter().map(|target| Scraper::start(task, target)).collect();
+        Some(Blackbox { _exporter: exporter, dir, scrapers })
     }
 
-    /// The five endpoints probed at once with `module`; every probe must succeed.
-    fn probe_all(&self, lab: &Lab, module: &str) -> Duration {
-        use netready_lab::http_in;
-        let addr: std::net::SocketAddr = Self::ADDR.parse().expect("addr");
+    /// The five endpoints probed at once with `module`, as a scrape of each; every probe must
+    /// succeed.
+    fn probe_all(&self, module: &str) -> Duration {
         let started = Instant::now();
-        let probes: Vec<_> = TARGETS
-            .iter()
-            .map(|target| {
-                let (ns, path) = (lab.task_ns.clone(), format!("/probe?module={module}&target={target}"));
-                std::thread::spawn(move || http_in(&ns, addr, "GET", &path, &[], b"").map(|(_, body)| body))
-            })
-            .collect();
-        for p in probes {
-            let body = p.join().expect("probe thread").unwrap_or_default();
+        for s in &self.scrapers {
+            s.ask.send(module.to_owned()).expect("scraper thread");
+        }
+        for s in &self.scrapers {
+            let body = s.answer.recv().expect("scraper thread").unwrap_or_default();
             assert!(body.lines().any(|l| l == "probe_success 1"), "blackbox_exporter probe failed:\n{body}");
         }
         started.elapsed()

@@ -1,11 +1,12 @@
-//! How the binary is linked (`build.rs`): at a fixed address (no relocations for the loader to
-//! apply at start) and with libgcc's unwinder inside it (no `libgcc_s.so.1`, whose constructor
-//! traps into the hypervisor at every start). Both are silent when they stop working — a linker
-//! that ignores the flag, a toolchain that moves `libgcc_eh.a` — and cost every cold check
-//! (docs/benchmarks.md), so the built binary's ELF headers are read here. And a panic still
-//! unwinds with the unwinder linked in (the trust store's loader catches one): this test program
-//! is linked the same way (build.rs's search path holds for every target of the package). And the
-//! list of functions release builds lay out together (`hot-text.ld`) still names this code.
+//! How the binary is linked (`build.rs`): static, glibc and libgcc's unwinder inside it (no
+//! dynamic loader to map libraries and bind symbols, no `libgcc_s.so.1` whose constructor traps
+//! into the hypervisor), at a fixed address (no relocations to apply at start). Each is silent
+//! when it stops working — a linker that ignores a flag, a toolchain that moves `libgcc_eh.a` or
+//! `libc.a` — and costs every cold check (docs/benchmarks.md), so the built binary's ELF headers
+//! are read here. And a panic still unwinds with the unwinder linked in (the trust store's loader
+//! catches one): this test program is linked with it too (build.rs's search path for `-lgcc_s`
+//! holds for every target of the package; glibc is linked in for the binaries alone). And the list
+//! of functions release builds lay out together (`hot-text.ld`) still names this code.
 
 #![allow(clippy::unwrap_used)]
 
@@ -20,6 +21,7 @@ struct Elf {
 const ET_EXEC: u16 = 2;
 const PT_LOAD: u32 = 1;
 const PT_DYNAMIC: u32 = 2;
+const PT_INTERP: u32 = 3;
 const DT_NEEDED: u64 = 1;
 const DT_STRTAB: u64 = 5;
 
@@ -90,24 +92,36 @@ impl Elf {
 }
 
 /// Whether the build was asked to keep what build.rs otherwise changes (`NETREADY_PIE=1`,
-/// `NETREADY_LIBGCC_S=1`; set as build.rs's `set` reads it): read when this test was compiled, in
-/// the same build as the binary.
+/// `NETREADY_LIBGCC_S=1`, `NETREADY_SHARED_LIBC=1`; set as build.rs's `set` reads it): read when
+/// this test was compiled, in the same build as the binary.
 fn kept(var: Option<&str>) -> bool {
     var.is_some_and(|v| !v.is_empty() && v != "0")
 }
 
 #[test]
-fn the_binary_is_linked_at_a_fixed_address_with_its_unwinder_inside() {
+fn the_binary_is_static_at_a_fixed_address() {
     if !cfg!(all(target_os = "linux", target_env = "gnu")) {
         return;
     }
     let elf = Elf::read(BIN);
-    if !kept(option_env!("NETREADY_PIE")) {
+    let pie = kept(option_env!("NETREADY_PIE"));
+    if !pie {
         assert_eq!(elf.kind(), ET_EXEC, "{BIN} is a position-independent executable: is -no-pie still passed?");
     }
+    let libgcc_s = kept(option_env!("NETREADY_LIBGCC_S"));
     let needed = elf.needed();
+    if !(pie || libgcc_s || kept(option_env!("NETREADY_SHARED_LIBC"))) {
+        let dynamic: Vec<u32> =
+            elf.segments().iter().map(|s| s.0).filter(|&t| t == PT_INTERP || t == PT_DYNAMIC).collect();
+        assert!(
+            dynamic.is_empty(),
+            "{BIN} is a dynamic executable (it loads {needed:?}): is glibc still linked in (build.rs: -static, and the \
+             directory of glibc's archives)?"
+        );
+        return;
+    }
     assert!(needed.iter().any(|n| n.starts_with("libc.so")), "the dynamic section was not read: {needed:?}");
-    if !kept(option_env!("NETREADY_LIBGCC_S")) {
+    if !libgcc_s {
         assert!(!needed.iter().any(|n| n.starts_with("libgcc_s")), "{BIN} still loads libgcc_s: {needed:?}");
     }
 }

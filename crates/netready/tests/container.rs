@@ -46,7 +46,7 @@ fn ready() -> bool {
     if !netready_lab::ready() {
         return false;
     }
-    let missing: Vec<&str> = ["podman", "runc", "strip", "ldd"].into_iter().filter(|t| !has(t)).collect();
+    let missing: Vec<&str> = ["podman", "runc", "strip", "readelf", "ldd"].into_iter().filter(|t| !has(t)).collect();
     if missing.is_empty() {
         return true;
     }
