@@ -8,9 +8,9 @@
 #   docker build --build-arg SOURCE_URL="$(git remote get-url origin)" -t netready .
 #
 # Two stages: the official Rust image builds the release binary; the runtime is `scratch` holding
-# only the stripped binary, the three shared libraries it loads (glibc's libc, libm and loader),
-# the CA certificates (the agent speaks HTTPS to the plane) and an empty /tmp, all laid
-# out by deploy/container/runtime-root.sh. No shell, no package manager: nothing but netready can
+# only the stripped binary (statically linked, glibc inside it: crates/netready/build.rs), the CA
+# certificates (the agent speaks HTTPS to the plane), a one-line nsswitch.conf and an empty /tmp,
+# all laid out by deploy/container/runtime-root.sh. No shell, no package manager: nothing but netready can
 # run in it (docs/benchmarks.md has the size against the Debian slim runtime it replaced).
 #
 # The build image is pinned by digest (a tag can move; the digest is the bytes built with). To

@@ -19,7 +19,7 @@
 //! glibc linked in (`-static`, the executable statically linked), where the build machine's C
 //! compiler has glibc's archives (`libc.a`, Debian's libc6-dev): no dynamic loader runs, so no
 //! library is mapped and no symbol bound at start — 0.4–0.5 ms of a cold check's 2–4 ms, and its
-//! peak memory 0.9 MiB lower (docs/benchmarks.md, 2026-12-04). (glibc's own probing of the CPU's
+//! peak memory 0.4–0.8 MiB lower (docs/benchmarks.md, 2026-12-04). (glibc's own probing of the CPU's
 //! caches with `cpuid` stays: a static glibc runs it too.) Name lookups (`getaddrinfo`, for
 //! the plane's URL, the database's host, the AWS SDK's endpoints) still read `/etc/hosts` and DNS
 //! through the `files` and `dns` services built into a static glibc; other NSS services (mDNS,

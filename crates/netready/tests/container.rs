@@ -210,8 +210,8 @@ fn the_image_checks_and_reports_like_the_binary_as_a_non_root_user() {
     }
     assert_eq!(config["Labels"]["org.opencontainers.image.source"], SOURCE_URL, "the build argument, as given");
 
-    // Nothing but netready: the root filesystem is the binary, its loader and libraries, the CA
-    // bundle, nsswitch.conf and /tmp; no shell to run.
+    // Nothing but netready: the root filesystem is the binary (static; with its loader and
+    // libraries when built with a shared glibc), the CA bundle, nsswitch.conf and /tmp; no shell.
     // The same run with netready as the entry point works: what fails is the shell's absence.
     let mut args = podman.run_args_plain("version");
     args.extend([image.clone(), "--version".into()]);
