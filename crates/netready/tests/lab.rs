@@ -733,6 +733,36 @@ fn a_legacy_tls_server_and_a_plain_text_answer_say_what_answered() {
     assert_eq!(tls_outcome(&run, "logs"), "ok");
 }
 
+/// glibc is linked into the binary (build.rs): `getaddrinfo` — what `netready healthcheck`, the
+/// agent's plane URL and the plane's database host use — still asks DNS (the lab's resolver, named
+/// by the task's resolv.conf) and reads /etc/hosts (`localhost`), through the `files` and `dns`
+/// services a static glibc has built in. The check's own resolver is not involved.
+#[test]
+fn names_resolve_through_the_c_library_from_dns_and_the_hosts_file() {
+    let spec = endpoints(REGION, PRIVATE).tls_mode("10.0.2.14", ListenerTls::Http);
+    let Some(mut lab) = lab(spec) else { return };
+    // For a name from /etc/hosts: a listener on the task's loopback (a TLS one: not HTTP, but reached).
+    let task = lab.task_ns.clone();
+    lab.listen_in(&task, "127.0.0.1", 8443).unwrap();
+    let healthcheck = |url: &str| {
+        let out = lab.task_command(BIN.as_ref()).args(["healthcheck", "--url", url]).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), text)
+    };
+    // A name only the lab's DNS server knows: resolved, connected, and the listener's HTTP answer read.
+    let url = format!("http://{}:443/healthz", host("s3", REGION));
+    let (code, text) = healthcheck(&url);
+    assert_eq!((code, text.trim()), (Some(1), format!("unhealthy: {url} answered 400").as_str()));
+    // A name it does not know: the lookup's own error, and the exit code of a wrong URL.
+    let (code, text) = healthcheck(&format!("http://nothing-here.{REGION}.amazonaws.com:443/healthz"));
+    assert_eq!(code, Some(2), "{text}");
+    assert!(text.contains("cannot resolve 'nothing-here.eu-west-3.amazonaws.com:443'"), "{text}");
+    // A name from /etc/hosts.
+    let (code, text) = healthcheck("http://localhost:8443/healthz");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(!text.contains("cannot resolve"), "{text}");
+}
+
 #[test]
 fn a_path_mtu_black_hole_is_told_from_server_name_filtering_and_said_once() {
     if let Some(why) = netready_lab::tool_missing("ethtool") {
