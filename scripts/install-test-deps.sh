@@ -9,7 +9,8 @@
 #   nginx-light                   a reverse proxy in front of the plane (crates/netready/tests/plane_deploy.rs)
 #   chromium, chromium-driver     the dashboard's browser test
 #   podman, buildah, runc,        the container image test (crates/netready/tests/container.rs)
-#   debootstrap, binutils         (a local debian:bookworm-slim; strip; nm for the hot-text list)
+#   debootstrap, binutils         (a local debian:bookworm-slim; strip and readelf for the image's
+#                                 root filesystem; nm for the hot-text list)
 #   prometheus                    promtool: the alerting rules and /metrics (crates/netready/tests/prometheus.rs)
 #   python3-venv                  only when python3 cannot make a virtual environment
 #
@@ -40,7 +41,7 @@ command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v buildah >/dev/null 2>&1 || need+=(buildah)
 command -v runc >/dev/null 2>&1 || [ -x /usr/sbin/runc ] || need+=(runc)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
-{ command -v strip && command -v nm; } >/dev/null 2>&1 || need+=(binutils)
+{ command -v strip && command -v readelf && command -v nm; } >/dev/null 2>&1 || need+=(binutils)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # A virtual environment needs python3's venv and ensurepip modules (Debian ships them apart).
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need+=(python3-venv)

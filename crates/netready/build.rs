@@ -138,20 +138,11 @@ fn static_glibc() {
     for lib in ["c", "m", "pthread", "rt", "dl", "util"] {
         let name = format!("lib{lib}.a");
         let Some(archive) = c_library(&name) else { return };
-        if link_to(&archive, &dir.join(&name)).is_err() {
+        if std::fs::copy(&archive, dir.join(&name)).is_err() {
             return;
         }
         println!("cargo:rerun-if-changed={}", archive.display());
     }
     println!("cargo:rustc-link-arg-bins=-static");
     println!("cargo:rustc-link-arg-bins=-L{}", dir.display());
-}
-
-/// A symbolic link at `link` to `target` (a copy where there are none: this runs on the build
-/// machine, which for a native glibc build is Linux).
-fn link_to(target: &std::path::Path, link: &std::path::Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    return std::os::unix::fs::symlink(target, link);
-    #[cfg(not(unix))]
-    return std::fs::copy(target, link).map(|_| ());
 }
